@@ -1,0 +1,70 @@
+#pragma once
+
+#include <boost/system/error_code.hpp>
+#include <type_traits>
+
+namespace amoauth {
+
+/// Every failure amoauth's own code reports. Asio, Beast, JSON and URL report boost::system
+/// error_codes too, so one Result type carries all of them (docs/adr/0001-stack.md).
+/// Adding an enumerator: give it a message in errc.cpp and a mapping in libs/web/src/error_mapping.cpp;
+/// both switch without `default:`, so -Wswitch names every place that must learn about it.
+enum class Errc {
+  // Caller and configuration mistakes.
+  kInvalidArgument = 1,  ///< a request or parameter is malformed
+  kUnauthorized,         ///< internal API called without the right API key
+  kNotFound,             ///< no such account / resource
+  kConflict,             ///< the stored row changed under us (compare-and-swap lost)
+  kBusy,                 ///< a bounded resource is full (pending states, queues)
+  kConfigInvalid,        ///< a configuration value is unusable
+
+  // The OAuth dance on our side.
+  kStateInvalid,       ///< state missing, unknown, expired or already used
+  kRefererNotAllowed,  ///< referer is not an allow-listed amoCRM/Kommo account host
+  kAccessDenied,       ///< the user pressed "Deny" on amoCRM's consent page
+  kCodeAlreadyUsed,    ///< this authorization code was exchanged before
+  kReauthRequired,     ///< the account's refresh token is dead; a person must connect again
+
+  // amoCRM answered, and said no (classified from HTTP status + `hint`, protocol §3.3).
+  kAmoCodeExpired,          ///< "Authorization code has expired"
+  kAmoCodeRevoked,          ///< "Authorization code has been revoked" (used before)
+  kAmoCodeInvalid,          ///< "Cannot decrypt the authorization code"
+  kAmoRedirectUriMismatch,  ///< "Redirect URI is not associated with client"
+  kAmoInvalidClient,        ///< client_id / client_secret rejected
+  kAmoInvalidAccount,       ///< code or token presented on another account's host
+  kAmoTokenRevoked,         ///< refresh token used before, or access revoked
+  kAmoTokenNotLinked,       ///< refresh token belongs to another integration
+  kAmoTokenExpired,         ///< refresh token past its three months
+  kAmoUnauthorized,         ///< 401 with no hint we know
+  kAmoRejected,             ///< any other 4xx
+  kAmoRateLimited,          ///< 429
+  kAmoBlocked,              ///< 403: account or IP blocked for abuse
+  kAmoServerError,          ///< 5xx
+  kAmoUnreachable,          ///< connection, TLS or timeout failure talking to amoCRM
+  kAmoMalformedResponse,    ///< 2xx whose body is not what the protocol says
+
+  // Our own machinery.
+  kStoreFailure,   ///< the database failed
+  kCryptoFailure,  ///< a stored secret does not decrypt (wrong master key or tampering)
+};
+
+[[nodiscard]] const boost::system::error_category& AmoauthCategory() noexcept;
+
+[[nodiscard]] inline boost::system::error_code make_error_code(Errc e) noexcept {  // NOLINT: ADL name
+  return {static_cast<int>(e), AmoauthCategory()};
+}
+
+/// True when `ec` is one of ours and equals `e`.
+[[nodiscard]] inline bool Is(const boost::system::error_code& ec, Errc e) noexcept {
+  return ec == make_error_code(e);
+}
+
+/// True when `ec` comes from amoauth (so `static_cast<Errc>(ec.value())` is meaningful).
+[[nodiscard]] inline bool IsAmoauth(const boost::system::error_code& ec) noexcept {
+  return &ec.category() == &AmoauthCategory();
+}
+
+}  // namespace amoauth
+
+template <>
+struct boost::system::is_error_code_enum<amoauth::Errc> : std::true_type {};

@@ -1,0 +1,56 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "amoauth/core/result.hpp"
+#include "amoauth/net/http_message.hpp"
+
+namespace amoauth::http_server {
+
+/// A request handler. Runs on the connection's strand; must not block (use net::RunBlocking).
+/// An exception escaping it becomes a 500 with the request id, and is logged.
+using Handler = std::function<boost::asio::awaitable<net::HttpResponse>(net::HttpRequest)>;
+
+struct ServerOptions {
+  /// PEM certificate chain and private key. Both empty: plain HTTP.
+  std::string tls_certificate_chain_pem;
+  std::string tls_private_key_pem;
+  /// Largest request body accepted; larger gets 413.
+  std::size_t body_limit = 1024 * 1024;
+  /// Each read of a request (headers and body) and each write must finish within this.
+  std::chrono::seconds io_timeout{30};
+  /// Name for log lines ("http", "sandbox").
+  std::string log_name = "http";
+};
+
+/// HTTP/1.1 server on Boost.Beast: one coroutine per connection on its own strand, keep-alive,
+/// optional TLS. Thread-safe to Stop() from any thread.
+class HttpServer {
+ public:
+  HttpServer(boost::asio::any_io_executor executor, ServerOptions options, Handler handler);
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  /// Binds and listens. Port 0 picks a free port; returns the bound port.
+  /// Errors: the bind/listen error_code, or Errc::kConfigInvalid for a bad TLS key pair or host.
+  [[nodiscard]] Result<std::uint16_t> Listen(std::string_view host, std::uint16_t port);
+  /// Starts accepting (requires a successful Listen).
+  void Start();
+  /// Stops accepting and closes open connections. Idempotent.
+  void Stop();
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace amoauth::http_server

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "amoauth/core/result.hpp"
+
+namespace amoauth::net {
+
+/// Header fields in arrival order. Names compare case-insensitively. No Beast types here:
+/// this header is included everywhere, Beast only in the server and client .cpp files.
+class HttpHeaders {
+ public:
+  struct Field {
+    std::string name;
+    std::string value;
+  };
+
+  /// First value of `name`, if present.
+  [[nodiscard]] std::optional<std::string_view> Get(std::string_view name) const;
+  /// Replaces every field called `name` with one.
+  void Set(std::string_view name, std::string_view value);
+  void Add(std::string_view name, std::string_view value);
+  void Remove(std::string_view name);
+  [[nodiscard]] const std::vector<Field>& All() const { return fields_; }
+
+ private:
+  std::vector<Field> fields_;
+};
+
+using QueryParams = std::vector<std::pair<std::string, std::string>>;
+
+/// Decodes an encoded query string or form body ("a=1&b=x%20y", '+' is a space) with Boost.URL.
+/// Errors: Errc::kInvalidArgument for bad percent-encoding.
+[[nodiscard]] Result<QueryParams> ParseQuery(std::string_view encoded);
+/// First value of `name` in `params`.
+[[nodiscard]] std::optional<std::string_view> Find(const QueryParams& params, std::string_view name);
+
+struct HttpRequest {
+  std::string method;  ///< "GET", "POST", …
+  std::string target;  ///< origin-form as received: "/path?query"
+  HttpHeaders headers;
+  std::string body;
+  std::string remote_address;  ///< peer IP, for logs
+  std::string request_id;      ///< assigned by the server; echoed as X-Request-Id
+  std::vector<std::pair<std::string, std::string>> path_params;  ///< filled by the router
+
+  [[nodiscard]] std::string_view Path() const;      ///< target up to '?'
+  [[nodiscard]] std::string_view RawQuery() const;  ///< after '?', still encoded; "" if none
+  [[nodiscard]] std::string_view PathParam(std::string_view name) const;  ///< "" if absent
+};
+
+struct HttpResponse {
+  int status = 200;
+  HttpHeaders headers;
+  std::string body;
+
+  [[nodiscard]] static HttpResponse Json(int status, std::string body);
+  [[nodiscard]] static HttpResponse Html(int status, std::string body);
+  [[nodiscard]] static HttpResponse Text(int status, std::string body);
+  /// 302/303 with Location; the body stays empty.
+  [[nodiscard]] static HttpResponse Redirect(int status, std::string_view location);
+};
+
+}  // namespace amoauth::net

@@ -1,0 +1,90 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "amoauth/core/result.hpp"
+
+/// A simulated amoCRM/Kommo (protocol §10.2), for offline development and for our own tests.
+/// It is a separate implementation: it must not use amoauth::core's parsing or serialization,
+/// so that a misreading of the protocol on our side is not mirrored here.
+namespace amoauth::sandbox {
+
+/// amoCRM (amocrm.ru) or Kommo (kommo.com): decides hosts, redirect parameters, server_time.
+enum class Flavor { kAmocrm, kKommo };
+
+/// What happens to a refresh token once it has been used (protocol §3.4).
+enum class Rotation {
+  kStrict,              ///< amoCRM: dead the moment it is used
+  kGraceUntilNewUsed,   ///< Kommo: still valid until the new one is first presented
+};
+
+struct Account {
+  std::int64_t id = 0;
+  std::string subdomain;  ///< "example" → example.amocrm.ru
+  std::string name;
+  Flavor flavor = Flavor::kAmocrm;
+  std::string api_domain;  ///< "api-b.amocrm.ru"; empty picks a default for the flavor
+  std::int64_t user_id = 0;
+};
+
+struct Integration {
+  std::string client_id;      ///< UUID; empty: generated
+  std::string client_secret;  ///< 64 chars; empty: generated
+  std::string redirect_uri;
+  std::string name = "amoauth sandbox integration";
+  std::vector<std::string> scopes = {"crm", "notifications"};
+};
+
+struct Options {
+  std::string host = "127.0.0.1";
+  /// Plain HTTP for what a browser opens (consent page, button script) and the control API.
+  std::uint16_t http_port = 0;
+  /// TLS for amoCRM's own hosts ({sub}.amocrm.ru, api-*.amocrm.ru…): token endpoint and API.
+  std::uint16_t tls_port = 0;
+  /// Where the sandbox writes its CA certificate (ca.pem). Must exist.
+  std::string state_dir;
+  /// Empty: one account "example" (id 30000001) on amoCRM and one "example" on Kommo.
+  std::vector<Account> accounts;
+  std::vector<Integration> integrations;
+  std::chrono::seconds code_ttl{20 * 60};
+  std::chrono::seconds access_token_ttl{24 * 60 * 60};
+  std::chrono::seconds refresh_token_ttl{90 * 24 * 60 * 60};
+  Rotation rotation = Rotation::kStrict;
+};
+
+/// Runs on the given executor until Stop(). Thread-safe.
+class Sandbox {
+ public:
+  /// Generates its CA, server certificate and JWT signing key, binds both listeners, starts.
+  [[nodiscard]] static Result<std::unique_ptr<Sandbox>> Start(boost::asio::any_io_executor executor,
+                                                              Options options);
+  ~Sandbox();
+  Sandbox(const Sandbox&) = delete;
+  Sandbox& operator=(const Sandbox&) = delete;
+
+  /// Registers an integration (ids generated when empty) and returns it as stored.
+  Integration AddIntegration(Integration integration);
+
+  [[nodiscard]] std::uint16_t HttpPort() const;
+  [[nodiscard]] std::uint16_t TlsPort() const;
+  /// "http://127.0.0.1:{http}" — consent page at /oauth, button script at /auth/button.js.
+  [[nodiscard]] std::string BrowserBaseUrl() const;
+  /// "127.0.0.1:{tls}" — what amoauth's AMOAUTH_AMO_CONNECT_TO must be.
+  [[nodiscard]] std::string ConnectTo() const;
+  /// Path of the PEM CA file that signs the TLS certificate (AMOAUTH_AMO_CA_FILE).
+  [[nodiscard]] std::string CaFile() const;
+
+  void Stop();
+
+ private:
+  struct Impl;
+  explicit Sandbox(std::shared_ptr<Impl> impl);
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace amoauth::sandbox

@@ -1,0 +1,59 @@
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "amoauth/core/clock.hpp"
+#include "amoauth/core/result.hpp"
+#include "amoauth/crypto/aead.hpp"
+#include "amoauth/service/ports.hpp"
+
+namespace amoauth::store_sqlite {
+
+struct SqliteOptions {
+  /// Database file; its directory must exist. ":memory:" is refused (each connection would see
+  /// its own database).
+  std::string path;
+  /// Connections and blocking threads (one connection per thread, never shared).
+  std::size_t threads = 4;
+  /// Upper bound on pending OAuth states (GET / mints one per page view).
+  std::size_t max_pending_states = 10000;
+};
+
+/// SQLite implementation of the stores (WAL mode, versioned migrations, docs/storage.md).
+/// Tokens and secrets are sealed with AES-256-GCM under the master key; the key id is stored
+/// beside them. All SQLite calls run on the store's own bounded thread pool (net::RunBlocking).
+class SqliteStore final : public service::ConnectionStore,
+                          public service::StateStore,
+                          public service::CodeLedger {
+ public:
+  /// Opens (creating if needed) and migrates the database. Blocking: call at start-up.
+  /// Errors: Errc::kStoreFailure with the reason logged.
+  [[nodiscard]] static Result<std::unique_ptr<SqliteStore>> Open(SqliteOptions options,
+                                                                 crypto::MasterKey key);
+  ~SqliteStore() override;
+
+  service::Task<Result<core::Connection>> Upsert(core::Connection connection) override;
+  service::Task<Result<core::Connection>> Replace(core::Connection connection,
+                                                  std::int64_t expected_version) override;
+  service::Task<Result<std::optional<core::Connection>>> Find(core::AccountKey key) override;
+  service::Task<Result<std::vector<core::Connection>>> FindByAccount(std::int64_t account_id) override;
+  service::Task<Result<std::vector<core::Connection>>> List() override;
+
+  service::Task<Result<void>> Put(service::PendingState state, core::TimePoint now) override;
+  service::Task<Result<std::optional<service::PendingState>>> Take(std::string state_hash,
+                                                                   core::TimePoint now) override;
+
+  service::Task<Result<bool>> MarkUsed(std::string code_hash, core::TimePoint now) override;
+
+  /// Schema version after migrations (for `amoauth doctor` and tests).
+  [[nodiscard]] int SchemaVersion() const;
+
+ private:
+  struct Impl;
+  explicit SqliteStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace amoauth::store_sqlite
