@@ -17,7 +17,8 @@ struct IssuedCertificate {
 
 /// Generates an EC P-256 CA and a leaf for `dns_names` (wildcards such as "*.amocrm.ru" allowed)
 /// and `ip_addresses` ("127.0.0.1"), valid from one hour ago for `valid_days`.
-/// Errors: Errc::kCryptoFailure.
+/// Errors: Errc::kCryptoFailure; Errc::kInvalidArgument for no names, an empty DNS name, an
+/// unparsable IP address or `valid_days` <= 0.
 [[nodiscard]] Result<IssuedCertificate> IssueCertificate(const std::vector<std::string>& dns_names,
                                                          const std::vector<std::string>& ip_addresses,
                                                          int valid_days = 365);

@@ -63,6 +63,10 @@ struct HttpResponse {
   [[nodiscard]] static HttpResponse Text(int status, std::string body);
   /// 302/303 with Location; the body stays empty.
   [[nodiscard]] static HttpResponse Redirect(int status, std::string_view location);
+  /// JSON `{"error": error, "message": message}`, both properly escaped.
+  [[nodiscard]] static HttpResponse JsonError(int status,
+                                              std::string_view error,
+                                              std::string_view message);
 };
 
 }  // namespace amoauth::net

@@ -1,0 +1,117 @@
+// The one-shot commands: exchange-code, accounts, token. They run the same use cases as the
+// server, on a private io_context, against the same database.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include "amoauth/core/iso_time.hpp"
+#include "commands.hpp"
+#include "local_setup.hpp"
+#include "runtime.hpp"
+
+namespace amoauth::app {
+namespace {
+
+/// Loads the config and builds the runtime, or prints why not. Exit code in `exit_code`.
+std::unique_ptr<Runtime> Prepare(const CommonOptions& options,
+                                 boost::asio::io_context& ioc,
+                                 int& exit_code) {
+  auto loaded = LoadLayeredConfig(options);
+  if (!loaded) {
+    fmt::print(stderr, "amoauth: configuration error: {}\n", loaded.error());
+    exit_code = 2;
+    return nullptr;
+  }
+  SetUpLogging(loaded->log_level == "info" ? "warn" : loaded->log_level);
+  if (options.sandbox) {
+    if (auto ok = EnsureSandboxSecrets(*loaded); !ok) {
+      fmt::print(stderr, "amoauth: {}\n", ok.error());
+      exit_code = 2;
+      return nullptr;
+    }
+  }
+  auto runtime = Runtime::Build(std::move(*loaded), ioc.get_executor());
+  if (!runtime) {
+    fmt::print(stderr, "amoauth: {}\n", runtime.error());
+    exit_code = 1;
+    return nullptr;
+  }
+  return std::move(*runtime);
+}
+
+template <class T>
+T Run(boost::asio::io_context& ioc, boost::asio::awaitable<T> work) {
+  auto future = boost::asio::co_spawn(ioc, std::move(work), boost::asio::use_future);
+  ioc.run();
+  return future.get();
+}
+
+int ReportFailure(const boost::system::error_code& ec) {
+  fmt::print(stderr, "amoauth: {}\n", ec.message());
+  return 1;
+}
+
+}  // namespace
+
+int RunExchangeCode(const CommonOptions& options, const std::string& code, const std::string& referer) {
+  boost::asio::io_context ioc;
+  int exit_code = 0;
+  auto runtime = Prepare(options, ioc, exit_code);
+  if (!runtime) {
+    return exit_code;
+  }
+  auto connected = Run(ioc, runtime->Flow().ExchangePastedCode(Secret(code), referer));
+  if (!connected) {
+    return ReportFailure(connected.error());
+  }
+  fmt::print("Connected account {} ({}); access token valid until {}.\n",
+             connected->account_id,
+             connected->base_domain,
+             core::FormatIsoTime(connected->expires_at));
+  return 0;
+}
+
+int RunAccounts(const CommonOptions& options) {
+  boost::asio::io_context ioc;
+  int exit_code = 0;
+  auto runtime = Prepare(options, ioc, exit_code);
+  if (!runtime) {
+    return exit_code;
+  }
+  auto all = Run(ioc, runtime->Accounts().List());
+  if (!all) {
+    return ReportFailure(all.error());
+  }
+  fmt::print("{:<12} {:<32} {:<16} {}\n", "ACCOUNT", "DOMAIN", "STATUS", "TOKEN EXPIRES");
+  for (const auto& c : *all) {
+    fmt::print("{:<12} {:<32} {:<16} {}\n",
+               c.account_id,
+               c.base_domain,
+               core::ToString(c.status),
+               core::FormatIsoTime(c.expires_at));
+  }
+  if (all->empty()) {
+    fmt::print("(no accounts connected yet)\n");
+  }
+  return 0;
+}
+
+int RunToken(const CommonOptions& options, std::int64_t account_id) {
+  boost::asio::io_context ioc;
+  int exit_code = 0;
+  auto runtime = Prepare(options, ioc, exit_code);
+  if (!runtime) {
+    return exit_code;
+  }
+  auto fresh = Run(ioc, runtime->Accounts().FreshToken(account_id));
+  if (!fresh) {
+    return ReportFailure(fresh.error());
+  }
+  fmt::print("{}\n", fresh->access_token.Reveal());
+  return 0;
+}
+
+}  // namespace amoauth::app

@@ -1,0 +1,267 @@
+#include "config.hpp"
+
+#include <fmt/format.h>
+
+#include <boost/url/parse.hpp>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+
+extern char** environ;  // NOLINT: POSIX
+
+namespace amoauth::app {
+namespace {
+
+using Error = std::string;
+
+std::string Trim(std::string_view s) {
+  const auto first = s.find_first_not_of(" \t\r\n");
+  if (first == std::string_view::npos) {
+    return {};
+  }
+  const auto last = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(first, last - first + 1));
+}
+
+std::optional<std::string> Get(const Variables& vars, const std::string& name) {
+  auto it = vars.find(name);
+  if (it == vars.end() || it->second.empty()) {
+    return std::nullopt;
+  }
+  return it->second;
+}
+
+template <class Int>
+std::optional<Int> ParseInt(std::string_view text) {
+  Int value{};
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+boost::system::result<long long, Error> ReadRange(const Variables& vars,
+                                                  const std::string& name,
+                                                  long long fallback,
+                                                  long long min,
+                                                  long long max) {
+  auto raw = Get(vars, name);
+  if (!raw) {
+    return fallback;
+  }
+  auto value = ParseInt<long long>(*raw);
+  if (!value || *value < min || *value > max) {
+    return fmt::format("{} must be a whole number from {} to {} (got \"{}\").", name, min, max, *raw);
+  }
+  return *value;
+}
+
+bool IsAbsoluteHttpUrl(std::string_view text) {
+  auto url = boost::urls::parse_absolute_uri(text);
+  return url && (url->scheme() == "http" || url->scheme() == "https") && !url->host().empty();
+}
+
+}  // namespace
+
+std::string Config::DataDir() const {
+  auto parent = std::filesystem::path(database_path).parent_path();
+  return parent.empty() ? std::string(".") : parent.string();
+}
+
+boost::system::result<Variables, std::string> ReadEnvFile(const std::string& path) {
+  Variables vars;
+  std::ifstream in(path);
+  if (!in) {
+    return vars;
+  }
+  std::string line;
+  int number = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    std::string text = Trim(line);
+    if (text.empty() || text.front() == '#') {
+      continue;
+    }
+    if (text.rfind("export ", 0) == 0) {
+      text = Trim(text.substr(7));
+    }
+    const auto eq = text.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return fmt::format("{} line {}: expected KEY=VALUE.", path, number);
+    }
+    std::string key = Trim(text.substr(0, eq));
+    std::string value = Trim(text.substr(eq + 1));
+    if (value.size() >= 2 && (value.front() == '"' || value.front() == '\'') &&
+        value.back() == value.front()) {
+      value = value.substr(1, value.size() - 2);
+    }
+    vars[key] = value;
+  }
+  return vars;
+}
+
+Variables ReadProcessEnvironment() {
+  Variables vars;
+  for (char** env = environ; env != nullptr && *env != nullptr; ++env) {
+    std::string_view entry(*env);
+    const auto eq = entry.find('=');
+    if (eq == std::string_view::npos || entry.rfind("AMO", 0) != 0) {
+      continue;
+    }
+    vars[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
+  }
+  return vars;
+}
+
+boost::system::result<Config, std::string> LoadConfig(const Variables& vars, bool sandbox) {
+  Config c;
+
+  if (auto v = Get(vars, "AMOAUTH_PLATFORM")) {
+    auto p = core::ParsePlatform(*v);
+    if (!p) {
+      return fmt::format("AMOAUTH_PLATFORM must be \"amocrm\" or \"kommo\" (got \"{}\").", *v);
+    }
+    c.platform = *p;
+  }
+
+  c.client_id = Get(vars, "AMO_CLIENT_ID").value_or("");
+  c.client_secret = Secret(Get(vars, "AMO_CLIENT_SECRET").value_or(""));
+  c.redirect_uri = Get(vars, "AMO_REDIRECT_URI").value_or("");
+  if (!sandbox) {
+    if (c.client_id.empty()) {
+      return Error("AMO_CLIENT_ID is not set: copy the integration ID from its \"Keys\" tab.");
+    }
+    if (c.client_secret.Empty()) {
+      return Error("AMO_CLIENT_SECRET is not set: copy the secret key from the integration's "
+                   "\"Keys\" tab.");
+    }
+    if (c.redirect_uri.empty()) {
+      return Error("AMO_REDIRECT_URI is not set: it must equal the integration's Redirect URI.");
+    }
+  }
+  if (!c.redirect_uri.empty() && !IsAbsoluteHttpUrl(c.redirect_uri)) {
+    return fmt::format("AMO_REDIRECT_URI must be an absolute http(s) URL (got \"{}\").",
+                       c.redirect_uri);
+  }
+
+  if (auto v = Get(vars, "AMOAUTH_LISTEN")) {
+    const auto colon = v->rfind(':');
+    auto port = colon == std::string::npos ? std::nullopt
+                                           : ParseInt<std::uint16_t>(std::string_view(*v).substr(colon + 1));
+    if (colon == std::string::npos || colon == 0 || !port) {
+      return fmt::format("AMOAUTH_LISTEN must be HOST:PORT, e.g. 127.0.0.1:8080 (got \"{}\").", *v);
+    }
+    c.listen_host = v->substr(0, colon);
+    c.listen_port = *port;
+  }
+
+  if (auto v = Get(vars, "AMOAUTH_CALLBACK_PATH")) {
+    if (v->front() != '/' || v->find_first_of("?# ") != std::string::npos) {
+      return fmt::format("AMOAUTH_CALLBACK_PATH must be a path starting with / (got \"{}\").", *v);
+    }
+    c.callback_path = *v;
+  }
+
+  c.api_key = Secret(Get(vars, "AMOAUTH_API_KEY").value_or(""));
+  if (!sandbox && c.api_key.Reveal().size() < 16) {
+    return Error("AMOAUTH_API_KEY must be set to at least 16 characters: the internal API is "
+                 "closed without it (e.g. openssl rand -hex 24).");
+  }
+
+  auto threads = ReadRange(vars, "AMOAUTH_THREADS", 2, 1, 64);
+  if (!threads) {
+    return threads.error();
+  }
+  c.threads = static_cast<int>(*threads);
+
+  if (auto v = Get(vars, "AMOAUTH_DATABASE_URL")) {
+    constexpr std::string_view kScheme = "sqlite://";
+    if (v->rfind(kScheme, 0) != 0 || v->size() == kScheme.size()) {
+      return fmt::format(
+          "AMOAUTH_DATABASE_URL must be sqlite://PATH, e.g. sqlite://./data/amoauth.db (got "
+          "\"{}\"); PostgreSQL is not supported yet.",
+          v->substr(0, v->find('@')));
+    }
+    c.database_path = v->substr(kScheme.size());
+  }
+
+  if (auto v = Get(vars, "AMOAUTH_MASTER_KEY")) {
+    c.master_key = crypto::MasterKey::FromBase64(*v);
+    if (!c.master_key) {
+      return Error("AMOAUTH_MASTER_KEY must be base64 of exactly 32 bytes "
+                   "(e.g. openssl rand -base64 32).");
+    }
+  } else if (!sandbox) {
+    return Error("AMOAUTH_MASTER_KEY is not set: tokens are encrypted at rest with it "
+                 "(generate one with openssl rand -base64 32 and keep it safe).");
+  }
+
+  if (auto v = Get(vars, "AMOAUTH_ALLOWED_DOMAINS")) {
+    c.allowed_domains.clear();
+    std::string_view rest = *v;
+    while (!rest.empty()) {
+      const auto comma = rest.find(',');
+      std::string domain = Trim(rest.substr(0, comma));
+      rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+      if (domain.empty()) {
+        continue;
+      }
+      if (domain.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos ||
+          domain.find('.') == std::string::npos || domain.front() == '.' || domain.back() == '.') {
+        return fmt::format("AMOAUTH_ALLOWED_DOMAINS: \"{}\" is not a lower-case domain like "
+                           "amocrm.ru.", domain);
+      }
+      c.allowed_domains.push_back(std::move(domain));
+    }
+    if (c.allowed_domains.empty()) {
+      return Error("AMOAUTH_ALLOWED_DOMAINS is empty: no amoCRM host would be accepted.");
+    }
+  }
+
+  c.amo_connect_to = Get(vars, "AMOAUTH_AMO_CONNECT_TO").value_or("");
+  if (!c.amo_connect_to.empty()) {
+    const auto colon = c.amo_connect_to.rfind(':');
+    if (colon == std::string::npos || colon == 0 ||
+        !ParseInt<std::uint16_t>(std::string_view(c.amo_connect_to).substr(colon + 1))) {
+      return fmt::format("AMOAUTH_AMO_CONNECT_TO must be HOST:PORT (got \"{}\").", c.amo_connect_to);
+    }
+  }
+  c.amo_ca_file = Get(vars, "AMOAUTH_AMO_CA_FILE").value_or("");
+  if (!c.amo_ca_file.empty() && !std::filesystem::is_regular_file(c.amo_ca_file)) {
+    return fmt::format("AMOAUTH_AMO_CA_FILE: no such file \"{}\".", c.amo_ca_file);
+  }
+
+  c.consent_url = Get(vars, "AMOAUTH_CONSENT_URL").value_or(std::string(core::DefaultConsentUrl(c.platform)));
+  if (!IsAbsoluteHttpUrl(c.consent_url)) {
+    return fmt::format("AMOAUTH_CONSENT_URL must be an absolute http(s) URL (got \"{}\").", c.consent_url);
+  }
+  c.button_script_url =
+      Get(vars, "AMOAUTH_BUTTON_SCRIPT_URL").value_or(std::string(core::DefaultButtonScriptUrl(c.platform)));
+  if (!IsAbsoluteHttpUrl(c.button_script_url)) {
+    return fmt::format("AMOAUTH_BUTTON_SCRIPT_URL must be an absolute http(s) URL (got \"{}\").",
+                       c.button_script_url);
+  }
+
+  auto margin = ReadRange(vars, "AMOAUTH_REFRESH_MARGIN", 300, 0, 43200);
+  if (!margin) {
+    return margin.error();
+  }
+  c.refresh_margin = std::chrono::seconds(*margin);
+  auto timeout = ReadRange(vars, "AMOAUTH_AMO_TIMEOUT_MS", 15000, 100, 120000);
+  if (!timeout) {
+    return timeout.error();
+  }
+  c.amo_timeout = std::chrono::milliseconds(*timeout);
+
+  if (auto v = Get(vars, "AMOAUTH_LOG_LEVEL")) {
+    static const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
+    if (std::find(kLevels.begin(), kLevels.end(), *v) == kLevels.end()) {
+      return fmt::format("AMOAUTH_LOG_LEVEL must be one of trace, debug, info, warn, error (got \"{}\").", *v);
+    }
+    c.log_level = *v;
+  }
+  return c;
+}
+
+}  // namespace amoauth::app

@@ -1,0 +1,65 @@
+#pragma once
+
+#include <boost/system/result.hpp>
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "amoauth/core/platform.hpp"
+#include "amoauth/core/secret.hpp"
+#include "amoauth/crypto/aead.hpp"
+
+namespace amoauth::app {
+
+/// Every option amoauth reads, typed and validated once at start-up. docs/configuration.md lists
+/// each with its default; keep the two in step.
+struct Config {
+  // The integration (names as in seed 003's .env).
+  std::string client_id;      ///< AMO_CLIENT_ID. REQUIRES: set, unless --sandbox.
+  Secret client_secret;       ///< AMO_CLIENT_SECRET. REQUIRES: set, unless --sandbox.
+  std::string redirect_uri;   ///< AMO_REDIRECT_URI. REQUIRES: absolute http(s) URL, unless --sandbox.
+  core::Platform platform = core::Platform::kAmocrm;  ///< AMOAUTH_PLATFORM: amocrm | kommo.
+
+  // Serving.
+  std::string listen_host = "127.0.0.1";  ///< AMOAUTH_LISTEN host part (default 127.0.0.1:8080).
+  std::uint16_t listen_port = 8080;       ///< AMOAUTH_LISTEN port part; 0 picks a free port.
+  std::string callback_path = "/api/v1/integrations/amo-crm/callback";  ///< AMOAUTH_CALLBACK_PATH.
+  Secret api_key;  ///< AMOAUTH_API_KEY: bearer key of the internal API. REQUIRES: ≥ 16 chars, unless --sandbox.
+  int threads = 2;  ///< AMOAUTH_THREADS: I/O threads, 1..64.
+
+  // Storage.
+  std::string database_path = "./data/amoauth.db";  ///< from AMOAUTH_DATABASE_URL (sqlite://PATH).
+  std::optional<crypto::MasterKey> master_key;     ///< AMOAUTH_MASTER_KEY: base64 of 32 bytes.
+
+  // Talking to amoCRM.
+  std::vector<std::string> allowed_domains = {"amocrm.ru", "amocrm.com", "kommo.com"};  ///< AMOAUTH_ALLOWED_DOMAINS.
+  std::string amo_connect_to;  ///< AMOAUTH_AMO_CONNECT_TO: HOST:PORT for every amoCRM connection; empty in production.
+  std::string amo_ca_file;     ///< AMOAUTH_AMO_CA_FILE: extra trusted CA (PEM).
+  std::string consent_url;        ///< AMOAUTH_CONSENT_URL; default amoCRM's/Kommo's own.
+  std::string button_script_url;  ///< AMOAUTH_BUTTON_SCRIPT_URL; default amoCRM's/Kommo's own.
+  std::chrono::seconds refresh_margin{300};  ///< AMOAUTH_REFRESH_MARGIN seconds, 0..43200.
+  std::chrono::milliseconds amo_timeout{15000};  ///< AMOAUTH_AMO_TIMEOUT_MS, 100..120000.
+
+  std::string log_level = "info";  ///< AMOAUTH_LOG_LEVEL: trace|debug|info|warn|error.
+
+  /// The folder the SQLite file lives in; sandbox mode keeps its generated keys there too.
+  [[nodiscard]] std::string DataDir() const;
+};
+
+using Variables = std::map<std::string, std::string>;
+
+/// Reads KEY=VALUE lines (# comments, blank lines, optional `export `, single or double quotes).
+/// A missing file yields no variables. Errors: a line that is not KEY=VALUE, naming its number.
+[[nodiscard]] boost::system::result<Variables, std::string> ReadEnvFile(const std::string& path);
+
+/// The process environment, only names starting with AMO.
+[[nodiscard]] Variables ReadProcessEnvironment();
+
+/// Builds the Config from `vars` (later layers already merged over earlier ones by the caller).
+/// `sandbox` relaxes what the sandbox supplies itself. Errors: one sentence naming the variable.
+[[nodiscard]] boost::system::result<Config, std::string> LoadConfig(const Variables& vars, bool sandbox);
+
+}  // namespace amoauth::app

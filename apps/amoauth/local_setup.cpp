@@ -1,0 +1,162 @@
+#include "local_setup.hpp"
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "amoauth/crypto/random_bytes.hpp"
+
+namespace amoauth::app {
+namespace {
+
+constexpr const char* kSandboxEnv = "sandbox.env";
+
+void Merge(Variables& into, const Variables& from) {
+  for (const auto& [k, v] : from) {
+    into[k] = v;
+  }
+}
+
+std::string ReadTrimmed(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string text = ss.str();
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r' || text.back() == ' ')) {
+    text.pop_back();
+  }
+  return text;
+}
+
+std::string RandomHex(std::size_t bytes) {
+  std::vector<std::uint8_t> raw(bytes);
+  crypto::FillRandom(raw);
+  std::string hex;
+  for (auto b : raw) {
+    hex += fmt::format("{:02x}", b);
+  }
+  return hex;
+}
+
+}  // namespace
+
+boost::system::result<Config, std::string> LoadLayeredConfig(const CommonOptions& options) {
+  auto file_vars = ReadEnvFile(options.env_file);
+  if (!file_vars) {
+    return file_vars.error();
+  }
+  Variables flags;
+  if (!options.listen.empty()) {
+    flags["AMOAUTH_LISTEN"] = options.listen;
+  }
+  if (!options.database_url.empty()) {
+    flags["AMOAUTH_DATABASE_URL"] = options.database_url;
+  }
+  Variables vars = *file_vars;
+  Merge(vars, ReadProcessEnvironment());
+  Merge(vars, flags);
+
+  if (options.sandbox && options.read_sandbox_env) {
+    // Find the data directory first, then slot sandbox.env in above the .env file.
+    auto probe = LoadConfig(vars, true);
+    if (!probe) {
+      return probe.error();
+    }
+    auto sandbox_vars = ReadEnvFile((std::filesystem::path(probe->DataDir()) / kSandboxEnv).string());
+    if (!sandbox_vars) {
+      return sandbox_vars.error();
+    }
+    Variables layered = *file_vars;
+    Merge(layered, *sandbox_vars);
+    Merge(layered, ReadProcessEnvironment());
+    Merge(layered, flags);
+    vars = std::move(layered);
+  }
+  return LoadConfig(vars, options.sandbox);
+}
+
+boost::system::result<void, std::string> WritePrivateFile(const std::string& path,
+                                                          const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return fmt::format("cannot write {}: {}", path, std::strerror(errno));
+  }
+  ::fchmod(fd, 0600);
+  const auto written = ::write(fd, text.data(), text.size());
+  ::close(fd);
+  if (written != static_cast<ssize_t>(text.size())) {
+    return fmt::format("cannot write {}", path);
+  }
+  return {};
+}
+
+boost::system::result<void, std::string> EnsureSandboxSecrets(Config& config) {
+  std::error_code ec;
+  std::filesystem::create_directories(config.DataDir(), ec);
+  if (ec) {
+    return fmt::format("cannot create {}: {}", config.DataDir(), ec.message());
+  }
+  if (!config.master_key) {
+    const std::string path = (std::filesystem::path(config.DataDir()) / "master.key").string();
+    if (std::filesystem::exists(path)) {
+      config.master_key = crypto::MasterKey::FromBase64(ReadTrimmed(path));
+      if (!config.master_key) {
+        return fmt::format("{} does not hold a base64 32-byte key; remove it or set AMOAUTH_MASTER_KEY", path);
+      }
+    } else {
+      auto key = crypto::MasterKey::Generate();
+      if (auto w = WritePrivateFile(path, key.ToBase64() + "\n"); !w) {
+        return w.error();
+      }
+      config.master_key = key;
+      spdlog::warn("sandbox mode: generated a master key into {} (mode 0600). In production set "
+                   "AMOAUTH_MASTER_KEY instead.", path);
+    }
+  }
+  if (config.api_key.Empty()) {
+    const std::string path = (std::filesystem::path(config.DataDir()) / "api.key").string();
+    if (std::filesystem::exists(path)) {
+      config.api_key = Secret(ReadTrimmed(path));
+    } else {
+      config.api_key = Secret(RandomHex(24));
+      if (auto w = WritePrivateFile(path, config.api_key.Reveal() + "\n"); !w) {
+        return w.error();
+      }
+      spdlog::warn("sandbox mode: generated an internal API key into {} (mode 0600).", path);
+    }
+  }
+  return {};
+}
+
+boost::system::result<void, std::string> WriteSandboxEnv(const Config& config) {
+  const std::string path = (std::filesystem::path(config.DataDir()) / kSandboxEnv).string();
+  const std::string text = fmt::format(
+      "# Written by `amoauth serve --sandbox`: how to reach the sandbox it runs.\n"
+      "AMO_CLIENT_ID={}\nAMO_CLIENT_SECRET={}\nAMO_REDIRECT_URI={}\n"
+      "AMOAUTH_AMO_CONNECT_TO={}\nAMOAUTH_AMO_CA_FILE={}\n"
+      "AMOAUTH_CONSENT_URL={}\nAMOAUTH_BUTTON_SCRIPT_URL={}\n",
+      config.client_id,
+      config.client_secret.Reveal(),
+      config.redirect_uri,
+      config.amo_connect_to,
+      std::filesystem::absolute(config.amo_ca_file).string(),
+      config.consent_url,
+      config.button_script_url);
+  return WritePrivateFile(path, text);
+}
+
+void SetUpLogging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("amoauth");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+}
+
+}  // namespace amoauth::app

@@ -1,0 +1,46 @@
+#pragma once
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/system/result.hpp>
+#include <memory>
+#include <string>
+
+#include "amoauth/amo_client/amo_http_client.hpp"
+#include "amoauth/core/clock.hpp"
+#include "amoauth/core/random.hpp"
+#include "amoauth/http_client/http_client.hpp"
+#include "amoauth/service/account_service.hpp"
+#include "amoauth/service/connect_flow.hpp"
+#include "amoauth/store_sqlite/sqlite_store.hpp"
+#include "config.hpp"
+
+namespace amoauth::app {
+
+/// The composition root: turns a Config into the wired object graph the server and the CLI
+/// commands use. Owns every object; destroy it after the io_context has stopped.
+class Runtime {
+ public:
+  /// Opens the store (migrating it) and builds the amoCRM client and the use cases.
+  /// Errors: one sentence for the operator.
+  [[nodiscard]] static boost::system::result<std::unique_ptr<Runtime>, std::string> Build(
+      Config config, boost::asio::any_io_executor executor);
+
+  [[nodiscard]] const Config& GetConfig() const { return config_; }
+  [[nodiscard]] service::ConnectFlow& Flow() { return *flow_; }
+  [[nodiscard]] service::AccountService& Accounts() { return *accounts_; }
+  [[nodiscard]] const core::Clock& Clock() const { return clock_; }
+
+ private:
+  explicit Runtime(Config config) : config_(std::move(config)) {}
+
+  Config config_;
+  core::SystemClock clock_;
+  core::SystemRandom random_;
+  std::unique_ptr<store_sqlite::SqliteStore> store_;
+  std::unique_ptr<http_client::HttpClient> http_;
+  std::unique_ptr<amo_client::AmoHttpClient> amo_;
+  std::unique_ptr<service::ConnectFlow> flow_;
+  std::unique_ptr<service::AccountService> accounts_;
+};
+
+}  // namespace amoauth::app

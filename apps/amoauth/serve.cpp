@@ -1,0 +1,230 @@
+// `amoauth serve [--sandbox]` and `amoauth sandbox`: the long-running processes.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
+#include <charconv>
+#include <filesystem>
+#include <thread>
+#include <vector>
+
+#include "amoauth/http_server/http_server.hpp"
+#include "amoauth/http_server/router.hpp"
+#include "amoauth/sandbox/sandbox.hpp"
+#include "amoauth/web/web_app.hpp"
+#include "commands.hpp"
+#include "local_setup.hpp"
+#include "runtime.hpp"
+
+namespace amoauth::app {
+namespace {
+
+/// Runs `ioc` on `threads` threads (this one included) until SIGINT/SIGTERM, then runs `stop`.
+void RunUntilSignal(boost::asio::io_context& ioc, int threads, const std::function<void()>& stop) {
+  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
+    if (ec) {
+      return;
+    }
+    spdlog::info("signal {} received; stopping", signal);
+    stop();
+    ioc.stop();
+  });
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) {
+    pool.emplace_back([&ioc] { ioc.run(); });
+  }
+  ioc.run();
+  for (auto& t : pool) {
+    t.join();
+  }
+}
+
+bool SplitHostPort(const std::string& text, std::string& host, std::uint16_t& port) {
+  const auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return false;
+  }
+  host = text.substr(0, colon);
+  const char* first = text.data() + colon + 1;
+  const char* last = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(first, last, port);
+  return ec == std::errc() && ptr == last;
+}
+
+std::string LoopbackHost(const std::string& host) {
+  return host == "0.0.0.0" || host == "::" ? std::string("127.0.0.1") : host;
+}
+
+}  // namespace
+
+int RunServe(const ServeOptions& options) {
+  CommonOptions common = options.common;
+  common.read_sandbox_env = false;  // serve --sandbox writes it; it never reads an old one
+  auto loaded = LoadLayeredConfig(common);
+  if (!loaded) {
+    fmt::print(stderr, "amoauth: configuration error: {}\n", loaded.error());
+    return 2;
+  }
+  Config config = std::move(*loaded);
+  SetUpLogging(config.log_level);
+  const bool sandbox_mode = options.common.sandbox;
+  if (sandbox_mode) {
+    if (auto ok = EnsureSandboxSecrets(config); !ok) {
+      fmt::print(stderr, "amoauth: {}\n", ok.error());
+      return 2;
+    }
+  }
+
+  boost::asio::io_context ioc(config.threads);
+  http_server::Router router;
+  http_server::HttpServer server(ioc.get_executor(), {.log_name = "http"}, router.AsHandler());
+  auto port = server.Listen(config.listen_host, config.listen_port);
+  if (!port) {
+    fmt::print(stderr,
+               "amoauth: cannot listen on {}:{}: {} (AMOAUTH_LISTEN)\n",
+               config.listen_host,
+               config.listen_port,
+               port.error().message());
+    return 2;
+  }
+  const std::string base_url = fmt::format("http://{}:{}", LoopbackHost(config.listen_host), *port);
+
+  std::unique_ptr<sandbox::Sandbox> sandbox;
+  if (sandbox_mode) {
+    const std::string state_dir = (std::filesystem::path(config.DataDir()) / "sandbox").string();
+    std::filesystem::create_directories(state_dir);
+    auto started = sandbox::Sandbox::Start(ioc.get_executor(), {.state_dir = state_dir});
+    if (!started) {
+      fmt::print(stderr, "amoauth: cannot start the sandbox: {}\n", started.error().message());
+      return 1;
+    }
+    sandbox = std::move(*started);
+    // The sandbox sends the browser back here, whatever production Redirect URI .env holds.
+    if (!config.redirect_uri.empty() && config.redirect_uri != base_url + config.callback_path) {
+      spdlog::info("sandbox mode: using {} as the Redirect URI instead of AMO_REDIRECT_URI",
+                   base_url + config.callback_path);
+    }
+    config.redirect_uri = base_url + config.callback_path;
+    auto integration = sandbox->AddIntegration({
+        .client_id = config.client_id,
+        .client_secret = config.client_secret.Reveal(),
+        .redirect_uri = config.redirect_uri,
+        .name = "amoauth (sandbox)",
+    });
+    config.client_id = integration.client_id;
+    config.client_secret = Secret(integration.client_secret);
+    // The very settings production uses, pointed at the sandbox.
+    config.consent_url = sandbox->BrowserBaseUrl() + "/oauth";
+    config.button_script_url = sandbox->BrowserBaseUrl() + "/auth/button.js";
+    config.amo_connect_to = sandbox->ConnectTo();
+    config.amo_ca_file = sandbox->CaFile();
+    if (auto ok = WriteSandboxEnv(config); !ok) {
+      spdlog::warn("{}", ok.error());
+    }
+  }
+
+  auto runtime = Runtime::Build(config, ioc.get_executor());
+  if (!runtime) {
+    fmt::print(stderr, "amoauth: {}\n", runtime.error());
+    return 1;
+  }
+  web::WebApp web({.callback_path = config.callback_path,
+                   .api_key = config.api_key,
+                   .button_script_url = config.button_script_url,
+                   .platform = config.platform},
+                  (*runtime)->Flow(),
+                  (*runtime)->Accounts(),
+                  (*runtime)->Clock());
+  web.AddRoutes(router);
+  server.Start();
+
+  spdlog::info("amoauth listening on {} (Redirect URI {})", base_url, config.redirect_uri);
+  if (sandbox) {
+    spdlog::info("sandbox: consent page {}/oauth, amoCRM hosts via {}, control API {}/sandbox/",
+                 sandbox->BrowserBaseUrl(),
+                 sandbox->ConnectTo(),
+                 sandbox->BrowserBaseUrl());
+    fmt::print(stderr,
+               "\n  amoauth is running with the amoCRM sandbox.\n"
+               "  Open {}/ and press \"Connect amoCRM\".\n"
+               "  Internal API key: {}/api.key  (export AMOAUTH_API_KEY=$(cat {}/api.key))\n\n",
+               base_url,
+               config.DataDir(),
+               config.DataDir());
+  }
+  if (!options.ready_file.empty()) {
+    boost::json::object ready{{"url", base_url}, {"redirect_uri", config.redirect_uri}};
+    if (sandbox) {
+      ready["sandbox_url"] = sandbox->BrowserBaseUrl();
+      ready["sandbox_connect_to"] = sandbox->ConnectTo();
+    }
+    if (auto ok = WritePrivateFile(options.ready_file, boost::json::serialize(ready)); !ok) {
+      spdlog::warn("{}", ok.error());
+    }
+  }
+
+  RunUntilSignal(ioc, config.threads, [&] {
+    server.Stop();
+    if (sandbox) {
+      sandbox->Stop();
+    }
+  });
+  return 0;
+}
+
+int RunSandbox(const SandboxOptions& options) {
+  SetUpLogging("info");
+  sandbox::Options o;
+  if (!SplitHostPort(options.http_listen, o.host, o.http_port)) {
+    fmt::print(stderr, "amoauth sandbox: --http-listen must be HOST:PORT\n");
+    return 2;
+  }
+  std::string tls_host;
+  if (!SplitHostPort(options.tls_listen, tls_host, o.tls_port) || tls_host != o.host) {
+    fmt::print(stderr, "amoauth sandbox: --tls-listen must be HOST:PORT on the same host\n");
+    return 2;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.state_dir, ec);
+  o.state_dir = options.state_dir;
+
+  boost::asio::io_context ioc(1);
+  auto started = sandbox::Sandbox::Start(ioc.get_executor(), o);
+  if (!started) {
+    fmt::print(stderr, "amoauth sandbox: cannot start: {}\n", started.error().message());
+    return 1;
+  }
+  auto& sb = **started;
+  boost::json::object ready{{"url", sb.BrowserBaseUrl()},
+                            {"connect_to", sb.ConnectTo()},
+                            {"ca_file", sb.CaFile()}};
+  if (!options.redirect_uri.empty()) {
+    auto integration = sb.AddIntegration({.client_id = options.client_id,
+                                          .client_secret = options.client_secret,
+                                          .redirect_uri = options.redirect_uri});
+    fmt::print("integration: client_id={} client_secret={} redirect_uri={}\n",
+               integration.client_id,
+               integration.client_secret,
+               integration.redirect_uri);
+    ready["client_id"] = integration.client_id;
+  }
+  fmt::print("sandbox: consent page {}/oauth · control API {}/sandbox/ · amoCRM hosts at {} "
+             "(CA {})\n",
+             sb.BrowserBaseUrl(),
+             sb.BrowserBaseUrl(),
+             sb.ConnectTo(),
+             sb.CaFile());
+  std::fflush(stdout);
+  if (!options.ready_file.empty()) {
+    if (auto ok = WritePrivateFile(options.ready_file, boost::json::serialize(ready)); !ok) {
+      spdlog::warn("{}", ok.error());
+    }
+  }
+  RunUntilSignal(ioc, 1, [&] { sb.Stop(); });
+  return 0;
+}
+
+}  // namespace amoauth::app

@@ -1,0 +1,95 @@
+#include "amoauth/amo_client/amo_http_client.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+#include <string_view>
+
+#include "amoauth/core/token_exchange.hpp"
+
+namespace amoauth::amo_client {
+namespace {
+
+// What the proxy passes from the caller to amoCRM, and back. Everything else — Authorization,
+// cookies, hop-by-hop and framing headers — stays on its own side.
+constexpr std::array<std::string_view, 6> kForwardedRequestHeaders = {
+    "Content-Type", "Accept", "Accept-Language", "If-Modified-Since", "X-Context-User-ID",
+    "X-Client-UUID"};
+constexpr std::array<std::string_view, 5> kReturnedResponseHeaders = {
+    "Content-Type", "Retry-After", "Last-Modified", "Cache-Control", "Content-Language"};
+
+}  // namespace
+
+service::Task<Result<core::TokenGrant>> AmoHttpClient::ExchangeCode(
+    std::string account_host, core::AuthorizationCodeGrant grant) {
+  co_return co_await PostToken(std::move(account_host), core::SerializeGrant(grant));
+}
+
+service::Task<Result<core::TokenGrant>> AmoHttpClient::Refresh(std::string account_host,
+                                                               core::RefreshTokenGrant grant) {
+  co_return co_await PostToken(std::move(account_host), core::SerializeGrant(grant));
+}
+
+service::Task<Result<core::TokenGrant>> AmoHttpClient::PostToken(std::string account_host,
+                                                                 std::string body) {
+  http_client::ClientRequest request;
+  request.method = "POST";
+  request.url = "https://" + account_host + "/oauth2/access_token";
+  request.headers.Set("Content-Type", "application/json");
+  request.headers.Set("Accept", "application/json");
+  request.body = std::move(body);
+
+  auto response = co_await http_.Send(std::move(request));
+  if (!response) {
+    spdlog::warn("token endpoint of {} unreachable: {}", account_host, response.error().message());
+    co_return Fail(Errc::kAmoUnreachable);
+  }
+  if (response->status == 200) {
+    auto grant = core::ParseTokenGrant(response->body);
+    if (!grant) {
+      spdlog::warn("token endpoint of {} answered 200 with a body that is not a token response",
+                   account_host);
+    }
+    co_return grant;
+  }
+  const core::AmoFailure failure = core::ClassifyAmoFailure(response->status, response->body);
+  spdlog::warn("token endpoint of {} answered {}: {} / {} (hint: {})",
+               account_host,
+               failure.status,
+               failure.title,
+               failure.detail,
+               failure.hint.empty() ? "none" : failure.hint);
+  co_return Fail(failure.code);
+}
+
+service::Task<Result<net::HttpResponse>> AmoHttpClient::Forward(std::string account_host,
+                                                                net::HttpRequest request,
+                                                                Secret access_token) {
+  http_client::ClientRequest out;
+  out.method = request.method;
+  out.url = "https://" + account_host + request.target;
+  for (std::string_view name : kForwardedRequestHeaders) {
+    if (auto value = request.headers.Get(name)) {
+      out.headers.Set(name, *value);
+    }
+  }
+  out.headers.Set("Authorization", "Bearer " + access_token.Reveal());
+  out.body = std::move(request.body);
+
+  auto answer = co_await http_.Send(std::move(out));
+  if (!answer) {
+    spdlog::warn("API of {} unreachable: {}", account_host, answer.error().message());
+    co_return Fail(Errc::kAmoUnreachable);
+  }
+  net::HttpResponse response;
+  response.status = answer->status;
+  response.body = std::move(answer->body);
+  for (std::string_view name : kReturnedResponseHeaders) {
+    if (auto value = answer->headers.Get(name)) {
+      response.headers.Set(name, *value);
+    }
+  }
+  co_return response;
+}
+
+}  // namespace amoauth::amo_client

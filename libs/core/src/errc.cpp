@@ -1,0 +1,92 @@
+#include "amoauth/core/errc.hpp"
+
+#include <string>
+
+namespace amoauth {
+namespace {
+
+// boost::system::error_category's destructor is protected and non-virtual by design: categories are
+// function-local statics, never deleted through a base pointer. -Wnon-virtual-dtor cannot tell.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
+class AmoauthErrorCategory final : public boost::system::error_category {
+ public:
+  [[nodiscard]] const char* name() const noexcept override { return "amoauth"; }
+
+  [[nodiscard]] std::string message(int ev) const override {
+    // No `default:`: -Wswitch must name any enumerator that lacks a message.
+    switch (static_cast<Errc>(ev)) {
+      case Errc::kInvalidArgument:
+        return "The request or one of its parameters is malformed.";
+      case Errc::kUnauthorized:
+        return "The internal API was called without a valid API key.";
+      case Errc::kNotFound:
+        return "No such account or resource exists.";
+      case Errc::kConflict:
+        return "The stored record changed concurrently; the update was not applied.";
+      case Errc::kBusy:
+        return "A bounded resource is full; try again later.";
+      case Errc::kConfigInvalid:
+        return "A configuration value is unusable.";
+      case Errc::kStateInvalid:
+        return "The OAuth state is missing, unknown, expired or already used.";
+      case Errc::kRefererNotAllowed:
+        return "The referer is not an allowed amoCRM or Kommo account host.";
+      case Errc::kAccessDenied:
+        return "The user denied access on the amoCRM consent page.";
+      case Errc::kCodeAlreadyUsed:
+        return "This authorization code has already been exchanged.";
+      case Errc::kReauthRequired:
+        return "The account's refresh token is no longer valid; the account must be connected "
+               "again.";
+      case Errc::kAmoCodeExpired:
+        return "amoCRM rejected the authorization code because it has expired.";
+      case Errc::kAmoCodeRevoked:
+        return "amoCRM rejected the authorization code because it was already used.";
+      case Errc::kAmoCodeInvalid:
+        return "amoCRM could not decrypt the authorization code.";
+      case Errc::kAmoRedirectUriMismatch:
+        return "amoCRM says the redirect URI does not match the integration's settings.";
+      case Errc::kAmoInvalidClient:
+        return "amoCRM rejected the client ID or client secret.";
+      case Errc::kAmoInvalidAccount:
+        return "amoCRM says the code or token belongs to a different account.";
+      case Errc::kAmoTokenRevoked:
+        return "amoCRM says the refresh token was revoked or already used.";
+      case Errc::kAmoTokenNotLinked:
+        return "amoCRM says the refresh token belongs to a different integration.";
+      case Errc::kAmoTokenExpired:
+        return "amoCRM says the refresh token has expired.";
+      case Errc::kAmoUnauthorized:
+        return "amoCRM answered 401 Unauthorized.";
+      case Errc::kAmoRejected:
+        return "amoCRM rejected the request.";
+      case Errc::kAmoRateLimited:
+        return "amoCRM rate-limited the request (429).";
+      case Errc::kAmoBlocked:
+        return "amoCRM blocked the account or IP address (403).";
+      case Errc::kAmoServerError:
+        return "amoCRM answered with a server error (5xx).";
+      case Errc::kAmoUnreachable:
+        return "amoCRM could not be reached (connection, TLS or timeout failure).";
+      case Errc::kAmoMalformedResponse:
+        return "amoCRM's response does not have the expected format.";
+      case Errc::kStoreFailure:
+        return "The token store failed.";
+      case Errc::kCryptoFailure:
+        return "A stored secret could not be decrypted (wrong master key or tampering).";
+    }
+    // error_code can carry any int, not only our enumerators.
+    return "Unknown amoauth error " + std::to_string(ev) + ".";
+  }
+};
+#pragma GCC diagnostic pop
+
+}  // namespace
+
+const boost::system::error_category& AmoauthCategory() noexcept {
+  static const AmoauthErrorCategory category;
+  return category;
+}
+
+}  // namespace amoauth

@@ -1,0 +1,587 @@
+#include "amoauth/http_server/http_server.hpp"
+
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cctype>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace amoauth::http_server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using SslStream = beast::ssl_stream<beast::tcp_stream>;
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+/// Request line plus header fields; larger gets 431.
+constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+/// After an error response we read and discard at most this much, for at most kLingerTime, so
+/// the peer sees our answer instead of a reset caused by its unread request body.
+constexpr std::size_t kLingerBytes = 1024 * 1024;
+constexpr std::chrono::seconds kLingerTime{2};
+/// Pause after a failed accept (EMFILE...) so the loop does not spin.
+constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
+
+std::shared_ptr<spdlog::logger> GetLogger(const std::string& name) {
+  if (auto logger = spdlog::get(name)) {
+    return logger;
+  }
+  return spdlog::default_logger()->clone(name);
+}
+
+std::string RandomHexPrefix() {
+  std::array<unsigned char, 3> bytes{};
+  if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+    std::random_device rd;
+    for (unsigned char& b : bytes) {
+      b = static_cast<unsigned char>(rd());
+    }
+  }
+  return fmt::format("{:02x}{:02x}{:02x}", bytes[0], bytes[1], bytes[2]);
+}
+
+bool IsTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+    return true;
+  }
+  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+/// Handlers are ours, but a header value built from input must not split the response.
+bool IsSafeField(std::string_view name, std::string_view value) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), IsTokenChar) &&
+         value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+/// Fields the server owns: framing and connection management.
+bool IsServerOwnedField(std::string_view name) {
+  const auto equals = [name](std::string_view other) {
+    return name.size() == other.size() &&
+           std::equal(name.begin(), name.end(), other.begin(), [](char a, char b) {
+             return std::tolower(static_cast<unsigned char>(a)) ==
+                    std::tolower(static_cast<unsigned char>(b));
+           });
+  };
+  return equals("Content-Length") || equals("Transfer-Encoding") || equals("Connection") ||
+         equals("Server") || equals("X-Request-Id");
+}
+
+/// An error of Beast's HTTP parser that means "the peer sent garbage" rather than "the
+/// connection went away".
+bool IsMalformedRequest(const error_code& ec) {
+  return ec.category() == beast::http::make_error_code(http::error::bad_target).category() &&
+         ec != http::error::end_of_stream && ec != http::error::partial_message &&
+         ec != http::error::short_read;
+}
+
+/// One accepted connection. Lives on its own strand; Close() must run there.
+class Connection final {
+ public:
+  Connection(tcp::socket socket, ssl::context* tls, std::string remote_address)
+      : executor_(socket.get_executor()), remote_address_(std::move(remote_address)) {
+    if (tls != nullptr) {
+      tls_.emplace(std::move(socket), *tls);
+    } else {
+      plain_.emplace(std::move(socket));
+    }
+  }
+
+  [[nodiscard]] const asio::any_io_executor& Executor() const { return executor_; }
+  [[nodiscard]] const std::string& RemoteAddress() const { return remote_address_; }
+  [[nodiscard]] SslStream* Tls() { return tls_ ? &*tls_ : nullptr; }
+  [[nodiscard]] beast::tcp_stream* Plain() { return plain_ ? &*plain_ : nullptr; }
+  [[nodiscard]] beast::tcp_stream& Tcp() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
+
+  /// Aborts pending I/O: the session sees operation_aborted and ends.
+  void Close() { Tcp().close(); }
+
+ private:
+  asio::any_io_executor executor_;
+  std::string remote_address_;
+  std::optional<beast::tcp_stream> plain_;  ///< exactly one of plain_ and tls_ is set
+  std::optional<SslStream> tls_;
+};
+
+http::response<http::string_body> ToBeast(net::HttpResponse response,
+                                          const std::string& request_id,
+                                          unsigned version,
+                                          bool keep_alive,
+                                          spdlog::logger& log) {
+  http::response<http::string_body> res;
+  res.version(version);
+  if (response.status < 100 || response.status > 999) {
+    log.error("[req={}] handler returned HTTP status {}; sending 500", request_id, response.status);
+    response = net::HttpResponse::JsonError(
+        500, "internal_error", fmt::format("internal error (request {})", request_id));
+  }
+  res.result(static_cast<unsigned>(response.status));
+  for (const auto& field : response.headers.All()) {
+    if (IsServerOwnedField(field.name)) {
+      continue;
+    }
+    if (!IsSafeField(field.name, field.value)) {
+      log.error("[req={}] dropped an invalid response header field", request_id);
+      continue;
+    }
+    res.insert(field.name, field.value);
+  }
+  res.set(http::field::server, "amoauth");
+  res.set("X-Request-Id", request_id);
+  res.body() = std::move(response.body);
+  res.keep_alive(keep_alive);
+  res.prepare_payload();
+  return res;
+}
+
+net::HttpRequest FromBeast(http::request<http::string_body>&& req,
+                           std::string remote_address,
+                           std::string request_id) {
+  net::HttpRequest out;
+  out.method = std::string(req.method_string());
+  out.target = std::string(req.target());
+  for (const auto& field : req) {
+    out.headers.Add(field.name_string(), field.value());
+  }
+  out.body = std::move(req.body());
+  out.remote_address = std::move(remote_address);
+  out.request_id = std::move(request_id);
+  return out;
+}
+
+}  // namespace
+
+struct HttpServer::Impl {
+  Impl(asio::any_io_executor executor_in, ServerOptions options_in, Handler handler_in)
+      : executor(std::move(executor_in)),
+        acceptor_executor(asio::make_strand(executor)),
+        options(std::move(options_in)),
+        handler(std::move(handler_in)),
+        log(GetLogger(options.log_name)),
+        acceptor(acceptor_executor),
+        id_prefix(RandomHexPrefix()) {}
+
+  // Immutable after Listen().
+  asio::any_io_executor executor;
+  asio::any_io_executor acceptor_executor;  ///< a strand: the acceptor lives here
+  ServerOptions options;
+  Handler handler;
+  std::shared_ptr<spdlog::logger> log;
+  std::optional<ssl::context> tls;
+  tcp::acceptor acceptor;  ///< used on acceptor_executor only, once started
+  std::string id_prefix;
+  std::atomic<std::uint64_t> next_id{0};
+
+  std::mutex mutex;
+  bool stopped = false;                                                  // guarded by mutex
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> live;      // guarded by mutex
+
+  Result<void> SetUpTls();
+  std::string NextRequestId();
+  void StopNow();
+  void Forget(Connection* connection);
+
+  static asio::awaitable<void> AcceptLoop(std::shared_ptr<Impl> self);
+  static asio::awaitable<void> RunConnection(std::shared_ptr<Impl> self,
+                                             std::shared_ptr<Connection> connection);
+  template <class Stream>
+  asio::awaitable<void> Serve(Stream& stream, Connection& connection);
+  template <class Stream>
+  asio::awaitable<void> Reject(Stream& stream,
+                               Connection& connection,
+                               const std::string& request_id,
+                               net::HttpResponse response);
+  asio::awaitable<net::HttpResponse> Handle(net::HttpRequest request);
+  asio::awaitable<void> Linger(beast::tcp_stream& tcp);
+  asio::awaitable<void> CloseGracefully(beast::tcp_stream& stream);
+  asio::awaitable<void> CloseGracefully(SslStream& stream);
+
+  auto LogExceptions(std::string what) {
+    return [log = log, what = std::move(what)](const std::exception_ptr& error) {
+      if (!error) {
+        return;
+      }
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        log->error("{} failed: {}", what, e.what());
+      } catch (...) {
+        log->error("{} failed with a non-standard exception", what);
+      }
+    };
+  }
+};
+
+Result<void> HttpServer::Impl::SetUpTls() {
+  const bool has_chain = !options.tls_certificate_chain_pem.empty();
+  const bool has_key = !options.tls_private_key_pem.empty();
+  if (!has_chain && !has_key) {
+    return {};
+  }
+  if (has_chain != has_key) {
+    log->error("TLS needs both a certificate chain and a private key");
+    return Fail(Errc::kConfigInvalid);
+  }
+  ssl::context ctx(ssl::context::tls_server);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::single_dh_use);
+  SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+  error_code ec;
+  ctx.use_certificate_chain(asio::buffer(options.tls_certificate_chain_pem), ec);
+  if (ec) {
+    log->error("TLS certificate chain rejected: {}", ec.message());
+    return Fail(Errc::kConfigInvalid);
+  }
+  ctx.use_private_key(asio::buffer(options.tls_private_key_pem), ssl::context::pem, ec);
+  if (ec) {
+    log->error("TLS private key rejected: {}", ec.message());
+    return Fail(Errc::kConfigInvalid);
+  }
+  if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+    log->error("TLS private key does not match the certificate");
+    return Fail(Errc::kConfigInvalid);
+  }
+  tls.emplace(std::move(ctx));
+  return {};
+}
+
+std::string HttpServer::Impl::NextRequestId() {
+  return fmt::format("{}{:06x}", id_prefix, next_id.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
+void HttpServer::Impl::StopNow() {
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    const std::lock_guard lock(mutex);
+    if (stopped) {
+      return;
+    }
+    stopped = true;
+    for (auto& [raw, weak] : live) {
+      if (auto connection = weak.lock()) {
+        open.push_back(std::move(connection));
+      }
+    }
+  }
+  error_code ignored;
+  acceptor.close(ignored);
+  for (auto& connection : open) {
+    auto close = [connection] { connection->Close(); };
+    asio::post(connection->Executor(), std::move(close));
+  }
+  if (!open.empty()) {
+    log->debug("stopping: closing {} open connection(s)", open.size());
+  }
+}
+
+void HttpServer::Impl::Forget(Connection* connection) {
+  const std::lock_guard lock(mutex);
+  live.erase(connection);
+}
+
+asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
+  for (;;) {
+    const asio::any_io_executor strand = asio::make_strand(self->executor);
+    auto [ec, socket] = co_await self->acceptor.async_accept(strand, kUseTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) {
+        co_return;
+      }
+      self->log->warn("accept failed: {}", ec.message());
+      asio::steady_timer pause(self->acceptor_executor, kAcceptRetryDelay);
+      co_await pause.async_wait(kUseTuple);
+      continue;
+    }
+    error_code endpoint_ec;
+    const tcp::endpoint remote = socket.remote_endpoint(endpoint_ec);
+    std::string remote_address = endpoint_ec ? std::string() : remote.address().to_string();
+    auto connection = std::make_shared<Connection>(
+        std::move(socket), self->tls ? &*self->tls : nullptr, std::move(remote_address));
+    {
+      const std::lock_guard lock(self->mutex);
+      if (self->stopped) {
+        co_return;  // `connection` closes the socket
+      }
+      self->live.emplace(connection.get(), connection);
+    }
+    asio::co_spawn(connection->Executor(),
+                   RunConnection(self, connection),
+                   self->LogExceptions("connection from " + connection->RemoteAddress()));
+  }
+}
+
+asio::awaitable<void> HttpServer::Impl::RunConnection(std::shared_ptr<Impl> self,
+                                                      std::shared_ptr<Connection> connection) {
+  class Unregister final {
+   public:
+    Unregister(Impl& impl, Connection* connection) : impl_(impl), connection_(connection) {}
+    Unregister(const Unregister&) = delete;
+    Unregister& operator=(const Unregister&) = delete;
+    ~Unregister() { impl_.Forget(connection_); }
+
+   private:
+    Impl& impl_;
+    Connection* connection_;
+  };
+  const Unregister unregister(*self, connection.get());
+
+  if (SslStream* tls = connection->Tls()) {
+    connection->Tcp().expires_after(self->options.io_timeout);
+    auto [ec] = co_await tls->async_handshake(ssl::stream_base::server, kUseTuple);
+    if (ec) {
+      self->log->debug("TLS handshake with {} failed: {}", connection->RemoteAddress(), ec.message());
+      co_return;
+    }
+    co_await self->Serve(*tls, *connection);
+  } else if (beast::tcp_stream* plain = connection->Plain()) {
+    co_await self->Serve(*plain, *connection);
+  }
+}
+
+template <class Stream>
+asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connection) {
+  beast::tcp_stream& tcp = connection.Tcp();
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(options.body_limit);
+    parser.header_limit(kHeaderLimit);
+
+    tcp.expires_after(options.io_timeout);
+    auto [header_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+    error_code ec = header_ec;
+    if (!ec && !parser.is_done()) {
+      // Clients such as curl wait for "100 Continue" before sending a large body.
+      if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
+        http::response<http::empty_body> go_on{http::status::continue_, parser.get().version()};
+        tcp.expires_after(options.io_timeout);
+        auto [continue_ec, continue_bytes] = co_await http::async_write(stream, go_on, kUseTuple);
+        ec = continue_ec;
+      }
+      if (!ec) {
+        tcp.expires_after(options.io_timeout);
+        auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+        ec = body_ec;
+      }
+    }
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        co_await Reject(stream,
+                        connection,
+                        NextRequestId(),
+                        net::HttpResponse::JsonError(
+                            413,
+                            "payload_too_large",
+                            fmt::format("request body exceeds {} bytes", options.body_limit)));
+      } else if (ec == http::error::header_limit) {
+        co_await Reject(stream,
+                        connection,
+                        NextRequestId(),
+                        net::HttpResponse::JsonError(
+                            431,
+                            "request_header_fields_too_large",
+                            fmt::format("request headers exceed {} bytes", kHeaderLimit)));
+      } else if (IsMalformedRequest(ec)) {
+        co_await Reject(stream,
+                        connection,
+                        NextRequestId(),
+                        net::HttpResponse::JsonError(
+                            400, "bad_request", "malformed HTTP request: " + ec.message()));
+      } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted) {
+        log->debug("connection from {} ended: {}", connection.RemoteAddress(), ec.message());
+      }
+      co_return;
+    }
+
+    http::request<http::string_body> req = parser.release();
+    const unsigned version = req.version();
+    const bool keep_alive = req.keep_alive();
+    std::string request_id = NextRequestId();
+    const auto started = std::chrono::steady_clock::now();
+    net::HttpRequest request = FromBeast(std::move(req), connection.RemoteAddress(), request_id);
+    const std::string method = request.method;
+    const std::string path(request.Path());
+
+    net::HttpResponse response = co_await Handle(std::move(request));
+    const int status = response.status;
+    http::response<http::string_body> res =
+        ToBeast(std::move(response), request_id, version, keep_alive, *log);
+    const bool close = res.need_eof();
+
+    tcp.expires_after(options.io_timeout);
+    auto [write_ec, written] = co_await http::async_write(stream, res, kUseTuple);
+    const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - started);
+    // The path only: query strings carry codes and tokens.
+    log->info("[req={}] {} {} {} -> {} ({} ms){}",
+              request_id,
+              connection.RemoteAddress(),
+              method,
+              path,
+              status,
+              elapsed.count(),
+              write_ec ? " write failed: " + write_ec.message() : std::string());
+    if (write_ec) {
+      co_return;
+    }
+    if (close) {
+      co_await CloseGracefully(stream);
+      co_return;
+    }
+  }
+}
+
+template <class Stream>
+asio::awaitable<void> HttpServer::Impl::Reject(Stream& stream,
+                                               Connection& connection,
+                                               const std::string& request_id,
+                                               net::HttpResponse response) {
+  log->info("[req={}] {} rejected: {} {}",
+            request_id,
+            connection.RemoteAddress(),
+            response.status,
+            response.body);
+  http::response<http::string_body> res = ToBeast(std::move(response), request_id, 11, false, *log);
+  beast::tcp_stream& tcp = connection.Tcp();
+  tcp.expires_after(options.io_timeout);
+  auto [ec, written] = co_await http::async_write(stream, res, kUseTuple);
+  if (!ec) {
+    co_await Linger(tcp);
+  }
+}
+
+asio::awaitable<void> HttpServer::Impl::Linger(beast::tcp_stream& tcp) {
+  error_code ignored;
+  tcp.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::min<std::chrono::steady_clock::duration>(options.io_timeout, kLingerTime);
+  std::array<char, 4096> scratch{};
+  std::size_t discarded = 0;
+  while (discarded < kLingerBytes) {
+    tcp.expires_at(deadline);
+    auto [ec, n] = co_await tcp.async_read_some(asio::buffer(scratch), kUseTuple);
+    if (ec) {
+      break;
+    }
+    discarded += n;
+  }
+  tcp.close();
+}
+
+asio::awaitable<void> HttpServer::Impl::CloseGracefully(beast::tcp_stream& stream) {
+  error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  co_return;
+}
+
+asio::awaitable<void> HttpServer::Impl::CloseGracefully(SslStream& stream) {
+  beast::get_lowest_layer(stream).expires_after(
+      std::min<std::chrono::steady_clock::duration>(options.io_timeout, kLingerTime));
+  auto [ec] = co_await stream.async_shutdown(kUseTuple);
+  static_cast<void>(ec);  // the peer often just closes; nothing to do about it
+}
+
+asio::awaitable<net::HttpResponse> HttpServer::Impl::Handle(net::HttpRequest request) {
+  const std::string request_id = request.request_id;
+  std::string failure;
+  try {
+    co_return co_await handler(std::move(request));
+  } catch (const std::exception& e) {
+    failure = e.what();
+  } catch (...) {
+    failure = "non-standard exception";
+  }
+  log->error("[req={}] handler threw: {}", request_id, failure);
+  co_return net::HttpResponse::JsonError(
+      500, "internal_error", fmt::format("internal error (request {})", request_id));
+}
+
+HttpServer::HttpServer(boost::asio::any_io_executor executor,
+                       ServerOptions options,
+                       Handler handler)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), std::move(handler))) {}
+
+HttpServer::~HttpServer() { Stop(); }
+
+Result<std::uint16_t> HttpServer::Listen(std::string_view host, std::uint16_t port) {
+  if (auto tls = impl_->SetUpTls(); !tls) {
+    return tls.error();
+  }
+  error_code ec;
+  const asio::ip::address address =
+      asio::ip::make_address(host == "localhost" ? std::string_view("127.0.0.1") : host, ec);
+  if (ec) {
+    impl_->log->error("cannot listen on '{}': not an IP address", host);
+    return Fail(Errc::kConfigInvalid);
+  }
+  const tcp::endpoint endpoint(address, port);
+  tcp::acceptor& acceptor = impl_->acceptor;
+  if (acceptor.open(endpoint.protocol(), ec); ec) {
+    return ec;
+  }
+  if (acceptor.set_option(asio::socket_base::reuse_address(true), ec); ec) {
+    return ec;
+  }
+  if (acceptor.bind(endpoint, ec); ec) {
+    impl_->log->error("cannot bind {}:{}: {}", host, port, ec.message());
+    error_code ignored;
+    acceptor.close(ignored);
+    return ec;
+  }
+  if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
+    return ec;
+  }
+  const tcp::endpoint bound = acceptor.local_endpoint(ec);
+  if (ec) {
+    return ec;
+  }
+  impl_->log->info("listening on {}:{}{}", host, bound.port(), impl_->tls ? " (TLS)" : "");
+  return bound.port();
+}
+
+void HttpServer::Start() {
+  asio::co_spawn(impl_->acceptor_executor, Impl::AcceptLoop(impl_), impl_->LogExceptions("accept loop"));
+}
+
+void HttpServer::Stop() {
+  std::shared_ptr<Impl> impl = impl_;
+  auto stop = [impl] { impl->StopNow(); };
+  asio::post(impl->acceptor_executor, std::move(stop));
+}
+
+}  // namespace amoauth::http_server

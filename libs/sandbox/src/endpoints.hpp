@@ -1,0 +1,54 @@
+#pragma once
+
+#include <string>
+
+#include "amoauth/net/http_message.hpp"
+#include "sandbox_context.hpp"
+
+/// The simulated amoCRM's request handlers: plain request → response functions (no I/O, no
+/// suspension), so they are unit-testable without sockets. sandbox.cpp adapts them to
+/// http_server::Handler. Method checks happen in the dispatchers.
+namespace amoauth::sandbox {
+
+// --- dispatch.cpp: the two listeners' entry points; both write the journal.
+/// Plain HTTP: what a browser opens (button script, consent) and the control API (/sandbox/…).
+[[nodiscard]] net::HttpResponse ServeBrowserSide(SandboxContext& ctx, const net::HttpRequest& req);
+/// TLS: dispatch on the Host header to an account host or a shared api host.
+[[nodiscard]] net::HttpResponse ServeAmoSide(SandboxContext& ctx, const net::HttpRequest& req);
+/// The Host header, lowercased, without the port.
+[[nodiscard]] std::string HostOf(const net::HttpRequest& req);
+
+// --- browser_endpoints.cpp (protocol §2).
+[[nodiscard]] net::HttpResponse ServeButtonScript(const net::HttpRequest& req);
+/// GET /oauth: the standard (client_id) variant of the consent page.
+[[nodiscard]] net::HttpResponse ServeConsentPage(SandboxContext& ctx, const net::HttpRequest& req);
+/// POST /oauth/decision: Allow → code, Deny → access_denied; popup or redirect.
+[[nodiscard]] net::HttpResponse ServeConsentDecision(SandboxContext& ctx,
+                                                     const net::HttpRequest& req);
+
+// --- token_endpoint.cpp (protocol §3).
+/// POST https://{account host}/oauth2/access_token.
+[[nodiscard]] net::HttpResponse ServeTokenEndpoint(SandboxContext& ctx,
+                                                   const Account& host_account,
+                                                   const net::HttpRequest& req);
+
+// --- api_endpoints.cpp (protocol §7.2-7.4).
+/// Any /api/v4/… on an account host: Bearer check, then /api/v4/account or an echo.
+[[nodiscard]] net::HttpResponse ServeApi(SandboxContext& ctx,
+                                         const Account& host_account,
+                                         const net::HttpRequest& req);
+/// GET https://{api_domain}/oauth2/account/current/subdomain with X-Refresh-Token.
+[[nodiscard]] net::HttpResponse ServeCurrentSubdomain(SandboxContext& ctx,
+                                                      const net::HttpRequest& req);
+
+// --- control_api.cpp (/sandbox/…, for tests and humans).
+[[nodiscard]] net::HttpResponse ServeIndex(SandboxContext& ctx, const net::HttpRequest& req);
+[[nodiscard]] net::HttpResponse ServeJournal(SandboxContext& ctx, const net::HttpRequest& req);
+[[nodiscard]] net::HttpResponse ServeClockAdvance(SandboxContext& ctx, const net::HttpRequest& req);
+[[nodiscard]] net::HttpResponse ServeListIntegrations(SandboxContext& ctx,
+                                                      const net::HttpRequest& req);
+[[nodiscard]] net::HttpResponse ServeCreateIntegration(SandboxContext& ctx,
+                                                       const net::HttpRequest& req);
+[[nodiscard]] net::HttpResponse ServeListAccounts(SandboxContext& ctx, const net::HttpRequest& req);
+
+}  // namespace amoauth::sandbox

@@ -1,0 +1,188 @@
+// Start and wiring: certificates, signing key, state, and the two listeners.
+
+#include "amoauth/sandbox/sandbox.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/awaitable.hpp>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <utility>
+
+#include "amoauth/http_server/http_server.hpp"
+#include "amoauth/net/certificate_authority.hpp"
+#include "endpoints.hpp"
+#include "sandbox_context.hpp"
+
+namespace amoauth::sandbox {
+namespace {
+
+namespace asio = boost::asio;
+
+constexpr std::string_view kCaFileName = "sandbox-ca.pem";
+
+// Named coroutines taking parameters by value (no capturing coroutine lambdas, style §2.5).
+asio::awaitable<net::HttpResponse> ServeBrowserCo(std::shared_ptr<SandboxContext> ctx,
+                                                  net::HttpRequest req) {
+  co_return ServeBrowserSide(*ctx, req);
+}
+
+asio::awaitable<net::HttpResponse> ServeAmoCo(std::shared_ptr<SandboxContext> ctx,
+                                              net::HttpRequest req) {
+  co_return ServeAmoSide(*ctx, req);
+}
+
+/// A URL host for `listen_host`: wildcard binds are reached over loopback.
+std::string UrlHost(const std::string& listen_host) {
+  if (listen_host.empty() || listen_host == "0.0.0.0") {
+    return "127.0.0.1";
+  }
+  if (listen_host == "::") {
+    return "[::1]";
+  }
+  if (listen_host.find(':') != std::string::npos) {
+    return "[" + listen_host + "]";
+  }
+  return listen_host;
+}
+
+bool WriteFile(const std::filesystem::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << content;
+  out.close();
+  return static_cast<bool>(out);
+}
+
+}  // namespace
+
+std::shared_ptr<spdlog::logger> SandboxLogger() {
+  static std::mutex mutex;
+  const std::lock_guard lock(mutex);
+  if (auto logger = spdlog::get("sandbox")) {
+    return logger;
+  }
+  auto logger = spdlog::default_logger()->clone("sandbox");
+  spdlog::register_logger(logger);
+  return logger;
+}
+
+struct Sandbox::Impl {
+  std::shared_ptr<SandboxContext> ctx;
+  std::unique_ptr<http_server::HttpServer> browser_server;
+  std::unique_ptr<http_server::HttpServer> amo_server;
+  std::string url_host;
+  std::uint16_t http_port = 0;
+  std::uint16_t tls_port = 0;
+  std::string ca_file;
+  std::once_flag stopped;
+};
+
+Result<std::unique_ptr<Sandbox>> Sandbox::Start(asio::any_io_executor executor, Options options) {
+  std::error_code fs_error;
+  if (options.state_dir.empty() || !std::filesystem::is_directory(options.state_dir, fs_error)) {
+    SandboxLogger()->error("sandbox state_dir '{}' is not a directory", options.state_dir);
+    return Fail(Errc::kConfigInvalid);
+  }
+  auto impl = std::make_shared<Impl>();
+  impl->url_host = UrlHost(options.host);
+
+  // TLS for every host the simulated amoCRM answers on, signed by a throwaway CA.
+  auto issued = net::IssueCertificate(
+      {"*.amocrm.ru", "amocrm.ru", "*.amocrm.com", "*.kommo.com", "kommo.com", "localhost"},
+      {"127.0.0.1"});
+  if (!issued) {
+    return issued.error();
+  }
+  impl->ca_file = (std::filesystem::path(options.state_dir) / kCaFileName).string();
+  if (!WriteFile(impl->ca_file, issued->ca_certificate_pem)) {
+    SandboxLogger()->error("cannot write {}", impl->ca_file);
+    return Fail(Errc::kConfigInvalid);
+  }
+
+  auto signer = JwtSigner::Generate();
+  if (!signer) {
+    return signer.error();
+  }
+  StateConfig config;
+  config.code_ttl = options.code_ttl;
+  config.access_token_ttl = options.access_token_ttl;
+  config.refresh_token_ttl = options.refresh_token_ttl;
+  config.rotation = options.rotation;
+  impl->ctx = std::make_shared<SandboxContext>(
+      config,
+      options.accounts.empty() ? DefaultAccounts() : std::move(options.accounts),
+      std::move(*signer));
+  for (Integration& integration : options.integrations) {
+    impl->ctx->state.PutIntegration(std::move(integration));
+  }
+
+  http_server::ServerOptions browser_options;
+  browser_options.log_name = "sandbox";
+  impl->browser_server = std::make_unique<http_server::HttpServer>(
+      executor, browser_options, [ctx = impl->ctx](net::HttpRequest req) {
+        return ServeBrowserCo(ctx, std::move(req));
+      });
+  const auto http_port = impl->browser_server->Listen(options.host, options.http_port);
+  if (!http_port) {
+    return http_port.error();
+  }
+  impl->http_port = *http_port;
+
+  http_server::ServerOptions amo_options;
+  amo_options.log_name = "sandbox";
+  amo_options.tls_certificate_chain_pem = issued->certificate_chain_pem;
+  amo_options.tls_private_key_pem = issued->private_key_pem;
+  impl->amo_server = std::make_unique<http_server::HttpServer>(
+      executor, amo_options, [ctx = impl->ctx](net::HttpRequest req) {
+        return ServeAmoCo(ctx, std::move(req));
+      });
+  const auto tls_port = impl->amo_server->Listen(options.host, options.tls_port);
+  if (!tls_port) {
+    impl->browser_server->Stop();
+    return tls_port.error();
+  }
+  impl->tls_port = *tls_port;
+
+  impl->browser_server->Start();
+  impl->amo_server->Start();
+  SandboxLogger()->info("sandbox up: browser http://{}:{}, amoCRM hosts (TLS) {}:{}, CA {}",
+                        impl->url_host,
+                        impl->http_port,
+                        impl->url_host,
+                        impl->tls_port,
+                        impl->ca_file);
+  return std::unique_ptr<Sandbox>(new Sandbox(std::move(impl)));
+}
+
+Sandbox::Sandbox(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Sandbox::~Sandbox() { Stop(); }
+
+Integration Sandbox::AddIntegration(Integration integration) {
+  return impl_->ctx->state.PutIntegration(std::move(integration));
+}
+
+std::uint16_t Sandbox::HttpPort() const { return impl_->http_port; }
+
+std::uint16_t Sandbox::TlsPort() const { return impl_->tls_port; }
+
+std::string Sandbox::BrowserBaseUrl() const {
+  return "http://" + impl_->url_host + ":" + std::to_string(impl_->http_port);
+}
+
+std::string Sandbox::ConnectTo() const {
+  return impl_->url_host + ":" + std::to_string(impl_->tls_port);
+}
+
+std::string Sandbox::CaFile() const { return impl_->ca_file; }
+
+void Sandbox::Stop() {
+  std::call_once(impl_->stopped, [this] {
+    impl_->browser_server->Stop();
+    impl_->amo_server->Stop();
+    SandboxLogger()->info("sandbox stopped");
+  });
+}
+
+}  // namespace amoauth::sandbox

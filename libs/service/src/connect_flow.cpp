@@ -1,0 +1,133 @@
+#include "amoauth/service/connect_flow.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "amoauth/core/access_token_claims.hpp"
+#include "amoauth/core/authorize_url.hpp"
+#include "amoauth/core/state_token.hpp"
+#include "amoauth/crypto/digest.hpp"
+#include "amoauth/service/connection_builder.hpp"
+
+namespace amoauth::service {
+
+bool CallbackParams::IsProbe() const {
+  return !code && !referer && !state && !error && !platform && !client_id && !from_widget &&
+         !from_exchange;
+}
+
+ConnectFlow::ConnectFlow(Integration integration,
+                         FlowSettings settings,
+                         core::RefererPolicy referer_policy,
+                         StateStore& states,
+                         CodeLedger& codes,
+                         ConnectionStore& connections,
+                         AmoClient& amo,
+                         const core::Clock& clock,
+                         core::Random& random)
+    : integration_(std::move(integration)),
+      settings_(settings),
+      referer_policy_(std::move(referer_policy)),
+      states_(states),
+      codes_(codes),
+      connections_(connections),
+      amo_(amo),
+      clock_(clock),
+      random_(random) {}
+
+Task<Result<ConnectStart>> ConnectFlow::Start(core::ConsentMode mode) {
+  const auto now = clock_.Now();
+  std::string state = core::GenerateState(random_);
+  PendingState pending{
+      .state_hash = core::HashState(state),
+      .client_id = integration_.client_id,
+      .mode = mode,
+      .created_at = now,
+      .expires_at = now + settings_.state_ttl,
+  };
+  const auto expires_at = pending.expires_at;
+  auto stored = co_await states_.Put(std::move(pending), now);
+  if (!stored) {
+    co_return stored.error();
+  }
+  std::string url = core::BuildAuthorizeUrl({
+      .consent_url = integration_.consent_url,
+      .client_id = integration_.client_id,
+      .state = state,
+      .mode = mode,
+  });
+  co_return ConnectStart{std::move(url), std::move(state), expires_at};
+}
+
+Task<Result<core::Connection>> ConnectFlow::CompleteCallback(CallbackParams params) {
+  if (params.error) {
+    // The person said no. Consume the state so the link cannot be replayed, then report.
+    if (params.state && core::LooksLikeState(*params.state)) {
+      auto taken = co_await states_.Take(core::HashState(*params.state), clock_.Now());
+      (void)taken;  // a failure here changes nothing for the person: access was not granted
+    }
+    co_return Fail(Errc::kAccessDenied);
+  }
+  if (!params.code || params.code->empty()) {
+    co_return Fail(Errc::kInvalidArgument);
+  }
+  // The referer decides where client_secret goes: check it before anything else leaves.
+  auto host = referer_policy_.Check(params.referer.value_or(""));
+  if (!host) {
+    spdlog::warn("callback refused: referer is not an allowed amoCRM/Kommo account host");
+    co_return host.error();
+  }
+  if (!params.state || !core::LooksLikeState(*params.state)) {
+    co_return Fail(Errc::kStateInvalid);
+  }
+  auto pending = co_await states_.Take(core::HashState(*params.state), clock_.Now());
+  if (!pending) {
+    co_return pending.error();
+  }
+  if (!*pending || (*pending)->client_id != integration_.client_id) {
+    co_return Fail(Errc::kStateInvalid);
+  }
+  co_return co_await Exchange(std::move(*host), Secret(std::move(*params.code)));
+}
+
+Task<Result<core::Connection>> ConnectFlow::ExchangePastedCode(Secret code, std::string referer) {
+  if (code.Empty()) {
+    co_return Fail(Errc::kInvalidArgument);
+  }
+  auto host = referer_policy_.Check(referer);
+  if (!host) {
+    co_return host.error();
+  }
+  co_return co_await Exchange(std::move(*host), std::move(code));
+}
+
+Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host, Secret code) {
+  // Each code goes to amoCRM at most once, whatever reloads or duplicate deliveries happen.
+  auto first_use = co_await codes_.MarkUsed(crypto::Sha256Hex(code.Reveal()), clock_.Now());
+  if (!first_use) {
+    co_return first_use.error();
+  }
+  if (!*first_use) {
+    co_return Fail(Errc::kCodeAlreadyUsed);
+  }
+  auto grant = co_await amo_.ExchangeCode(host.host,
+                                          core::AuthorizationCodeGrant{
+                                              .client_id = integration_.client_id,
+                                              .client_secret = integration_.client_secret,
+                                              .code = std::move(code),
+                                              .redirect_uri = integration_.redirect_uri,
+                                          });
+  if (!grant) {
+    co_return grant.error();
+  }
+  auto connection = BuildConnection(*grant, host.host, integration_.client_id, clock_.Now());
+  if (!connection) {
+    co_return connection.error();
+  }
+  auto stored = co_await connections_.Upsert(std::move(*connection));
+  if (stored) {
+    spdlog::info("account {} ({}) connected", stored->account_id, stored->base_domain);
+  }
+  co_return stored;
+}
+
+}  // namespace amoauth::service

@@ -1,0 +1,137 @@
+#include "migrations.hpp"
+
+#include <array>
+#include <cstdint>
+
+namespace amoauth::store_sqlite::detail {
+
+namespace {
+
+// Column names of amo_tokens are quoted camelCase on purpose: operators query them by those names
+// (`SELECT "accountId", "expiresAt", "createdAt" FROM amo_tokens;`). Times are ISO-8601 UTC text
+// of fixed width ("2026-11-22T19:43:00Z"), compared as strings. docs/storage.md explains every
+// column.
+constexpr std::string_view kVersion1 = R"sql(
+CREATE TABLE amo_tokens (
+  "accountId"    INTEGER NOT NULL,
+  "clientId"     TEXT    NOT NULL,
+  "baseDomain"   TEXT    NOT NULL,
+  "apiDomain"    TEXT    NOT NULL DEFAULT '',
+  "userId"       TEXT    NOT NULL DEFAULT '',
+  "status"       TEXT    NOT NULL,
+  "keyId"        TEXT    NOT NULL,
+  "accessToken"  BLOB    NOT NULL,
+  "refreshToken" BLOB,
+  "expiresAt"    TEXT    NOT NULL,
+  "version"      INTEGER NOT NULL,
+  "createdAt"    TEXT    NOT NULL,
+  "updatedAt"    TEXT    NOT NULL,
+  PRIMARY KEY ("accountId", "clientId")
+);
+
+CREATE TABLE oauth_states (
+  state_hash TEXT PRIMARY KEY,
+  client_id  TEXT NOT NULL,
+  mode       TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+CREATE INDEX oauth_states_expires_at ON oauth_states (expires_at);
+
+CREATE TABLE used_codes (
+  code_hash TEXT PRIMARY KEY,
+  used_at   TEXT NOT NULL
+);
+CREATE INDEX used_codes_used_at ON used_codes (used_at);
+)sql";
+
+constexpr std::array<std::string_view, 1> kMigrations = {kVersion1};
+
+Result<int> CurrentVersion(Database& db) {
+  auto stmt = Statement::Prepare(db, "SELECT coalesce(max(version), 0) FROM schema_migrations");
+  if (!stmt) {
+    return stmt.error();
+  }
+  auto row = stmt->Step();
+  if (!row) {
+    return row.error();
+  }
+  return static_cast<int>(stmt->Int(0));
+}
+
+// Applies script `version` unless another process got there first. Returns the version after.
+Result<int> Apply(Database& db, int version, std::string_view applied_at) {
+  Transaction tx(db);
+  if (auto begun = tx.Begin(); !begun) {
+    return begun.error();
+  }
+  auto current = CurrentVersion(db);
+  if (!current) {
+    return current.error();
+  }
+  if (*current >= version) {
+    return *current;  // nothing to do; the transaction rolls back harmlessly
+  }
+  if (auto done = db.Exec(kMigrations[static_cast<std::size_t>(version - 1)]); !done) {
+    db.Log().error("schema migration {} failed", version);
+    return done.error();
+  }
+  auto record = Statement::Prepare(
+      db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)");
+  if (!record) {
+    return record.error();
+  }
+  if (auto bound = record->BindAll(std::int64_t{version}, applied_at); !bound) {
+    return bound.error();
+  }
+  if (auto inserted = record->Run(); !inserted) {
+    return inserted.error();
+  }
+  if (auto committed = tx.Commit(); !committed) {
+    return committed.error();
+  }
+  db.Log().info("database schema migrated to version {}", version);
+  return version;
+}
+
+}  // namespace
+
+std::span<const std::string_view> Migrations() { return kMigrations; }
+
+Result<int> Migrate(Database& db, std::string_view applied_at) {
+  if (auto created = db.Exec(
+          "CREATE TABLE IF NOT EXISTS schema_migrations ("
+          "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+      !created) {
+    return created.error();
+  }
+  auto current = CurrentVersion(db);
+  if (!current) {
+    return current.error();
+  }
+  const int latest = static_cast<int>(kMigrations.size());
+  if (*current > latest) {
+    db.Log().error(
+        "database schema version {} is newer than this build supports ({}); refusing to use it",
+        *current,
+        latest);
+    return Fail(Errc::kStoreFailure);
+  }
+  int version = *current;
+  while (version < latest) {
+    auto applied = Apply(db, version + 1, applied_at);
+    if (!applied) {
+      return applied.error();
+    }
+    version = *applied;  // may jump ahead if another process migrated meanwhile
+  }
+  if (version > latest) {
+    db.Log().error("database schema version {} is newer than this build supports ({})",
+                   version,
+                   latest);
+    return Fail(Errc::kStoreFailure);
+  }
+  return version;
+}
+
+}  // namespace amoauth::store_sqlite::detail

@@ -1,0 +1,130 @@
+#pragma once
+
+// RAII wrappers for sqlite3* and sqlite3_stmt*, private to libs/store_sqlite. Every failure is
+// logged here (with sqlite3_errmsg, never with bound values) and returned as Errc::kStoreFailure.
+
+#include <sqlite3.h>
+#include <spdlog/logger.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "amoauth/core/result.hpp"
+
+namespace amoauth::store_sqlite::detail {
+
+/// One SQLite connection with the store's pragmas applied (WAL, synchronous=NORMAL,
+/// foreign_keys=ON, busy_timeout=5000). Not thread-safe: the store binds each connection to one
+/// thread of its pool. Movable, not copyable.
+class Database final {
+ public:
+  /// Opens (creating if needed) `path` read-write and applies the pragmas.
+  /// Errors: Errc::kStoreFailure (logged).
+  [[nodiscard]] static Result<Database> Open(const std::string& path,
+                                             std::shared_ptr<spdlog::logger> log);
+
+  Database(Database&&) noexcept = default;
+  Database& operator=(Database&&) noexcept = default;
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+  ~Database() = default;
+
+  [[nodiscard]] sqlite3* Get() const noexcept { return db_.get(); }
+  [[nodiscard]] spdlog::logger& Log() const noexcept { return *log_; }
+
+  /// Logs "`what`: <sqlite3_errmsg> (<code>)" at error level; returns Errc::kStoreFailure.
+  [[nodiscard]] boost::system::error_code Failure(std::string_view what) const;
+
+  /// Runs every statement in `sql`, which takes no parameters (pragmas, BEGIN/COMMIT, migration
+  /// scripts), discarding any rows.
+  [[nodiscard]] Result<void> Exec(std::string_view sql);
+
+  /// Rows changed by the last INSERT/UPDATE/DELETE on this connection (sqlite3_changes64).
+  [[nodiscard]] std::int64_t Changes() const noexcept;
+
+ private:
+  struct Closer {
+    void operator()(sqlite3* db) const noexcept;
+  };
+  Database(std::unique_ptr<sqlite3, Closer> db, std::shared_ptr<spdlog::logger> log);
+  [[nodiscard]] Result<void> ApplyPragmas();
+
+  std::unique_ptr<sqlite3, Closer> db_;
+  std::shared_ptr<spdlog::logger> log_;
+};
+
+/// A BLOB parameter (a TEXT parameter is a plain std::string_view).
+struct Blob {
+  std::string_view bytes;
+};
+
+/// One prepared statement. Parameters are bound by 1-based index; values are copied by SQLite
+/// (SQLITE_TRANSIENT), so temporaries may be bound. Columns are 0-based.
+class Statement final {
+ public:
+  [[nodiscard]] static Result<Statement> Prepare(Database& db, std::string_view sql);
+
+  Statement(Statement&&) noexcept = default;
+  Statement& operator=(Statement&&) noexcept = default;
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  ~Statement() = default;
+
+  [[nodiscard]] Result<void> Bind(int index, std::int64_t value);
+  [[nodiscard]] Result<void> Bind(int index, std::string_view text);
+  [[nodiscard]] Result<void> Bind(int index, Blob blob);
+  /// NULL when `blob` is nullopt.
+  [[nodiscard]] Result<void> Bind(int index, const std::optional<Blob>& blob);
+
+  /// Binds `values` to parameters 1, 2, … in order.
+  template <class... Values>
+  [[nodiscard]] Result<void> BindAll(const Values&... values) {
+    int index = 0;
+    Result<void> result;
+    // Stops at the first failure: the fold short-circuits on &&.
+    static_cast<void>((((result = Bind(++index, values)).has_value()) && ...));
+    return result;
+  }
+
+  /// true: a row is ready to read; false: the statement has finished.
+  [[nodiscard]] Result<bool> Step();
+  /// Steps until the statement finishes; a row is an error (for statements that return none).
+  [[nodiscard]] Result<void> Run();
+
+  [[nodiscard]] std::int64_t Int(int column) const noexcept;
+  [[nodiscard]] std::string Text(int column) const;
+  [[nodiscard]] std::string BlobAt(int column) const;
+  [[nodiscard]] bool IsNull(int column) const noexcept;
+
+ private:
+  struct Finalizer {
+    void operator()(sqlite3_stmt* stmt) const noexcept;
+  };
+  Statement(Database& db, std::unique_ptr<sqlite3_stmt, Finalizer> stmt);
+  [[nodiscard]] Result<void> CheckBind(int rc, int index) const;
+
+  Database* db_;
+  std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
+};
+
+/// BEGIN IMMEDIATE … COMMIT: takes the write lock up front (waiting up to busy_timeout), so a
+/// write transaction never fails half-way with SQLITE_BUSY. Rolls back unless committed.
+class Transaction final {
+ public:
+  explicit Transaction(Database& db) : db_(&db) {}
+  Transaction(const Transaction&) = delete;
+  Transaction& operator=(const Transaction&) = delete;
+  ~Transaction();
+
+  [[nodiscard]] Result<void> Begin();
+  [[nodiscard]] Result<void> Commit();
+
+ private:
+  Database* db_;
+  bool open_ = false;
+};
+
+}  // namespace amoauth::store_sqlite::detail

@@ -1,0 +1,732 @@
+#include "amoauth/store_sqlite/sqlite_store.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "amoauth/core/platform.hpp"
+#include "amoauth/net/run_blocking.hpp"
+#include "iso_time.hpp"
+#include "migrations.hpp"
+#include "sqlite_handle.hpp"
+
+namespace amoauth::store_sqlite {
+
+namespace {
+
+using detail::Blob;
+using detail::Database;
+using detail::FormatIsoTime;
+using detail::ParseIsoTime;
+using detail::Statement;
+using detail::Transaction;
+
+/// amoCRM's authorization code lifetime (protocol §3.4): a code older than this is dead anyway,
+/// so the ledger may forget it.
+constexpr auto kCodeLifetime = std::chrono::minutes(20);
+
+enum class TokenKind { kAccess, kRefresh };
+
+/// Binds a token ciphertext to its row and role, so a ciphertext copied to another row or
+/// column does not decrypt. Unambiguous: accountId is decimal, the last segment names the role.
+std::string TokenAad(std::int64_t account_id, std::string_view client_id, TokenKind kind) {
+  return fmt::format("amo_tokens/{}/{}/{}",
+                     account_id,
+                     client_id,
+                     kind == TokenKind::kAccess ? "access" : "refresh");
+}
+
+/// The "store" logger: the application's if it registered one, else a copy of the default
+/// logger under that name (not registered, so the application may still register its own).
+std::shared_ptr<spdlog::logger> StoreLogger() {
+  if (auto existing = spdlog::get("store")) {
+    return existing;
+  }
+  return spdlog::default_logger()->clone("store");
+}
+
+// Every amo_tokens query reads the columns in this order (see ReadConnection).
+constexpr std::string_view kFindSql = R"sql(
+SELECT "accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "keyId",
+       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt"
+FROM amo_tokens WHERE "accountId" = ?1 AND "clientId" = ?2)sql";
+
+constexpr std::string_view kFindByAccountSql = R"sql(
+SELECT "accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "keyId",
+       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt"
+FROM amo_tokens WHERE "accountId" = ?1 ORDER BY "clientId")sql";
+
+constexpr std::string_view kListSql = R"sql(
+SELECT "accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "keyId",
+       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt"
+FROM amo_tokens ORDER BY "accountId", "clientId")sql";
+
+// Writes bind ?1…?12 in the same order (BindConnection); ?13 is Replace's expected version.
+// One statement: the row's old version and createdAt are read under the same write lock.
+constexpr std::string_view kUpsertSql = R"sql(
+INSERT INTO amo_tokens ("accountId", "clientId", "baseDomain", "apiDomain", "userId", "status",
+                        "keyId", "accessToken", "refreshToken", "expiresAt", "version",
+                        "createdAt", "updatedAt")
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12)
+ON CONFLICT ("accountId", "clientId") DO UPDATE SET
+  "baseDomain" = excluded."baseDomain",
+  "apiDomain" = excluded."apiDomain",
+  "userId" = excluded."userId",
+  "status" = excluded."status",
+  "keyId" = excluded."keyId",
+  "accessToken" = excluded."accessToken",
+  "refreshToken" = excluded."refreshToken",
+  "expiresAt" = excluded."expiresAt",
+  "version" = amo_tokens."version" + 1,
+  "updatedAt" = excluded."updatedAt"
+RETURNING "version", "createdAt")sql";
+
+// ?11 (createdAt) is bound but unused: an existing row keeps its creation time.
+constexpr std::string_view kReplaceSql = R"sql(
+UPDATE amo_tokens SET
+  "baseDomain" = ?3,
+  "apiDomain" = ?4,
+  "userId" = ?5,
+  "status" = ?6,
+  "keyId" = ?7,
+  "accessToken" = ?8,
+  "refreshToken" = ?9,
+  "expiresAt" = ?10,
+  "version" = "version" + 1,
+  "updatedAt" = ?12
+WHERE "accountId" = ?1 AND "clientId" = ?2 AND "version" = ?13
+RETURNING "version", "createdAt")sql";
+
+constexpr std::string_view kExistsSql =
+    R"sql(SELECT 1 FROM amo_tokens WHERE "accountId" = ?1 AND "clientId" = ?2)sql";
+
+/// A connection's tokens as stored: sealed, the refresh token NULL when empty.
+struct SealedTokens {
+  std::string access;
+  std::optional<std::string> refresh;
+};
+
+}  // namespace
+
+struct SqliteStore::Impl {
+  Impl(SqliteOptions opts,
+       crypto::MasterKey master_key,
+       std::shared_ptr<spdlog::logger> logger,
+       std::vector<Database> dbs,
+       int version)
+      : options(std::move(opts)),
+        key(std::move(master_key)),
+        log(std::move(logger)),
+        connections(std::move(dbs)),
+        schema_version(version),
+        pool(connections.size()) {}
+
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+
+  // Lets queued work finish, then the threads end; the connections close after them.
+  ~Impl() { pool.join(); }
+
+  /// Runs `method` on this pool thread's connection. Never throws: an exception escaping it
+  /// (bad_alloc, a third-party throw) is logged and becomes Errc::kStoreFailure.
+  template <class Method, class... Args>
+  auto Run(std::string_view operation, Method method, const Args&... args) noexcept
+      -> std::invoke_result_t<Method, Impl*, Database&, const Args&...> {
+    try {
+      Database* db = ThisThreadConnection();
+      if (db == nullptr) {
+        log->error("{}: no connection for this thread", operation);
+        return Fail(Errc::kStoreFailure);
+      }
+      return std::invoke(method, this, *db, args...);
+    } catch (const std::exception& e) {
+      log->error("{}: unexpected exception: {}", operation, e.what());
+    } catch (...) {
+      log->error("{}: unexpected exception", operation);
+    }
+    return Fail(Errc::kStoreFailure);
+  }
+
+  /// The connection of the calling pool thread: each thread claims one on its first job and
+  /// keeps it, so no connection is ever used by two threads. A pool thread serves one store
+  /// only, so one (owner, connection) slot per thread suffices.
+  Database* ThisThreadConnection() {
+    thread_local const Impl* owner = nullptr;
+    thread_local Database* connection = nullptr;
+    if (owner != this) {
+      const std::size_t slot = next_connection.fetch_add(1, std::memory_order_relaxed);
+      if (slot >= connections.size()) {
+        return nullptr;  // more threads than connections: a bug, never by construction
+      }
+      owner = this;
+      connection = &connections[slot];
+    }
+    return connection;
+  }
+
+  // ---- amo_tokens -----------------------------------------------------------------------------
+
+  [[nodiscard]] SealedTokens SealTokens(const core::Connection& c) const {
+    SealedTokens sealed;
+    sealed.access = crypto::Seal(
+        key, c.access_token.Reveal(), TokenAad(c.account_id, c.client_id, TokenKind::kAccess));
+    if (!c.refresh_token.Empty()) {
+      sealed.refresh = crypto::Seal(
+          key, c.refresh_token.Reveal(), TokenAad(c.account_id, c.client_id, TokenKind::kRefresh));
+    }
+    return sealed;
+  }
+
+  /// Binds ?1…?12 of kUpsertSql / kReplaceSql.
+  [[nodiscard]] Result<void> BindConnection(Statement& stmt,
+                                            const core::Connection& c,
+                                            const SealedTokens& sealed) const {
+    // A new row's creation time: the caller's, or the write time if the caller left it unset.
+    const core::TimePoint created = c.created_at == core::TimePoint{} ? c.updated_at : c.created_at;
+    std::optional<Blob> refresh;
+    if (sealed.refresh) {
+      refresh = Blob{*sealed.refresh};
+    }
+    return stmt.BindAll(c.account_id,
+                        std::string_view(c.client_id),
+                        std::string_view(c.base_domain),
+                        std::string_view(c.api_domain),
+                        std::string_view(c.user_id),
+                        core::ToString(c.status),
+                        std::string_view(key.Id()),
+                        Blob{sealed.access},
+                        refresh,
+                        FormatIsoTime(c.expires_at),
+                        FormatIsoTime(created),
+                        FormatIsoTime(c.updated_at));
+  }
+
+  /// The row as stored, from what was written plus the RETURNING "version", "createdAt" row.
+  [[nodiscard]] Result<core::Connection> StoredRow(core::Connection c,
+                                                   const Statement& returned) const {
+    const auto created = ParseIsoTime(returned.Text(1));
+    if (!created) {
+      log->error("amo_tokens row accountId={} clientId={} has a malformed createdAt",
+                 c.account_id,
+                 c.client_id);
+      return Fail(Errc::kStoreFailure);
+    }
+    c.version = returned.Int(0);
+    c.created_at = *created;
+    c.expires_at = detail::FloorToSeconds(c.expires_at);
+    c.updated_at = detail::FloorToSeconds(c.updated_at);
+    return c;
+  }
+
+  [[nodiscard]] Result<std::string> OpenToken(const Statement& row,
+                                              int column,
+                                              std::int64_t account_id,
+                                              const std::string& client_id,
+                                              TokenKind kind) const {
+    auto plain = crypto::Open(key, row.BlobAt(column), TokenAad(account_id, client_id, kind));
+    if (!plain) {
+      // Which row and which token; never the data.
+      log->error(
+          "amo_tokens row accountId={} clientId={}: the {} token does not decrypt "
+          "(tampered, or moved from another row)",
+          account_id,
+          client_id,
+          kind == TokenKind::kAccess ? "access" : "refresh");
+      return Fail(Errc::kCryptoFailure);
+    }
+    return std::move(*plain);
+  }
+
+  /// One row of kFindSql / kFindByAccountSql / kListSql, decrypted.
+  [[nodiscard]] Result<core::Connection> ReadConnection(const Statement& row) const {
+    core::Connection c;
+    c.account_id = row.Int(0);
+    c.client_id = row.Text(1);
+    c.base_domain = row.Text(2);
+    c.api_domain = row.Text(3);
+    c.user_id = row.Text(4);
+    const std::string status = row.Text(5);
+    const auto parsed_status = core::ParseConnectionStatus(status);
+    if (!parsed_status) {
+      log->error("amo_tokens row accountId={} clientId={} has unknown status '{}'",
+                 c.account_id,
+                 c.client_id,
+                 status);
+      return Fail(Errc::kStoreFailure);
+    }
+    c.status = *parsed_status;
+    const std::string key_id = row.Text(6);
+    if (key_id != key.Id()) {
+      log->error(
+          "amo_tokens row accountId={} clientId={} was written under another master key "
+          "(row keyId {}, current keyId {})",
+          c.account_id,
+          c.client_id,
+          key_id,
+          key.Id());
+      return Fail(Errc::kCryptoFailure);
+    }
+    auto access = OpenToken(row, 7, c.account_id, c.client_id, TokenKind::kAccess);
+    if (!access) {
+      return access.error();
+    }
+    c.access_token = Secret(std::move(*access));
+    if (!row.IsNull(8)) {
+      auto refresh = OpenToken(row, 8, c.account_id, c.client_id, TokenKind::kRefresh);
+      if (!refresh) {
+        return refresh.error();
+      }
+      c.refresh_token = Secret(std::move(*refresh));
+    }
+    const auto expires = ParseIsoTime(row.Text(9));
+    const auto created = ParseIsoTime(row.Text(11));
+    const auto updated = ParseIsoTime(row.Text(12));
+    if (!expires || !created || !updated) {
+      log->error("amo_tokens row accountId={} clientId={} has a malformed time",
+                 c.account_id,
+                 c.client_id);
+      return Fail(Errc::kStoreFailure);
+    }
+    c.expires_at = *expires;
+    c.version = row.Int(10);
+    c.created_at = *created;
+    c.updated_at = *updated;
+    return c;
+  }
+
+  Result<core::Connection> Upsert(Database& db, const core::Connection& c) {
+    const SealedTokens sealed = SealTokens(c);
+    auto stmt = Statement::Prepare(db, kUpsertSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = BindConnection(*stmt, c, sealed); !bound) {
+      return bound.error();
+    }
+    auto row = stmt->Step();
+    if (!row) {
+      return row.error();
+    }
+    if (!*row) {
+      log->error("upsert of accountId={} clientId={} returned no row", c.account_id, c.client_id);
+      return Fail(Errc::kStoreFailure);
+    }
+    auto stored = StoredRow(c, *stmt);
+    if (!stored) {
+      return stored.error();
+    }
+    if (auto finished = stmt->Run(); !finished) {  // completes the autocommit transaction
+      return finished.error();
+    }
+    return stored;
+  }
+
+  Result<core::Connection> Replace(Database& db,
+                                   const core::Connection& c,
+                                   std::int64_t expected_version) {
+    const SealedTokens sealed = SealTokens(c);
+    // One transaction, so that "0 rows updated" is told apart from "no row" consistently.
+    Transaction tx(db);
+    if (auto begun = tx.Begin(); !begun) {
+      return begun.error();
+    }
+    std::optional<core::Connection> stored;
+    {
+      auto stmt = Statement::Prepare(db, kReplaceSql);
+      if (!stmt) {
+        return stmt.error();
+      }
+      if (auto bound = BindConnection(*stmt, c, sealed); !bound) {
+        return bound.error();
+      }
+      if (auto bound = stmt->Bind(13, expected_version); !bound) {
+        return bound.error();
+      }
+      auto row = stmt->Step();
+      if (!row) {
+        return row.error();
+      }
+      if (*row) {
+        auto result = StoredRow(c, *stmt);
+        if (!result) {
+          return result.error();
+        }
+        stored = std::move(*result);
+        if (auto finished = stmt->Run(); !finished) {
+          return finished.error();
+        }
+      }
+    }
+    if (stored) {
+      if (auto committed = tx.Commit(); !committed) {
+        return committed.error();
+      }
+      return std::move(*stored);
+    }
+    auto exists = Statement::Prepare(db, kExistsSql);
+    if (!exists) {
+      return exists.error();
+    }
+    if (auto bound = exists->BindAll(c.account_id, std::string_view(c.client_id)); !bound) {
+      return bound.error();
+    }
+    auto found = exists->Step();
+    if (!found) {
+      return found.error();
+    }
+    // Nothing was written; the transaction rolls back.
+    return Fail(*found ? Errc::kConflict : Errc::kNotFound);
+  }
+
+  Result<std::optional<core::Connection>> Find(Database& db, const core::AccountKey& k) {
+    auto stmt = Statement::Prepare(db, kFindSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->BindAll(k.account_id, std::string_view(k.client_id)); !bound) {
+      return bound.error();
+    }
+    auto row = stmt->Step();
+    if (!row) {
+      return row.error();
+    }
+    if (!*row) {
+      return std::optional<core::Connection>();
+    }
+    auto c = ReadConnection(*stmt);
+    if (!c) {
+      return c.error();
+    }
+    return std::optional<core::Connection>(std::move(*c));
+  }
+
+  Result<std::vector<core::Connection>> ReadAll(Statement& stmt) {
+    std::vector<core::Connection> out;
+    for (;;) {
+      auto row = stmt.Step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        return out;
+      }
+      auto c = ReadConnection(stmt);
+      if (!c) {
+        return c.error();
+      }
+      out.push_back(std::move(*c));
+    }
+  }
+
+  Result<std::vector<core::Connection>> FindByAccount(Database& db, const std::int64_t& account) {
+    auto stmt = Statement::Prepare(db, kFindByAccountSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->Bind(1, account); !bound) {
+      return bound.error();
+    }
+    return ReadAll(*stmt);
+  }
+
+  Result<std::vector<core::Connection>> List(Database& db) {
+    auto stmt = Statement::Prepare(db, kListSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    return ReadAll(*stmt);
+  }
+
+  // ---- oauth_states ---------------------------------------------------------------------------
+
+  Result<void> Put(Database& db, const service::PendingState& state, const core::TimePoint& now) {
+    Transaction tx(db);
+    if (auto begun = tx.Begin(); !begun) {
+      return begun.error();
+    }
+    {
+      // Expired at `now` means expires_at <= now, the same rule as Take.
+      auto purge = Statement::Prepare(db, "DELETE FROM oauth_states WHERE expires_at <= ?1");
+      if (!purge) {
+        return purge.error();
+      }
+      if (auto bound = purge->Bind(1, FormatIsoTime(now)); !bound) {
+        return bound.error();
+      }
+      if (auto done = purge->Run(); !done) {
+        return done.error();
+      }
+    }
+    std::int64_t pending = 0;
+    {
+      auto count = Statement::Prepare(db, "SELECT count(*) FROM oauth_states");
+      if (!count) {
+        return count.error();
+      }
+      auto row = count->Step();
+      if (!row) {
+        return row.error();
+      }
+      pending = count->Int(0);
+    }
+    if (pending >= static_cast<std::int64_t>(options.max_pending_states)) {
+      log->warn("refusing a new OAuth state: {} pending (limit {})",
+                pending,
+                options.max_pending_states);
+      if (auto committed = tx.Commit(); !committed) {  // keep the purge
+        return committed.error();
+      }
+      return Fail(Errc::kBusy);
+    }
+    {
+      auto insert = Statement::Prepare(db,
+                                       "INSERT INTO oauth_states (state_hash, client_id, mode, "
+                                       "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                                       "ON CONFLICT (state_hash) DO NOTHING");
+      if (!insert) {
+        return insert.error();
+      }
+      if (auto bound = insert->BindAll(std::string_view(state.state_hash),
+                                       std::string_view(state.client_id),
+                                       core::ToString(state.mode),
+                                       FormatIsoTime(state.created_at),
+                                       FormatIsoTime(state.expires_at));
+          !bound) {
+        return bound.error();
+      }
+      if (auto done = insert->Run(); !done) {
+        return done.error();
+      }
+      if (db.Changes() != 1) {
+        // States are random; a repeat is a bug upstream. Keep the first one.
+        log->error("refusing a new OAuth state: its hash is already pending");
+        return Fail(Errc::kConflict);
+      }
+    }
+    return tx.Commit();
+  }
+
+  Result<std::optional<service::PendingState>> Take(Database& db,
+                                                    const std::string& state_hash,
+                                                    const core::TimePoint& now) {
+    // DELETE … RETURNING is one atomic statement: of any number of threads or processes taking
+    // the same state, exactly one gets the row.
+    auto stmt = Statement::Prepare(db,
+                                   "DELETE FROM oauth_states WHERE state_hash = ?1 "
+                                   "RETURNING client_id, mode, created_at, expires_at");
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->Bind(1, std::string_view(state_hash)); !bound) {
+      return bound.error();
+    }
+    auto row = stmt->Step();
+    if (!row) {
+      return row.error();
+    }
+    if (!*row) {
+      return std::optional<service::PendingState>();
+    }
+    service::PendingState state;
+    state.state_hash = state_hash;
+    state.client_id = stmt->Text(0);
+    const std::string mode = stmt->Text(1);
+    const auto parsed_mode = core::ParseConsentMode(mode);
+    const auto created = ParseIsoTime(stmt->Text(2));
+    const auto expires = ParseIsoTime(stmt->Text(3));
+    if (auto finished = stmt->Run(); !finished) {  // completes the autocommit transaction
+      return finished.error();
+    }
+    if (!parsed_mode || !created || !expires) {
+      log->error("oauth_states row for client {} is malformed; dropped", state.client_id);
+      return Fail(Errc::kStoreFailure);
+    }
+    state.mode = *parsed_mode;
+    state.created_at = *created;
+    state.expires_at = *expires;
+    if (state.expires_at <= now) {
+      return std::optional<service::PendingState>();  // expired: removed, and not returned
+    }
+    return std::optional<service::PendingState>(std::move(state));
+  }
+
+  // ---- used_codes -----------------------------------------------------------------------------
+
+  Result<bool> MarkUsed(Database& db, const std::string& code_hash, const core::TimePoint& now) {
+    Transaction tx(db);
+    if (auto begun = tx.Begin(); !begun) {
+      return begun.error();
+    }
+    {
+      // Strictly older than the code lifetime (rounded so that nothing goes early).
+      auto purge = Statement::Prepare(db, "DELETE FROM used_codes WHERE used_at < ?1");
+      if (!purge) {
+        return purge.error();
+      }
+      if (auto bound = purge->Bind(1, FormatIsoTime(now - kCodeLifetime)); !bound) {
+        return bound.error();
+      }
+      if (auto done = purge->Run(); !done) {
+        return done.error();
+      }
+    }
+    bool inserted = false;
+    {
+      auto insert = Statement::Prepare(
+          db, "INSERT OR IGNORE INTO used_codes (code_hash, used_at) VALUES (?1, ?2)");
+      if (!insert) {
+        return insert.error();
+      }
+      if (auto bound = insert->BindAll(std::string_view(code_hash), FormatIsoTime(now)); !bound) {
+        return bound.error();
+      }
+      if (auto done = insert->Run(); !done) {
+        return done.error();
+      }
+      inserted = db.Changes() == 1;
+    }
+    if (auto committed = tx.Commit(); !committed) {
+      return committed.error();
+    }
+    return inserted;
+  }
+
+  SqliteOptions options;
+  crypto::MasterKey key;
+  std::shared_ptr<spdlog::logger> log;
+  std::vector<Database> connections;  // never resized: threads keep pointers into it
+  std::atomic<std::size_t> next_connection{0};
+  int schema_version = 0;
+  boost::asio::thread_pool pool;  // one thread per connection
+};
+
+SqliteStore::SqliteStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+SqliteStore::~SqliteStore() = default;
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options,
+                                                       crypto::MasterKey key) {
+  auto log = StoreLogger();
+  try {
+    if (options.path.empty() || options.path == ":memory:") {
+      log->error("refusing database path '{}': a file is required", options.path);
+      return Fail(Errc::kStoreFailure);
+    }
+    if (options.threads == 0) {
+      log->error("refusing threads = 0: at least one connection is needed");
+      return Fail(Errc::kStoreFailure);
+    }
+    std::vector<Database> connections;
+    connections.reserve(options.threads);
+    auto first = Database::Open(options.path, log);
+    if (!first) {
+      return first.error();
+    }
+    connections.push_back(std::move(*first));
+    auto version =
+        detail::Migrate(connections.front(), FormatIsoTime(std::chrono::system_clock::now()));
+    if (!version) {
+      return version.error();
+    }
+    while (connections.size() < options.threads) {
+      auto next = Database::Open(options.path, log);
+      if (!next) {
+        return next.error();
+      }
+      connections.push_back(std::move(*next));
+    }
+    log->info("opened {} (schema version {}, {} connections)",
+              options.path,
+              *version,
+              connections.size());
+    auto impl = std::make_unique<Impl>(
+        std::move(options), std::move(key), std::move(log), std::move(connections), *version);
+    return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
+  } catch (const std::exception& e) {
+    log->error("cannot open the store: {}", e.what());
+  }
+  return Fail(Errc::kStoreFailure);
+}
+
+int SqliteStore::SchemaVersion() const { return impl_->schema_version; }
+
+// Each method hands a named local to RunBlocking (never a lambda inside the co_await
+// expression: GCC 12, asio#858). The lambda holds copies of the arguments and the Impl pointer,
+// which outlives every call (the caller keeps the store alive while awaiting it).
+
+service::Task<Result<core::Connection>> SqliteStore::Upsert(core::Connection connection) {
+  Impl* impl = impl_.get();
+  auto work = [impl, connection = std::move(connection)] {
+    return impl->Run("upsert", &Impl::Upsert, connection);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<core::Connection>> SqliteStore::Replace(core::Connection connection,
+                                                             std::int64_t expected_version) {
+  Impl* impl = impl_.get();
+  auto work = [impl, connection = std::move(connection), expected_version] {
+    return impl->Run("replace", &Impl::Replace, connection, expected_version);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::optional<core::Connection>>> SqliteStore::Find(core::AccountKey key) {
+  Impl* impl = impl_.get();
+  auto work = [impl, key = std::move(key)] { return impl->Run("find", &Impl::Find, key); };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::vector<core::Connection>>> SqliteStore::FindByAccount(
+    std::int64_t account_id) {
+  Impl* impl = impl_.get();
+  auto work = [impl, account_id] {
+    return impl->Run("find by account", &Impl::FindByAccount, account_id);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::vector<core::Connection>>> SqliteStore::List() {
+  Impl* impl = impl_.get();
+  auto work = [impl] { return impl->Run("list", &Impl::List); };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<void>> SqliteStore::Put(service::PendingState state, core::TimePoint now) {
+  Impl* impl = impl_.get();
+  auto work = [impl, state = std::move(state), now] {
+    return impl->Run("put state", &Impl::Put, state, now);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::optional<service::PendingState>>> SqliteStore::Take(
+    std::string state_hash, core::TimePoint now) {
+  Impl* impl = impl_.get();
+  auto work = [impl, state_hash = std::move(state_hash), now] {
+    return impl->Run("take state", &Impl::Take, state_hash, now);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<bool>> SqliteStore::MarkUsed(std::string code_hash, core::TimePoint now) {
+  Impl* impl = impl_.get();
+  auto work = [impl, code_hash = std::move(code_hash), now] {
+    return impl->Run("mark code used", &Impl::MarkUsed, code_hash, now);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+}  // namespace amoauth::store_sqlite

@@ -1,0 +1,64 @@
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "amoauth/core/platform.hpp"
+#include "amoauth/core/secret.hpp"
+#include "amoauth/http_server/router.hpp"
+#include "amoauth/service/account_service.hpp"
+#include "amoauth/service/connect_flow.hpp"
+
+namespace amoauth::web {
+
+struct WebSettings {
+  /// Path of the Redirect URI amoCRM sends people and hooks to (AMOAUTH_CALLBACK_PATH).
+  std::string callback_path = "/api/v1/integrations/amo-crm/callback";
+  /// Bearer key of the internal API (AMOAUTH_API_KEY), compared in constant time.
+  Secret api_key;
+  /// The site button script (amoCRM's in production, the sandbox's in sandbox mode).
+  std::string button_script_url;
+  core::Platform platform = core::Platform::kAmocrm;
+};
+
+/// amoauth's HTTP surface:
+/// public — GET /, GET {callback_path}, GET /healthz;
+/// internal (Bearer API key) — POST /v1/connect, GET /v1/accounts, GET /v1/accounts/{id},
+/// GET /v1/accounts/{id}/token, ANY /v1/accounts/{id}/proxy/{path*}.
+/// Handlers translate HTTP to use-case calls and results to pages or JSON; nothing else.
+class WebApp {
+ public:
+  /// The services must outlive the WebApp.
+  WebApp(WebSettings settings,
+         service::ConnectFlow& flow,
+         service::AccountService& accounts,
+         const core::Clock& clock);
+
+  /// Registers every route; this WebApp must outlive `router`'s use.
+  void AddRoutes(http_server::Router& router);
+
+ private:
+  using Request = net::HttpRequest;
+  using Response = net::HttpResponse;
+  using Task = boost::asio::awaitable<Response>;
+
+  Task ConnectPage(Request request);
+  Task Callback(Request request);
+  Task Health(Request request);
+
+  Task StartConnect(Request request);
+  Task ListAccounts(Request request);
+  Task GetAccount(Request request);
+  Task GetToken(Request request);
+  Task ProxyCall(Request request);
+
+  /// The internal API's key check; nullopt when the caller may pass.
+  [[nodiscard]] std::optional<Response> RejectUnauthorized(const Request& request) const;
+
+  WebSettings settings_;
+  service::ConnectFlow& flow_;
+  service::AccountService& accounts_;
+  const core::Clock& clock_;
+};
+
+}  // namespace amoauth::web

@@ -1,0 +1,71 @@
+#include "json_views.hpp"
+
+#include <boost/json.hpp>
+
+#include "amoauth/core/iso_time.hpp"
+#include "error_mapping.hpp"
+
+namespace amoauth::web::json {
+namespace {
+
+boost::json::object AccountObject(const core::Connection& c) {
+  return {
+      {"account_id", c.account_id},
+      {"client_id", c.client_id},
+      {"base_domain", c.base_domain},
+      {"api_domain", c.api_domain},
+      {"user_id", c.user_id},
+      {"status", core::ToString(c.status)},
+      {"expires_at", core::FormatIsoTime(c.expires_at)},
+      {"created_at", core::FormatIsoTime(c.created_at)},
+      {"updated_at", core::FormatIsoTime(c.updated_at)},
+  };
+}
+
+}  // namespace
+
+std::string Account(const core::Connection& c) {
+  return boost::json::serialize(AccountObject(c));
+}
+
+std::string Accounts(const std::vector<core::Connection>& all) {
+  boost::json::array list;
+  list.reserve(all.size());
+  for (const auto& c : all) {
+    list.emplace_back(AccountObject(c));
+  }
+  return boost::json::serialize(boost::json::object{{"accounts", std::move(list)}});
+}
+
+std::string Token(const core::Connection& c, core::TimePoint now) {
+  const auto left = std::chrono::duration_cast<core::Seconds>(c.expires_at - now).count();
+  return boost::json::serialize(boost::json::object{
+      {"access_token", c.access_token.Reveal()},
+      {"token_type", "Bearer"},
+      {"expires_at", core::FormatIsoTime(c.expires_at)},
+      {"expires_in", left > 0 ? left : 0},
+      {"account_id", c.account_id},
+      {"base_domain", c.base_domain},
+      {"api_domain", c.api_domain},
+  });
+}
+
+std::string ConnectStart(const service::ConnectStart& start) {
+  return boost::json::serialize(boost::json::object{
+      {"authorize_url", start.authorize_url},
+      {"state", start.state},
+      {"expires_at", core::FormatIsoTime(start.expires_at)},
+  });
+}
+
+net::HttpResponse Error(const boost::system::error_code& ec, std::string_view request_id) {
+  const ErrorView view = ViewOf(ec);
+  return net::HttpResponse::Json(view.status,
+                                 boost::json::serialize(boost::json::object{
+                                     {"error", view.code},
+                                     {"message", view.message},
+                                     {"request_id", request_id},
+                                 }));
+}
+
+}  // namespace amoauth::web::json

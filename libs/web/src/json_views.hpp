@@ -1,0 +1,20 @@
+#pragma once
+
+#include <boost/system/error_code.hpp>
+#include <string>
+
+#include "amoauth/core/connection.hpp"
+#include "amoauth/net/http_message.hpp"
+#include "amoauth/service/connect_flow.hpp"
+
+/// JSON bodies of the internal API (docs/api.md). Tokens appear only in TokenJson.
+namespace amoauth::web::json {
+
+[[nodiscard]] std::string Account(const core::Connection& c);
+[[nodiscard]] std::string Accounts(const std::vector<core::Connection>& all);
+[[nodiscard]] std::string Token(const core::Connection& c, core::TimePoint now);
+[[nodiscard]] std::string ConnectStart(const service::ConnectStart& start);
+/// {"error": "<code>", "message": "<sentence>", "request_id": "<id>"} with the mapped status.
+[[nodiscard]] net::HttpResponse Error(const boost::system::error_code& ec, std::string_view request_id);
+
+}  // namespace amoauth::web::json

@@ -1,0 +1,98 @@
+// End to end, as a person does it: open amoauth's page, press the site button, allow access in
+// the sandbox's popup, land on the success page; then seed 003's SQL query finds the account and
+// the internal API hands out its token and proxies amoCRM's API.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+
+const BIN = process.env.AMOAUTH_BIN;
+const CHROMIUM = process.env.AMOAUTH_CHROMIUM || '/usr/bin/chromium';
+let dir, server, browser, ready, stderr = '';
+
+async function waitFor(predicate, what, limitMs = 30000) {
+  const deadline = Date.now() + limitMs;
+  while (Date.now() < deadline) {
+    if (predicate()) return;
+    if (server.exitCode !== null) throw new Error(`amoauth exited early:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}:\n${stderr}`);
+}
+
+before(async () => {
+  assert.ok(BIN, 'AMOAUTH_BIN must point at the built binary');
+  dir = mkdtempSync(join(tmpdir(), 'amoauth-e2e-'));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AMO')));
+  server = spawn(BIN, ['serve', '--sandbox', '--listen', '127.0.0.1:0',
+                       '--database-url', `sqlite://${dir}/amoauth.db`,
+                       '--ready-file', join(dir, 'ready.json')],
+                 { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
+  server.stderr.on('data', (d) => { stderr += d; });
+  await waitFor(() => existsSync(join(dir, 'ready.json')), 'amoauth to listen');
+  ready = JSON.parse(readFileSync(join(dir, 'ready.json'), 'utf8'));
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  if (server && server.exitCode === null) {
+    server.kill('SIGTERM');
+    await new Promise((r) => server.once('exit', r));
+  }
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('site button → consent popup → Allow → success page → stored, usable account', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${ready.url}/`);
+  const button = page.locator('#connect button');
+  await button.waitFor({ timeout: 15000 });
+
+  const [popup] = await Promise.all([page.waitForEvent('popup'), button.click()]);
+  await popup.waitForLoadState();
+  assert.match(popup.url(), /\/oauth\?/);
+  await popup.locator('#allow').click();
+
+  // popup mode: the popup closes and the main window lands on the callback's success page.
+  await page.waitForURL(/amo-crm\/callback\?/, { timeout: 15000 });
+  const heading = await page.locator('#result').textContent();
+  assert.match(heading, /is connected/);
+  assert.equal(await page.locator('#account-id').textContent(), '30000001');
+
+  // Seed 003's query, verbatim.
+  const rows = execFileSync('sqlite3', [join(dir, 'amoauth.db'),
+    'SELECT "accountId", "expiresAt", "createdAt" FROM amo_tokens;']).toString().trim();
+  assert.match(rows, /^30000001\|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\|\d{4}-\d\d-\d\dT/);
+
+  const apiKey = readFileSync(join(dir, 'api.key'), 'utf8').trim();
+  const auth = { Authorization: `Bearer ${apiKey}` };
+  const token = await fetch(`${ready.url}/v1/accounts/30000001/token`, { headers: auth });
+  assert.equal(token.status, 200);
+  const body = await token.json();
+  assert.equal(body.token_type, 'Bearer');
+  assert.equal(body.account_id, 30000001);
+  assert.equal(body.base_domain, 'example.amocrm.ru');
+  assert.equal(body.access_token.split('.').length, 3);
+
+  const account = await fetch(`${ready.url}/v1/accounts/30000001/proxy/api/v4/account`, { headers: auth });
+  assert.equal(account.status, 200);
+  const info = await account.json();
+  assert.equal(info.id, 30000001);
+  assert.equal(info.subdomain, 'example');
+
+  // Reloading the callback must not send the code again: the state is spent.
+  const reload = await page.reload();
+  assert.equal(reload.status(), 400);
+  assert.match(await page.locator('#result').textContent(), /expired or was already used/);
+  const journal = await (await fetch(`${ready.sandbox_url}/sandbox/journal`)).json();
+  assert.equal(journal.counters.codes_exchanged, 1);
+  assert.equal(journal.counters.code_reuses, 0);
+});

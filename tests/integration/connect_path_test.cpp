@@ -1,0 +1,257 @@
+// The connect → exchange → store → use path through the real service and the real sandbox,
+// over TLS on 127.0.0.1, and every way bad input must be met on it (issue 2).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <boost/json.hpp>
+#include <boost/url.hpp>
+#include <fstream>
+#include <sstream>
+
+#include "service_harness.hpp"
+
+namespace amoauth::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string QueryValue(const std::string& url, const std::string& name) {
+  auto parsed = boost::urls::parse_uri_reference(url);
+  auto it = parsed->params().find(name);
+  return it == parsed->params().end() ? std::string() : std::string((*it).value);
+}
+
+/// The callback URL with `name` set to `value` (other parameters kept).
+std::string WithParam(const std::string& url, const std::string& name, const std::string& value) {
+  boost::urls::url u(url);
+  u.params().set(name, value);
+  return std::string(u.buffer());
+}
+
+/// Captures every log line of the process while alive.
+class LogCapture {
+ public:
+  LogCapture() : previous_(spdlog::default_logger()) {
+    auto sink = std::make_shared<spdlog::sinks::ostream_sink_mt>(stream_);
+    auto logger = std::make_shared<spdlog::logger>("capture", sink);
+    logger->set_level(spdlog::level::trace);
+    spdlog::set_default_logger(logger);
+  }
+  ~LogCapture() { spdlog::set_default_logger(previous_); }
+  std::string Text() {
+    spdlog::default_logger()->flush();
+    return stream_.str();
+  }
+
+ private:
+  std::ostringstream stream_;
+  std::shared_ptr<spdlog::logger> previous_;
+};
+
+class ConnectPathTest : public ::testing::Test {
+ protected:
+  ServiceHarness h;
+};
+
+TEST_F(ConnectPathTest, ConnectExchangeStoreAndUse) {
+  const std::string location = h.Decide(h.StartConnect(), "allow");
+  EXPECT_EQ(QueryValue(location, "referer"), "example.amocrm.ru");
+
+  auto page = h.Get(location);
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_THAT(page.body, HasSubstr("example.amocrm.ru"));
+  EXPECT_THAT(page.body, HasSubstr("is connected"));
+
+  auto accounts = h.Call("GET", "/v1/accounts");
+  ASSERT_EQ(accounts.status, 200);
+  auto list = boost::json::parse(accounts.body).as_object().at("accounts").as_array();
+  ASSERT_EQ(list.size(), 1U);
+  EXPECT_EQ(list[0].as_object().at("account_id").as_int64(), 30000001);
+  EXPECT_EQ(list[0].as_object().at("status").as_string(), "active");
+  EXPECT_THAT(accounts.body, Not(HasSubstr("access_token")));
+
+  auto token = h.Call("GET", "/v1/accounts/30000001/token");
+  ASSERT_EQ(token.status, 200) << token.body;
+  auto t = boost::json::parse(token.body).as_object();
+  EXPECT_EQ(t.at("token_type").as_string(), "Bearer");
+  EXPECT_EQ(t.at("account_id").as_int64(), 30000001);
+  EXPECT_EQ(t.at("base_domain").as_string(), "example.amocrm.ru");
+  EXPECT_EQ(t.at("api_domain").as_string(), "api-b.amocrm.ru");
+  EXPECT_EQ(t.at("expires_in").as_int64(), 86400);
+  const std::string access_token(t.at("access_token").as_string());
+
+  auto account = h.Call("GET", "/v1/accounts/30000001/proxy/api/v4/account");
+  ASSERT_EQ(account.status, 200) << account.body;
+  EXPECT_EQ(boost::json::parse(account.body).as_object().at("id").as_int64(), 30000001);
+
+  auto echo = h.Call("POST", "/v1/accounts/30000001/proxy/api/v4/leads?with=contacts", R"([{"name":"x"}])");
+  ASSERT_EQ(echo.status, 200) << echo.body;
+  auto e = boost::json::parse(echo.body).as_object();
+  EXPECT_EQ(e.at("method").as_string(), "POST");
+  EXPECT_EQ(e.at("path").as_string(), "/api/v4/leads");
+  EXPECT_THAT(std::string(e.at("query").as_string()), HasSubstr("with=contacts"));
+  EXPECT_EQ(e.at("body").as_string(), R"([{"name":"x"}])");
+
+  // Encrypted at rest: neither token appears in the database files.
+  const std::string raw = Slurp(h.DatabasePath()) + Slurp(h.DatabasePath() + "-wal");
+  EXPECT_FALSE(raw.empty());
+  EXPECT_EQ(raw.find(access_token), std::string::npos);
+  EXPECT_EQ(raw.find(access_token.substr(0, 40)), std::string::npos);
+}
+
+TEST_F(ConnectPathTest, ReloadingTheCallbackDoesNotSendTheCodeAgain) {
+  const std::string location = h.Decide(h.StartConnect(), "allow");
+  ASSERT_EQ(h.Get(location).status, 200);
+  auto again = h.Get(location);
+  EXPECT_EQ(again.status, 400);
+  EXPECT_THAT(again.body, HasSubstr("expired or was already used"));
+  EXPECT_THAT(again.body, HasSubstr("href=\"/\""));
+  auto counters = h.SandboxCounters();
+  EXPECT_EQ(counters.at("codes_exchanged").as_int64(), 1);
+  EXPECT_EQ(counters.at("code_reuses").as_int64(), 0);
+}
+
+TEST_F(ConnectPathTest, MissingUnknownOrExpiredStateIsRefusedBeforeAnythingGoesOut) {
+  const std::string location = h.Decide(h.StartConnect(), "allow");
+  boost::urls::url no_state(location);
+  no_state.params().erase("state");
+  for (const std::string& url : {std::string(no_state.buffer()),
+                                 WithParam(location, "state", "x"),
+                                 WithParam(location, "state", std::string(43, 'A'))}) {
+    auto page = h.Get(url);
+    EXPECT_EQ(page.status, 400) << url;
+    EXPECT_THAT(page.body, HasSubstr("expired or was already used"));
+  }
+  // The real state, 21 minutes later.
+  h.clock.Advance(std::chrono::minutes(21));
+  auto late = h.Get(location);
+  EXPECT_EQ(late.status, 400);
+  EXPECT_THAT(late.body, HasSubstr("expired or was already used"));
+
+  EXPECT_EQ(h.amo_counter->calls.load(), 0);
+  EXPECT_EQ(h.SandboxCounters().at("token_requests").as_int64(), 0);
+  EXPECT_EQ(h.Call("GET", "/v1/accounts").body, R"({"accounts":[]})");
+}
+
+TEST_F(ConnectPathTest, RefererOutsideTheAllowListNeverReceivesAnything) {
+  const std::string state = h.StartConnect();
+  const std::string location = h.Decide(state, "allow");
+  for (const char* referer : {"evil.example", "amocrm.ru.evil.example", "sub.amocrm.ru@evil.example",
+                              "example.amocrm.ru:443", "example.amocrm.ru/path", "https://example.amocrm.ru",
+                              "example.amocrm.ru.", "a.b.amocrm.ru", "", "amocrm.ru"}) {
+    auto page = h.Get(WithParam(location, "referer", referer));
+    EXPECT_EQ(page.status, 400) << referer;
+    EXPECT_THAT(page.body, HasSubstr("not an amoCRM or Kommo account")) << referer;
+  }
+  EXPECT_EQ(h.amo_counter->calls.load(), 0);
+  EXPECT_EQ(h.SandboxCounters().at("token_requests").as_int64(), 0);
+  // The state was not spent on the forgeries: the real redirect still works.
+  EXPECT_EQ(h.Get(location).status, 200);
+}
+
+TEST_F(ConnectPathTest, AccessDeniedSaysSoAndStoresNothing) {
+  const std::string location = h.Decide(h.StartConnect(), "deny");
+  EXPECT_EQ(QueryValue(location, "error"), "access_denied");
+  auto page = h.Get(location);
+  EXPECT_EQ(page.status, 403);
+  EXPECT_THAT(page.body, HasSubstr("Access was not granted"));
+  EXPECT_EQ(h.amo_counter->calls.load(), 0);
+  EXPECT_EQ(h.Call("GET", "/v1/accounts").body, R"({"accounts":[]})");
+}
+
+TEST_F(ConnectPathTest, ExpiredCodeIsExplainedAndLoggedWithTheHintButNeverTheCode) {
+  LogCapture logs;
+  const std::string location = h.Decide(h.StartConnect(), "allow");
+  const std::string code = QueryValue(location, "code");
+  ASSERT_FALSE(code.empty());
+  ASSERT_EQ(h.SandboxPost("/sandbox/clock/advance", "application/json", R"({"seconds":1260})").status, 200);
+
+  auto page = h.Get(location);
+  EXPECT_EQ(page.status, 502);
+  EXPECT_THAT(page.body, HasSubstr("took too long"));
+  EXPECT_EQ(h.Call("GET", "/v1/accounts").body, R"({"accounts":[]})");
+
+  const std::string text = logs.Text();
+  EXPECT_THAT(text, HasSubstr("Authorization code has expired"));
+  EXPECT_EQ(text.find(code), std::string::npos);
+  EXPECT_EQ(text.find(code.substr(0, 24)), std::string::npos);
+  EXPECT_EQ(text.find(h.SandboxIntegration().client_secret), std::string::npos);
+}
+
+TEST(ConnectPathMismatch, RedirectUriMismatchIsExplained) {
+  ServiceHarness h({.redirect_uri_override = "https://elsewhere.example/callback"});
+  auto page = h.Get(h.Decide(h.StartConnect(), "allow"));
+  EXPECT_EQ(page.status, 502);
+  EXPECT_THAT(page.body, HasSubstr("Redirect URI"));
+  EXPECT_EQ(h.Call("GET", "/v1/accounts").body, R"({"accounts":[]})");
+}
+
+TEST_F(ConnectPathTest, InternalApiNeedsTheKeyAndNamesUnknownAccounts) {
+  for (const std::optional<std::string>& key : {std::optional<std::string>(""),
+                                                std::optional<std::string>("wrong-key-wrong-key-wrong")}) {
+    auto r = h.Call("GET", "/v1/accounts", {}, key);
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(boost::json::parse(r.body).as_object().at("error").as_string(), "unauthorized");
+    EXPECT_EQ(h.Call("GET", "/v1/accounts/30000001/token", {}, key).status, 401);
+    EXPECT_EQ(h.Call("POST", "/v1/connect", {}, key).status, 401);
+  }
+  auto missing = h.Call("GET", "/v1/accounts/12345/token");
+  EXPECT_EQ(missing.status, 404);
+  auto body = boost::json::parse(missing.body).as_object();
+  EXPECT_EQ(body.at("error").as_string(), "not_found");
+  EXPECT_FALSE(body.at("message").as_string().empty());
+  EXPECT_EQ(h.Call("GET", "/v1/accounts/abc").status, 400);
+  EXPECT_EQ(h.Call("POST", "/v1/connect", R"({"mode":"sideways"})").status, 400);
+}
+
+TEST_F(ConnectPathTest, ProbeWithoutParametersAnswers200) {
+  auto r = h.Get(h.BaseUrl() + "/api/v1/integrations/amo-crm/callback");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(h.Get(h.BaseUrl() + "/healthz").status, 200);
+}
+
+TEST_F(ConnectPathTest, ConnectPageCarriesTheSiteButtonWithAFreshState) {
+  auto page = h.Get(h.BaseUrl() + "/");
+  ASSERT_EQ(page.status, 200);
+  EXPECT_THAT(page.body, HasSubstr("class=\"amocrm_oauth\""));
+  EXPECT_THAT(page.body, HasSubstr("data-client-id=\"" + h.SandboxIntegration().client_id + "\""));
+  EXPECT_THAT(page.body, HasSubstr("/auth/button.js"));
+  EXPECT_THAT(page.body, HasSubstr("data-state=\""));
+}
+
+TEST_F(ConnectPathTest, ExpiredAccessTokenIsRefreshedOnceForManyConcurrentCallers) {
+  ASSERT_EQ(h.Get(h.Decide(h.StartConnect(), "allow")).status, 200);
+  auto first = boost::json::parse(h.Call("GET", "/v1/accounts/30000001/token").body).as_object();
+  h.clock.Advance(std::chrono::hours(24));
+
+  std::vector<std::future<net::HttpResponse>> calls;
+  for (int i = 0; i < 20; ++i) {
+    calls.push_back(std::async(std::launch::async, [this] {
+      return h.Call("GET", "/v1/accounts/30000001/token");
+    }));
+  }
+  std::set<std::string> tokens;
+  for (auto& c : calls) {
+    auto r = c.get();
+    ASSERT_EQ(r.status, 200) << r.body;
+    tokens.insert(std::string(boost::json::parse(r.body).as_object().at("access_token").as_string()));
+  }
+  EXPECT_EQ(tokens.size(), 1U);
+  EXPECT_NE(*tokens.begin(), first.at("access_token").as_string());
+  auto counters = h.SandboxCounters();
+  EXPECT_EQ(counters.at("refreshes").as_int64(), 1);
+  EXPECT_EQ(counters.at("refresh_token_reuses").as_int64(), 0);
+}
+
+}  // namespace
+}  // namespace amoauth::testing

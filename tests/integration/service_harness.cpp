@@ -1,0 +1,163 @@
+#include "service_harness.hpp"
+
+#include <boost/url.hpp>
+#include <stdexcept>
+
+#include "amoauth/crypto/aead.hpp"
+
+namespace amoauth::testing {
+namespace {
+
+template <class T>
+T Must(Result<T> r, const char* what) {
+  if (!r) {
+    throw std::runtime_error(std::string(what) + ": " + r.error().message());
+  }
+  return std::move(*r);
+}
+
+std::filesystem::path MakeTempDir() {
+  static std::atomic<int> counter{0};
+  auto dir = std::filesystem::temp_directory_path() /
+             ("amoauth-it-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+}  // namespace
+
+ServiceHarness::ServiceHarness(Options options)
+    : dir_(MakeTempDir()), work_(boost::asio::make_work_guard(ioc_)) {
+  for (int i = 0; i < 2; ++i) {
+    threads_.emplace_back([this] { ioc_.run(); });
+  }
+  sandbox_ = Must(sandbox::Sandbox::Start(ioc_.get_executor(), {.state_dir = dir_.string()}),
+                  "sandbox");
+
+  server_ = std::make_unique<http_server::HttpServer>(ioc_.get_executor(),
+                                                      http_server::ServerOptions{},
+                                                      router_.AsHandler());
+  const auto port = Must(server_->Listen("127.0.0.1", 0), "listen");
+  base_url_ = "http://127.0.0.1:" + std::to_string(port);
+  const std::string callback_path = "/api/v1/integrations/amo-crm/callback";
+  integration_ = sandbox_->AddIntegration({.redirect_uri = base_url_ + callback_path});
+
+  store_ = Must(store_sqlite::SqliteStore::Open({.path = DatabasePath()},
+                                                crypto::MasterKey::Generate()),
+                "store");
+  amo_http_ = Must(http_client::HttpClient::Create(ioc_.get_executor(),
+                                                   {.connect_to = sandbox_->ConnectTo(),
+                                                    .ca_file = sandbox_->CaFile(),
+                                                    .timeout = std::chrono::seconds(10)}),
+                   "amo http client");
+  plain_http_ = Must(http_client::HttpClient::Create(ioc_.get_executor(), {}), "http client");
+  amo_ = std::make_unique<amo_client::AmoHttpClient>(*amo_http_);
+  amo_counter = std::make_unique<CountingAmoClient>(*amo_);
+
+  service::Integration integration{
+      .platform = core::Platform::kAmocrm,
+      .client_id = integration_.client_id,
+      .client_secret = Secret(integration_.client_secret),
+      .redirect_uri = options.redirect_uri_override.empty() ? integration_.redirect_uri
+                                                            : options.redirect_uri_override,
+      .consent_url = sandbox_->BrowserBaseUrl() + "/oauth",
+  };
+  flow_ = std::make_unique<service::ConnectFlow>(integration,
+                                                 service::FlowSettings{},
+                                                 core::RefererPolicy({"amocrm.ru", "amocrm.com", "kommo.com"}),
+                                                 *store_,
+                                                 *store_,
+                                                 *store_,
+                                                 *amo_counter,
+                                                 clock,
+                                                 random_);
+  accounts_ = std::make_unique<service::AccountService>(
+      integration, service::FlowSettings{}, *store_, *amo_counter, clock);
+  web_ = std::make_unique<web::WebApp>(web::WebSettings{.callback_path = callback_path,
+                                                        .api_key = Secret(api_key_),
+                                                        .button_script_url = sandbox_->BrowserBaseUrl() +
+                                                                             "/auth/button.js"},
+                                       *flow_,
+                                       *accounts_,
+                                       clock);
+  web_->AddRoutes(router_);
+  server_->Start();
+}
+
+ServiceHarness::~ServiceHarness() {
+  server_->Stop();
+  sandbox_->Stop();
+  work_.reset();
+  ioc_.stop();
+  for (auto& t : threads_) {
+    t.join();
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
+}
+
+net::HttpResponse ServiceHarness::Call(std::string method,
+                                       std::string target,
+                                       std::string body,
+                                       std::optional<std::string> api_key) {
+  http_client::ClientRequest request;
+  request.method = std::move(method);
+  request.url = base_url_ + target;
+  request.body = std::move(body);
+  const std::string key = api_key.value_or(api_key_);
+  if (!key.empty()) {
+    request.headers.Set("Authorization", "Bearer " + key);
+  }
+  if (!request.body.empty()) {
+    request.headers.Set("Content-Type", "application/json");
+  }
+  return Must(Await(plain_http_->Send(std::move(request))), "call amoauth");
+}
+
+net::HttpResponse ServiceHarness::Get(const std::string& url) {
+  return Must(Await(plain_http_->Send({.method = "GET", .url = url})), "GET");
+}
+
+net::HttpResponse ServiceHarness::SandboxPost(const std::string& path,
+                                              const std::string& content_type,
+                                              std::string body) {
+  http_client::ClientRequest request{.method = "POST",
+                                     .url = sandbox_->BrowserBaseUrl() + path,
+                                     .body = std::move(body)};
+  request.headers.Set("Content-Type", content_type);
+  return Must(Await(plain_http_->Send(std::move(request))), "sandbox POST");
+}
+
+boost::json::object ServiceHarness::SandboxCounters() {
+  auto r = Get(sandbox_->BrowserBaseUrl() + "/sandbox/journal");
+  return boost::json::parse(r.body).as_object().at("counters").as_object();
+}
+
+std::string ServiceHarness::StartConnect() {
+  auto r = Call("POST", "/v1/connect", R"({"mode":"post_message"})");
+  if (r.status != 201) {
+    throw std::runtime_error("POST /v1/connect: " + std::to_string(r.status) + " " + r.body);
+  }
+  return std::string(boost::json::parse(r.body).as_object().at("state").as_string());
+}
+
+std::string ServiceHarness::Decide(const std::string& state,
+                                   const std::string& decision,
+                                   std::int64_t account_id) {
+  boost::urls::url form;
+  form.params().append({"client_id", integration_.client_id});
+  form.params().append({"state", state});
+  form.params().append({"mode", "post_message"});
+  form.params().append({"account_id", std::to_string(account_id)});
+  form.params().append({"decision", decision});
+  auto r = SandboxPost("/oauth/decision", "application/x-www-form-urlencoded",
+                       std::string(form.encoded_query()));
+  auto location = r.headers.Get("Location");
+  if (r.status != 302 || !location) {
+    throw std::runtime_error("consent decision: " + std::to_string(r.status) + " " + r.body);
+  }
+  return std::string(*location);
+}
+
+}  // namespace amoauth::testing

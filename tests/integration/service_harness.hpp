@@ -1,0 +1,120 @@
+#pragma once
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "amoauth/amo_client/amo_http_client.hpp"
+#include "amoauth/core/referer_policy.hpp"
+#include "amoauth/http_client/http_client.hpp"
+#include "amoauth/http_server/http_server.hpp"
+#include "amoauth/http_server/router.hpp"
+#include "amoauth/sandbox/sandbox.hpp"
+#include "amoauth/service/account_service.hpp"
+#include "amoauth/service/connect_flow.hpp"
+#include "amoauth/store_sqlite/sqlite_store.hpp"
+#include "amoauth/web/web_app.hpp"
+#include "fake_clock.hpp"
+
+namespace amoauth::testing {
+
+/// Counts what goes through the AmoClient port, so a test can prove nothing left at all.
+class CountingAmoClient final : public service::AmoClient {
+ public:
+  explicit CountingAmoClient(service::AmoClient& inner) : inner_(inner) {}
+  service::Task<Result<core::TokenGrant>> ExchangeCode(std::string host,
+                                                       core::AuthorizationCodeGrant g) override {
+    ++calls;
+    co_return co_await inner_.ExchangeCode(std::move(host), std::move(g));
+  }
+  service::Task<Result<core::TokenGrant>> Refresh(std::string host, core::RefreshTokenGrant g) override {
+    ++calls;
+    co_return co_await inner_.Refresh(std::move(host), std::move(g));
+  }
+  service::Task<Result<net::HttpResponse>> Forward(std::string host,
+                                                   net::HttpRequest r,
+                                                   Secret token) override {
+    ++calls;
+    co_return co_await inner_.Forward(std::move(host), std::move(r), std::move(token));
+  }
+  std::atomic<int> calls{0};
+
+ private:
+  service::AmoClient& inner_;
+};
+
+/// The real service — SQLite store, HTTPS client, use cases, web routes, HTTP server — and the
+/// real sandbox, in one process on 127.0.0.1 with ports picked by the OS. The service's clock is
+/// a FakeClock; the sandbox keeps its own (moved through its control API).
+class ServiceHarness {
+ public:
+  struct Options {
+    /// Empty: the Redirect URI the sandbox knows (the normal case).
+    std::string redirect_uri_override;
+  };
+
+  explicit ServiceHarness(Options options = {});
+  ~ServiceHarness();
+
+  /// Runs `aw` on the harness's io_context and waits for it.
+  template <class T>
+  T Await(boost::asio::awaitable<T> aw) {
+    return boost::asio::co_spawn(ioc_, std::move(aw), boost::asio::use_future).get();
+  }
+
+  /// A request to amoauth (`target` like "/v1/accounts"), with the API key unless `api_key` given.
+  net::HttpResponse Call(std::string method,
+                         std::string target,
+                         std::string body = {},
+                         std::optional<std::string> api_key = std::nullopt);
+  /// GET of a full URL (e.g. a Location the sandbox returned), without any key.
+  net::HttpResponse Get(const std::string& url);
+  /// POST to the sandbox's plain listener (consent decision, control API).
+  net::HttpResponse SandboxPost(const std::string& path, const std::string& content_type, std::string body);
+  /// The sandbox's counters.
+  boost::json::object SandboxCounters();
+
+  /// Starts a connect through the internal API and returns the state it minted.
+  std::string StartConnect();
+  /// Presses a button on the sandbox's consent page (post_message mode) and returns Location.
+  std::string Decide(const std::string& state, const std::string& decision,
+                     std::int64_t account_id = 30000001);
+
+  [[nodiscard]] std::string BaseUrl() const { return base_url_; }
+  [[nodiscard]] std::string DatabasePath() const { return (dir_ / "amoauth.db").string(); }
+  [[nodiscard]] const std::string& ApiKey() const { return api_key_; }
+  [[nodiscard]] const sandbox::Integration& SandboxIntegration() const { return integration_; }
+
+  FakeClock clock;
+  std::unique_ptr<CountingAmoClient> amo_counter;
+
+ private:
+  std::filesystem::path dir_;
+  boost::asio::io_context ioc_;
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work_;
+  std::vector<std::thread> threads_;
+  std::string api_key_ = "integration-test-api-key-0123456789";
+  std::string base_url_;
+  sandbox::Integration integration_;
+  CountingRandom random_;
+  std::unique_ptr<sandbox::Sandbox> sandbox_;
+  std::unique_ptr<store_sqlite::SqliteStore> store_;
+  std::unique_ptr<http_client::HttpClient> amo_http_;
+  std::unique_ptr<http_client::HttpClient> plain_http_;
+  std::unique_ptr<amo_client::AmoHttpClient> amo_;
+  std::unique_ptr<service::ConnectFlow> flow_;
+  std::unique_ptr<service::AccountService> accounts_;
+  std::unique_ptr<web::WebApp> web_;
+  http_server::Router router_;
+  std::unique_ptr<http_server::HttpServer> server_;
+};
+
+}  // namespace amoauth::testing
