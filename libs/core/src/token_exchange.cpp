@@ -1,7 +1,10 @@
 #include "amoauth/core/token_exchange.hpp"
 
+#include <algorithm>
 #include <array>
 #include <limits>
+#include <optional>
+#include <string>
 
 #include <boost/json.hpp>
 
@@ -13,6 +16,8 @@ namespace json = boost::json;
 // Enough for any hint or title amoCRM writes, small enough that a hostile or broken body
 // cannot flood a log line.
 constexpr std::size_t kMaxFieldBytes = 300;
+// nginx error pages put <title> in the first few hundred bytes; don't fold a huge body to find it.
+constexpr std::size_t kHtmlTitleScanBytes = 4096;
 
 std::optional<std::int64_t> ReadInteger(const json::value& v) {
   if (v.is_int64()) {
@@ -174,7 +179,7 @@ std::string_view Trim(std::string_view s) {
 
 // The 403 block page is nginx HTML; its <title> ("403 Forbidden") is the useful part for a log.
 std::string_view HtmlTitle(std::string_view body) {
-  const std::string folded = FoldCase(body.substr(0, std::min<std::size_t>(body.size(), 4096)));
+  const std::string folded = FoldCase(body.substr(0, std::min(body.size(), kHtmlTitleScanBytes)));
   const auto open = folded.find("<title>");
   if (open == std::string::npos) {
     return {};
@@ -196,7 +201,14 @@ std::string_view StringField(const json::object& o, std::string_view name) {
   return v->get_string();
 }
 
-Errc ClassifyStatus(int status, const AmoFailure& f) {
+// The fields of an error body, before truncation: classification sees the whole text.
+struct FailureText {
+  std::string_view hint;
+  std::string_view title;
+  std::string_view detail;
+};
+
+Errc ClassifyStatus(int status, const FailureText& text) {
   if (status == 403) {
     return Errc::kAmoBlocked;
   }
@@ -212,12 +224,12 @@ Errc ClassifyStatus(int status, const AmoFailure& f) {
   }
   // The table pairs hints with 400 and 401 but observed statuses are inconsistent (code expiry
   // seen as 401, garbage refresh tokens as 400 or 401), so the hint decides for any 4xx.
-  if (const auto by_hint = ClassifyHint(f.hint)) {
+  if (const auto by_hint = ClassifyHint(text.hint)) {
     return *by_hint;
   }
   if (status == 401) {
-    if (FoldCase(f.title).find("некорректный клиент") != std::string::npos ||
-        (f.hint.empty() && MentionsClient(f.detail))) {
+    if (FoldCase(text.title).find("некорректный клиент") != std::string::npos ||
+        (text.hint.empty() && MentionsClient(text.detail))) {
       return Errc::kAmoInvalidClient;
     }
     return Errc::kAmoUnauthorized;
@@ -277,23 +289,27 @@ Result<TokenGrant> ParseTokenGrant(std::string_view body) {
 }
 
 AmoFailure ClassifyAmoFailure(int status, std::string_view body) {
-  AmoFailure failure;
-  failure.status = status;
-
+  FailureText text;
   boost::system::error_code ec;
-  const json::value value = json::parse(body, ec);
+  const json::value value = json::parse(body, ec);  // `text` may view into it
   if (!ec && value.is_object()) {
     const json::object& o = value.get_object();
-    failure.hint = Sanitize(Trim(StringField(o, "hint")));
-    failure.title = Sanitize(Trim(StringField(o, "title")));
-    failure.detail = Sanitize(Trim(StringField(o, "detail")));
+    text.hint = Trim(StringField(o, "hint"));
+    text.title = Trim(StringField(o, "title"));
+    text.detail = Trim(StringField(o, "detail"));
   } else if (const auto title = HtmlTitle(body); !title.empty()) {
-    failure.title = Sanitize(title);
+    text.title = title;
   } else if (ec) {
     // Plain text (or truncated JSON): the start of it is the best explanation we have.
-    failure.detail = Sanitize(Trim(body));
+    text.detail = Trim(body);
   }
-  failure.code = ClassifyStatus(status, failure);
+
+  AmoFailure failure;
+  failure.status = status;
+  failure.code = ClassifyStatus(status, text);
+  failure.hint = Sanitize(text.hint);
+  failure.title = Sanitize(text.title);
+  failure.detail = Sanitize(text.detail);
   return failure;
 }
 

@@ -1,10 +1,11 @@
 // The API side of the simulated amoCRM (protocol §7.2-7.4).
 
-#include <boost/json/object.hpp>
 #include <cctype>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <boost/json/object.hpp>
 
 #include "endpoints.hpp"
 #include "responses.hpp"

@@ -1,16 +1,16 @@
 // The browser side of the simulated amoCRM (protocol §2): button script, consent page, decision.
 
-#include <spdlog/spdlog.h>
-
-#include <boost/json/object.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url.hpp>
 #include <charconv>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <boost/json/object.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+#include <spdlog/spdlog.h>
 
 #include "consent_pages.hpp"
 #include "endpoints.hpp"
@@ -130,9 +130,8 @@ net::HttpResponse ServeConsentDecision(SandboxContext& ctx, const net::HttpReque
       return BadRequestPage("Redirect URI интеграции не является корректным URL.");
     }
     SandboxLogger()->info("consent denied: client {}", client_id);
-    return HandBack(mode,
-                    boost::json::object{{"client_id", client_id}, {"error", "access_denied"}},
-                    *url);
+    return HandBack(
+        mode, boost::json::object{{"client_id", client_id}, {"error", "access_denied"}}, *url);
   }
   if (decision != "allow") {
     return BadRequestPage("Неизвестное решение: ожидается allow или deny.");
@@ -145,7 +144,7 @@ net::HttpResponse ServeConsentDecision(SandboxContext& ctx, const net::HttpReque
     return BadRequestPage("Не удалось выдать код авторизации.");
   }
   std::vector<std::pair<std::string_view, std::string>> params{{"code", *code},
-                                                                {"referer", AccountHost(*account)}};
+                                                               {"referer", AccountHost(*account)}};
   if (!state.empty()) {
     params.emplace_back("state", state);
   }

@@ -24,7 +24,8 @@ code{font-size:13px}
 .muted{color:#6b7a89;font-size:13px}
 )CSS";
 
-constexpr std::string_view kButtonScript = R"JS(/* amoauth sandbox: a stand-in for https://www.amocrm.ru/auth/button.js (protocol §2.3). */
+constexpr std::string_view kButtonScript =
+    R"JS(/* amoauth sandbox: a stand-in for https://www.amocrm.ru/auth/button.js (protocol §2.3). */
 (function () {
   "use strict";
   var COLORS = {
@@ -272,7 +273,9 @@ std::string ScriptJson(const boost::json::value& value) {
   return out;
 }
 
-std::string_view ButtonScript() { return kButtonScript; }
+std::string_view ButtonScript() {
+  return kButtonScript;
+}
 
 std::string RenderConsentPage(const ConsentView& view) {
   const Integration& integration = view.integration;
@@ -294,8 +297,10 @@ std::string RenderConsentPage(const ConsentView& view) {
             ")</option>\n";
   }
   body += "</select>\n<div class=\"actions\">\n";
-  body += "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Разрешить</button>\n";
-  body += "<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Отказать</button>\n";
+  body +=
+      "<button type=\"submit\" name=\"decision\" value=\"allow\" id=\"allow\">Разрешить</button>\n";
+  body +=
+      "<button type=\"submit\" name=\"decision\" value=\"deny\" id=\"deny\">Отказать</button>\n";
   body += "</div>\n</form>\n";
   body += "<p class=\"muted\">Redirect URI: <code>" + HtmlEscape(integration.redirect_uri) +
           "</code></p>\n";
@@ -332,8 +337,9 @@ std::string RenderIndexPage(const std::vector<Account>& accounts,
           "/oauth?client_id=&hellip;</code><br>Button script: <code>" +
           HtmlEscape(browser_base_url) + "/auth/button.js</code><br>Journal: <a href=\"" +
           HtmlEscape(browser_base_url) + "/sandbox/journal\">/sandbox/journal</a></p>\n";
-  body += "<h2>Accounts</h2>\n<table>\n<tr><th>id</th><th>name</th><th>host</th><th>api "
-          "domain</th><th>user</th></tr>\n";
+  body +=
+      "<h2>Accounts</h2>\n<table>\n<tr><th>id</th><th>name</th><th>host</th><th>api "
+      "domain</th><th>user</th></tr>\n";
   for (const Account& a : accounts) {
     body += "<tr><td>" + std::to_string(a.id) + "</td><td>" + HtmlEscape(a.name) +
             "</td><td><code>" + HtmlEscape(AccountHost(a)) + "</code> (" + FlavorName(a.flavor) +
@@ -344,16 +350,17 @@ std::string RenderIndexPage(const std::vector<Account>& accounts,
   if (integrations.empty()) {
     body += "<p class=\"muted\">None yet: POST /sandbox/integrations {\"redirect_uri\": …}</p>\n";
   } else {
-    body += "<table>\n<tr><th>client_id</th><th>name</th><th>redirect_uri</th><th>scopes</th>"
-            "<th>secret</th></tr>\n";
+    body +=
+        "<table>\n<tr><th>client_id</th><th>name</th><th>redirect_uri</th><th>scopes</th>"
+        "<th>secret</th></tr>\n";
     for (const Integration& i : integrations) {
       std::string scopes;
       for (const std::string& s : i.scopes) {
         scopes += (scopes.empty() ? "" : ", ") + s;
       }
-      body += "<tr><td><code>" + HtmlEscape(i.client_id) + "</code></td><td>" +
-              HtmlEscape(i.name) + "</td><td><code>" + HtmlEscape(i.redirect_uri) +
-              "</code></td><td>" + HtmlEscape(scopes) + "</td><td>&bull;&bull;&bull;</td></tr>\n";
+      body += "<tr><td><code>" + HtmlEscape(i.client_id) + "</code></td><td>" + HtmlEscape(i.name) +
+              "</td><td><code>" + HtmlEscape(i.redirect_uri) + "</code></td><td>" +
+              HtmlEscape(scopes) + "</td><td>&bull;&bull;&bull;</td></tr>\n";
     }
     body += "</table>\n";
   }

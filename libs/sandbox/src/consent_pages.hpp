@@ -1,9 +1,10 @@
 #pragma once
 
-#include <boost/json/value.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/json/value.hpp>
 
 #include "amoauth/sandbox/sandbox.hpp"
 

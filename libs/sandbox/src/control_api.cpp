@@ -1,13 +1,13 @@
 // /sandbox/…: the control API on the plain listener, for tests and humans.
 
-#include <spdlog/spdlog.h>
+#include <optional>
+#include <string>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
-#include <optional>
-#include <string>
+#include <spdlog/spdlog.h>
 
 #include "consent_pages.hpp"
 #include "endpoints.hpp"
@@ -129,8 +129,7 @@ net::HttpResponse ServeClockAdvance(SandboxContext& ctx, const net::HttpRequest&
       200,
       boost::json::object{
           {"offset_seconds", ctx.state.ClockOffset().count()},
-          {"now",
-           std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count()},
+          {"now", std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count()},
       });
 }
 

@@ -1,14 +1,14 @@
 #include "jwt_signer.hpp"
 
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
-
-#include <array>
-#include <boost/json/parse.hpp>
-#include <boost/json/serialize.hpp>
-#include <cstdint>
-#include <vector>
 
 namespace amoauth::sandbox {
 namespace {
@@ -177,11 +177,9 @@ std::optional<boost::json::object> JwtSigner::Verify(std::string_view token) con
   const std::string_view signed_part = token.substr(0, second);
   const MdCtx md(EVP_MD_CTX_new());
   if (!md || EVP_DigestVerifyInit(md.get(), nullptr, EVP_sha256(), nullptr, key_.get()) != 1 ||
-      EVP_DigestVerify(md.get(),
-                       Bytes(*signature),
-                       signature->size(),
-                       Bytes(signed_part),
-                       signed_part.size()) != 1) {
+      EVP_DigestVerify(
+          md.get(), Bytes(*signature), signature->size(), Bytes(signed_part), signed_part.size()) !=
+          1) {
     return std::nullopt;
   }
   return ParseObject(token.substr(first + 1, second - first - 1));

@@ -1,13 +1,13 @@
 #pragma once
 
-#include <openssl/evp.h>
-
-#include <boost/json/object.hpp>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include <boost/json/object.hpp>
+#include <openssl/evp.h>
 
 #include "amoauth/core/result.hpp"
 

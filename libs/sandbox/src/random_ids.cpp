@@ -1,11 +1,11 @@
 #include "random_ids.hpp"
 
-#include <openssl/rand.h>
-
-#include <string_view>
 #include <cstdint>
 #include <stdexcept>
+#include <string_view>
 #include <vector>
+
+#include <openssl/rand.h>
 
 namespace amoauth::sandbox {
 namespace {
@@ -31,7 +31,9 @@ std::string Hex(const std::vector<std::uint8_t>& bytes) {
 
 }  // namespace
 
-std::string RandomHex(std::size_t bytes) { return Hex(RandomBytes(bytes)); }
+std::string RandomHex(std::size_t bytes) {
+  return Hex(RandomBytes(bytes));
+}
 
 std::string RandomUuid() {
   std::vector<std::uint8_t> b = RandomBytes(16);

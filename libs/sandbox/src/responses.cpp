@@ -1,8 +1,9 @@
 #include "responses.hpp"
 
+#include <utility>
+
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
-#include <utility>
 
 namespace amoauth::sandbox {
 

@@ -1,8 +1,9 @@
 #pragma once
 
-#include <boost/json/value.hpp>
 #include <string>
 #include <string_view>
+
+#include <boost/json/value.hpp>
 
 #include "amoauth/net/http_message.hpp"
 #include "sandbox_state.hpp"

@@ -2,13 +2,13 @@
 
 #include "amoauth/sandbox/sandbox.hpp"
 
-#include <spdlog/spdlog.h>
-
-#include <boost/asio/awaitable.hpp>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <utility>
+
+#include <boost/asio/awaitable.hpp>
+#include <spdlog/spdlog.h>
 
 #include "amoauth/http_server/http_server.hpp"
 #include "amoauth/net/certificate_authority.hpp"
@@ -157,15 +157,21 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(asio::any_io_executor executor, 
 
 Sandbox::Sandbox(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
-Sandbox::~Sandbox() { Stop(); }
+Sandbox::~Sandbox() {
+  Stop();
+}
 
 Integration Sandbox::AddIntegration(Integration integration) {
   return impl_->ctx->state.PutIntegration(std::move(integration));
 }
 
-std::uint16_t Sandbox::HttpPort() const { return impl_->http_port; }
+std::uint16_t Sandbox::HttpPort() const {
+  return impl_->http_port;
+}
 
-std::uint16_t Sandbox::TlsPort() const { return impl_->tls_port; }
+std::uint16_t Sandbox::TlsPort() const {
+  return impl_->tls_port;
+}
 
 std::string Sandbox::BrowserBaseUrl() const {
   return "http://" + impl_->url_host + ":" + std::to_string(impl_->http_port);
@@ -175,7 +181,9 @@ std::string Sandbox::ConnectTo() const {
   return impl_->url_host + ":" + std::to_string(impl_->tls_port);
 }
 
-std::string Sandbox::CaFile() const { return impl_->ca_file; }
+std::string Sandbox::CaFile() const {
+  return impl_->ca_file;
+}
 
 void Sandbox::Stop() {
   std::call_once(impl_->stopped, [this] {

@@ -1,10 +1,10 @@
 #include "sandbox_state.hpp"
 
-#include <openssl/crypto.h>
-
 #include <algorithm>
 #include <cctype>
 #include <utility>
+
+#include <openssl/crypto.h>
 
 #include "random_ids.hpp"
 
@@ -21,7 +21,9 @@ std::int64_t ToUnix(TimePoint t) {
   return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
 
-TimePoint FromUnix(std::int64_t s) { return TimePoint{std::chrono::seconds{s}}; }
+TimePoint FromUnix(std::int64_t s) {
+  return TimePoint{std::chrono::seconds{s}};
+}
 
 std::string Lower(std::string_view s) {
   std::string out(s);
@@ -119,8 +121,8 @@ std::vector<Account> SandboxState::Accounts() const {
 }
 
 const Account* SandboxState::FindAccountLocked(std::int64_t id) const {
-  const auto it =
-      std::find_if(accounts_.begin(), accounts_.end(), [id](const Account& a) { return a.id == id; });
+  const auto it = std::find_if(
+      accounts_.begin(), accounts_.end(), [id](const Account& a) { return a.id == id; });
   return it == accounts_.end() ? nullptr : &*it;
 }
 
@@ -273,8 +275,8 @@ TokenOutcome SandboxState::ExchangeCodeLocked(const TokenRequest& request,
   code.used = true;
   ++counters_.codes_exchanged;
   const std::uint64_t grant_id = next_grant_id_++;
-  grants_.emplace(grant_id,
-                  Grant{code.client_id, code.account_id, code.user_id, RandomUuid(), std::string()});
+  grants_.emplace(
+      grant_id, Grant{code.client_id, code.account_id, code.user_id, RandomUuid(), std::string()});
   return IssueLocked(grant_id, std::string());
 }
 
@@ -347,10 +349,11 @@ IssuedTokens SandboxState::IssueLocked(std::uint64_t grant_id,
   out.refresh_token = std::string(kCodePrefix) + RandomHex(kRefreshRandomBytes);
 
   access_tokens_.emplace(out.jti, AccessToken{grant_id, FromUnix(out.expires_at), false});
-  refresh_tokens_.emplace(
-      out.refresh_token,
-      RefreshToken{grant_id, FromUnix(out.issued_at) + config_.refresh_token_ttl,
-                   parent_refresh_token, false});
+  refresh_tokens_.emplace(out.refresh_token,
+                          RefreshToken{grant_id,
+                                       FromUnix(out.issued_at) + config_.refresh_token_ttl,
+                                       parent_refresh_token,
+                                       false});
   grant.current_access_jti = out.jti;
   return out;
 }

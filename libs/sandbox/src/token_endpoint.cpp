@@ -1,15 +1,15 @@
 // POST https://{account host}/oauth2/access_token (protocol §3, §4).
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 #include <cctype>
 #include <string>
 #include <string_view>
 #include <variant>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <spdlog/spdlog.h>
 
 #include "endpoints.hpp"
 #include "responses.hpp"

@@ -181,7 +181,8 @@ Result<bool> Statement::Step() {
   if (rc == SQLITE_DONE) {
     return false;
   }
-  return db_->Failure("step");
+  // Spelled out: result<bool> has no implicit constructor from error_code (bool accepts one).
+  return Result<bool>(boost::system::in_place_error, db_->Failure("step"));
 }
 
 Result<void> Statement::Run() {

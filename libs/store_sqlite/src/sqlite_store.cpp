@@ -16,9 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "amoauth/core/iso_time.hpp"
 #include "amoauth/core/platform.hpp"
 #include "amoauth/net/run_blocking.hpp"
-#include "iso_time.hpp"
 #include "migrations.hpp"
 #include "sqlite_handle.hpp"
 
@@ -26,10 +26,10 @@ namespace amoauth::store_sqlite {
 
 namespace {
 
+using core::FormatIsoTime;
+using core::ParseIsoTime;
 using detail::Blob;
 using detail::Database;
-using detail::FormatIsoTime;
-using detail::ParseIsoTime;
 using detail::Statement;
 using detail::Transaction;
 
@@ -38,6 +38,12 @@ using detail::Transaction;
 constexpr auto kCodeLifetime = std::chrono::minutes(20);
 
 enum class TokenKind { kAccess, kRefresh };
+
+/// What a round trip through the ISO-8601 text gives back.
+core::TimePoint FloorToSeconds(core::TimePoint t) {
+  return std::chrono::time_point_cast<core::TimePoint::duration>(
+      std::chrono::floor<std::chrono::seconds>(t));
+}
 
 /// Binds a token ciphertext to its row and role, so a ciphertext copied to another row or
 /// column does not decrypt. Unambiguous: accountId is decimal, the last segment names the role.
@@ -112,6 +118,13 @@ RETURNING "version", "createdAt")sql";
 constexpr std::string_view kExistsSql =
     R"sql(SELECT 1 FROM amo_tokens WHERE "accountId" = ?1 AND "clientId" = ?2)sql";
 
+/// An error as a Result<T>. Needed for T = bool: bool is constructible from an error_code
+/// (explicit operator bool), so result<bool>'s implicit error constructor is disabled.
+template <class T>
+Result<T> ErrorAs(const boost::system::error_code& ec) {
+  return Result<T>(boost::system::in_place_error, ec);
+}
+
 /// A connection's tokens as stored: sealed, the refresh token NULL when empty.
 struct SealedTokens {
   std::string access;
@@ -144,11 +157,12 @@ struct SqliteStore::Impl {
   template <class Method, class... Args>
   auto Run(std::string_view operation, Method method, const Args&... args) noexcept
       -> std::invoke_result_t<Method, Impl*, Database&, const Args&...> {
+    using R = std::invoke_result_t<Method, Impl*, Database&, const Args&...>;
     try {
       Database* db = ThisThreadConnection();
       if (db == nullptr) {
         log->error("{}: no connection for this thread", operation);
-        return Fail(Errc::kStoreFailure);
+        return R(boost::system::in_place_error, Fail(Errc::kStoreFailure));
       }
       return std::invoke(method, this, *db, args...);
     } catch (const std::exception& e) {
@@ -156,7 +170,7 @@ struct SqliteStore::Impl {
     } catch (...) {
       log->error("{}: unexpected exception", operation);
     }
-    return Fail(Errc::kStoreFailure);
+    return R(boost::system::in_place_error, Fail(Errc::kStoreFailure));
   }
 
   /// The connection of the calling pool thread: each thread claims one on its first job and
@@ -189,12 +203,18 @@ struct SqliteStore::Impl {
     return sealed;
   }
 
-  /// Binds ?1…?12 of kUpsertSql / kReplaceSql.
+  [[nodiscard]] const core::Clock& Clock() const {
+    return options.clock != nullptr ? *options.clock : system_clock;
+  }
+
+  /// Binds ?1…?12 of kUpsertSql / kReplaceSql; `now` is both createdAt (used by a new row only)
+  /// and updatedAt. The caller's created_at, updated_at and version are ignored: the store owns
+  /// them.
   [[nodiscard]] Result<void> BindConnection(Statement& stmt,
                                             const core::Connection& c,
-                                            const SealedTokens& sealed) const {
-    // A new row's creation time: the caller's, or the write time if the caller left it unset.
-    const core::TimePoint created = c.created_at == core::TimePoint{} ? c.updated_at : c.created_at;
+                                            const SealedTokens& sealed,
+                                            core::TimePoint now) const {
+    const std::string now_text = FormatIsoTime(now);
     std::optional<Blob> refresh;
     if (sealed.refresh) {
       refresh = Blob{*sealed.refresh};
@@ -209,13 +229,14 @@ struct SqliteStore::Impl {
                         Blob{sealed.access},
                         refresh,
                         FormatIsoTime(c.expires_at),
-                        FormatIsoTime(created),
-                        FormatIsoTime(c.updated_at));
+                        std::string_view(now_text),
+                        std::string_view(now_text));
   }
 
   /// The row as stored, from what was written plus the RETURNING "version", "createdAt" row.
   [[nodiscard]] Result<core::Connection> StoredRow(core::Connection c,
-                                                   const Statement& returned) const {
+                                                   const Statement& returned,
+                                                   core::TimePoint now) const {
     const auto created = ParseIsoTime(returned.Text(1));
     if (!created) {
       log->error("amo_tokens row accountId={} clientId={} has a malformed createdAt",
@@ -225,8 +246,8 @@ struct SqliteStore::Impl {
     }
     c.version = returned.Int(0);
     c.created_at = *created;
-    c.expires_at = detail::FloorToSeconds(c.expires_at);
-    c.updated_at = detail::FloorToSeconds(c.updated_at);
+    c.expires_at = FloorToSeconds(c.expires_at);
+    c.updated_at = now;
     return c;
   }
 
@@ -308,11 +329,12 @@ struct SqliteStore::Impl {
 
   Result<core::Connection> Upsert(Database& db, const core::Connection& c) {
     const SealedTokens sealed = SealTokens(c);
+    const core::TimePoint now = FloorToSeconds(Clock().Now());
     auto stmt = Statement::Prepare(db, kUpsertSql);
     if (!stmt) {
       return stmt.error();
     }
-    if (auto bound = BindConnection(*stmt, c, sealed); !bound) {
+    if (auto bound = BindConnection(*stmt, c, sealed, now); !bound) {
       return bound.error();
     }
     auto row = stmt->Step();
@@ -323,7 +345,7 @@ struct SqliteStore::Impl {
       log->error("upsert of accountId={} clientId={} returned no row", c.account_id, c.client_id);
       return Fail(Errc::kStoreFailure);
     }
-    auto stored = StoredRow(c, *stmt);
+    auto stored = StoredRow(c, *stmt, now);
     if (!stored) {
       return stored.error();
     }
@@ -337,6 +359,7 @@ struct SqliteStore::Impl {
                                    const core::Connection& c,
                                    std::int64_t expected_version) {
     const SealedTokens sealed = SealTokens(c);
+    const core::TimePoint now = FloorToSeconds(Clock().Now());
     // One transaction, so that "0 rows updated" is told apart from "no row" consistently.
     Transaction tx(db);
     if (auto begun = tx.Begin(); !begun) {
@@ -348,7 +371,7 @@ struct SqliteStore::Impl {
       if (!stmt) {
         return stmt.error();
       }
-      if (auto bound = BindConnection(*stmt, c, sealed); !bound) {
+      if (auto bound = BindConnection(*stmt, c, sealed, now); !bound) {
         return bound.error();
       }
       if (auto bound = stmt->Bind(13, expected_version); !bound) {
@@ -359,7 +382,7 @@ struct SqliteStore::Impl {
         return row.error();
       }
       if (*row) {
-        auto result = StoredRow(c, *stmt);
+        auto result = StoredRow(c, *stmt, now);
         if (!result) {
           return result.error();
         }
@@ -567,19 +590,19 @@ struct SqliteStore::Impl {
   Result<bool> MarkUsed(Database& db, const std::string& code_hash, const core::TimePoint& now) {
     Transaction tx(db);
     if (auto begun = tx.Begin(); !begun) {
-      return begun.error();
+      return ErrorAs<bool>(begun.error());
     }
     {
       // Strictly older than the code lifetime (rounded so that nothing goes early).
       auto purge = Statement::Prepare(db, "DELETE FROM used_codes WHERE used_at < ?1");
       if (!purge) {
-        return purge.error();
+        return ErrorAs<bool>(purge.error());
       }
       if (auto bound = purge->Bind(1, FormatIsoTime(now - kCodeLifetime)); !bound) {
-        return bound.error();
+        return ErrorAs<bool>(bound.error());
       }
       if (auto done = purge->Run(); !done) {
-        return done.error();
+        return ErrorAs<bool>(done.error());
       }
     }
     bool inserted = false;
@@ -587,23 +610,24 @@ struct SqliteStore::Impl {
       auto insert = Statement::Prepare(
           db, "INSERT OR IGNORE INTO used_codes (code_hash, used_at) VALUES (?1, ?2)");
       if (!insert) {
-        return insert.error();
+        return ErrorAs<bool>(insert.error());
       }
       if (auto bound = insert->BindAll(std::string_view(code_hash), FormatIsoTime(now)); !bound) {
-        return bound.error();
+        return ErrorAs<bool>(bound.error());
       }
       if (auto done = insert->Run(); !done) {
-        return done.error();
+        return ErrorAs<bool>(done.error());
       }
       inserted = db.Changes() == 1;
     }
     if (auto committed = tx.Commit(); !committed) {
-      return committed.error();
+      return ErrorAs<bool>(committed.error());
     }
     return inserted;
   }
 
   SqliteOptions options;
+  core::SystemClock system_clock;  // when options.clock is null
   crypto::MasterKey key;
   std::shared_ptr<spdlog::logger> log;
   std::vector<Database> connections;  // never resized: threads keep pointers into it
@@ -635,8 +659,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options,
       return first.error();
     }
     connections.push_back(std::move(*first));
-    auto version =
-        detail::Migrate(connections.front(), FormatIsoTime(std::chrono::system_clock::now()));
+    const core::SystemClock system_clock;
+    const core::Clock& clock = options.clock != nullptr ? *options.clock : system_clock;
+    auto version = detail::Migrate(connections.front(), FormatIsoTime(clock.Now()));
     if (!version) {
       return version.error();
     }

@@ -74,8 +74,6 @@ Connection MakeConnection(std::int64_t account_id,
   c.access_token = Secret(std::move(access));
   c.refresh_token = Secret(std::move(refresh));
   c.expires_at = FromUnixSeconds(kNow + 86'400);
-  c.created_at = FromUnixSeconds(kNow);
-  c.updated_at = FromUnixSeconds(kNow);
   return c;
 }
 
@@ -89,7 +87,6 @@ void ExpectSameContent(const Connection& actual, const Connection& expected) {
   EXPECT_EQ(actual.access_token, expected.access_token);
   EXPECT_EQ(actual.refresh_token, expected.refresh_token);
   EXPECT_EQ(actual.expires_at, expected.expires_at);
-  EXPECT_EQ(actual.updated_at, expected.updated_at);
 }
 
 PendingState MakeState(std::string hash, std::int64_t created, std::int64_t lifetime = 600) {
@@ -175,6 +172,7 @@ class SqliteStoreTest : public ::testing::Test {
     options.path = DbPath();
     options.threads = 2;
     options.max_pending_states = max_pending_states;
+    options.clock = &clock_;
     return Unwrap(SqliteStore::Open(options, key));
   }
   std::unique_ptr<SqliteStore> OpenStore() { return OpenStore(key_); }
@@ -185,6 +183,7 @@ class SqliteStoreTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  amoauth::testing::FakeClock clock_{kNow};
   MasterKey key_ = MasterKey::Generate();
   boost::asio::io_context ioc_;
 };
@@ -241,9 +240,8 @@ TEST_F(SqliteStoreTest, RefusesAMissingDirectory) {
 
 TEST_F(SqliteStoreTest, SeedQueryShowsReadableTimes) {
   auto store = OpenStore();
+  clock_.Set(1'795'290'180);  // 2026-11-21T19:43:00Z
   Connection c = MakeConnection(31'337'001, "2912780f-a1e4-4d5d-a069-ee01422d8bef");
-  c.created_at = FromUnixSeconds(1'795'290'180);  // 2026-11-21T19:43:00Z
-  c.updated_at = c.created_at;
   c.expires_at = FromUnixSeconds(1'795'376'580);  // 2026-11-22T19:43:00Z
   Unwrap(Run(store->Upsert(c)));
 
@@ -269,14 +267,16 @@ TEST_F(SqliteStoreTest, UpsertThenFindListAndFindByAccount) {
     const Connection stored = Unwrap(Run(store->Upsert(c)));
     ExpectSameContent(stored, c);
     EXPECT_EQ(stored.version, 1);
-    EXPECT_EQ(stored.created_at, c.created_at);
+    EXPECT_EQ(stored.created_at, FromUnixSeconds(kNow));
+    EXPECT_EQ(stored.updated_at, FromUnixSeconds(kNow));
   }
 
   const auto found = Unwrap(Run(store->Find({1, "b"})));
   ASSERT_TRUE(found.has_value());
   ExpectSameContent(*found, b1);
   EXPECT_EQ(found->version, 1);
-  EXPECT_EQ(found->created_at, b1.created_at);
+  EXPECT_EQ(found->created_at, FromUnixSeconds(kNow));
+  EXPECT_EQ(found->updated_at, FromUnixSeconds(kNow));
 
   EXPECT_FALSE(Unwrap(Run(store->Find({3, "a"}))).has_value());
   EXPECT_FALSE(Unwrap(Run(store->Find({1, "c"}))).has_value());
@@ -296,41 +296,46 @@ TEST_F(SqliteStoreTest, UpsertThenFindListAndFindByAccount) {
 
 TEST_F(SqliteStoreTest, UpsertReplacesAndBumpsVersionKeepingCreatedAt) {
   auto store = OpenStore();
-  const Connection first = MakeConnection(7, "c");
-  Unwrap(Run(store->Upsert(first)));
+  Unwrap(Run(store->Upsert(MakeConnection(7, "c"))));
 
+  clock_.Advance(std::chrono::seconds(500));
   Connection second = MakeConnection(7, "c", "new-access", "new-refresh");
   second.status = ConnectionStatus::kReauthRequired;
   second.base_domain = "renamed.amocrm.ru";
-  second.created_at = FromUnixSeconds(kNow + 500);  // ignored: the row exists
-  second.updated_at = FromUnixSeconds(kNow + 500);
   second.expires_at = FromUnixSeconds(kNow + 500 + 86'400);
-  second.version = 77;  // ignored: the store owns versions
+  // Ignored: the store owns these.
+  second.created_at = FromUnixSeconds(1);
+  second.updated_at = FromUnixSeconds(2);
+  second.version = 77;
   const Connection stored = Unwrap(Run(store->Upsert(second)));
   EXPECT_EQ(stored.version, 2);
-  EXPECT_EQ(stored.created_at, first.created_at);
+  EXPECT_EQ(stored.created_at, FromUnixSeconds(kNow));
+  EXPECT_EQ(stored.updated_at, FromUnixSeconds(kNow + 500));
   ExpectSameContent(stored, second);
 
   const auto found = Unwrap(Run(store->Find({7, "c"})));
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->version, 2);
-  EXPECT_EQ(found->created_at, first.created_at);
+  EXPECT_EQ(found->created_at, FromUnixSeconds(kNow));
+  EXPECT_EQ(found->updated_at, FromUnixSeconds(kNow + 500));
   ExpectSameContent(*found, second);
 }
 
 TEST_F(SqliteStoreTest, ReplaceSucceedsAtTheExpectedVersion) {
   auto store = OpenStore();
   const Connection v1 = Unwrap(Run(store->Upsert(MakeConnection(5, "x"))));
-  Connection next = MakeConnection(5, "x", "rotated-access", "rotated-refresh");
-  next.updated_at = FromUnixSeconds(kNow + 60);
+  clock_.Advance(std::chrono::seconds(60));
+  const Connection next = MakeConnection(5, "x", "rotated-access", "rotated-refresh");
   const Connection v2 = Unwrap(Run(store->Replace(next, v1.version)));
   EXPECT_EQ(v2.version, v1.version + 1);
   EXPECT_EQ(v2.created_at, v1.created_at);
+  EXPECT_EQ(v2.updated_at, FromUnixSeconds(kNow + 60));
   ExpectSameContent(v2, next);
 
   const auto found = Unwrap(Run(store->Find({5, "x"})));
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->version, v2.version);
+  EXPECT_EQ(found->updated_at, FromUnixSeconds(kNow + 60));
   ExpectSameContent(*found, next);
 }
 
@@ -493,10 +498,9 @@ TEST_F(SqliteStoreTest, UnknownStateIsNullopt) {
 
 TEST_F(SqliteStoreTest, ExpiredStateIsNotReturnedAndIsRemoved) {
   auto store = OpenStore();
-  amoauth::testing::FakeClock clock(kNow);
-  Unwrap(Run(store->Put(MakeState("hash-exp", kNow, 600), clock.Now())));
-  clock.Advance(std::chrono::seconds(600));  // expires_at == now: expired
-  EXPECT_FALSE(Unwrap(Run(store->Take("hash-exp", clock.Now()))).has_value());
+  Unwrap(Run(store->Put(MakeState("hash-exp", kNow, 600), clock_.Now())));
+  clock_.Advance(std::chrono::seconds(600));  // expires_at == now: expired
+  EXPECT_FALSE(Unwrap(Run(store->Take("hash-exp", clock_.Now()))).has_value());
   // Removed, not just hidden: even an earlier `now` does not bring it back.
   EXPECT_FALSE(Unwrap(Run(store->Take("hash-exp", FromUnixSeconds(kNow)))).has_value());
 }
@@ -545,13 +549,12 @@ TEST_F(SqliteStoreTest, CodeIsNewOnceThenKnown) {
 
 TEST_F(SqliteStoreTest, CodeIsForgottenAfterTwentyMinutes) {
   auto store = OpenStore();
-  amoauth::testing::FakeClock clock(kNow);
-  EXPECT_TRUE(Unwrap(Run(store->MarkUsed("code-hash", clock.Now()))));
-  clock.Advance(std::chrono::minutes(20));
-  EXPECT_FALSE(Unwrap(Run(store->MarkUsed("code-hash", clock.Now()))));  // exactly 20 min: kept
-  clock.Advance(std::chrono::seconds(1));
+  EXPECT_TRUE(Unwrap(Run(store->MarkUsed("code-hash", clock_.Now()))));
+  clock_.Advance(std::chrono::minutes(20));
+  EXPECT_FALSE(Unwrap(Run(store->MarkUsed("code-hash", clock_.Now()))));  // exactly 20 min: kept
+  clock_.Advance(std::chrono::seconds(1));
   // A repeat does not refresh the entry: first seen 20 min + 1 s ago, so forgotten, new again.
-  EXPECT_TRUE(Unwrap(Run(store->MarkUsed("code-hash", clock.Now()))));
+  EXPECT_TRUE(Unwrap(Run(store->MarkUsed("code-hash", clock_.Now()))));
 }
 
 }  // namespace

@@ -34,6 +34,11 @@ struct ClientRequest {
 
 /// HTTP/1.1 client on Boost.Beast. https:// always verifies the peer certificate and host name
 /// and sends SNI. Thread-safe: each Send uses its own connection.
+/// Category of the error Send returns when the server's certificate fails verification: the
+/// value is OpenSSL's X509_V_ERR_* (X509_V_ERR_HOSTNAME_MISMATCH, ..._UNABLE_TO_GET_ISSUER_CERT_LOCALLY...),
+/// the message names it. Other TLS failures keep Asio's ssl error codes.
+[[nodiscard]] const boost::system::error_category& TlsVerifyCategory() noexcept;
+
 class HttpClient {
  public:
   /// Errors: Errc::kConfigInvalid if `ca_file` cannot be loaded or `connect_to` is malformed.

@@ -19,6 +19,9 @@ struct SqliteOptions {
   std::size_t threads = 4;
   /// Upper bound on pending OAuth states (GET / mints one per page view).
   std::size_t max_pending_states = 10000;
+  /// Stamps createdAt/updatedAt of amo_tokens writes. nullptr: the system clock.
+  /// REQUIRES: outlives the store.
+  const core::Clock* clock = nullptr;
 };
 
 /// SQLite implementation of the stores (WAL mode, versioned migrations, docs/storage.md).

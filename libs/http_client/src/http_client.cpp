@@ -1,0 +1,431 @@
+#include "amoauth/http_client/http_client.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
+namespace amoauth::http_client {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+using Clock = std::chrono::steady_clock;
+using SslStream = beast::ssl_stream<beast::tcp_stream>;
+
+constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
+/// Status line plus header fields of a response.
+constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+
+class TlsVerifyCategoryImpl final : public boost::system::error_category {
+ public:
+  [[nodiscard]] const char* name() const noexcept override { return "amoauth.tls_verify"; }
+  [[nodiscard]] std::string message(int ev) const override {
+    return std::string("TLS certificate verification failed: ") + X509_verify_cert_error_string(ev);
+  }
+};
+
+std::shared_ptr<spdlog::logger> GetLogger(const std::string& name) {
+  if (auto logger = spdlog::get(name)) {
+    return logger;
+  }
+  return spdlog::default_logger()->clone(name);
+}
+
+std::optional<std::uint16_t> ParsePort(std::string_view text) {
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || value == 0 || value > 65535) {
+    return std::nullopt;
+  }
+  return static_cast<std::uint16_t>(value);
+}
+
+/// "[::1]" → "::1"; anything else unchanged.
+std::string_view StripBrackets(std::string_view host) {
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    return host.substr(1, host.size() - 2);
+  }
+  return host;
+}
+
+bool IsToken(std::string_view text) {
+  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+  });
+}
+
+bool IsSafeValue(std::string_view value) {
+  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+}
+
+/// What the client needs from a URL.
+struct Target {
+  bool https = false;
+  std::string host;         ///< for SNI and the certificate check: no brackets, decoded
+  bool host_is_ip = false;  ///< IP literals get no SNI and an IP SAN check
+  std::string port;         ///< explicit or the scheme's default
+  std::string host_header;  ///< as written in the URL: "[::1]:8443", "example.amocrm.ru"
+  std::string target;       ///< origin-form: "/path?query"
+};
+
+Result<Target> ParseTarget(std::string_view url) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) {
+    return Fail(Errc::kInvalidArgument);
+  }
+  const boost::urls::url_view& u = *parsed;
+  Target t;
+  if (u.scheme_id() == boost::urls::scheme::https) {
+    t.https = true;
+  } else if (u.scheme_id() != boost::urls::scheme::http) {
+    return Fail(Errc::kInvalidArgument);
+  }
+  if (!u.has_authority() || u.encoded_host().empty()) {
+    return Fail(Errc::kInvalidArgument);
+  }
+  switch (u.host_type()) {
+    case boost::urls::host_type::name:
+      t.host = u.host_address();
+      break;
+    case boost::urls::host_type::ipv4:
+    case boost::urls::host_type::ipv6:
+      t.host = u.host_address();
+      t.host_is_ip = true;
+      break;
+    case boost::urls::host_type::none:
+    case boost::urls::host_type::ipvfuture:
+      return Fail(Errc::kInvalidArgument);
+  }
+  if (u.has_port() && !u.port().empty()) {
+    if (!ParsePort(u.port())) {
+      return Fail(Errc::kInvalidArgument);
+    }
+    t.port = std::string(u.port());
+  } else {
+    t.port = t.https ? "443" : "80";
+  }
+  t.host_header = std::string(u.encoded_host_and_port());
+  if (u.has_port() && u.port().empty()) {
+    t.host_header = std::string(u.encoded_host());
+  }
+  t.target = std::string(u.encoded_target());
+  if (t.target.empty() || t.target.front() != '/') {
+    t.target.insert(0, "/");
+  }
+  return t;
+}
+
+/// Fields the client owns: framing and connection management.
+bool IsClientOwnedField(std::string_view name) {
+  return beast::iequals(name, "Host") || beast::iequals(name, "Content-Length") ||
+         beast::iequals(name, "Transfer-Encoding") || beast::iequals(name, "Connection");
+}
+
+/// Shared between a resolve that may outlive the request and the request that may give up on it.
+struct ResolveState {
+  explicit ResolveState(const asio::any_io_executor& executor) : timer(executor) {}
+  asio::steady_timer timer;
+  bool done = false;
+  error_code ec;
+  std::vector<tcp::endpoint> endpoints;
+};
+
+/// Resolves with a deadline. getaddrinfo cannot be interrupted, so on timeout the request walks
+/// away and the lookup finishes on its own (the state it writes to is shared, not ours).
+/// Runs on a strand: the resolver's handler and this coroutine never run at once.
+asio::awaitable<Result<std::vector<tcp::endpoint>>> Resolve(std::string host,
+                                                            std::string port,
+                                                            Clock::time_point deadline) {
+  error_code not_ip;
+  const asio::ip::address address = asio::ip::make_address(host, not_ip);
+  if (!not_ip) {
+    co_return std::vector<tcp::endpoint>{tcp::endpoint(address, *ParsePort(port))};
+  }
+  const asio::any_io_executor executor = co_await asio::this_coro::executor;
+  auto state = std::make_shared<ResolveState>(executor);
+  auto resolver = std::make_shared<tcp::resolver>(executor);
+  state->timer.expires_at(deadline);
+  auto on_resolved = [state, resolver](const error_code& ec,
+                                       const tcp::resolver::results_type& results) {
+    state->done = true;
+    state->ec = ec;
+    for (const auto& entry : results) {
+      state->endpoints.push_back(entry.endpoint());
+    }
+    state->timer.cancel();
+  };
+  resolver->async_resolve(host, port, std::move(on_resolved));
+  auto [wait_ec] = co_await state->timer.async_wait(kUseTuple);
+  static_cast<void>(wait_ec);
+  if (!state->done) {
+    resolver->cancel();
+    co_return make_error_code(beast::error::timeout);
+  }
+  if (state->ec) {
+    co_return state->ec;
+  }
+  co_return std::move(state->endpoints);
+}
+
+}  // namespace
+
+const boost::system::error_category& TlsVerifyCategory() noexcept {
+  static const TlsVerifyCategoryImpl category;
+  return category;
+}
+
+struct HttpClient::Impl {
+  Impl(asio::any_io_executor executor_in, ClientOptions options_in, ssl::context tls_in)
+      : executor(std::move(executor_in)),
+        options(std::move(options_in)),
+        tls(std::move(tls_in)),
+        log(GetLogger("client")) {}
+
+  asio::any_io_executor executor;
+  ClientOptions options;
+  ssl::context tls;
+  std::string connect_host;  ///< from options.connect_to; empty: resolve the URL's host
+  std::string connect_port;
+  std::shared_ptr<spdlog::logger> log;
+
+  asio::awaitable<Result<net::HttpResponse>> Perform(ClientRequest request);
+  asio::awaitable<Result<net::HttpResponse>> Connect(const Target& target,
+                                                     http::request<http::string_body>& req,
+                                                     Clock::time_point deadline);
+  template <class Stream>
+  asio::awaitable<Result<net::HttpResponse>> Exchange(Stream& stream,
+                                                      http::request<http::string_body>& req,
+                                                      Clock::time_point deadline);
+};
+
+asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(ClientRequest request) {
+  const auto started = Clock::now();
+  const auto deadline = started + options.timeout;
+
+  auto target = ParseTarget(request.url);
+  if (!target || !IsToken(request.method)) {
+    co_return Fail(Errc::kInvalidArgument);
+  }
+
+  http::request<http::string_body> req;
+  if (const http::verb verb = http::string_to_verb(request.method); verb != http::verb::unknown) {
+    req.method(verb);
+  } else {
+    req.method_string(request.method);
+  }
+  req.target(target->target);
+  req.version(11);
+  req.set(http::field::host, target->host_header);
+  req.set(http::field::user_agent, options.user_agent);
+  for (const auto& field : request.headers.All()) {
+    if (!IsToken(field.name) || !IsSafeValue(field.value)) {
+      co_return Fail(Errc::kInvalidArgument);
+    }
+    if (IsClientOwnedField(field.name)) {
+      continue;
+    }
+    if (beast::iequals(field.name, "User-Agent")) {
+      req.set(http::field::user_agent, field.value);
+    } else {
+      req.insert(field.name, field.value);
+    }
+  }
+  req.set(http::field::connection, "close");  // one connection per request, for now
+  req.body() = std::move(request.body);
+  req.prepare_payload();
+
+  Result<net::HttpResponse> result = co_await Connect(*target, req, deadline);
+  const auto elapsed =
+      std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
+  // Host and status only: URLs and headers carry codes, tokens and secrets.
+  if (result) {
+    log->debug("{} {} -> {} ({} ms)", request.method, target->host, result->status, elapsed);
+  } else {
+    log->warn("{} {} failed after {} ms: {}",
+              request.method,
+              target->host,
+              elapsed,
+              result.error().message());
+  }
+  co_return result;
+}
+
+asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Connect(
+    const Target& target,
+    http::request<http::string_body>& req,
+    Clock::time_point deadline) {
+  const bool redirected = !connect_host.empty();
+  auto endpoints = co_await Resolve(redirected ? connect_host : target.host,
+                                    redirected ? connect_port : target.port,
+                                    deadline);
+  if (!endpoints) {
+    co_return endpoints.error();
+  }
+
+  beast::tcp_stream tcp(co_await asio::this_coro::executor);
+  tcp.expires_at(deadline);
+  auto [connect_ec, endpoint] = co_await tcp.async_connect(*endpoints, kUseTuple);
+  if (connect_ec) {
+    co_return connect_ec;
+  }
+  if (!target.https) {
+    co_return co_await Exchange(tcp, req, deadline);
+  }
+
+  SslStream stream(std::move(tcp), tls);
+  SSL* ssl_handle = stream.native_handle();
+  // The peer must prove it is target.host: OpenSSL's own check gives a precise verify result
+  // (X509_V_ERR_HOSTNAME_MISMATCH), host_name_verification is the Asio-level second lock.
+  if (target.host_is_ip) {
+    if (X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl_handle), target.host.c_str()) != 1) {
+      co_return Fail(Errc::kInvalidArgument);
+    }
+  } else {
+    if (SSL_set_tlsext_host_name(ssl_handle, target.host.c_str()) != 1 ||
+        SSL_set1_host(ssl_handle, target.host.c_str()) != 1) {
+      co_return Fail(Errc::kInvalidArgument);
+    }
+    SSL_set_hostflags(ssl_handle, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+  }
+  stream.set_verify_callback(ssl::host_name_verification(target.host));
+
+  beast::get_lowest_layer(stream).expires_at(deadline);
+  auto [handshake_ec] = co_await stream.async_handshake(ssl::stream_base::client, kUseTuple);
+  if (handshake_ec) {
+    const long verify = SSL_get_verify_result(ssl_handle);
+    if (verify != X509_V_OK) {
+      co_return error_code(static_cast<int>(verify), TlsVerifyCategory());
+    }
+    co_return handshake_ec;
+  }
+  co_return co_await Exchange(stream, req, deadline);
+}
+
+template <class Stream>
+asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Exchange(
+    Stream& stream,
+    http::request<http::string_body>& req,
+    Clock::time_point deadline) {
+  beast::tcp_stream& tcp = beast::get_lowest_layer(stream);
+  tcp.expires_at(deadline);
+  auto [write_ec, written] = co_await http::async_write(stream, req, kUseTuple);
+  if (write_ec) {
+    co_return write_ec;
+  }
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(options.body_limit);
+  parser.header_limit(kHeaderLimit);
+  if (req.method() == http::verb::head) {
+    parser.skip(true);
+  }
+  tcp.expires_at(deadline);
+  auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+  if (read_ec) {
+    co_return read_ec;
+  }
+  http::response<http::string_body> res = parser.release();
+  net::HttpResponse out;
+  out.status = static_cast<int>(res.result_int());
+  for (const auto& field : res) {
+    out.headers.Add(field.name_string(), field.value());
+  }
+  out.body = std::move(res.body());
+  // The connection is not reused: `stream` closes the socket when it goes. No TLS close_notify:
+  // we asked for Connection: close and have the whole response.
+  co_return out;
+}
+
+Result<std::unique_ptr<HttpClient>> HttpClient::Create(boost::asio::any_io_executor executor,
+                                                        ClientOptions options) {
+  auto log = GetLogger("client");
+  std::string connect_host;
+  std::string connect_port;
+  if (!options.connect_to.empty()) {
+    const std::string_view connect_to(options.connect_to);
+    const std::size_t colon = connect_to.rfind(':');
+    if (colon == std::string_view::npos || !ParsePort(connect_to.substr(colon + 1))) {
+      log->error("connect_to must be HOST:PORT");
+      return Fail(Errc::kConfigInvalid);
+    }
+    const std::string_view host = StripBrackets(connect_to.substr(0, colon));
+    if (host.empty() || host.find_first_of("[]/ ") != std::string_view::npos) {
+      log->error("connect_to must be HOST:PORT");
+      return Fail(Errc::kConfigInvalid);
+    }
+    connect_host = std::string(host);
+    connect_port = std::string(connect_to.substr(colon + 1));
+  }
+
+  ssl::context tls(ssl::context::tls_client);
+  tls.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3);
+  SSL_CTX_set_min_proto_version(tls.native_handle(), TLS1_2_VERSION);
+  error_code ec;
+  tls.set_default_verify_paths(ec);
+  if (ec) {
+    log->warn("system CA store not loaded: {}", ec.message());
+  }
+  if (!options.ca_file.empty()) {
+    tls.load_verify_file(options.ca_file, ec);
+    if (ec) {
+      log->error("cannot load CA file {}: {}", options.ca_file, ec.message());
+      return Fail(Errc::kConfigInvalid);
+    }
+  }
+  tls.set_verify_mode(ssl::verify_peer);
+
+  auto impl = std::make_unique<Impl>(std::move(executor), std::move(options), std::move(tls));
+  impl->connect_host = std::move(connect_host);
+  impl->connect_port = std::move(connect_port);
+  return std::unique_ptr<HttpClient>(new HttpClient(std::move(impl)));
+}
+
+HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+HttpClient::~HttpClient() = default;
+
+asio::awaitable<Result<net::HttpResponse>> HttpClient::Send(ClientRequest request) {
+  // Each request runs on a strand of its own, so a resolver handler and the timer racing it
+  // never run at once, whatever executor the caller is on.
+  co_return co_await asio::co_spawn(
+      asio::make_strand(impl_->executor), impl_->Perform(std::move(request)), asio::use_awaitable);
+}
+
+}  // namespace amoauth::http_client

@@ -1,0 +1,511 @@
+// HttpServer and HttpClient against each other over 127.0.0.1:0, plain and TLS.
+
+#include "amoauth/http_server/http_server.hpp"
+
+#include <gtest/gtest.h>
+#include <openssl/x509_vfy.h>
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/json/parse.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <thread>
+
+#include "amoauth/http_client/http_client.hpp"
+#include "amoauth/http_server/router.hpp"
+#include "amoauth/net/certificate_authority.hpp"
+#include "run_co.hpp"
+
+namespace amoauth {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using http_client::ClientOptions;
+using http_client::ClientRequest;
+using http_client::HttpClient;
+using http_server::HttpServer;
+using http_server::Router;
+using http_server::ServerOptions;
+using net::HttpRequest;
+using net::HttpResponse;
+
+// ---- handlers (named functions: no capturing lambdas as coroutines) ----
+
+asio::awaitable<HttpResponse> Hello(HttpRequest request) {
+  HttpResponse response = HttpResponse::Text(200, "hello " + std::string(request.PathParam("name")));
+  response.headers.Set("X-Seen-Request-Id", request.request_id);
+  response.headers.Set("X-Remote", request.remote_address);
+  response.headers.Set("X-Query", request.RawQuery());
+  co_return response;
+}
+
+asio::awaitable<HttpResponse> Echo(HttpRequest request) {
+  HttpResponse response = HttpResponse::Text(200, request.method + " " + request.body);
+  if (auto custom = request.headers.Get("x-custom")) {
+    response.headers.Set("X-Custom-Echo", *custom);
+  }
+  if (auto agent = request.headers.Get("user-agent")) {
+    response.headers.Set("X-Agent", *agent);
+  }
+  if (auto host = request.headers.Get("host")) {
+    response.headers.Set("X-Host", *host);
+  }
+  co_return response;
+}
+
+asio::awaitable<HttpResponse> Query(HttpRequest request) {
+  auto params = net::ParseQuery(request.RawQuery());
+  if (!params) {
+    co_return HttpResponse::JsonError(400, "invalid_request", "bad query");
+  }
+  co_return HttpResponse::Text(200, std::string(net::Find(*params, "q").value_or("-")));
+}
+
+asio::awaitable<HttpResponse> Boom(HttpRequest request) {
+  if (!request.method.empty()) {
+    throw std::runtime_error("handler exploded");
+  }
+  co_return HttpResponse::Text(200, "unreachable");
+}
+
+// ---- helpers ----
+
+std::string UniqueName() {
+  std::random_device rd;
+  return "amoauth-net-test-" + std::to_string(rd()) + "-" + std::to_string(rd());
+}
+
+/// A temporary directory removed with the object.
+class TempDir {
+ public:
+  TempDir() : path_(std::filesystem::temp_directory_path() / UniqueName()) {
+    std::filesystem::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+
+  std::string Write(const std::string& name, const std::string& content) const {
+    const auto file = path_ / name;
+    std::ofstream(file) << content;
+    return file.string();
+  }
+
+ private:
+  std::filesystem::path path_;
+};
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  HttpServerTest() {
+    router_.Add("GET", "/hello/{name}", Hello);
+    router_.Add("*", "/echo", Echo);
+    router_.Add("GET", "/query", Query);
+    router_.Add("GET", "/boom", Boom);
+  }
+
+  ~HttpServerTest() override {
+    if (server_) {
+      server_->Stop();
+    }
+  }
+
+  std::uint16_t StartServer(ServerOptions options = {}) {
+    server_ = std::make_unique<HttpServer>(ioc_.get_executor(), std::move(options), router_.AsHandler());
+    auto port = server_->Listen("127.0.0.1", 0);
+    if (!port) {
+      throw std::runtime_error("Listen failed: " + port.error().message());
+    }
+    server_->Start();
+    return *port;
+  }
+
+  std::unique_ptr<HttpClient> MakeClient(ClientOptions options = {}) {
+    auto client = HttpClient::Create(ioc_.get_executor(), std::move(options));
+    if (!client) {
+      throw std::runtime_error("HttpClient::Create failed: " + client.error().message());
+    }
+    return std::move(*client);
+  }
+
+  Result<HttpResponse> Send(HttpClient& client, ClientRequest request) {
+    return testing::RunCo(ioc_, client.Send(std::move(request)), std::chrono::seconds(20));
+  }
+
+  Result<HttpResponse> Get(HttpClient& client, std::string url) {
+    ClientRequest request;
+    request.url = std::move(url);
+    return Send(client, std::move(request));
+  }
+
+  static std::string Url(std::uint16_t port, std::string_view path) {
+    return "http://127.0.0.1:" + std::to_string(port) + std::string(path);
+  }
+
+  asio::io_context ioc_;
+  Router router_;
+  std::unique_ptr<HttpServer> server_;
+};
+
+// ---- plain HTTP ----
+
+TEST_F(HttpServerTest, ServesThroughRouter) {
+  const auto port = StartServer();
+  auto client = MakeClient();
+  auto response = Get(*client, Url(port, "/hello/w%C3%B6rld?x=1&y=2"));
+  ASSERT_TRUE(response) << response.error().message();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "hello w\xC3\xB6rld");
+  EXPECT_EQ(response->headers.Get("Content-Type"), "text/plain; charset=utf-8");
+  EXPECT_EQ(response->headers.Get("Server"), "amoauth");
+  EXPECT_EQ(response->headers.Get("X-Remote"), "127.0.0.1");
+  EXPECT_EQ(response->headers.Get("X-Query"), "x=1&y=2");
+}
+
+TEST_F(HttpServerTest, AssignsUniqueRequestIds) {
+  const auto port = StartServer();
+  auto client = MakeClient();
+  auto first = Get(*client, Url(port, "/hello/a"));
+  auto second = Get(*client, Url(port, "/hello/b"));
+  ASSERT_TRUE(first);
+  ASSERT_TRUE(second);
+  const auto id1 = first->headers.Get("X-Request-Id");
+  const auto id2 = second->headers.Get("X-Request-Id");
+  ASSERT_TRUE(id1.has_value());
+  ASSERT_TRUE(id2.has_value());
+  EXPECT_FALSE(id1->empty());
+  EXPECT_EQ(id1->find_first_not_of("0123456789abcdef"), std::string_view::npos) << *id1;
+  EXPECT_NE(*id1, *id2);
+  EXPECT_EQ(first->headers.Get("X-Seen-Request-Id"), *id1);  // the handler saw the same id
+}
+
+TEST_F(HttpServerTest, SendsMethodBodyAndHeaders) {
+  const auto port = StartServer();
+  auto client = MakeClient();
+  ClientRequest request;
+  request.method = "POST";
+  request.url = Url(port, "/echo");
+  request.body = "grant_type=refresh_token";
+  request.headers.Set("X-Custom", "yes");
+  request.headers.Set("Content-Type", "application/x-www-form-urlencoded");
+  auto response = Send(*client, std::move(request));
+  ASSERT_TRUE(response) << response.error().message();
+  EXPECT_EQ(response->body, "POST grant_type=refresh_token");
+  EXPECT_EQ(response->headers.Get("X-Custom-Echo"), "yes");
+  EXPECT_EQ(response->headers.Get("X-Agent"), "amoauth/0.1");
+  EXPECT_EQ(response->headers.Get("X-Host"), "127.0.0.1:" + std::to_string(port));
+}
+
+TEST_F(HttpServerTest, NotFoundAndMethodNotAllowed) {
+  const auto port = StartServer();
+  auto client = MakeClient();
+  auto missing = Get(*client, Url(port, "/nope"));
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(boost::json::parse(missing->body).at("error").as_string(), "not_found");
+
+  ClientRequest post;
+  post.method = "POST";
+  post.url = Url(port, "/hello/x");
+  auto wrong = Send(*client, std::move(post));
+  ASSERT_TRUE(wrong);
+  EXPECT_EQ(wrong->status, 405);
+  EXPECT_EQ(wrong->headers.Get("Allow"), "GET");
+  EXPECT_EQ(boost::json::parse(wrong->body).at("error").as_string(), "method_not_allowed");
+}
+
+TEST_F(HttpServerTest, HandlerParsesQuery) {
+  const auto port = StartServer();
+  auto client = MakeClient();
+  auto response = Get(*client, Url(port, "/query?q=a+b%21"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->body, "a b!");
+}
+
+TEST_F(HttpServerTest, BodyOverLimitIs413) {
+  ServerOptions options;
+  options.body_limit = 16;
+  const auto port = StartServer(options);
+  auto client = MakeClient();
+  ClientRequest request;
+  request.method = "POST";
+  request.url = Url(port, "/echo");
+  request.body = std::string(100000, 'x');
+  auto response = Send(*client, std::move(request));
+  ASSERT_TRUE(response) << response.error().message();
+  EXPECT_EQ(response->status, 413);
+  EXPECT_EQ(response->headers.Get("Content-Type"), "application/json; charset=utf-8");
+  EXPECT_EQ(boost::json::parse(response->body).at("error").as_string(), "payload_too_large");
+  EXPECT_TRUE(response->headers.Get("X-Request-Id").has_value());
+
+  // At the limit is fine.
+  ClientRequest small;
+  small.method = "POST";
+  small.url = Url(port, "/echo");
+  small.body = std::string(16, 'y');
+  auto ok = Send(*client, std::move(small));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+}
+
+TEST_F(HttpServerTest, HugeHeadersAre431) {
+  const auto port = StartServer();
+  auto client = MakeClient();
+  ClientRequest request;
+  request.url = Url(port, "/hello/x");
+  request.headers.Set("X-Big", std::string(20000, 'h'));
+  auto response = Send(*client, std::move(request));
+  ASSERT_TRUE(response) << response.error().message();
+  EXPECT_EQ(response->status, 431);
+}
+
+TEST_F(HttpServerTest, HandlerExceptionIs500AndServerKeepsServing) {
+  const auto port = StartServer();
+  auto client = MakeClient();
+  auto response = Get(*client, Url(port, "/boom"));
+  ASSERT_TRUE(response);
+  EXPECT_EQ(response->status, 500);
+  const auto id = response->headers.Get("X-Request-Id");
+  ASSERT_TRUE(id.has_value());
+  const auto body = boost::json::parse(response->body).as_object();
+  EXPECT_EQ(body.at("error").as_string(), "internal_error");
+  EXPECT_EQ(body.at("message").as_string(), "internal error (request " + std::string(*id) + ")");
+
+  auto after = Get(*client, Url(port, "/hello/again"));
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 200);
+}
+
+asio::awaitable<boost::system::error_code> ReadUntilClosed(tcp::socket& socket) {
+  char byte = 0;
+  auto [ec, n] = co_await socket.async_read_some(asio::buffer(&byte, 1),
+                                                 asio::as_tuple(asio::use_awaitable));
+  co_return ec;
+}
+
+asio::awaitable<HttpResponse> Hold(std::shared_ptr<tcp::socket> socket,
+                                   std::string address,
+                                   std::uint16_t port) {
+  co_await socket->async_connect(tcp::endpoint(asio::ip::make_address(address), port),
+                                 asio::use_awaitable);
+  co_return HttpResponse{};
+}
+
+TEST_F(HttpServerTest, StopClosesIdleConnectionsAndListener) {
+  const auto port = StartServer();
+  auto client = MakeClient();
+  ASSERT_TRUE(Get(*client, Url(port, "/hello/warmup")));  // the accept loop is running
+
+  auto idle = std::make_shared<tcp::socket>(ioc_);
+  testing::RunCo(ioc_, Hold(idle, "127.0.0.1", port));
+  std::thread stopper([this] { server_->Stop(); });  // from another thread
+  stopper.join();
+  const auto ec = testing::RunCo(ioc_, ReadUntilClosed(*idle), std::chrono::seconds(10));
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+
+  auto refused = Get(*client, Url(port, "/hello/late"));
+  EXPECT_FALSE(refused);
+}
+
+TEST_F(HttpServerTest, ListenRejectsBadHostAndTlsMaterial) {
+  HttpServer bad_host(ioc_.get_executor(), {}, router_.AsHandler());
+  auto host = bad_host.Listen("not an address", 0);
+  ASSERT_FALSE(host);
+  EXPECT_TRUE(Is(host.error(), Errc::kConfigInvalid));
+
+  auto a = net::IssueCertificate({"localhost"}, {});
+  auto b = net::IssueCertificate({"localhost"}, {});
+  ASSERT_TRUE(a);
+  ASSERT_TRUE(b);
+  ServerOptions mismatched;
+  mismatched.tls_certificate_chain_pem = a->certificate_chain_pem;
+  mismatched.tls_private_key_pem = b->private_key_pem;
+  HttpServer bad_key(ioc_.get_executor(), mismatched, router_.AsHandler());
+  auto key = bad_key.Listen("127.0.0.1", 0);
+  ASSERT_FALSE(key);
+  EXPECT_TRUE(Is(key.error(), Errc::kConfigInvalid));
+
+  ServerOptions garbage;
+  garbage.tls_certificate_chain_pem = "not a pem";
+  garbage.tls_private_key_pem = "nor this";
+  HttpServer bad_pem(ioc_.get_executor(), garbage, router_.AsHandler());
+  auto pem = bad_pem.Listen("127.0.0.1", 0);
+  ASSERT_FALSE(pem);
+  EXPECT_TRUE(Is(pem.error(), Errc::kConfigInvalid));
+}
+
+// ---- TLS ----
+
+class HttpsTest : public HttpServerTest {
+ protected:
+  std::uint16_t StartTls(const std::vector<std::string>& dns, const std::vector<std::string>& ips) {
+    auto issued = net::IssueCertificate(dns, ips);
+    if (!issued) {
+      throw std::runtime_error("IssueCertificate: " + issued.error().message());
+    }
+    ca_file_ = dir_.Write("ca-" + UniqueName() + ".pem", issued->ca_certificate_pem);
+    ServerOptions options;
+    options.tls_certificate_chain_pem = issued->certificate_chain_pem;
+    options.tls_private_key_pem = issued->private_key_pem;
+    return StartServer(std::move(options));
+  }
+
+  TempDir dir_;
+  std::string ca_file_;
+};
+
+TEST_F(HttpsTest, VerifiesCaAndHostViaConnectTo) {
+  const auto port = StartTls({"localhost", "*.amocrm.ru"}, {"127.0.0.1"});
+  ClientOptions options;
+  options.ca_file = ca_file_;
+  options.connect_to = "127.0.0.1:" + std::to_string(port);
+  auto client = MakeClient(options);
+  auto response = Get(*client, "https://example.amocrm.ru/hello/tls?x=1");
+  ASSERT_TRUE(response) << response.error().message();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "hello tls");
+  EXPECT_TRUE(response->headers.Get("X-Request-Id").has_value());
+
+  // The URL's port is not used with connect_to; Host keeps what the URL says.
+  ClientRequest echo;
+  echo.url = "https://example.amocrm.ru/echo";
+  auto echoed = Send(*client, std::move(echo));
+  ASSERT_TRUE(echoed) << echoed.error().message();
+  EXPECT_EQ(echoed->headers.Get("X-Host"), "example.amocrm.ru");
+}
+
+TEST_F(HttpsTest, VerifiesIpAddressUrls) {
+  const auto port = StartTls({"localhost"}, {"127.0.0.1"});
+  ClientOptions options;
+  options.ca_file = ca_file_;
+  auto client = MakeClient(options);
+  auto response = Get(*client, "https://127.0.0.1:" + std::to_string(port) + "/hello/ip");
+  ASSERT_TRUE(response) << response.error().message();
+  EXPECT_EQ(response->body, "hello ip");
+}
+
+TEST_F(HttpsTest, UnknownCaFailsVerification) {
+  const auto port = StartTls({"*.amocrm.ru"}, {});
+  ClientOptions options;  // no ca_file: system store only
+  options.connect_to = "127.0.0.1:" + std::to_string(port);
+  auto client = MakeClient(options);
+  auto response = Get(*client, "https://example.amocrm.ru/hello/x");
+  ASSERT_FALSE(response);
+  EXPECT_EQ(&response.error().category(), &http_client::TlsVerifyCategory())
+      << response.error().message();
+  EXPECT_TRUE(response.error().value() == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
+              response.error().value() == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY)
+      << response.error().message();
+
+  // The server survives a failed handshake.
+  ClientOptions trusted;
+  trusted.ca_file = ca_file_;
+  trusted.connect_to = options.connect_to;
+  auto good = Get(*MakeClient(trusted), "https://example.amocrm.ru/hello/x");
+  ASSERT_TRUE(good) << good.error().message();
+}
+
+TEST_F(HttpsTest, OtherNamesFailHostCheck) {
+  const auto port = StartTls({"other.example", "*.amocrm.ru"}, {"127.0.0.2"});
+  ClientOptions options;
+  options.ca_file = ca_file_;
+  options.connect_to = "127.0.0.1:" + std::to_string(port);
+  auto client = MakeClient(options);
+  for (const char* url : {"https://example.kommo.com/hello/x",
+                          "https://a.b.amocrm.ru/hello/x",  // wildcards cover one label
+                          "https://amocrm.ru/hello/x"}) {
+    auto response = Get(*client, url);
+    ASSERT_FALSE(response) << url;
+    EXPECT_EQ(&response.error().category(), &http_client::TlsVerifyCategory()) << url;
+    EXPECT_EQ(response.error().value(), X509_V_ERR_HOSTNAME_MISMATCH) << response.error().message();
+  }
+  auto ip = Get(*client, "https://127.0.0.1:" + std::to_string(port) + "/hello/x");
+  ASSERT_FALSE(ip);
+  EXPECT_EQ(ip.error().value(), X509_V_ERR_IP_ADDRESS_MISMATCH) << ip.error().message();
+}
+
+// ---- client edge cases ----
+
+TEST_F(HttpServerTest, ClientTimesOutAgainstSilentServer) {
+  // Listens, never accepts, never answers: the kernel completes the TCP handshake anyway.
+  tcp::acceptor silent(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = silent.local_endpoint().port();
+  ClientOptions options;
+  options.timeout = std::chrono::milliseconds(300);
+  auto client = MakeClient(options);
+  for (const std::string scheme : {"http", "https"}) {
+    const auto started = std::chrono::steady_clock::now();
+    auto response = Get(*client, scheme + "://127.0.0.1:" + std::to_string(port) + "/");
+    const auto elapsed = std::chrono::steady_clock::now() - started;
+    ASSERT_FALSE(response) << scheme;
+    EXPECT_EQ(response.error(), boost::beast::error::timeout) << response.error().message();
+    EXPECT_GE(elapsed, std::chrono::milliseconds(250)) << scheme;
+    EXPECT_LT(elapsed, std::chrono::seconds(5)) << scheme;
+  }
+}
+
+TEST_F(HttpServerTest, ClientReportsConnectionRefused) {
+  std::uint16_t port = 0;
+  {
+    tcp::acceptor closed(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    port = closed.local_endpoint().port();
+  }
+  auto client = MakeClient();
+  auto response = Get(*client, Url(port, "/"));
+  ASSERT_FALSE(response);
+  EXPECT_EQ(response.error(), asio::error::connection_refused) << response.error().message();
+}
+
+TEST_F(HttpServerTest, ClientRejectsBadUrls) {
+  auto client = MakeClient();
+  for (const char* url : {"ftp://example.com/",
+                          "/relative",
+                          "not a url",
+                          "http:///nohost",
+                          "https://example.com:99999/",
+                          "http://example.com/%zz"}) {
+    auto response = Get(*client, url);
+    ASSERT_FALSE(response) << url;
+    EXPECT_TRUE(Is(response.error(), Errc::kInvalidArgument)) << url << ": " << response.error().message();
+  }
+  ClientRequest injected;
+  injected.url = "http://127.0.0.1:1/";
+  injected.headers.Set("X-Evil", "a\r\nInjected: yes");
+  auto response = Send(*client, std::move(injected));
+  ASSERT_FALSE(response);
+  EXPECT_TRUE(Is(response.error(), Errc::kInvalidArgument));
+}
+
+TEST(HttpClientCreate, RejectsBadOptions) {
+  asio::io_context ioc;
+  ClientOptions missing_ca;
+  missing_ca.ca_file = "/nonexistent/" + UniqueName() + ".pem";
+  auto a = HttpClient::Create(ioc.get_executor(), missing_ca);
+  ASSERT_FALSE(a);
+  EXPECT_TRUE(Is(a.error(), Errc::kConfigInvalid));
+
+  for (const char* connect_to : {"127.0.0.1", "127.0.0.1:", ":443", "host:0", "host:70000", "host:x"}) {
+    ClientOptions options;
+    options.connect_to = connect_to;
+    auto b = HttpClient::Create(ioc.get_executor(), options);
+    ASSERT_FALSE(b) << connect_to;
+    EXPECT_TRUE(Is(b.error(), Errc::kConfigInvalid)) << connect_to;
+  }
+  ClientOptions ipv6;
+  ipv6.connect_to = "[::1]:8443";
+  EXPECT_TRUE(HttpClient::Create(ioc.get_executor(), ipv6));
+}
+
+}  // namespace
+}  // namespace amoauth
