@@ -41,7 +41,7 @@ std::optional<Int> ParseInt(std::string_view text) {
   return value;
 }
 
-boost::system::result<long long, Error> ReadRange(const Variables& vars,
+Checked<long long> ReadRange(const Variables& vars,
                                                   const std::string& name,
                                                   long long fallback,
                                                   long long min,
@@ -69,7 +69,7 @@ std::string Config::DataDir() const {
   return parent.empty() ? std::string(".") : parent.string();
 }
 
-boost::system::result<Variables, std::string> ReadEnvFile(const std::string& path) {
+Checked<Variables> ReadEnvFile(const std::string& path) {
   Variables vars;
   std::ifstream in(path);
   if (!in) {
@@ -114,7 +114,7 @@ Variables ReadProcessEnvironment() {
   return vars;
 }
 
-boost::system::result<Config, std::string> LoadConfig(const Variables& vars, bool sandbox) {
+Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
   Config c;
 
   if (auto v = Get(vars, "AMOAUTH_PLATFORM")) {

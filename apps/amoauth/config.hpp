@@ -1,6 +1,6 @@
 #pragma once
 
-#include <boost/system/result.hpp>
+#include "checked.hpp"
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -53,13 +53,13 @@ using Variables = std::map<std::string, std::string>;
 
 /// Reads KEY=VALUE lines (# comments, blank lines, optional `export `, single or double quotes).
 /// A missing file yields no variables. Errors: a line that is not KEY=VALUE, naming its number.
-[[nodiscard]] boost::system::result<Variables, std::string> ReadEnvFile(const std::string& path);
+[[nodiscard]] Checked<Variables> ReadEnvFile(const std::string& path);
 
 /// The process environment, only names starting with AMO.
 [[nodiscard]] Variables ReadProcessEnvironment();
 
 /// Builds the Config from `vars` (later layers already merged over earlier ones by the caller).
 /// `sandbox` relaxes what the sandbox supplies itself. Errors: one sentence naming the variable.
-[[nodiscard]] boost::system::result<Config, std::string> LoadConfig(const Variables& vars, bool sandbox);
+[[nodiscard]] Checked<Config> LoadConfig(const Variables& vars, bool sandbox);
 
 }  // namespace amoauth::app

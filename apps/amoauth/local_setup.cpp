@@ -47,7 +47,7 @@ std::string RandomHex(std::size_t bytes) {
 
 }  // namespace
 
-boost::system::result<Config, std::string> LoadLayeredConfig(const CommonOptions& options) {
+Checked<Config> LoadLayeredConfig(const CommonOptions& options) {
   auto file_vars = ReadEnvFile(options.env_file);
   if (!file_vars) {
     return file_vars.error();
@@ -82,7 +82,7 @@ boost::system::result<Config, std::string> LoadLayeredConfig(const CommonOptions
   return LoadConfig(vars, options.sandbox);
 }
 
-boost::system::result<void, std::string> WritePrivateFile(const std::string& path,
+Checked<void> WritePrivateFile(const std::string& path,
                                                           const std::string& text) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -97,7 +97,7 @@ boost::system::result<void, std::string> WritePrivateFile(const std::string& pat
   return {};
 }
 
-boost::system::result<void, std::string> EnsureSandboxSecrets(Config& config) {
+Checked<void> EnsureSandboxSecrets(Config& config) {
   std::error_code ec;
   std::filesystem::create_directories(config.DataDir(), ec);
   if (ec) {
@@ -135,7 +135,7 @@ boost::system::result<void, std::string> EnsureSandboxSecrets(Config& config) {
   return {};
 }
 
-boost::system::result<void, std::string> WriteSandboxEnv(const Config& config) {
+Checked<void> WriteSandboxEnv(const Config& config) {
   const std::string path = (std::filesystem::path(config.DataDir()) / kSandboxEnv).string();
   const std::string text = fmt::format(
       "# Written by `amoauth serve --sandbox`: how to reach the sandbox it runs.\n"

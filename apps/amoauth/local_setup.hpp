@@ -1,6 +1,6 @@
 #pragma once
 
-#include <boost/system/result.hpp>
+#include "checked.hpp"
 #include <string>
 
 #include "commands.hpp"
@@ -9,19 +9,19 @@
 namespace amoauth::app {
 
 /// Merges the configuration layers of CommonOptions (see there) and validates them.
-[[nodiscard]] boost::system::result<Config, std::string> LoadLayeredConfig(const CommonOptions& options);
+[[nodiscard]] Checked<Config> LoadLayeredConfig(const CommonOptions& options);
 
 /// Sandbox mode only: a master key and an API key that were not configured are read from — or
 /// generated into — the data directory (master.key, api.key; mode 0600), so that `make run`
 /// needs no setup and restarts keep reading the same database. Logs what it did.
-[[nodiscard]] boost::system::result<void, std::string> EnsureSandboxSecrets(Config& config);
+[[nodiscard]] Checked<void> EnsureSandboxSecrets(Config& config);
 
 /// Writes {data_dir}/sandbox.env (mode 0600): what other commands need to reach the sandbox a
 /// running `serve --sandbox` started.
-[[nodiscard]] boost::system::result<void, std::string> WriteSandboxEnv(const Config& config);
+[[nodiscard]] Checked<void> WriteSandboxEnv(const Config& config);
 
 /// Writes `text` to `path` readable by the owner only.
-[[nodiscard]] boost::system::result<void, std::string> WritePrivateFile(const std::string& path,
+[[nodiscard]] Checked<void> WritePrivateFile(const std::string& path,
                                                                         const std::string& text);
 
 /// Sets up the default spdlog logger on stderr at `level`.

@@ -8,7 +8,7 @@
 
 namespace amoauth::app {
 
-boost::system::result<std::unique_ptr<Runtime>, std::string> Runtime::Build(
+Checked<std::unique_ptr<Runtime>> Runtime::Build(
     Config config, boost::asio::any_io_executor executor) {
   if (!config.master_key) {
     return std::string("no master key: set AMOAUTH_MASTER_KEY");

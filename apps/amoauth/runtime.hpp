@@ -1,7 +1,7 @@
 #pragma once
 
 #include <boost/asio/any_io_executor.hpp>
-#include <boost/system/result.hpp>
+#include "checked.hpp"
 #include <memory>
 #include <string>
 
@@ -22,7 +22,7 @@ class Runtime {
  public:
   /// Opens the store (migrating it) and builds the amoCRM client and the use cases.
   /// Errors: one sentence for the operator.
-  [[nodiscard]] static boost::system::result<std::unique_ptr<Runtime>, std::string> Build(
+  [[nodiscard]] static Checked<std::unique_ptr<Runtime>> Build(
       Config config, boost::asio::any_io_executor executor);
 
   [[nodiscard]] const Config& GetConfig() const { return config_; }

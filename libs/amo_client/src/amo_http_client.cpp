@@ -22,12 +22,14 @@ constexpr std::array<std::string_view, 5> kReturnedResponseHeaders = {
 
 service::Task<Result<core::TokenGrant>> AmoHttpClient::ExchangeCode(
     std::string account_host, core::AuthorizationCodeGrant grant) {
-  co_return co_await PostToken(std::move(account_host), core::SerializeGrant(grant));
+  std::string body = core::SerializeGrant(grant);
+  co_return co_await PostToken(std::move(account_host), std::move(body));
 }
 
 service::Task<Result<core::TokenGrant>> AmoHttpClient::Refresh(std::string account_host,
                                                                core::RefreshTokenGrant grant) {
-  co_return co_await PostToken(std::move(account_host), core::SerializeGrant(grant));
+  std::string body = core::SerializeGrant(grant);
+  co_return co_await PostToken(std::move(account_host), std::move(body));
 }
 
 service::Task<Result<core::TokenGrant>> AmoHttpClient::PostToken(std::string account_host,

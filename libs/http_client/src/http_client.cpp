@@ -1,11 +1,12 @@
 #include "amoauth/http_client/http_client.hpp"
 
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
-#include <openssl/x509v3.h>
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
+#include <charconv>
+#include <cstdint>
+#include <optional>
+#include <utility>
+#include <vector>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -28,11 +29,10 @@
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
-#include <charconv>
-#include <cstdint>
-#include <optional>
-#include <utility>
-#include <vector>
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
+#include <spdlog/spdlog.h>
 
 namespace amoauth::http_client {
 namespace {
@@ -50,6 +50,9 @@ constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
 /// Status line plus header fields of a response.
 constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 
+// error_category's destructor is protected and non-virtual by design (see libs/core errc.cpp).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wnon-virtual-dtor"
 class TlsVerifyCategoryImpl final : public boost::system::error_category {
  public:
   [[nodiscard]] const char* name() const noexcept override { return "amoauth.tls_verify"; }
@@ -57,6 +60,7 @@ class TlsVerifyCategoryImpl final : public boost::system::error_category {
     return std::string("TLS certificate verification failed: ") + X509_verify_cert_error_string(ev);
   }
 };
+#pragma GCC diagnostic pop
 
 std::shared_ptr<spdlog::logger> GetLogger(const std::string& name) {
   if (auto logger = spdlog::get(name)) {
@@ -286,13 +290,10 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(ClientReque
 }
 
 asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Connect(
-    const Target& target,
-    http::request<http::string_body>& req,
-    Clock::time_point deadline) {
+    const Target& target, http::request<http::string_body>& req, Clock::time_point deadline) {
   const bool redirected = !connect_host.empty();
-  auto endpoints = co_await Resolve(redirected ? connect_host : target.host,
-                                    redirected ? connect_port : target.port,
-                                    deadline);
+  auto endpoints = co_await Resolve(
+      redirected ? connect_host : target.host, redirected ? connect_port : target.port, deadline);
   if (!endpoints) {
     co_return endpoints.error();
   }
@@ -316,7 +317,11 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Connect(
       co_return Fail(Errc::kInvalidArgument);
     }
   } else {
-    if (SSL_set_tlsext_host_name(ssl_handle, target.host.c_str()) != 1 ||
+    // SSL_set_tlsext_host_name() is a macro with a C cast; this is what it expands to.
+    if (SSL_ctrl(ssl_handle,
+                 SSL_CTRL_SET_TLSEXT_HOSTNAME,
+                 TLSEXT_NAMETYPE_host_name,
+                 const_cast<char*>(target.host.c_str())) != 1 ||
         SSL_set1_host(ssl_handle, target.host.c_str()) != 1) {
       co_return Fail(Errc::kInvalidArgument);
     }
@@ -338,9 +343,7 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Connect(
 
 template <class Stream>
 asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Exchange(
-    Stream& stream,
-    http::request<http::string_body>& req,
-    Clock::time_point deadline) {
+    Stream& stream, http::request<http::string_body>& req, Clock::time_point deadline) {
   beast::tcp_stream& tcp = beast::get_lowest_layer(stream);
   tcp.expires_at(deadline);
   auto [write_ec, written] = co_await http::async_write(stream, req, kUseTuple);
@@ -373,7 +376,7 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Exchange(
 }
 
 Result<std::unique_ptr<HttpClient>> HttpClient::Create(boost::asio::any_io_executor executor,
-                                                        ClientOptions options) {
+                                                       ClientOptions options) {
   auto log = GetLogger("client");
   std::string connect_host;
   std::string connect_port;

@@ -1,13 +1,16 @@
 #include "amoauth/http_server/http_server.hpp"
 
-#include <openssl/rand.h>
-#include <openssl/ssl.h>
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <cctype>
+#include <exception>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -28,13 +31,9 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
-#include <exception>
-#include <mutex>
-#include <optional>
-#include <random>
-#include <unordered_map>
-#include <utility>
-#include <vector>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <spdlog/spdlog.h>
 
 namespace amoauth::http_server {
 namespace {
@@ -90,15 +89,17 @@ bool IsSafeField(std::string_view name, std::string_view value) {
 
 /// Fields the server owns: framing and connection management.
 bool IsServerOwnedField(std::string_view name) {
-  const auto equals = [name](std::string_view other) {
-    return name.size() == other.size() &&
-           std::equal(name.begin(), name.end(), other.begin(), [](char a, char b) {
-             return std::tolower(static_cast<unsigned char>(a)) ==
-                    std::tolower(static_cast<unsigned char>(b));
-           });
-  };
-  return equals("Content-Length") || equals("Transfer-Encoding") || equals("Connection") ||
-         equals("Server") || equals("X-Request-Id");
+  return beast::iequals(name, "Content-Length") || beast::iequals(name, "Transfer-Encoding") ||
+         beast::iequals(name, "Connection") || beast::iequals(name, "Server") ||
+         beast::iequals(name, "X-Request-Id");
+}
+
+/// "::ffff:10.0.0.1" (a dual-stack listener) → "10.0.0.1".
+std::string AddressText(asio::ip::address address) {
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address.to_string();
 }
 
 /// An error of Beast's HTTP parser that means "the peer sent garbage" rather than "the
@@ -144,10 +145,14 @@ http::response<http::string_body> ToBeast(net::HttpResponse response,
                                           spdlog::logger& log) {
   http::response<http::string_body> res;
   res.version(version);
-  if (response.status < 100 || response.status > 999) {
+  // Informational statuses are the server's business, not a handler's.
+  if (response.status < 200 || response.status > 999) {
     log.error("[req={}] handler returned HTTP status {}; sending 500", request_id, response.status);
     response = net::HttpResponse::JsonError(
         500, "internal_error", fmt::format("internal error (request {})", request_id));
+  }
+  if (response.status == 204 || response.status == 304) {
+    response.body.clear();  // these carry no body; Beast's prepare_payload() throws on one
   }
   res.result(static_cast<unsigned>(response.status));
   for (const auto& field : response.headers.All()) {
@@ -205,10 +210,13 @@ struct HttpServer::Impl {
   tcp::acceptor acceptor;  ///< used on acceptor_executor only, once started
   std::string id_prefix;
   std::atomic<std::uint64_t> next_id{0};
+  /// Set by Stop() at once, before the posted StopNow() runs: no handler call starts after it,
+  /// so the handler's captures (a Router...) may go away once Stop() has returned.
+  std::atomic<bool> stopping{false};
 
   std::mutex mutex;
-  bool stopped = false;                                                  // guarded by mutex
-  std::unordered_map<Connection*, std::weak_ptr<Connection>> live;      // guarded by mutex
+  bool stopped = false;                                             // guarded by mutex
+  std::unordered_map<Connection*, std::weak_ptr<Connection>> live;  // guarded by mutex
 
   Result<void> SetUpTls();
   std::string NextRequestId();
@@ -328,7 +336,7 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
     }
     error_code endpoint_ec;
     const tcp::endpoint remote = socket.remote_endpoint(endpoint_ec);
-    std::string remote_address = endpoint_ec ? std::string() : remote.address().to_string();
+    std::string remote_address = endpoint_ec ? std::string() : AddressText(remote.address());
     auto connection = std::make_shared<Connection>(
         std::move(socket), self->tls ? &*self->tls : nullptr, std::move(remote_address));
     {
@@ -363,7 +371,8 @@ asio::awaitable<void> HttpServer::Impl::RunConnection(std::shared_ptr<Impl> self
     connection->Tcp().expires_after(self->options.io_timeout);
     auto [ec] = co_await tls->async_handshake(ssl::stream_base::server, kUseTuple);
     if (ec) {
-      self->log->debug("TLS handshake with {} failed: {}", connection->RemoteAddress(), ec.message());
+      self->log->debug(
+          "TLS handshake with {} failed: {}", connection->RemoteAddress(), ec.message());
       co_return;
     }
     co_await self->Serve(*tls, *connection);
@@ -382,7 +391,8 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     parser.header_limit(kHeaderLimit);
 
     tcp.expires_after(options.io_timeout);
-    auto [header_ec, header_bytes] = co_await http::async_read_header(stream, buffer, parser, kUseTuple);
+    auto [header_ec, header_bytes] =
+        co_await http::async_read_header(stream, buffer, parser, kUseTuple);
     error_code ec = header_ec;
     if (!ec && !parser.is_done()) {
       // Clients such as curl wait for "100 Continue" before sending a large body.
@@ -427,6 +437,14 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
       co_return;
     }
 
+    if (stopping.load(std::memory_order_acquire)) {
+      co_await Reject(stream,
+                      connection,
+                      NextRequestId(),
+                      net::HttpResponse::JsonError(503, "unavailable", "server is shutting down"));
+      co_return;
+    }
+
     http::request<http::string_body> req = parser.release();
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive();
@@ -440,6 +458,9 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     const int status = response.status;
     http::response<http::string_body> res =
         ToBeast(std::move(response), request_id, version, keep_alive, *log);
+    if (method == "HEAD") {
+      res.body().clear();  // keeps the Content-Length a GET would have had
+    }
     const bool close = res.need_eof();
 
     tcp.expires_after(options.io_timeout);
@@ -536,7 +557,9 @@ HttpServer::HttpServer(boost::asio::any_io_executor executor,
                        Handler handler)
     : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), std::move(handler))) {}
 
-HttpServer::~HttpServer() { Stop(); }
+HttpServer::~HttpServer() {
+  Stop();
+}
 
 Result<std::uint16_t> HttpServer::Listen(std::string_view host, std::uint16_t port) {
   if (auto tls = impl_->SetUpTls(); !tls) {
@@ -575,10 +598,12 @@ Result<std::uint16_t> HttpServer::Listen(std::string_view host, std::uint16_t po
 }
 
 void HttpServer::Start() {
-  asio::co_spawn(impl_->acceptor_executor, Impl::AcceptLoop(impl_), impl_->LogExceptions("accept loop"));
+  asio::co_spawn(
+      impl_->acceptor_executor, Impl::AcceptLoop(impl_), impl_->LogExceptions("accept loop"));
 }
 
 void HttpServer::Stop() {
+  impl_->stopping.store(true, std::memory_order_release);
   std::shared_ptr<Impl> impl = impl_;
   auto stop = [impl] { impl->StopNow(); };
   asio::post(impl->acceptor_executor, std::move(stop));

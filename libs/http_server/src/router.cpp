@@ -1,8 +1,9 @@
 #include "amoauth/http_server/router.hpp"
 
-#include <boost/url/pct_string_view.hpp>
 #include <algorithm>
 #include <utility>
+
+#include <boost/url/pct_string_view.hpp>
 
 // No Beast here: routing is plain string work and must stay cheap to compile.
 
@@ -88,7 +89,9 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
   routes_.push_back(std::move(route));
 }
 
-void Router::SetFallback(Handler handler) { fallback_ = std::move(handler); }
+void Router::SetFallback(Handler handler) {
+  fallback_ = std::move(handler);
+}
 
 boost::asio::awaitable<net::HttpResponse> Router::Dispatch(net::HttpRequest request) const {
   const std::string path(request.Path());

@@ -1,5 +1,11 @@
 #include "amoauth/net/certificate_authority.hpp"
 
+#include <array>
+#include <climits>
+#include <cstdint>
+#include <ctime>
+#include <memory>
+
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/bn.h>
@@ -8,12 +14,6 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
-
-#include <array>
-#include <climits>
-#include <cstdint>
-#include <ctime>
-#include <memory>
 
 namespace amoauth::net {
 namespace {
@@ -37,7 +37,9 @@ using GenNamePtr = std::unique_ptr<GENERAL_NAME, Deleter<GENERAL_NAME_free>>;
 constexpr long kBackdateSeconds = 60 * 60;
 constexpr long kSecondsPerDay = 24 * 60 * 60;
 
-PkeyPtr NewP256Key() { return PkeyPtr(EVP_EC_gen("P-256")); }
+PkeyPtr NewP256Key() {
+  return PkeyPtr(EVP_EC_gen("P-256"));
+}
 
 bool SetRandomSerial(X509* cert) {
   std::array<unsigned char, 16> bytes{};

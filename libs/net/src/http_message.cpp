@@ -1,6 +1,8 @@
 #include "amoauth/net/http_message.hpp"
 
 #include <algorithm>
+#include <cstddef>
+
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/encoding_opts.hpp>
@@ -9,7 +11,6 @@
 #include <boost/url/parse_query.hpp>
 #include <boost/url/pct_string_view.hpp>
 #include <boost/url/url.hpp>
-#include <cstddef>
 
 namespace amoauth::net {
 namespace {
@@ -19,8 +20,7 @@ char AsciiLower(char c) {
 }
 
 bool NameEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return AsciiLower(x) == AsciiLower(y);
          });
 }
@@ -142,9 +142,7 @@ HttpResponse HttpResponse::Redirect(int status, std::string_view location) {
   return r;
 }
 
-HttpResponse HttpResponse::JsonError(int status,
-                                     std::string_view error,
-                                     std::string_view message) {
+HttpResponse HttpResponse::JsonError(int status, std::string_view error, std::string_view message) {
   boost::json::object body;
   body["error"] = error;
   body["message"] = message;

@@ -57,14 +57,12 @@ bool WriteFile(const std::filesystem::path& path, const std::string& content) {
 }  // namespace
 
 std::shared_ptr<spdlog::logger> SandboxLogger() {
-  static std::mutex mutex;
-  const std::lock_guard lock(mutex);
+  // Like the other libraries: the application may register "sandbox" to configure it; otherwise
+  // a clone of the default logger (not registered: a library leaves the registry alone).
   if (auto logger = spdlog::get("sandbox")) {
     return logger;
   }
-  auto logger = spdlog::default_logger()->clone("sandbox");
-  spdlog::register_logger(logger);
-  return logger;
+  return spdlog::default_logger()->clone("sandbox");
 }
 
 struct Sandbox::Impl {

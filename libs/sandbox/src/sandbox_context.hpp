@@ -23,7 +23,7 @@ struct SandboxContext {
   const JwtSigner signer;
 };
 
-/// The spdlog logger "sandbox" (registered on first use, cloned from the default logger).
+/// The spdlog logger "sandbox" (the registered one, else a clone of the default logger).
 /// Never give it codes, tokens or secrets.
 [[nodiscard]] std::shared_ptr<spdlog::logger> SandboxLogger();
 

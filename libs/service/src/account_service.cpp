@@ -33,7 +33,8 @@ Task<Result<std::vector<core::Connection>>> AccountService::List() {
 }
 
 Task<Result<core::Connection>> AccountService::Get(std::int64_t account_id) {
-  auto found = co_await connections_.Find({account_id, integration_.client_id});
+  core::AccountKey key{account_id, integration_.client_id};
+  auto found = co_await connections_.Find(std::move(key));
   if (!found) {
     co_return found.error();
   }
@@ -93,13 +94,14 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::AccountKey ke
     co_return co_await MarkReauthRequired(std::move(row));
   }
 
-  auto grant = co_await amo_.Refresh(row.base_domain,
-                                     core::RefreshTokenGrant{
-                                         .client_id = integration_.client_id,
-                                         .client_secret = integration_.client_secret,
-                                         .refresh_token = row.refresh_token,
-                                         .redirect_uri = integration_.redirect_uri,
-                                     });
+  core::RefreshTokenGrant request{
+      .client_id = integration_.client_id,
+      .client_secret = integration_.client_secret,
+      .refresh_token = row.refresh_token,
+      .redirect_uri = integration_.redirect_uri,
+  };
+  std::string host = row.base_domain;
+  auto grant = co_await amo_.Refresh(std::move(host), std::move(request));
   if (!grant) {
     if (IsDeadRefreshToken(grant.error())) {
       spdlog::warn("account {}: amoCRM refused the refresh token ({}); reauthorization required",
@@ -147,8 +149,9 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
     co_return connection.error();
   }
   net::HttpRequest replay = request;
-  auto response =
-      co_await amo_.Forward(connection->base_domain, std::move(request), connection->access_token);
+  std::string host = connection->base_domain;
+  Secret token = connection->access_token;
+  auto response = co_await amo_.Forward(std::move(host), std::move(request), std::move(token));
   if (!response || response->status != 401) {
     co_return response;
   }
@@ -157,7 +160,9 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
   if (!refreshed) {
     co_return refreshed.error();
   }
-  co_return co_await amo_.Forward(refreshed->base_domain, std::move(replay), refreshed->access_token);
+  std::string replay_host = refreshed->base_domain;
+  Secret replay_token = refreshed->access_token;
+  co_return co_await amo_.Forward(std::move(replay_host), std::move(replay), std::move(replay_token));
 }
 
 }  // namespace amoauth::service

@@ -62,7 +62,8 @@ Task<Result<core::Connection>> ConnectFlow::CompleteCallback(CallbackParams para
   if (params.error) {
     // The person said no. Consume the state so the link cannot be replayed, then report.
     if (params.state && core::LooksLikeState(*params.state)) {
-      auto taken = co_await states_.Take(core::HashState(*params.state), clock_.Now());
+      std::string hash = core::HashState(*params.state);
+      auto taken = co_await states_.Take(std::move(hash), clock_.Now());
       (void)taken;  // a failure here changes nothing for the person: access was not granted
     }
     co_return Fail(Errc::kAccessDenied);
@@ -79,14 +80,16 @@ Task<Result<core::Connection>> ConnectFlow::CompleteCallback(CallbackParams para
   if (!params.state || !core::LooksLikeState(*params.state)) {
     co_return Fail(Errc::kStateInvalid);
   }
-  auto pending = co_await states_.Take(core::HashState(*params.state), clock_.Now());
+  std::string state_hash = core::HashState(*params.state);
+  auto pending = co_await states_.Take(std::move(state_hash), clock_.Now());
   if (!pending) {
     co_return pending.error();
   }
   if (!*pending || (*pending)->client_id != integration_.client_id) {
     co_return Fail(Errc::kStateInvalid);
   }
-  co_return co_await Exchange(std::move(*host), Secret(std::move(*params.code)));
+  Secret code(std::move(*params.code));
+  co_return co_await Exchange(std::move(*host), std::move(code));
 }
 
 Task<Result<core::Connection>> ConnectFlow::ExchangePastedCode(Secret code, std::string referer) {
@@ -102,20 +105,22 @@ Task<Result<core::Connection>> ConnectFlow::ExchangePastedCode(Secret code, std:
 
 Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host, Secret code) {
   // Each code goes to amoCRM at most once, whatever reloads or duplicate deliveries happen.
-  auto first_use = co_await codes_.MarkUsed(crypto::Sha256Hex(code.Reveal()), clock_.Now());
+  std::string code_hash = crypto::Sha256Hex(code.Reveal());
+  auto first_use = co_await codes_.MarkUsed(std::move(code_hash), clock_.Now());
   if (!first_use) {
     co_return first_use.error();
   }
   if (!*first_use) {
     co_return Fail(Errc::kCodeAlreadyUsed);
   }
-  auto grant = co_await amo_.ExchangeCode(host.host,
-                                          core::AuthorizationCodeGrant{
-                                              .client_id = integration_.client_id,
-                                              .client_secret = integration_.client_secret,
-                                              .code = std::move(code),
-                                              .redirect_uri = integration_.redirect_uri,
-                                          });
+  core::AuthorizationCodeGrant request{
+      .client_id = integration_.client_id,
+      .client_secret = integration_.client_secret,
+      .code = std::move(code),
+      .redirect_uri = integration_.redirect_uri,
+  };
+  std::string account_host = host.host;
+  auto grant = co_await amo_.ExchangeCode(std::move(account_host), std::move(request));
   if (!grant) {
     co_return grant.error();
   }

@@ -76,8 +76,8 @@ Result<int> Apply(Database& db, int version, std::string_view applied_at) {
     db.Log().error("schema migration {} failed", version);
     return done.error();
   }
-  auto record = Statement::Prepare(
-      db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)");
+  auto record =
+      Statement::Prepare(db, "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)");
   if (!record) {
     return record.error();
   }
@@ -96,12 +96,13 @@ Result<int> Apply(Database& db, int version, std::string_view applied_at) {
 
 }  // namespace
 
-std::span<const std::string_view> Migrations() { return kMigrations; }
+std::span<const std::string_view> Migrations() {
+  return kMigrations;
+}
 
 Result<int> Migrate(Database& db, std::string_view applied_at) {
-  if (auto created = db.Exec(
-          "CREATE TABLE IF NOT EXISTS schema_migrations ("
-          "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
+  if (auto created = db.Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                             "version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)");
       !created) {
     return created.error();
   }
@@ -126,9 +127,8 @@ Result<int> Migrate(Database& db, std::string_view applied_at) {
     version = *applied;  // may jump ahead if another process migrated meanwhile
   }
   if (version > latest) {
-    db.Log().error("database schema version {} is newer than this build supports ({})",
-                   version,
-                   latest);
+    db.Log().error(
+        "database schema version {} is newer than this build supports ({})", version, latest);
     return Fail(Errc::kStoreFailure);
   }
   return version;

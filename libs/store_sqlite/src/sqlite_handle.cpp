@@ -1,10 +1,10 @@
 #include "sqlite_handle.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cstddef>
 #include <utility>
+
+#include <fcntl.h>
+#include <unistd.h>
 
 namespace amoauth::store_sqlite::detail {
 
@@ -92,8 +92,8 @@ Result<void> Database::Exec(std::string_view sql) {
   while (!sql.empty()) {
     sqlite3_stmt* raw = nullptr;
     const char* tail = nullptr;
-    const int rc = sqlite3_prepare_v2(
-        db_.get(), sql.data(), static_cast<int>(sql.size()), &raw, &tail);
+    const int rc =
+        sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &raw, &tail);
     std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> stmt(raw, &sqlite3_finalize);
     if (rc != SQLITE_OK) {
       return Failure("prepare");
@@ -113,11 +113,15 @@ Result<void> Database::Exec(std::string_view sql) {
   return {};
 }
 
-std::int64_t Database::Changes() const noexcept { return sqlite3_changes64(db_.get()); }
+std::int64_t Database::Changes() const noexcept {
+  return sqlite3_changes64(db_.get());
+}
 
 // ---- Statement --------------------------------------------------------------------------------
 
-void Statement::Finalizer::operator()(sqlite3_stmt* stmt) const noexcept { sqlite3_finalize(stmt); }
+void Statement::Finalizer::operator()(sqlite3_stmt* stmt) const noexcept {
+  sqlite3_finalize(stmt);
+}
 
 Statement::Statement(Database& db, std::unique_ptr<sqlite3_stmt, Finalizer> stmt)
     : db_(&db), stmt_(std::move(stmt)) {}
@@ -158,12 +162,10 @@ Result<void> Statement::Bind(int index, Blob blob) {
   // A zero-length blob must still be a BLOB, not NULL: SQLite binds NULL for a null pointer.
   static constexpr char kEmpty = 0;
   const char* data = blob.bytes.empty() ? &kEmpty : blob.bytes.data();
-  return CheckBind(sqlite3_bind_blob64(stmt_.get(),
-                                       index,
-                                       data,
-                                       static_cast<sqlite3_uint64>(blob.bytes.size()),
-                                       Transient()),
-                   index);
+  return CheckBind(
+      sqlite3_bind_blob64(
+          stmt_.get(), index, data, static_cast<sqlite3_uint64>(blob.bytes.size()), Transient()),
+      index);
 }
 
 Result<void> Statement::Bind(int index, const std::optional<Blob>& blob) {

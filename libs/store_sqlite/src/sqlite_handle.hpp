@@ -3,14 +3,14 @@
 // RAII wrappers for sqlite3* and sqlite3_stmt*, private to libs/store_sqlite. Every failure is
 // logged here (with sqlite3_errmsg, never with bound values) and returned as Errc::kStoreFailure.
 
-#include <sqlite3.h>
-#include <spdlog/logger.h>
-
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include <spdlog/logger.h>
+#include <sqlite3.h>
 
 #include "amoauth/core/result.hpp"
 

@@ -1,10 +1,6 @@
 #include "amoauth/store_sqlite/sqlite_store.hpp"
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include <atomic>
-#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
 #include <exception>
@@ -15,6 +11,10 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/thread_pool.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "amoauth/core/iso_time.hpp"
 #include "amoauth/core/platform.hpp"
@@ -203,8 +203,10 @@ struct SqliteStore::Impl {
     return sealed;
   }
 
-  [[nodiscard]] const core::Clock& Clock() const {
-    return options.clock != nullptr ? *options.clock : system_clock;
+  /// The time a write stamps into createdAt/updatedAt, whole seconds as stored.
+  [[nodiscard]] core::TimePoint WriteTime() const {
+    const core::Clock& clock = options.clock != nullptr ? *options.clock : system_clock;
+    return FloorToSeconds(clock.Now());
   }
 
   /// Binds ?1…?12 of kUpsertSql / kReplaceSql; `now` is both createdAt (used by a new row only)
@@ -329,7 +331,7 @@ struct SqliteStore::Impl {
 
   Result<core::Connection> Upsert(Database& db, const core::Connection& c) {
     const SealedTokens sealed = SealTokens(c);
-    const core::TimePoint now = FloorToSeconds(Clock().Now());
+    const core::TimePoint now = WriteTime();
     auto stmt = Statement::Prepare(db, kUpsertSql);
     if (!stmt) {
       return stmt.error();
@@ -359,7 +361,7 @@ struct SqliteStore::Impl {
                                    const core::Connection& c,
                                    std::int64_t expected_version) {
     const SealedTokens sealed = SealTokens(c);
-    const core::TimePoint now = FloorToSeconds(Clock().Now());
+    const core::TimePoint now = WriteTime();
     // One transaction, so that "0 rows updated" is told apart from "no row" consistently.
     Transaction tx(db);
     if (auto begun = tx.Begin(); !begun) {
@@ -505,9 +507,8 @@ struct SqliteStore::Impl {
       pending = count->Int(0);
     }
     if (pending >= static_cast<std::int64_t>(options.max_pending_states)) {
-      log->warn("refusing a new OAuth state: {} pending (limit {})",
-                pending,
-                options.max_pending_states);
+      log->warn(
+          "refusing a new OAuth state: {} pending (limit {})", pending, options.max_pending_states);
       if (auto committed = tx.Commit(); !committed) {  // keep the purge
         return committed.error();
       }
@@ -685,7 +686,9 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options,
   return Fail(Errc::kStoreFailure);
 }
 
-int SqliteStore::SchemaVersion() const { return impl_->schema_version; }
+int SqliteStore::SchemaVersion() const {
+  return impl_->schema_version;
+}
 
 // Each method hands a named local to RunBlocking (never a lambda inside the co_await
 // expression: GCC 12, asio#858). The lambda holds copies of the arguments and the Impl pointer,

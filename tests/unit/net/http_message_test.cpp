@@ -1,8 +1,7 @@
 #include "amoauth/net/http_message.hpp"
 
-#include <gtest/gtest.h>
-
 #include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
 
 namespace amoauth::net {
 namespace {

@@ -2,21 +2,25 @@
 
 #include "amoauth/http_server/http_server.hpp"
 
-#include <gtest/gtest.h>
-#include <openssl/x509_vfy.h>
-
-#include <atomic>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/error.hpp>
-#include <boost/json/parse.hpp>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+#include <openssl/x509_vfy.h>
 
 #include "amoauth/http_client/http_client.hpp"
 #include "amoauth/http_server/router.hpp"
@@ -40,7 +44,8 @@ using net::HttpResponse;
 // ---- handlers (named functions: no capturing lambdas as coroutines) ----
 
 asio::awaitable<HttpResponse> Hello(HttpRequest request) {
-  HttpResponse response = HttpResponse::Text(200, "hello " + std::string(request.PathParam("name")));
+  HttpResponse response =
+      HttpResponse::Text(200, "hello " + std::string(request.PathParam("name")));
   response.headers.Set("X-Seen-Request-Id", request.request_id);
   response.headers.Set("X-Remote", request.remote_address);
   response.headers.Set("X-Query", request.RawQuery());
@@ -122,7 +127,8 @@ class HttpServerTest : public ::testing::Test {
   }
 
   std::uint16_t StartServer(ServerOptions options = {}) {
-    server_ = std::make_unique<HttpServer>(ioc_.get_executor(), std::move(options), router_.AsHandler());
+    server_ =
+        std::make_unique<HttpServer>(ioc_.get_executor(), std::move(options), router_.AsHandler());
     auto port = server_->Listen("127.0.0.1", 0);
     if (!port) {
       throw std::runtime_error("Listen failed: " + port.error().message());
@@ -171,6 +177,28 @@ TEST_F(HttpServerTest, ServesThroughRouter) {
   EXPECT_EQ(response->headers.Get("Server"), "amoauth");
   EXPECT_EQ(response->headers.Get("X-Remote"), "127.0.0.1");
   EXPECT_EQ(response->headers.Get("X-Query"), "x=1&y=2");
+}
+
+TEST_F(HttpServerTest, ResolvesHostNames) {
+  const auto port = StartServer();
+  auto client = MakeClient();
+  // "localhost" may resolve to ::1 first; the client tries each address in turn.
+  auto response = Get(*client, "http://localhost:" + std::to_string(port) + "/hello/dns");
+  ASSERT_TRUE(response) << response.error().message();
+  EXPECT_EQ(response->body, "hello dns");
+}
+
+TEST_F(HttpServerTest, HeadGetsHeadersOnly) {
+  const auto port = StartServer();
+  auto client = MakeClient();
+  ClientRequest head;
+  head.method = "HEAD";
+  head.url = Url(port, "/echo");
+  auto response = Send(*client, std::move(head));
+  ASSERT_TRUE(response) << response.error().message();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_TRUE(response->body.empty());
+  EXPECT_EQ(response->headers.Get("Content-Length"), "5");  // "HEAD "
 }
 
 TEST_F(HttpServerTest, AssignsUniqueRequestIds) {
@@ -289,8 +317,8 @@ TEST_F(HttpServerTest, HandlerExceptionIs500AndServerKeepsServing) {
 
 asio::awaitable<boost::system::error_code> ReadUntilClosed(tcp::socket& socket) {
   char byte = 0;
-  auto [ec, n] = co_await socket.async_read_some(asio::buffer(&byte, 1),
-                                                 asio::as_tuple(asio::use_awaitable));
+  auto [ec, n] =
+      co_await socket.async_read_some(asio::buffer(&byte, 1), asio::as_tuple(asio::use_awaitable));
   co_return ec;
 }
 
@@ -444,9 +472,10 @@ TEST_F(HttpServerTest, ClientTimesOutAgainstSilentServer) {
   ClientOptions options;
   options.timeout = std::chrono::milliseconds(300);
   auto client = MakeClient(options);
-  for (const std::string scheme : {"http", "https"}) {
+  for (const char* scheme : {"http", "https"}) {
     const auto started = std::chrono::steady_clock::now();
-    auto response = Get(*client, scheme + "://127.0.0.1:" + std::to_string(port) + "/");
+    auto response =
+        Get(*client, std::string(scheme) + "://127.0.0.1:" + std::to_string(port) + "/");
     const auto elapsed = std::chrono::steady_clock::now() - started;
     ASSERT_FALSE(response) << scheme;
     EXPECT_EQ(response.error(), boost::beast::error::timeout) << response.error().message();
@@ -477,7 +506,8 @@ TEST_F(HttpServerTest, ClientRejectsBadUrls) {
                           "http://example.com/%zz"}) {
     auto response = Get(*client, url);
     ASSERT_FALSE(response) << url;
-    EXPECT_TRUE(Is(response.error(), Errc::kInvalidArgument)) << url << ": " << response.error().message();
+    EXPECT_TRUE(Is(response.error(), Errc::kInvalidArgument))
+        << url << ": " << response.error().message();
   }
   ClientRequest injected;
   injected.url = "http://127.0.0.1:1/";
@@ -485,6 +515,52 @@ TEST_F(HttpServerTest, ClientRejectsBadUrls) {
   auto response = Send(*client, std::move(injected));
   ASSERT_FALSE(response);
   EXPECT_TRUE(Is(response.error(), Errc::kInvalidArgument));
+}
+
+asio::awaitable<Result<HttpResponse>> Fetch(HttpClient& client, std::string url) {
+  ClientRequest request;
+  request.url = std::move(url);
+  co_return co_await client.Send(std::move(request));
+}
+
+// One io_context on several threads, as in production: strands keep each connection and each
+// request's own objects single-threaded (run under TSan too).
+TEST(HttpServerThreads, ServesConcurrentRequestsOnSeveralThreads) {
+  asio::io_context ioc;
+  auto work = asio::make_work_guard(ioc);
+  Router router;
+  router.Add("GET", "/hello/{name}", Hello);
+  HttpServer server(ioc.get_executor(), {}, router.AsHandler());
+  auto port = server.Listen("127.0.0.1", 0);
+  ASSERT_TRUE(port);
+  server.Start();
+  auto client = HttpClient::Create(ioc.get_executor(), {});
+  ASSERT_TRUE(client);
+
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    threads.emplace_back([&ioc] { ioc.run(); });
+  }
+  std::vector<std::future<Result<HttpResponse>>> responses;
+  constexpr int kRequests = 24;
+  for (int i = 0; i < kRequests; ++i) {
+    const std::string url =
+        "http://127.0.0.1:" + std::to_string(*port) + "/hello/n" + std::to_string(i);
+    responses.push_back(asio::co_spawn(ioc, Fetch(**client, url), asio::use_future));
+  }
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_EQ(responses[static_cast<std::size_t>(i)].wait_for(std::chrono::seconds(30)),
+              std::future_status::ready);
+    auto response = responses[static_cast<std::size_t>(i)].get();
+    ASSERT_TRUE(response) << response.error().message();
+    EXPECT_EQ(response->body, "hello n" + std::to_string(i));
+  }
+  server.Stop();
+  work.reset();
+  ioc.stop();
+  for (auto& thread : threads) {
+    thread.join();
+  }
 }
 
 TEST(HttpClientCreate, RejectsBadOptions) {
@@ -495,7 +571,8 @@ TEST(HttpClientCreate, RejectsBadOptions) {
   ASSERT_FALSE(a);
   EXPECT_TRUE(Is(a.error(), Errc::kConfigInvalid));
 
-  for (const char* connect_to : {"127.0.0.1", "127.0.0.1:", ":443", "host:0", "host:70000", "host:x"}) {
+  for (const char* connect_to :
+       {"127.0.0.1", "127.0.0.1:", ":443", "host:0", "host:70000", "host:x"}) {
     ClientOptions options;
     options.connect_to = connect_to;
     auto b = HttpClient::Create(ioc.get_executor(), options);

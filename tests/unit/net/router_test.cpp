@@ -1,10 +1,10 @@
 #include "amoauth/http_server/router.hpp"
 
-#include <gtest/gtest.h>
+#include <string>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/json/parse.hpp>
-#include <string>
+#include <gtest/gtest.h>
 
 #include "run_co.hpp"
 
@@ -104,7 +104,9 @@ TEST_F(RouterTest, StarMatchesAnyMethod) {
   EXPECT_EQ(Call("PATCH", "/any").body, "any");
 }
 
-TEST_F(RouterTest, FirstMatchWins) { EXPECT_EQ(Call("GET", "/dup").body, "first"); }
+TEST_F(RouterTest, FirstMatchWins) {
+  EXPECT_EQ(Call("GET", "/dup").body, "first");
+}
 
 TEST_F(RouterTest, UnknownPathIs404Json) {
   const net::HttpResponse r = Call("GET", "/nope?secret=1");

@@ -1,11 +1,11 @@
 #include "amoauth/net/run_blocking.hpp"
 
-#include <gtest/gtest.h>
+#include <stdexcept>
+#include <thread>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
-#include <stdexcept>
-#include <thread>
+#include <gtest/gtest.h>
 
 #include "run_co.hpp"
 

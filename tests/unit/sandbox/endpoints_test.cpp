@@ -155,7 +155,7 @@ TEST_F(EndpointsTest, ConsentPageRefusesUnknownClient) {
 }
 
 TEST_F(EndpointsTest, AllowRedirectsWithAmoCrmParameters) {
-  const std::string location = Allow(30000001, "st 1&x");
+  const std::string location = Allow(30000001, "st%201%26x");  // form-encoded "st 1&x"
   ASSERT_TRUE(location.starts_with(std::string(kRedirect) + "?code=def50200")) << location;
   const auto q = QueryOf(location);
   EXPECT_EQ(q.at("referer"), "example.amocrm.ru");
@@ -232,7 +232,7 @@ TEST_F(EndpointsTest, CodeToTokensToApi) {
 
   const auto payload = signer_->Verify(access_token);
   ASSERT_TRUE(payload.has_value());
-  EXPECT_EQ(payload->at("aud"), integration_.client_id);
+  EXPECT_EQ(payload->at("aud").as_string(), integration_.client_id);
   EXPECT_EQ(payload->at("sub"), "10000001");
   EXPECT_EQ(payload->at("account_id"), 30000001);
   EXPECT_EQ(payload->at("base_domain"), "amocrm.ru");

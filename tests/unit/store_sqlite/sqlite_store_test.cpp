@@ -1,14 +1,7 @@
 #include "amoauth/store_sqlite/sqlite_store.hpp"
 
-#include <gtest/gtest.h>
-#include <sqlite3.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <atomic>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -22,6 +15,13 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
 
 #include "amoauth/core/clock.hpp"
 #include "amoauth/core/connection.hpp"
@@ -204,8 +204,7 @@ TEST_F(SqliteStoreTest, MigrationsAreIdempotentOnReopen) {
   EXPECT_EQ(raw.Query("SELECT count(*), max(version) FROM schema_migrations"),
             (std::vector<std::vector<std::string>>{
                 {std::to_string(first_version), std::to_string(first_version)}}));
-  EXPECT_EQ(raw.Query("PRAGMA journal_mode"),
-            (std::vector<std::vector<std::string>>{{"wal"}}));
+  EXPECT_EQ(raw.Query("PRAGMA journal_mode"), (std::vector<std::vector<std::string>>{{"wal"}}));
   EXPECT_TRUE(Unwrap(Run(store->Find({1, "a"}))).has_value());
 }
 

@@ -1,11 +1,12 @@
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include "amoauth/core/result.hpp"
 #include "amoauth/net/http_message.hpp"
@@ -32,18 +33,19 @@ struct ClientRequest {
   std::string body;
 };
 
-/// HTTP/1.1 client on Boost.Beast. https:// always verifies the peer certificate and host name
-/// and sends SNI. Thread-safe: each Send uses its own connection.
 /// Category of the error Send returns when the server's certificate fails verification: the
-/// value is OpenSSL's X509_V_ERR_* (X509_V_ERR_HOSTNAME_MISMATCH, ..._UNABLE_TO_GET_ISSUER_CERT_LOCALLY...),
-/// the message names it. Other TLS failures keep Asio's ssl error codes.
+/// value is OpenSSL's X509_V_ERR_* (X509_V_ERR_HOSTNAME_MISMATCH,
+/// ..._UNABLE_TO_GET_ISSUER_CERT_LOCALLY...), the message names it. Other TLS failures keep Asio's
+/// ssl error codes.
 [[nodiscard]] const boost::system::error_category& TlsVerifyCategory() noexcept;
 
+/// HTTP/1.1 client on Boost.Beast. https:// always verifies the peer certificate and host name
+/// and sends SNI. Thread-safe: each Send uses its own connection.
 class HttpClient {
  public:
   /// Errors: Errc::kConfigInvalid if `ca_file` cannot be loaded or `connect_to` is malformed.
-  [[nodiscard]] static Result<std::unique_ptr<HttpClient>> Create(boost::asio::any_io_executor executor,
-                                                                  ClientOptions options);
+  [[nodiscard]] static Result<std::unique_ptr<HttpClient>> Create(
+      boost::asio::any_io_executor executor, ClientOptions options);
   ~HttpClient();
   HttpClient(const HttpClient&) = delete;
   HttpClient& operator=(const HttpClient&) = delete;

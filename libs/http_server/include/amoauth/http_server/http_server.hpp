@@ -1,7 +1,5 @@
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -9,6 +7,9 @@
 #include <memory>
 #include <string>
 #include <string_view>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
 
 #include "amoauth/core/result.hpp"
 #include "amoauth/net/http_message.hpp"
@@ -45,7 +46,8 @@ class HttpServer {
   [[nodiscard]] Result<std::uint16_t> Listen(std::string_view host, std::uint16_t port);
   /// Starts accepting (requires a successful Listen).
   void Start();
-  /// Stops accepting and closes open connections. Idempotent.
+  /// Stops accepting and closes open connections. Idempotent. Once it returns, no new handler
+  /// call starts (a request read meanwhile gets 503); calls already running finish.
   void Stop();
 
  private:

@@ -37,7 +37,8 @@ using QueryParams = std::vector<std::pair<std::string, std::string>>;
 /// Errors: Errc::kInvalidArgument for bad percent-encoding.
 [[nodiscard]] Result<QueryParams> ParseQuery(std::string_view encoded);
 /// First value of `name` in `params`.
-[[nodiscard]] std::optional<std::string_view> Find(const QueryParams& params, std::string_view name);
+[[nodiscard]] std::optional<std::string_view> Find(const QueryParams& params,
+                                                   std::string_view name);
 
 struct HttpRequest {
   std::string method;  ///< "GET", "POST", …

@@ -1,5 +1,9 @@
 #pragma once
 
+#include <exception>
+#include <type_traits>
+#include <utility>
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -9,9 +13,6 @@
 #include <boost/asio/prefer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <exception>
-#include <type_traits>
-#include <utility>
 
 namespace amoauth::net {
 
@@ -23,7 +24,8 @@ namespace amoauth::net {
 /// Pass `fn` as a named local, not as a lambda written inside the co_await expression: GCC 12
 /// miscompiles temporaries with captures there (asio#858, asio#1027).
 template <class Fn>
-boost::asio::awaitable<std::invoke_result_t<Fn&>> RunBlocking(boost::asio::thread_pool& pool, Fn fn) {
+boost::asio::awaitable<std::invoke_result_t<Fn&>> RunBlocking(boost::asio::thread_pool& pool,
+                                                              Fn fn) {
   using R = std::invoke_result_t<Fn&>;
   struct Outcome {
     R value{};
@@ -33,23 +35,21 @@ boost::asio::awaitable<std::invoke_result_t<Fn&>> RunBlocking(boost::asio::threa
     // Keep the caller's executor alive while the pool works, then complete on it.
     auto home = boost::asio::prefer(boost::asio::get_associated_executor(handler),
                                     boost::asio::execution::outstanding_work.tracked);
-    boost::asio::post(pool,
-                      [handler = std::move(handler), work = std::move(work), home]() mutable {
-                        Outcome out;
-                        try {
-                          out.value = work();
-                        } catch (...) {
-                          out.error = std::current_exception();
-                        }
-                        boost::asio::dispatch(
-                            home, [handler = std::move(handler), out = std::move(out)]() mutable {
-                              std::move(handler)(std::move(out));
-                            });
-                      });
+    boost::asio::post(pool, [handler = std::move(handler), work = std::move(work), home]() mutable {
+      Outcome out;
+      try {
+        out.value = work();
+      } catch (...) {
+        out.error = std::current_exception();
+      }
+      boost::asio::dispatch(home, [handler = std::move(handler), out = std::move(out)]() mutable {
+        std::move(handler)(std::move(out));
+      });
+    });
   };
-  Outcome out = co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
-                                                     void(Outcome)>(
-      initiate, boost::asio::use_awaitable, std::move(fn));
+  Outcome out =
+      co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(Outcome)>(
+          initiate, boost::asio::use_awaitable, std::move(fn));
   if (out.error) {
     std::rethrow_exception(out.error);
   }

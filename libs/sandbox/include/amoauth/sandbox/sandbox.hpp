@@ -1,11 +1,12 @@
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
 
 #include "amoauth/core/result.hpp"
 
@@ -19,8 +20,8 @@ enum class Flavor { kAmocrm, kKommo };
 
 /// What happens to a refresh token once it has been used (protocol §3.4).
 enum class Rotation {
-  kStrict,              ///< amoCRM: dead the moment it is used
-  kGraceUntilNewUsed,   ///< Kommo: still valid until the new one is first presented
+  kStrict,             ///< amoCRM: dead the moment it is used
+  kGraceUntilNewUsed,  ///< Kommo: still valid until the new one is first presented
 };
 
 struct Account {
@@ -46,7 +47,7 @@ struct Options {
   std::uint16_t http_port = 0;
   /// TLS for amoCRM's own hosts ({sub}.amocrm.ru, api-*.amocrm.ru…): token endpoint and API.
   std::uint16_t tls_port = 0;
-  /// Where the sandbox writes its CA certificate (ca.pem). Must exist.
+  /// Where the sandbox writes its CA certificate (sandbox-ca.pem, see CaFile()). Must exist.
   std::string state_dir;
   /// Empty: one account "example" (id 30000001) on amoCRM and one "example" on Kommo.
   std::vector<Account> accounts;
@@ -58,6 +59,17 @@ struct Options {
 };
 
 /// Runs on the given executor until Stop(). Thread-safe.
+///
+/// Plain HTTP (BrowserBaseUrl()):
+///   GET /auth/button.js, /auth/button.min.js   the site button script
+///   GET /oauth, /oauth/; POST /oauth/decision   consent page and its Allow / Deny
+///   GET /sandbox/                               HTML index of accounts and integrations
+///   GET /sandbox/journal                        counters + last 1000 requests (no queries)
+///   POST /sandbox/clock/advance {"seconds":N}   moves the sandbox clock forward
+///   GET|POST /sandbox/integrations, GET /sandbox/accounts
+/// TLS (ConnectTo(), CaFile()), dispatched on Host:
+///   {sub}.amocrm.ru, {sub}.kommo.com            POST /oauth2/access_token, /api/v4/...
+///   api_domain hosts (api-b.amocrm.ru...)       GET /oauth2/account/current/subdomain
 class Sandbox {
  public:
   /// Generates its CA, server certificate and JWT signing key, binds both listeners, starts.

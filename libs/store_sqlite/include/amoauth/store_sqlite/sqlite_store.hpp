@@ -41,7 +41,8 @@ class SqliteStore final : public service::ConnectionStore,
   service::Task<Result<core::Connection>> Replace(core::Connection connection,
                                                   std::int64_t expected_version) override;
   service::Task<Result<std::optional<core::Connection>>> Find(core::AccountKey key) override;
-  service::Task<Result<std::vector<core::Connection>>> FindByAccount(std::int64_t account_id) override;
+  service::Task<Result<std::vector<core::Connection>>> FindByAccount(
+      std::int64_t account_id) override;
   service::Task<Result<std::vector<core::Connection>>> List() override;
 
   service::Task<Result<void>> Put(service::PendingState state, core::TimePoint now) override;

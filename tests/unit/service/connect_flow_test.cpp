@@ -1,0 +1,151 @@
+#include "amoauth/service/connect_flow.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/url.hpp>
+
+#include "amoauth/core/state_token.hpp"
+#include "fake_amo_client.hpp"
+#include "fake_clock.hpp"
+#include "in_memory_stores.hpp"
+#include "run_co.hpp"
+
+namespace amoauth::service {
+namespace {
+
+using testing::FakeAmoClient;
+using testing::RunCo;
+
+constexpr const char* kClient = "11111111-2222-3333-4444-555555555555";
+
+class ConnectFlowTest : public ::testing::Test {
+ protected:
+  ConnectFlowTest()
+      : stores(clock),
+        amo(kClient),
+        flow({.platform = core::Platform::kAmocrm,
+              .client_id = kClient,
+              .client_secret = Secret("s3cr3t"),
+              .redirect_uri = "https://app.example/callback",
+              .consent_url = "https://www.amocrm.ru/oauth"},
+             FlowSettings{},
+             core::RefererPolicy({"amocrm.ru", "kommo.com"}),
+             stores,
+             stores,
+             stores,
+             amo,
+             clock,
+             random) {}
+
+  std::string NewState() {
+    auto start = RunCo(ioc, flow.Start(core::ConsentMode::kPopup));
+    EXPECT_TRUE(start.has_value());
+    return start->state;
+  }
+
+  Result<core::Connection> Callback(CallbackParams p) { return RunCo(ioc, flow.CompleteCallback(std::move(p))); }
+
+  boost::asio::io_context ioc;
+  testing::FakeClock clock;
+  testing::CountingRandom random;
+  testing::InMemoryStores stores;
+  FakeAmoClient amo;
+  ConnectFlow flow;
+};
+
+TEST_F(ConnectFlowTest, StartStoresOnlyTheStateHashAndBuildsTheConsentUrl) {
+  auto start = RunCo(ioc, flow.Start(core::ConsentMode::kPostMessage));
+  ASSERT_TRUE(start);
+  EXPECT_EQ(start->expires_at, clock.Now() + std::chrono::minutes(20));
+  auto url = boost::urls::parse_uri(start->authorize_url);
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->host(), "www.amocrm.ru");
+  EXPECT_EQ((*url->params().find("client_id")).value, kClient);
+  EXPECT_EQ((*url->params().find("state")).value, start->state);
+  EXPECT_EQ((*url->params().find("mode")).value, "post_message");
+  // Stored by hash: the raw state is not a key the store knows.
+  EXPECT_FALSE(RunCo(ioc, stores.Take(start->state, clock.Now())).value().has_value());
+  EXPECT_TRUE(RunCo(ioc, stores.Take(core::HashState(start->state), clock.Now())).value().has_value());
+}
+
+TEST_F(ConnectFlowTest, ExchangesOnceAndStoresTheConnection) {
+  const std::string state = NewState();
+  auto c = Callback({.code = "def50200code", .referer = "example.amocrm.ru", .state = state});
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->account_id, 30000001);
+  EXPECT_EQ(c->base_domain, "example.amocrm.ru");
+  EXPECT_EQ(c->api_domain, "api-b.amocrm.ru");
+  EXPECT_EQ(c->user_id, "10000001");
+  EXPECT_EQ(c->expires_at, clock.Now() + std::chrono::seconds(86400));
+  EXPECT_EQ(c->version, 1);
+  EXPECT_EQ(amo.last_host, "example.amocrm.ru");
+  EXPECT_EQ(amo.last_secret, "s3cr3t");
+
+  // The same redirect again: the state is spent, amoCRM is not asked twice.
+  auto again = Callback({.code = "def50200code", .referer = "example.amocrm.ru", .state = state});
+  EXPECT_TRUE(Is(again.error(), Errc::kStateInvalid));
+  EXPECT_EQ(amo.exchanges.load(), 1);
+}
+
+TEST_F(ConnectFlowTest, BadRefererStopsBeforeTheStateAndBeforeAmoCrm) {
+  const std::string state = NewState();
+  auto r = Callback({.code = "c", .referer = "example.amocrm.ru.evil.example", .state = state});
+  EXPECT_TRUE(Is(r.error(), Errc::kRefererNotAllowed));
+  EXPECT_EQ(amo.exchanges.load(), 0);
+  EXPECT_EQ(stores.PendingStates(), 1U);
+}
+
+TEST_F(ConnectFlowTest, DeniedConsumesTheState) {
+  const std::string state = NewState();
+  auto r = Callback({.state = state, .error = "access_denied"});
+  EXPECT_TRUE(Is(r.error(), Errc::kAccessDenied));
+  EXPECT_EQ(stores.PendingStates(), 0U);
+  EXPECT_EQ(amo.exchanges.load(), 0);
+}
+
+TEST_F(ConnectFlowTest, ExpiredOrForeignStateIsRefused) {
+  const std::string state = NewState();
+  clock.Advance(std::chrono::minutes(20));
+  EXPECT_TRUE(Is(Callback({.code = "c", .referer = "example.amocrm.ru", .state = state}).error(),
+                 Errc::kStateInvalid));
+  EXPECT_TRUE(Is(Callback({.code = "c", .referer = "example.amocrm.ru"}).error(), Errc::kStateInvalid));
+  EXPECT_TRUE(Is(Callback({.code = "c", .referer = "example.amocrm.ru", .state = core::GenerateState(random)})
+                     .error(),
+                 Errc::kStateInvalid));
+  EXPECT_TRUE(Is(Callback({.referer = "example.amocrm.ru", .state = NewState()}).error(),
+                 Errc::kInvalidArgument));
+  EXPECT_EQ(amo.exchanges.load(), 0);
+}
+
+TEST_F(ConnectFlowTest, PastedCodeIsExchangedAtMostOnce) {
+  auto first = RunCo(ioc, flow.ExchangePastedCode(Secret("def50200pasted"), "example.amocrm.ru"));
+  ASSERT_TRUE(first);
+  auto second = RunCo(ioc, flow.ExchangePastedCode(Secret("def50200pasted"), "example.amocrm.ru"));
+  EXPECT_TRUE(Is(second.error(), Errc::kCodeAlreadyUsed));
+  EXPECT_EQ(amo.exchanges.load(), 1);
+  EXPECT_TRUE(Is(RunCo(ioc, flow.ExchangePastedCode(Secret("x"), "evil.example")).error(),
+                 Errc::kRefererNotAllowed));
+}
+
+TEST_F(ConnectFlowTest, AmoCrmRefusalStoresNothing) {
+  amo.exchange_error = Errc::kAmoCodeExpired;
+  auto r = Callback({.code = "c", .referer = "example.amocrm.ru", .state = NewState()});
+  EXPECT_TRUE(Is(r.error(), Errc::kAmoCodeExpired));
+  EXPECT_TRUE(RunCo(ioc, stores.List()).value().empty());
+}
+
+TEST_F(ConnectFlowTest, TokenOfAnotherIntegrationIsNotStored) {
+  amo.token_client_id = "99999999-0000-0000-0000-000000000000";
+  auto r = Callback({.code = "c", .referer = "example.amocrm.ru", .state = NewState()});
+  EXPECT_TRUE(Is(r.error(), Errc::kAmoMalformedResponse));
+  EXPECT_TRUE(RunCo(ioc, stores.List()).value().empty());
+}
+
+TEST(CallbackParams, NoParameterAtAllIsTheProbe) {
+  EXPECT_TRUE(CallbackParams{}.IsProbe());
+  EXPECT_FALSE(CallbackParams{.state = ""}.IsProbe());
+}
+
+}  // namespace
+}  // namespace amoauth::service
