@@ -4,12 +4,17 @@
 set -euo pipefail
 
 packages=(
-  build-essential g++-12 cmake ninja-build ccache pkg-config
+  build-essential g++-12 cmake ninja-build ccache pkg-config clang-format-14 git
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libssl-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  nodejs npm chromium fonts-liberation
+  chromium fonts-liberation
 )
+# Node may come from elsewhere than Debian (the machines here ship Node 20 with its own npm,
+# which Debian's npm package conflicts with): ask for Debian's only when there is none.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
