@@ -1,0 +1,117 @@
+#include "config.hpp"
+
+#include <filesystem>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace amoauth::app {
+namespace {
+
+using ::testing::HasSubstr;
+
+Variables Production() {
+  return {
+      {"AMO_CLIENT_ID", "2912780f-a1e4-4d5d-a069-ee01422d8bef"},
+      {"AMO_CLIENT_SECRET", "secret-secret"},
+      {"AMO_REDIRECT_URI", "https://foryou-realestate.com/api/v1/integrations/amo-crm/callback"},
+      {"AMOAUTH_API_KEY", "0123456789abcdef0123"},
+      {"AMOAUTH_MASTER_KEY", "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="}};
+}
+
+TEST(Config, DefaultsAreTheDocumentedOnes) {
+  auto c = LoadConfig(Production(), false);
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->listen_host, "127.0.0.1");
+  EXPECT_EQ(c->listen_port, 8080);
+  EXPECT_EQ(c->database_path, "./data/amoauth.db");
+  EXPECT_EQ(c->DataDir(), "./data");
+  EXPECT_EQ(c->callback_path, "/api/v1/integrations/amo-crm/callback");
+  EXPECT_EQ(c->allowed_domains, (std::vector<std::string>{"amocrm.ru", "amocrm.com", "kommo.com"}));
+  EXPECT_EQ(c->consent_url, "https://www.amocrm.ru/oauth");
+  EXPECT_EQ(c->refresh_margin, std::chrono::seconds(300));
+  EXPECT_TRUE(c->amo_connect_to.empty());
+}
+
+TEST(Config, SandboxNeedsNoIntegrationKeys) {
+  EXPECT_TRUE(LoadConfig({}, true));
+  EXPECT_FALSE(LoadConfig({}, false));
+}
+
+/// Every bad value stops start-up with a sentence naming its variable.
+TEST(Config, BadValuesNameTheirVariable) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"AMOAUTH_LISTEN", "8080"},
+      {"AMOAUTH_LISTEN", "127.0.0.1:99999"},
+      {"AMOAUTH_DATABASE_URL", "postgres://user:pw@host/db"},
+      {"AMOAUTH_DATABASE_URL", "sqlite://"},
+      {"AMOAUTH_MASTER_KEY", "too-short"},
+      {"AMOAUTH_API_KEY", "short"},
+      {"AMOAUTH_ALLOWED_DOMAINS", "Evil Domain"},
+      {"AMOAUTH_ALLOWED_DOMAINS", ","},
+      {"AMOAUTH_AMO_CONNECT_TO", "nohost"},
+      {"AMOAUTH_AMO_CA_FILE", "/nonexistent/ca.pem"},
+      {"AMOAUTH_THREADS", "0"},
+      {"AMOAUTH_REFRESH_MARGIN", "-5"},
+      {"AMOAUTH_PLATFORM", "bitrix"},
+      {"AMOAUTH_CALLBACK_PATH", "callback"},
+      {"AMOAUTH_LOG_LEVEL", "loud"},
+      {"AMO_REDIRECT_URI", "not a url"},
+      {"AMOAUTH_CONSENT_URL", "ftp://x"},
+  };
+  for (const auto& [name, value] : cases) {
+    auto vars = Production();
+    vars[name] = value;
+    auto c = LoadConfig(vars, false);
+    ASSERT_FALSE(c) << name << "=" << value;
+    EXPECT_THAT(c.error(), HasSubstr(name)) << value;
+    EXPECT_THAT(c.error(), ::testing::Not(HasSubstr("pw@"))) << "a password must not be echoed";
+  }
+  for (const char* missing : {"AMO_CLIENT_ID",
+                              "AMO_CLIENT_SECRET",
+                              "AMO_REDIRECT_URI",
+                              "AMOAUTH_MASTER_KEY",
+                              "AMOAUTH_API_KEY"}) {
+    auto vars = Production();
+    vars.erase(missing);
+    auto c = LoadConfig(vars, false);
+    ASSERT_FALSE(c) << missing;
+    EXPECT_THAT(c.error(), HasSubstr(missing));
+  }
+}
+
+TEST(Config, SecretNeverAppearsInAnError) {
+  auto vars = Production();
+  vars["AMOAUTH_MASTER_KEY"] = "bm90LWEta2V5LXNlY3JldC1wYXlsb2Fk";
+  auto c = LoadConfig(vars, false);
+  ASSERT_FALSE(c);
+  EXPECT_THAT(c.error(), ::testing::Not(HasSubstr("bm90LWEta2V5")));
+}
+
+TEST(EnvFile, ReadsSeed003StyleFiles) {
+  const auto path =
+      std::filesystem::temp_directory_path() / ("amoauth-env-" + std::to_string(::getpid()));
+  {
+    std::ofstream out(path);
+    out << "# integration\nAMO_CLIENT_ID=2912780f-a1e4-4d5d-a069-ee01422d8bef\n"
+           "export AMO_CLIENT_SECRET=\"quoted value\"\n\nAMOAUTH_LISTEN='0.0.0.0:9000'\n";
+  }
+  auto vars = ReadEnvFile(path.string());
+  ASSERT_TRUE(vars) << vars.error();
+  EXPECT_EQ((*vars)["AMO_CLIENT_ID"], "2912780f-a1e4-4d5d-a069-ee01422d8bef");
+  EXPECT_EQ((*vars)["AMO_CLIENT_SECRET"], "quoted value");
+  EXPECT_EQ((*vars)["AMOAUTH_LISTEN"], "0.0.0.0:9000");
+  {
+    std::ofstream out(path);
+    out << "GOOD=1\nthis line is wrong\n";
+  }
+  auto bad = ReadEnvFile(path.string());
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error(), HasSubstr("line 2"));
+  std::filesystem::remove(path);
+  EXPECT_TRUE(ReadEnvFile("/nonexistent/.env"));
+}
+
+}  // namespace
+}  // namespace amoauth::app
