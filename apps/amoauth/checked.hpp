@@ -11,9 +11,9 @@ namespace amoauth::app {
 template <class T>
 class [[nodiscard]] Checked {
  public:
-  Checked(T value) : value_(std::move(value)) {}             // NOLINT: implicit by design
-  Checked(std::string error) : error_(std::move(error)) {}   // NOLINT: implicit by design
-  Checked(const char* error) : error_(error) {}              // NOLINT: implicit by design
+  Checked(T value) : value_(std::move(value)) {}            // NOLINT: implicit by design
+  Checked(std::string error) : error_(std::move(error)) {}  // NOLINT: implicit by design
+  Checked(const char* error) : error_(error) {}             // NOLINT: implicit by design
 
   explicit operator bool() const { return value_.has_value(); }
   T& operator*() { return *value_; }

@@ -1,14 +1,14 @@
 // The one-shot commands: exchange-code, accounts, token. They run the same use cases as the
 // server, on a private io_context, against the same database.
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
+#include "commands.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "amoauth/core/iso_time.hpp"
-#include "commands.hpp"
 #include "local_setup.hpp"
 #include "runtime.hpp"
 
@@ -56,7 +56,9 @@ int ReportFailure(const boost::system::error_code& ec) {
 
 }  // namespace
 
-int RunExchangeCode(const CommonOptions& options, const std::string& code, const std::string& referer) {
+int RunExchangeCode(const CommonOptions& options,
+                    const std::string& code,
+                    const std::string& referer) {
   boost::asio::io_context ioc;
   int exit_code = 0;
   auto runtime = Prepare(options, ioc, exit_code);

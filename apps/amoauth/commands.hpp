@@ -10,8 +10,8 @@ namespace amoauth::app {
 struct CommonOptions {
   std::string env_file = ".env";
   bool sandbox = false;
-  std::string listen;        ///< --listen overrides AMOAUTH_LISTEN
-  std::string database_url;  ///< --database-url overrides AMOAUTH_DATABASE_URL
+  std::string listen;            ///< --listen overrides AMOAUTH_LISTEN
+  std::string database_url;      ///< --database-url overrides AMOAUTH_DATABASE_URL
   bool read_sandbox_env = true;  ///< with `sandbox`: read the sandbox.env a running serve wrote
 };
 
@@ -33,7 +33,9 @@ struct SandboxOptions {
 /// Each returns the process exit code: 0 ok, 1 the operation failed, 2 bad configuration.
 int RunServe(const ServeOptions& options);
 int RunSandbox(const SandboxOptions& options);
-int RunExchangeCode(const CommonOptions& options, const std::string& code, const std::string& referer);
+int RunExchangeCode(const CommonOptions& options,
+                    const std::string& code,
+                    const std::string& referer);
 int RunAccounts(const CommonOptions& options);
 int RunToken(const CommonOptions& options, std::int64_t account_id);
 

@@ -1,11 +1,11 @@
 #include "config.hpp"
 
-#include <fmt/format.h>
-
-#include <boost/url/parse.hpp>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+
+#include <boost/url/parse.hpp>
+#include <fmt/format.h>
 
 extern char** environ;  // NOLINT: POSIX
 
@@ -42,17 +42,18 @@ std::optional<Int> ParseInt(std::string_view text) {
 }
 
 Checked<long long> ReadRange(const Variables& vars,
-                                                  const std::string& name,
-                                                  long long fallback,
-                                                  long long min,
-                                                  long long max) {
+                             const std::string& name,
+                             long long fallback,
+                             long long min,
+                             long long max) {
   auto raw = Get(vars, name);
   if (!raw) {
     return fallback;
   }
   auto value = ParseInt<long long>(*raw);
   if (!value || *value < min || *value > max) {
-    return fmt::format("{} must be a whole number from {} to {} (got \"{}\").", name, min, max, *raw);
+    return fmt::format(
+        "{} must be a whole number from {} to {} (got \"{}\").", name, min, max, *raw);
   }
   return *value;
 }
@@ -133,8 +134,9 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
       return Error("AMO_CLIENT_ID is not set: copy the integration ID from its \"Keys\" tab.");
     }
     if (c.client_secret.Empty()) {
-      return Error("AMO_CLIENT_SECRET is not set: copy the secret key from the integration's "
-                   "\"Keys\" tab.");
+      return Error(
+          "AMO_CLIENT_SECRET is not set: copy the secret key from the integration's "
+          "\"Keys\" tab.");
     }
     if (c.redirect_uri.empty()) {
       return Error("AMO_REDIRECT_URI is not set: it must equal the integration's Redirect URI.");
@@ -147,8 +149,9 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
 
   if (auto v = Get(vars, "AMOAUTH_LISTEN")) {
     const auto colon = v->rfind(':');
-    auto port = colon == std::string::npos ? std::nullopt
-                                           : ParseInt<std::uint16_t>(std::string_view(*v).substr(colon + 1));
+    auto port = colon == std::string::npos
+                    ? std::nullopt
+                    : ParseInt<std::uint16_t>(std::string_view(*v).substr(colon + 1));
     if (colon == std::string::npos || colon == 0 || !port) {
       return fmt::format("AMOAUTH_LISTEN must be HOST:PORT, e.g. 127.0.0.1:8080 (got \"{}\").", *v);
     }
@@ -165,8 +168,9 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
 
   c.api_key = Secret(Get(vars, "AMOAUTH_API_KEY").value_or(""));
   if (!sandbox && c.api_key.Reveal().size() < 16) {
-    return Error("AMOAUTH_API_KEY must be set to at least 16 characters: the internal API is "
-                 "closed without it (e.g. openssl rand -hex 24).");
+    return Error(
+        "AMOAUTH_API_KEY must be set to at least 16 characters: the internal API is "
+        "closed without it (e.g. openssl rand -hex 24).");
   }
 
   auto threads = ReadRange(vars, "AMOAUTH_THREADS", 2, 1, 64);
@@ -178,10 +182,12 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
   if (auto v = Get(vars, "AMOAUTH_DATABASE_URL")) {
     constexpr std::string_view kScheme = "sqlite://";
     if (v->rfind(kScheme, 0) != 0 || v->size() == kScheme.size()) {
+      // Only the scheme is echoed: the rest of a database URL may carry a password.
+      const auto scheme_end = v->find("://");
       return fmt::format(
-          "AMOAUTH_DATABASE_URL must be sqlite://PATH, e.g. sqlite://./data/amoauth.db (got "
-          "\"{}\"); PostgreSQL is not supported yet.",
-          v->substr(0, v->find('@')));
+          "AMOAUTH_DATABASE_URL must be sqlite://PATH, e.g. sqlite://./data/amoauth.db (got a "
+          "\"{}\" URL); PostgreSQL is not supported yet.",
+          scheme_end == std::string::npos ? std::string("non-URL") : v->substr(0, scheme_end));
     }
     c.database_path = v->substr(kScheme.size());
   }
@@ -189,12 +195,14 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
   if (auto v = Get(vars, "AMOAUTH_MASTER_KEY")) {
     c.master_key = crypto::MasterKey::FromBase64(*v);
     if (!c.master_key) {
-      return Error("AMOAUTH_MASTER_KEY must be base64 of exactly 32 bytes "
-                   "(e.g. openssl rand -base64 32).");
+      return Error(
+          "AMOAUTH_MASTER_KEY must be base64 of exactly 32 bytes "
+          "(e.g. openssl rand -base64 32).");
     }
   } else if (!sandbox) {
-    return Error("AMOAUTH_MASTER_KEY is not set: tokens are encrypted at rest with it "
-                 "(generate one with openssl rand -base64 32 and keep it safe).");
+    return Error(
+        "AMOAUTH_MASTER_KEY is not set: tokens are encrypted at rest with it "
+        "(generate one with openssl rand -base64 32 and keep it safe).");
   }
 
   if (auto v = Get(vars, "AMOAUTH_ALLOWED_DOMAINS")) {
@@ -209,8 +217,10 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
       }
       if (domain.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789.-") != std::string::npos ||
           domain.find('.') == std::string::npos || domain.front() == '.' || domain.back() == '.') {
-        return fmt::format("AMOAUTH_ALLOWED_DOMAINS: \"{}\" is not a lower-case domain like "
-                           "amocrm.ru.", domain);
+        return fmt::format(
+            "AMOAUTH_ALLOWED_DOMAINS: \"{}\" is not a lower-case domain like "
+            "amocrm.ru.",
+            domain);
       }
       c.allowed_domains.push_back(std::move(domain));
     }
@@ -224,7 +234,8 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
     const auto colon = c.amo_connect_to.rfind(':');
     if (colon == std::string::npos || colon == 0 ||
         !ParseInt<std::uint16_t>(std::string_view(c.amo_connect_to).substr(colon + 1))) {
-      return fmt::format("AMOAUTH_AMO_CONNECT_TO must be HOST:PORT (got \"{}\").", c.amo_connect_to);
+      return fmt::format("AMOAUTH_AMO_CONNECT_TO must be HOST:PORT (got \"{}\").",
+                         c.amo_connect_to);
     }
   }
   c.amo_ca_file = Get(vars, "AMOAUTH_AMO_CA_FILE").value_or("");
@@ -232,12 +243,14 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
     return fmt::format("AMOAUTH_AMO_CA_FILE: no such file \"{}\".", c.amo_ca_file);
   }
 
-  c.consent_url = Get(vars, "AMOAUTH_CONSENT_URL").value_or(std::string(core::DefaultConsentUrl(c.platform)));
+  c.consent_url =
+      Get(vars, "AMOAUTH_CONSENT_URL").value_or(std::string(core::DefaultConsentUrl(c.platform)));
   if (!IsAbsoluteHttpUrl(c.consent_url)) {
-    return fmt::format("AMOAUTH_CONSENT_URL must be an absolute http(s) URL (got \"{}\").", c.consent_url);
+    return fmt::format("AMOAUTH_CONSENT_URL must be an absolute http(s) URL (got \"{}\").",
+                       c.consent_url);
   }
-  c.button_script_url =
-      Get(vars, "AMOAUTH_BUTTON_SCRIPT_URL").value_or(std::string(core::DefaultButtonScriptUrl(c.platform)));
+  c.button_script_url = Get(vars, "AMOAUTH_BUTTON_SCRIPT_URL")
+                            .value_or(std::string(core::DefaultButtonScriptUrl(c.platform)));
   if (!IsAbsoluteHttpUrl(c.button_script_url)) {
     return fmt::format("AMOAUTH_BUTTON_SCRIPT_URL must be an absolute http(s) URL (got \"{}\").",
                        c.button_script_url);
@@ -257,7 +270,8 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
   if (auto v = Get(vars, "AMOAUTH_LOG_LEVEL")) {
     static const std::vector<std::string> kLevels = {"trace", "debug", "info", "warn", "error"};
     if (std::find(kLevels.begin(), kLevels.end(), *v) == kLevels.end()) {
-      return fmt::format("AMOAUTH_LOG_LEVEL must be one of trace, debug, info, warn, error (got \"{}\").", *v);
+      return fmt::format(
+          "AMOAUTH_LOG_LEVEL must be one of trace, debug, info, warn, error (got \"{}\").", *v);
     }
     c.log_level = *v;
   }

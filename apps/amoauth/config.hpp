@@ -1,6 +1,5 @@
 #pragma once
 
-#include "checked.hpp"
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -11,6 +10,7 @@
 #include "amoauth/core/platform.hpp"
 #include "amoauth/core/secret.hpp"
 #include "amoauth/crypto/aead.hpp"
+#include "checked.hpp"
 
 namespace amoauth::app {
 
@@ -18,29 +18,33 @@ namespace amoauth::app {
 /// each with its default; keep the two in step.
 struct Config {
   // The integration (names as in seed 003's .env).
-  std::string client_id;      ///< AMO_CLIENT_ID. REQUIRES: set, unless --sandbox.
-  Secret client_secret;       ///< AMO_CLIENT_SECRET. REQUIRES: set, unless --sandbox.
-  std::string redirect_uri;   ///< AMO_REDIRECT_URI. REQUIRES: absolute http(s) URL, unless --sandbox.
+  std::string client_id;  ///< AMO_CLIENT_ID. REQUIRES: set, unless --sandbox.
+  Secret client_secret;   ///< AMO_CLIENT_SECRET. REQUIRES: set, unless --sandbox.
+  std::string
+      redirect_uri;  ///< AMO_REDIRECT_URI. REQUIRES: absolute http(s) URL, unless --sandbox.
   core::Platform platform = core::Platform::kAmocrm;  ///< AMOAUTH_PLATFORM: amocrm | kommo.
 
   // Serving.
   std::string listen_host = "127.0.0.1";  ///< AMOAUTH_LISTEN host part (default 127.0.0.1:8080).
   std::uint16_t listen_port = 8080;       ///< AMOAUTH_LISTEN port part; 0 picks a free port.
   std::string callback_path = "/api/v1/integrations/amo-crm/callback";  ///< AMOAUTH_CALLBACK_PATH.
-  Secret api_key;  ///< AMOAUTH_API_KEY: bearer key of the internal API. REQUIRES: ≥ 16 chars, unless --sandbox.
+  Secret api_key;   ///< AMOAUTH_API_KEY: bearer key of the internal API. REQUIRES: ≥ 16 chars,
+                    ///< unless --sandbox.
   int threads = 2;  ///< AMOAUTH_THREADS: I/O threads, 1..64.
 
   // Storage.
   std::string database_path = "./data/amoauth.db";  ///< from AMOAUTH_DATABASE_URL (sqlite://PATH).
-  std::optional<crypto::MasterKey> master_key;     ///< AMOAUTH_MASTER_KEY: base64 of 32 bytes.
+  std::optional<crypto::MasterKey> master_key;      ///< AMOAUTH_MASTER_KEY: base64 of 32 bytes.
 
   // Talking to amoCRM.
-  std::vector<std::string> allowed_domains = {"amocrm.ru", "amocrm.com", "kommo.com"};  ///< AMOAUTH_ALLOWED_DOMAINS.
-  std::string amo_connect_to;  ///< AMOAUTH_AMO_CONNECT_TO: HOST:PORT for every amoCRM connection; empty in production.
+  std::vector<std::string> allowed_domains = {
+      "amocrm.ru", "amocrm.com", "kommo.com"};  ///< AMOAUTH_ALLOWED_DOMAINS.
+  std::string amo_connect_to;  ///< AMOAUTH_AMO_CONNECT_TO: HOST:PORT for every amoCRM connection;
+                               ///< empty in production.
   std::string amo_ca_file;     ///< AMOAUTH_AMO_CA_FILE: extra trusted CA (PEM).
-  std::string consent_url;        ///< AMOAUTH_CONSENT_URL; default amoCRM's/Kommo's own.
+  std::string consent_url;     ///< AMOAUTH_CONSENT_URL; default amoCRM's/Kommo's own.
   std::string button_script_url;  ///< AMOAUTH_BUTTON_SCRIPT_URL; default amoCRM's/Kommo's own.
-  std::chrono::seconds refresh_margin{300};  ///< AMOAUTH_REFRESH_MARGIN seconds, 0..43200.
+  std::chrono::seconds refresh_margin{300};      ///< AMOAUTH_REFRESH_MARGIN seconds, 0..43200.
   std::chrono::milliseconds amo_timeout{15000};  ///< AMOAUTH_AMO_TIMEOUT_MS, 100..120000.
 
   std::string log_level = "info";  ///< AMOAUTH_LOG_LEVEL: trace|debug|info|warn|error.

@@ -1,15 +1,15 @@
 #include "local_setup.hpp"
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "amoauth/crypto/random_bytes.hpp"
 
@@ -69,7 +69,8 @@ Checked<Config> LoadLayeredConfig(const CommonOptions& options) {
     if (!probe) {
       return probe.error();
     }
-    auto sandbox_vars = ReadEnvFile((std::filesystem::path(probe->DataDir()) / kSandboxEnv).string());
+    auto sandbox_vars =
+        ReadEnvFile((std::filesystem::path(probe->DataDir()) / kSandboxEnv).string());
     if (!sandbox_vars) {
       return sandbox_vars.error();
     }
@@ -82,8 +83,7 @@ Checked<Config> LoadLayeredConfig(const CommonOptions& options) {
   return LoadConfig(vars, options.sandbox);
 }
 
-Checked<void> WritePrivateFile(const std::string& path,
-                                                          const std::string& text) {
+Checked<void> WritePrivateFile(const std::string& path, const std::string& text) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     return fmt::format("cannot write {}: {}", path, std::strerror(errno));
@@ -108,7 +108,8 @@ Checked<void> EnsureSandboxSecrets(Config& config) {
     if (std::filesystem::exists(path)) {
       config.master_key = crypto::MasterKey::FromBase64(ReadTrimmed(path));
       if (!config.master_key) {
-        return fmt::format("{} does not hold a base64 32-byte key; remove it or set AMOAUTH_MASTER_KEY", path);
+        return fmt::format(
+            "{} does not hold a base64 32-byte key; remove it or set AMOAUTH_MASTER_KEY", path);
       }
     } else {
       auto key = crypto::MasterKey::Generate();
@@ -116,8 +117,10 @@ Checked<void> EnsureSandboxSecrets(Config& config) {
         return w.error();
       }
       config.master_key = key;
-      spdlog::warn("sandbox mode: generated a master key into {} (mode 0600). In production set "
-                   "AMOAUTH_MASTER_KEY instead.", path);
+      spdlog::warn(
+          "sandbox mode: generated a master key into {} (mode 0600). In production set "
+          "AMOAUTH_MASTER_KEY instead.",
+          path);
     }
   }
   if (config.api_key.Empty()) {

@@ -1,8 +1,8 @@
 #pragma once
 
-#include "checked.hpp"
 #include <string>
 
+#include "checked.hpp"
 #include "commands.hpp"
 #include "config.hpp"
 
@@ -21,8 +21,7 @@ namespace amoauth::app {
 [[nodiscard]] Checked<void> WriteSandboxEnv(const Config& config);
 
 /// Writes `text` to `path` readable by the owner only.
-[[nodiscard]] Checked<void> WritePrivateFile(const std::string& path,
-                                                                        const std::string& text);
+[[nodiscard]] Checked<void> WritePrivateFile(const std::string& path, const std::string& text);
 
 /// Sets up the default spdlog logger on stderr at `level`.
 void SetUpLogging(const std::string& level);

@@ -35,19 +35,24 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   sandbox_cmd->add_option("--state-dir", sandbox.state_dir, "Where the CA certificate is written")
       ->capture_default_str();
-  sandbox_cmd->add_option("--redirect-uri", sandbox.redirect_uri, "Register an integration with this Redirect URI");
+  sandbox_cmd->add_option(
+      "--redirect-uri", sandbox.redirect_uri, "Register an integration with this Redirect URI");
   sandbox_cmd->add_option("--client-id", sandbox.client_id, "Its client id (default: generated)");
-  sandbox_cmd->add_option("--client-secret", sandbox.client_secret, "Its secret (default: generated)");
-  sandbox_cmd->add_option("--ready-file", sandbox.ready_file, "Write the sandbox's addresses here once listening");
+  sandbox_cmd->add_option(
+      "--client-secret", sandbox.client_secret, "Its secret (default: generated)");
+  sandbox_cmd->add_option(
+      "--ready-file", sandbox.ready_file, "Write the sandbox's addresses here once listening");
 
   amoauth::app::CommonOptions exchange_common;
   std::string code;
   std::string referer;
   auto* exchange_cmd = app.add_subcommand(
-      "exchange-code", "Exchange a code copied from the integration's window (private integrations)");
+      "exchange-code",
+      "Exchange a code copied from the integration's window (private integrations)");
   AddCommonFlags(*exchange_cmd, exchange_common);
   exchange_cmd->add_option("--code", code, "The authorization code")->required();
-  exchange_cmd->add_option("--referer", referer, "The account host, e.g. example.amocrm.ru")->required();
+  exchange_cmd->add_option("--referer", referer, "The account host, e.g. example.amocrm.ru")
+      ->required();
 
   amoauth::app::CommonOptions accounts_common;
   auto* accounts_cmd = app.add_subcommand("accounts", "List connected accounts");
@@ -55,7 +60,8 @@ int main(int argc, char** argv) {
 
   amoauth::app::CommonOptions token_common;
   std::int64_t account_id = 0;
-  auto* token_cmd = app.add_subcommand("token", "Print a valid access token for an account (for scripts)");
+  auto* token_cmd =
+      app.add_subcommand("token", "Print a valid access token for an account (for scripts)");
   AddCommonFlags(*token_cmd, token_common);
   token_cmd->add_option("ACCOUNT_ID", account_id, "amoCRM account id")->required();
 

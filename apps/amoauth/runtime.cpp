@@ -1,22 +1,23 @@
 #include "runtime.hpp"
 
-#include <fmt/format.h>
-
 #include <filesystem>
+
+#include <fmt/format.h>
 
 #include "amoauth/core/referer_policy.hpp"
 
 namespace amoauth::app {
 
-Checked<std::unique_ptr<Runtime>> Runtime::Build(
-    Config config, boost::asio::any_io_executor executor) {
+Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
+                                                 boost::asio::any_io_executor executor) {
   if (!config.master_key) {
     return std::string("no master key: set AMOAUTH_MASTER_KEY");
   }
   std::error_code fs_error;
   std::filesystem::create_directories(config.DataDir(), fs_error);
   if (fs_error) {
-    return fmt::format("cannot create the data directory {}: {}", config.DataDir(), fs_error.message());
+    return fmt::format(
+        "cannot create the data directory {}: {}", config.DataDir(), fs_error.message());
   }
 
   std::unique_ptr<Runtime> rt(new Runtime(std::move(config)));
@@ -35,8 +36,9 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(
                                                   .timeout = c.amo_timeout,
                                               });
   if (!http) {
-    return std::string("cannot set up the HTTPS client: check AMOAUTH_AMO_CA_FILE and "
-                       "AMOAUTH_AMO_CONNECT_TO");
+    return std::string(
+        "cannot set up the HTTPS client: check AMOAUTH_AMO_CA_FILE and "
+        "AMOAUTH_AMO_CONNECT_TO");
   }
   rt->http_ = std::move(*http);
   rt->amo_ = std::make_unique<amo_client::AmoHttpClient>(*rt->http_);

@@ -1,9 +1,9 @@
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-#include "checked.hpp"
 #include <memory>
 #include <string>
+
+#include <boost/asio/any_io_executor.hpp>
 
 #include "amoauth/amo_client/amo_http_client.hpp"
 #include "amoauth/core/clock.hpp"
@@ -12,6 +12,7 @@
 #include "amoauth/service/account_service.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
+#include "checked.hpp"
 #include "config.hpp"
 
 namespace amoauth::app {

@@ -1,14 +1,14 @@
 // `amoauth serve [--sandbox]` and `amoauth sandbox`: the long-running processes.
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <boost/json.hpp>
 #include <charconv>
 #include <filesystem>
 #include <thread>
 #include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "amoauth/http_server/http_server.hpp"
 #include "amoauth/http_server/router.hpp"
@@ -198,9 +198,8 @@ int RunSandbox(const SandboxOptions& options) {
     return 1;
   }
   auto& sb = **started;
-  boost::json::object ready{{"url", sb.BrowserBaseUrl()},
-                            {"connect_to", sb.ConnectTo()},
-                            {"ca_file", sb.CaFile()}};
+  boost::json::object ready{
+      {"url", sb.BrowserBaseUrl()}, {"connect_to", sb.ConnectTo()}, {"ca_file", sb.CaFile()}};
   if (!options.redirect_uri.empty()) {
     auto integration = sb.AddIntegration({.client_id = options.client_id,
                                           .client_secret = options.client_secret,
@@ -211,12 +210,13 @@ int RunSandbox(const SandboxOptions& options) {
                integration.redirect_uri);
     ready["client_id"] = integration.client_id;
   }
-  fmt::print("sandbox: consent page {}/oauth · control API {}/sandbox/ · amoCRM hosts at {} "
-             "(CA {})\n",
-             sb.BrowserBaseUrl(),
-             sb.BrowserBaseUrl(),
-             sb.ConnectTo(),
-             sb.CaFile());
+  fmt::print(
+      "sandbox: consent page {}/oauth · control API {}/sandbox/ · amoCRM hosts at {} "
+      "(CA {})\n",
+      sb.BrowserBaseUrl(),
+      sb.BrowserBaseUrl(),
+      sb.ConnectTo(),
+      sb.CaFile());
   std::fflush(stdout);
   if (!options.ready_file.empty()) {
     if (auto ok = WritePrivateFile(options.ready_file, boost::json::serialize(ready)); !ok) {

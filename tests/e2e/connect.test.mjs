@@ -96,3 +96,35 @@ test('site button → consent popup → Allow → success page → stored, usabl
   assert.equal(journal.counters.codes_exchanged, 1);
   assert.equal(journal.counters.code_reuses, 0);
 });
+
+test('command line: exchange-code (a code pasted from the integration window), accounts, token', async () => {
+  const cli = (...args) => execFileSync(BIN, [...args, '--sandbox', '--database-url', `sqlite://${dir}/amoauth.db`],
+                                        { cwd: dir, env: { PATH: process.env.PATH } }).toString();
+  // The code a person copies from the integration's "Keys" tab: here the sandbox issues one.
+  const integration = readFileSync(join(dir, 'sandbox.env'), 'utf8').match(/AMO_CLIENT_ID=(.*)/)[1];
+  const form = new URLSearchParams({ client_id: integration, state: '', mode: 'post_message',
+                                     account_id: '31000001', decision: 'allow' });
+  const decided = await fetch(`${ready.sandbox_url}/oauth/decision`, {
+    method: 'POST', body: form, redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+  assert.equal(decided.status, 302);
+  const location = new URL(decided.headers.get('location'));
+  const code = location.searchParams.get('code');
+  const referer = location.searchParams.get('referer');
+  assert.equal(referer, 'example.kommo.com');
+
+  const out = cli('exchange-code', '--code', code, '--referer', referer);
+  assert.match(out, /Connected account 31000001 \(example\.kommo\.com\)/);
+  assert.doesNotMatch(out, new RegExp(code.slice(0, 20)));
+
+  // The same code twice is refused without asking amoCRM again.
+  assert.throws(() => cli('exchange-code', '--code', code, '--referer', referer), /already been exchanged|already used/i);
+
+  const table = cli('accounts');
+  assert.match(table, /31000001\s+example\.kommo\.com\s+active/);
+  const token = cli('token', '31000001').trim();
+  assert.equal(token.split('.').length, 3);
+
+  // A referer outside the allow-list never gets the secret.
+  assert.throws(() => cli('exchange-code', '--code', 'def50200abc', '--referer', 'evil.example'), /referer|allowed/i);
+});

@@ -1,14 +1,14 @@
 // The connect → exchange → store → use path through the real service and the real sandbox,
 // over TLS on 127.0.0.1, and every way bad input must be met on it (issue 2).
+#include <fstream>
+#include <sstream>
+
+#include <boost/json.hpp>
+#include <boost/url.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <spdlog/sinks/ostream_sink.h>
 #include <spdlog/spdlog.h>
-
-#include <boost/json.hpp>
-#include <boost/url.hpp>
-#include <fstream>
-#include <sstream>
 
 #include "service_harness.hpp"
 
@@ -94,7 +94,8 @@ TEST_F(ConnectPathTest, ConnectExchangeStoreAndUse) {
   ASSERT_EQ(account.status, 200) << account.body;
   EXPECT_EQ(boost::json::parse(account.body).as_object().at("id").as_int64(), 30000001);
 
-  auto echo = h.Call("POST", "/v1/accounts/30000001/proxy/api/v4/leads?with=contacts", R"([{"name":"x"}])");
+  auto echo =
+      h.Call("POST", "/v1/accounts/30000001/proxy/api/v4/leads?with=contacts", R"([{"name":"x"}])");
   ASSERT_EQ(echo.status, 200) << echo.body;
   auto e = boost::json::parse(echo.body).as_object();
   EXPECT_EQ(e.at("method").as_string(), "POST");
@@ -146,9 +147,16 @@ TEST_F(ConnectPathTest, MissingUnknownOrExpiredStateIsRefusedBeforeAnythingGoesO
 TEST_F(ConnectPathTest, RefererOutsideTheAllowListNeverReceivesAnything) {
   const std::string state = h.StartConnect();
   const std::string location = h.Decide(state, "allow");
-  for (const char* referer : {"evil.example", "amocrm.ru.evil.example", "sub.amocrm.ru@evil.example",
-                              "example.amocrm.ru:443", "example.amocrm.ru/path", "https://example.amocrm.ru",
-                              "example.amocrm.ru.", "a.b.amocrm.ru", "", "amocrm.ru"}) {
+  for (const char* referer : {"evil.example",
+                              "amocrm.ru.evil.example",
+                              "sub.amocrm.ru@evil.example",
+                              "example.amocrm.ru:443",
+                              "example.amocrm.ru/path",
+                              "https://example.amocrm.ru",
+                              "example.amocrm.ru.",
+                              "a.b.amocrm.ru",
+                              "",
+                              "amocrm.ru"}) {
     auto page = h.Get(WithParam(location, "referer", referer));
     EXPECT_EQ(page.status, 400) << referer;
     EXPECT_THAT(page.body, HasSubstr("not an amoCRM or Kommo account")) << referer;
@@ -174,7 +182,9 @@ TEST_F(ConnectPathTest, ExpiredCodeIsExplainedAndLoggedWithTheHintButNeverTheCod
   const std::string location = h.Decide(h.StartConnect(), "allow");
   const std::string code = QueryValue(location, "code");
   ASSERT_FALSE(code.empty());
-  ASSERT_EQ(h.SandboxPost("/sandbox/clock/advance", "application/json", R"({"seconds":1260})").status, 200);
+  ASSERT_EQ(
+      h.SandboxPost("/sandbox/clock/advance", "application/json", R"({"seconds":1260})").status,
+      200);
 
   auto page = h.Get(location);
   EXPECT_EQ(page.status, 502);
@@ -197,8 +207,8 @@ TEST(ConnectPathMismatch, RedirectUriMismatchIsExplained) {
 }
 
 TEST_F(ConnectPathTest, InternalApiNeedsTheKeyAndNamesUnknownAccounts) {
-  for (const std::optional<std::string>& key : {std::optional<std::string>(""),
-                                                std::optional<std::string>("wrong-key-wrong-key-wrong")}) {
+  for (const std::optional<std::string>& key :
+       {std::optional<std::string>(""), std::optional<std::string>("wrong-key-wrong-key-wrong")}) {
     auto r = h.Call("GET", "/v1/accounts", {}, key);
     EXPECT_EQ(r.status, 401);
     EXPECT_EQ(boost::json::parse(r.body).as_object().at("error").as_string(), "unauthorized");
@@ -236,15 +246,15 @@ TEST_F(ConnectPathTest, ExpiredAccessTokenIsRefreshedOnceForManyConcurrentCaller
 
   std::vector<std::future<net::HttpResponse>> calls;
   for (int i = 0; i < 20; ++i) {
-    calls.push_back(std::async(std::launch::async, [this] {
-      return h.Call("GET", "/v1/accounts/30000001/token");
-    }));
+    calls.push_back(std::async(std::launch::async,
+                               [this] { return h.Call("GET", "/v1/accounts/30000001/token"); }));
   }
   std::set<std::string> tokens;
   for (auto& c : calls) {
     auto r = c.get();
     ASSERT_EQ(r.status, 200) << r.body;
-    tokens.insert(std::string(boost::json::parse(r.body).as_object().at("access_token").as_string()));
+    tokens.insert(
+        std::string(boost::json::parse(r.body).as_object().at("access_token").as_string()));
   }
   EXPECT_EQ(tokens.size(), 1U);
   EXPECT_NE(*tokens.begin(), first.at("access_token").as_string());

@@ -1,7 +1,8 @@
 #include "service_harness.hpp"
 
-#include <boost/url.hpp>
 #include <stdexcept>
+
+#include <boost/url.hpp>
 
 #include "amoauth/crypto/aead.hpp"
 
@@ -32,20 +33,19 @@ ServiceHarness::ServiceHarness(Options options)
   for (int i = 0; i < 2; ++i) {
     threads_.emplace_back([this] { ioc_.run(); });
   }
-  sandbox_ = Must(sandbox::Sandbox::Start(ioc_.get_executor(), {.state_dir = dir_.string()}),
-                  "sandbox");
+  sandbox_ =
+      Must(sandbox::Sandbox::Start(ioc_.get_executor(), {.state_dir = dir_.string()}), "sandbox");
 
-  server_ = std::make_unique<http_server::HttpServer>(ioc_.get_executor(),
-                                                      http_server::ServerOptions{},
-                                                      router_.AsHandler());
+  server_ = std::make_unique<http_server::HttpServer>(
+      ioc_.get_executor(), http_server::ServerOptions{}, router_.AsHandler());
   const auto port = Must(server_->Listen("127.0.0.1", 0), "listen");
   base_url_ = "http://127.0.0.1:" + std::to_string(port);
   const std::string callback_path = "/api/v1/integrations/amo-crm/callback";
   integration_ = sandbox_->AddIntegration({.redirect_uri = base_url_ + callback_path});
 
-  store_ = Must(store_sqlite::SqliteStore::Open({.path = DatabasePath()},
-                                                crypto::MasterKey::Generate()),
-                "store");
+  store_ =
+      Must(store_sqlite::SqliteStore::Open({.path = DatabasePath()}, crypto::MasterKey::Generate()),
+           "store");
   amo_http_ = Must(http_client::HttpClient::Create(ioc_.get_executor(),
                                                    {.connect_to = sandbox_->ConnectTo(),
                                                     .ca_file = sandbox_->CaFile(),
@@ -63,24 +63,25 @@ ServiceHarness::ServiceHarness(Options options)
                                                             : options.redirect_uri_override,
       .consent_url = sandbox_->BrowserBaseUrl() + "/oauth",
   };
-  flow_ = std::make_unique<service::ConnectFlow>(integration,
-                                                 service::FlowSettings{},
-                                                 core::RefererPolicy({"amocrm.ru", "amocrm.com", "kommo.com"}),
-                                                 *store_,
-                                                 *store_,
-                                                 *store_,
-                                                 *amo_counter,
-                                                 clock,
-                                                 random_);
+  flow_ = std::make_unique<service::ConnectFlow>(
+      integration,
+      service::FlowSettings{},
+      core::RefererPolicy({"amocrm.ru", "amocrm.com", "kommo.com"}),
+      *store_,
+      *store_,
+      *store_,
+      *amo_counter,
+      clock,
+      random_);
   accounts_ = std::make_unique<service::AccountService>(
       integration, service::FlowSettings{}, *store_, *amo_counter, clock);
-  web_ = std::make_unique<web::WebApp>(web::WebSettings{.callback_path = callback_path,
-                                                        .api_key = Secret(api_key_),
-                                                        .button_script_url = sandbox_->BrowserBaseUrl() +
-                                                                             "/auth/button.js"},
-                                       *flow_,
-                                       *accounts_,
-                                       clock);
+  web_ = std::make_unique<web::WebApp>(
+      web::WebSettings{.callback_path = callback_path,
+                       .api_key = Secret(api_key_),
+                       .button_script_url = sandbox_->BrowserBaseUrl() + "/auth/button.js"},
+      *flow_,
+      *accounts_,
+      clock);
   web_->AddRoutes(router_);
   server_->Start();
 }
@@ -122,9 +123,8 @@ net::HttpResponse ServiceHarness::Get(const std::string& url) {
 net::HttpResponse ServiceHarness::SandboxPost(const std::string& path,
                                               const std::string& content_type,
                                               std::string body) {
-  http_client::ClientRequest request{.method = "POST",
-                                     .url = sandbox_->BrowserBaseUrl() + path,
-                                     .body = std::move(body)};
+  http_client::ClientRequest request{
+      .method = "POST", .url = sandbox_->BrowserBaseUrl() + path, .body = std::move(body)};
   request.headers.Set("Content-Type", content_type);
   return Must(Await(plain_http_->Send(std::move(request))), "sandbox POST");
 }
@@ -151,8 +151,8 @@ std::string ServiceHarness::Decide(const std::string& state,
   form.params().append({"mode", "post_message"});
   form.params().append({"account_id", std::to_string(account_id)});
   form.params().append({"decision", decision});
-  auto r = SandboxPost("/oauth/decision", "application/x-www-form-urlencoded",
-                       std::string(form.encoded_query()));
+  auto r = SandboxPost(
+      "/oauth/decision", "application/x-www-form-urlencoded", std::string(form.encoded_query()));
   auto location = r.headers.Get("Location");
   if (r.status != 302 || !location) {
     throw std::runtime_error("consent decision: " + std::to_string(r.status) + " " + r.body);

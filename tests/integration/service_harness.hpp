@@ -1,16 +1,17 @@
 #pragma once
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
-#include <boost/json.hpp>
 #include <atomic>
 #include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
+#include <boost/json.hpp>
 
 #include "amoauth/amo_client/amo_http_client.hpp"
 #include "amoauth/core/referer_policy.hpp"
@@ -35,7 +36,8 @@ class CountingAmoClient final : public service::AmoClient {
     ++calls;
     co_return co_await inner_.ExchangeCode(std::move(host), std::move(g));
   }
-  service::Task<Result<core::TokenGrant>> Refresh(std::string host, core::RefreshTokenGrant g) override {
+  service::Task<Result<core::TokenGrant>> Refresh(std::string host,
+                                                  core::RefreshTokenGrant g) override {
     ++calls;
     co_return co_await inner_.Refresh(std::move(host), std::move(g));
   }
@@ -78,14 +80,17 @@ class ServiceHarness {
   /// GET of a full URL (e.g. a Location the sandbox returned), without any key.
   net::HttpResponse Get(const std::string& url);
   /// POST to the sandbox's plain listener (consent decision, control API).
-  net::HttpResponse SandboxPost(const std::string& path, const std::string& content_type, std::string body);
+  net::HttpResponse SandboxPost(const std::string& path,
+                                const std::string& content_type,
+                                std::string body);
   /// The sandbox's counters.
   boost::json::object SandboxCounters();
 
   /// Starts a connect through the internal API and returns the state it minted.
   std::string StartConnect();
   /// Presses a button on the sandbox's consent page (post_message mode) and returns Location.
-  std::string Decide(const std::string& state, const std::string& decision,
+  std::string Decide(const std::string& state,
+                     const std::string& decision,
                      std::int64_t account_id = 30000001);
 
   [[nodiscard]] std::string BaseUrl() const { return base_url_; }

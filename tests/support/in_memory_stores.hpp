@@ -1,8 +1,8 @@
 #pragma once
 
 #include <map>
-#include <set>
 #include <mutex>
+#include <set>
 
 #include "amoauth/core/iso_time.hpp"
 #include "amoauth/service/ports.hpp"
@@ -26,7 +26,8 @@ class InMemoryStores final : public service::ConnectionStore,
     rows_[key] = c;
     co_return c;
   }
-  service::Task<Result<core::Connection>> Replace(core::Connection c, std::int64_t expected) override {
+  service::Task<Result<core::Connection>> Replace(core::Connection c,
+                                                  std::int64_t expected) override {
     std::lock_guard lock(mutex_);
     auto it = rows_.find({c.account_id, c.client_id});
     if (it == rows_.end()) {
@@ -46,7 +47,8 @@ class InMemoryStores final : public service::ConnectionStore,
     auto it = rows_.find({key.account_id, key.client_id});
     co_return it == rows_.end() ? std::nullopt : std::optional(it->second);
   }
-  service::Task<Result<std::vector<core::Connection>>> FindByAccount(std::int64_t account_id) override {
+  service::Task<Result<std::vector<core::Connection>>> FindByAccount(
+      std::int64_t account_id) override {
     std::lock_guard lock(mutex_);
     std::vector<core::Connection> out;
     for (const auto& [k, v] : rows_) {

@@ -1,12 +1,13 @@
 #pragma once
 
+#include <chrono>
+#include <stdexcept>
+#include <utility>
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
-#include <chrono>
-#include <stdexcept>
-#include <utility>
 
 namespace amoauth::testing {
 

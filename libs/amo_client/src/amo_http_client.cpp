@@ -1,9 +1,9 @@
 #include "amoauth/amo_client/amo_http_client.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <array>
 #include <string_view>
+
+#include <spdlog/spdlog.h>
 
 #include "amoauth/core/token_exchange.hpp"
 
@@ -12,9 +12,12 @@ namespace {
 
 // What the proxy passes from the caller to amoCRM, and back. Everything else — Authorization,
 // cookies, hop-by-hop and framing headers — stays on its own side.
-constexpr std::array<std::string_view, 6> kForwardedRequestHeaders = {
-    "Content-Type", "Accept", "Accept-Language", "If-Modified-Since", "X-Context-User-ID",
-    "X-Client-UUID"};
+constexpr std::array<std::string_view, 6> kForwardedRequestHeaders = {"Content-Type",
+                                                                      "Accept",
+                                                                      "Accept-Language",
+                                                                      "If-Modified-Since",
+                                                                      "X-Context-User-ID",
+                                                                      "X-Client-UUID"};
 constexpr std::array<std::string_view, 5> kReturnedResponseHeaders = {
     "Content-Type", "Retry-After", "Last-Modified", "Cache-Control", "Content-Language"};
 

@@ -155,14 +155,16 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
   if (!response || response->status != 401) {
     co_return response;
   }
-  // amoCRM no longer accepts the token (revoked, or refreshed elsewhere): refresh once, replay once.
+  // amoCRM no longer accepts the token (revoked, or refreshed elsewhere): refresh once, replay
+  // once.
   auto refreshed = co_await Refresh(std::move(*connection));
   if (!refreshed) {
     co_return refreshed.error();
   }
   std::string replay_host = refreshed->base_domain;
   Secret replay_token = refreshed->access_token;
-  co_return co_await amo_.Forward(std::move(replay_host), std::move(replay), std::move(replay_token));
+  co_return co_await amo_.Forward(
+      std::move(replay_host), std::move(replay), std::move(replay_token));
 }
 
 }  // namespace amoauth::service

@@ -12,8 +12,7 @@ Result<core::Connection> BuildConnection(const core::TokenGrant& grant,
                                          core::TimePoint received_at) {
   auto claims = core::DecodeAccessTokenClaims(grant.access_token.Reveal());
   if (!claims) {
-    spdlog::warn("amoCRM returned an access token whose claims cannot be read ({})",
-                 account_host);
+    spdlog::warn("amoCRM returned an access token whose claims cannot be read ({})", account_host);
     return claims.error();
   }
   if (!claims->client_id.empty() && claims->client_id != client_id) {

@@ -1,7 +1,8 @@
 #pragma once
 
-#include <boost/system/error_code.hpp>
 #include <string_view>
+
+#include <boost/system/error_code.hpp>
 
 namespace amoauth::web {
 

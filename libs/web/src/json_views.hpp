@@ -1,7 +1,8 @@
 #pragma once
 
-#include <boost/system/error_code.hpp>
 #include <string>
+
+#include <boost/system/error_code.hpp>
 
 #include "amoauth/core/connection.hpp"
 #include "amoauth/net/http_message.hpp"
@@ -15,6 +16,7 @@ namespace amoauth::web::json {
 [[nodiscard]] std::string Token(const core::Connection& c, core::TimePoint now);
 [[nodiscard]] std::string ConnectStart(const service::ConnectStart& start);
 /// {"error": "<code>", "message": "<sentence>", "request_id": "<id>"} with the mapped status.
-[[nodiscard]] net::HttpResponse Error(const boost::system::error_code& ec, std::string_view request_id);
+[[nodiscard]] net::HttpResponse Error(const boost::system::error_code& ec,
+                                      std::string_view request_id);
 
 }  // namespace amoauth::web::json

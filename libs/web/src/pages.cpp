@@ -18,12 +18,13 @@ border-radius:.375rem;background:#339dc7;color:#fff;text-decoration:none})";
 net::HttpResponse Page(int status, std::string_view title, std::string_view body_html) {
   auto response = net::HttpResponse::Html(
       status,
-      fmt::format("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                  "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-                  "<title>{} · amoauth</title><style>{}</style></head>\n<body>\n{}\n</body></html>\n",
-                  core::HtmlEscape(title),
-                  kStyle,
-                  body_html));
+      fmt::format(
+          "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+          "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
+          "<title>{} · amoauth</title><style>{}</style></head>\n<body>\n{}\n</body></html>\n",
+          core::HtmlEscape(title),
+          kStyle,
+          body_html));
   // The callback URL carries a code: never let it leak through Referer or a cache.
   response.headers.Set("Referrer-Policy", "no-referrer");
   response.headers.Set("Cache-Control", "no-store");

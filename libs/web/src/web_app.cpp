@@ -1,9 +1,9 @@
 #include "amoauth/web/web_app.hpp"
 
-#include <spdlog/spdlog.h>
+#include <charconv>
 
 #include <boost/json.hpp>
-#include <charconv>
+#include <spdlog/spdlog.h>
 
 #include "amoauth/core/site_button.hpp"
 #include "amoauth/crypto/constant_time.hpp"
@@ -70,15 +70,16 @@ WebApp::WebApp(WebSettings settings,
 void WebApp::AddRoutes(http_server::Router& router) {
   // Each route is a non-capturing-coroutine member; the lambdas only forward (style.md §2.5).
   router.Add("GET", "/", [this](HttpRequest r) { return ConnectPage(std::move(r)); });
-  router.Add("GET", settings_.callback_path, [this](HttpRequest r) { return Callback(std::move(r)); });
+  router.Add(
+      "GET", settings_.callback_path, [this](HttpRequest r) { return Callback(std::move(r)); });
   router.Add("GET", "/healthz", [this](HttpRequest r) { return Health(std::move(r)); });
 
   router.Add("POST", "/v1/connect", [this](HttpRequest r) { return StartConnect(std::move(r)); });
   router.Add("GET", "/v1/accounts", [this](HttpRequest r) { return ListAccounts(std::move(r)); });
-  router.Add("GET", "/v1/accounts/{id}", [this](HttpRequest r) { return GetAccount(std::move(r)); });
-  router.Add("GET", "/v1/accounts/{id}/token", [this](HttpRequest r) {
-    return GetToken(std::move(r));
-  });
+  router.Add(
+      "GET", "/v1/accounts/{id}", [this](HttpRequest r) { return GetAccount(std::move(r)); });
+  router.Add(
+      "GET", "/v1/accounts/{id}/token", [this](HttpRequest r) { return GetToken(std::move(r)); });
   router.Add("*", "/v1/accounts/{id}/proxy/{path*}", [this](HttpRequest r) {
     return ProxyCall(std::move(r));
   });
@@ -112,7 +113,8 @@ WebApp::Task WebApp::Callback(Request request) {
   }
   auto connected = co_await flow_.CompleteCallback(std::move(params));
   if (!connected) {
-    spdlog::info("[req={}] callback not completed: {}", request.request_id, connected.error().message());
+    spdlog::info(
+        "[req={}] callback not completed: {}", request.request_id, connected.error().message());
     co_return pages::Error(ViewOf(connected.error()), request.request_id);
   }
   co_return pages::Connected(*connected);
@@ -125,10 +127,10 @@ WebApp::Task WebApp::Health(Request /*request*/) {
 std::optional<net::HttpResponse> WebApp::RejectUnauthorized(const Request& request) const {
   constexpr std::string_view kBearer = "Bearer ";
   const auto header = request.headers.Get("Authorization").value_or("");
-  const bool ok = !settings_.api_key.Empty() && header.size() > kBearer.size() &&
-                  header.substr(0, kBearer.size()) == kBearer &&
-                  crypto::ConstantTimeEquals(header.substr(kBearer.size()),
-                                             settings_.api_key.Reveal());
+  const bool ok =
+      !settings_.api_key.Empty() && header.size() > kBearer.size() &&
+      header.substr(0, kBearer.size()) == kBearer &&
+      crypto::ConstantTimeEquals(header.substr(kBearer.size()), settings_.api_key.Reveal());
   if (ok) {
     return std::nullopt;
   }

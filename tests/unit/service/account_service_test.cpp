@@ -1,10 +1,9 @@
 #include "amoauth/service/account_service.hpp"
 
-#include <gtest/gtest.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <gtest/gtest.h>
 
 #include "fake_amo_client.hpp"
 #include "fake_clock.hpp"
@@ -24,11 +23,12 @@ class AccountServiceTest : public ::testing::Test {
   AccountServiceTest()
       : stores(clock),
         amo(kClient),
-        service({.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
-                FlowSettings{.refresh_margin = std::chrono::minutes(5)},
-                stores,
-                amo,
-                clock) {
+        service(
+            {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
+            FlowSettings{.refresh_margin = std::chrono::minutes(5)},
+            stores,
+            amo,
+            clock) {
     core::Connection c;
     c.account_id = 30000001;
     c.client_id = kClient;
@@ -73,13 +73,15 @@ TEST_F(AccountServiceTest, ConcurrentCallersShareOneRefresh) {
   amo.gate.emplace(ioc, boost::asio::steady_timer::time_point::max());
   std::vector<std::optional<Result<core::Connection>>> results(10);
   for (auto& slot : results) {
-    boost::asio::co_spawn(ioc, service.FreshToken(30000001), [&slot](std::exception_ptr e, Result<core::Connection> r) {
-      ASSERT_FALSE(e);
-      slot = std::move(r);
-    });
+    boost::asio::co_spawn(ioc,
+                          service.FreshToken(30000001),
+                          [&slot](std::exception_ptr e, Result<core::Connection> r) {
+                            ASSERT_FALSE(e);
+                            slot = std::move(r);
+                          });
   }
   ioc.restart();  // RunCo in the fixture left the context stopped
-  ioc.poll();  // every caller reaches its suspension point: one at the gate, nine waiting on it
+  ioc.poll();     // every caller reaches its suspension point: one at the gate, nine waiting on it
   EXPECT_EQ(amo.refreshes.load(), 1);
   amo.gate->cancel();
   ioc.restart();

@@ -1,9 +1,8 @@
 #include "amoauth/service/connect_flow.hpp"
 
-#include <gtest/gtest.h>
-
 #include <boost/asio/io_context.hpp>
 #include <boost/url.hpp>
+#include <gtest/gtest.h>
 
 #include "amoauth/core/state_token.hpp"
 #include "fake_amo_client.hpp"
@@ -44,7 +43,9 @@ class ConnectFlowTest : public ::testing::Test {
     return start->state;
   }
 
-  Result<core::Connection> Callback(CallbackParams p) { return RunCo(ioc, flow.CompleteCallback(std::move(p))); }
+  Result<core::Connection> Callback(CallbackParams p) {
+    return RunCo(ioc, flow.CompleteCallback(std::move(p)));
+  }
 
   boost::asio::io_context ioc;
   testing::FakeClock clock;
@@ -66,7 +67,8 @@ TEST_F(ConnectFlowTest, StartStoresOnlyTheStateHashAndBuildsTheConsentUrl) {
   EXPECT_EQ((*url->params().find("mode")).value, "post_message");
   // Stored by hash: the raw state is not a key the store knows.
   EXPECT_FALSE(RunCo(ioc, stores.Take(start->state, clock.Now())).value().has_value());
-  EXPECT_TRUE(RunCo(ioc, stores.Take(core::HashState(start->state), clock.Now())).value().has_value());
+  EXPECT_TRUE(
+      RunCo(ioc, stores.Take(core::HashState(start->state), clock.Now())).value().has_value());
 }
 
 TEST_F(ConnectFlowTest, ExchangesOnceAndStoresTheConnection) {
@@ -109,10 +111,12 @@ TEST_F(ConnectFlowTest, ExpiredOrForeignStateIsRefused) {
   clock.Advance(std::chrono::minutes(20));
   EXPECT_TRUE(Is(Callback({.code = "c", .referer = "example.amocrm.ru", .state = state}).error(),
                  Errc::kStateInvalid));
-  EXPECT_TRUE(Is(Callback({.code = "c", .referer = "example.amocrm.ru"}).error(), Errc::kStateInvalid));
-  EXPECT_TRUE(Is(Callback({.code = "c", .referer = "example.amocrm.ru", .state = core::GenerateState(random)})
-                     .error(),
-                 Errc::kStateInvalid));
+  EXPECT_TRUE(
+      Is(Callback({.code = "c", .referer = "example.amocrm.ru"}).error(), Errc::kStateInvalid));
+  EXPECT_TRUE(Is(
+      Callback({.code = "c", .referer = "example.amocrm.ru", .state = core::GenerateState(random)})
+          .error(),
+      Errc::kStateInvalid));
   EXPECT_TRUE(Is(Callback({.referer = "example.amocrm.ru", .state = NewState()}).error(),
                  Errc::kInvalidArgument));
   EXPECT_EQ(amo.exchanges.load(), 0);

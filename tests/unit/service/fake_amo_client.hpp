@@ -1,13 +1,14 @@
 #pragma once
 
+#include <atomic>
+#include <deque>
+#include <optional>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <atomic>
-#include <deque>
-#include <optional>
 
 #include "amoauth/crypto/base64.hpp"
 #include "amoauth/service/ports.hpp"
@@ -18,9 +19,12 @@ namespace amoauth::testing {
 inline std::string MakeAccessToken(std::int64_t account_id,
                                    const std::string& client_id,
                                    const std::string& tag) {
-  boost::json::object payload{{"aud", client_id},        {"jti", tag},
-                              {"sub", "10000001"},       {"account_id", account_id},
-                              {"base_domain", "amocrm.ru"}, {"api_domain", "api-b.amocrm.ru"}};
+  boost::json::object payload{{"aud", client_id},
+                              {"jti", tag},
+                              {"sub", "10000001"},
+                              {"account_id", account_id},
+                              {"base_domain", "amocrm.ru"},
+                              {"api_domain", "api-b.amocrm.ru"}};
   return crypto::Base64UrlEncode(R"({"typ":"JWT","alg":"RS256"})") + "." +
          crypto::Base64UrlEncode(boost::json::serialize(payload)) + ".sig";
 }
@@ -42,7 +46,8 @@ class FakeAmoClient final : public service::AmoClient {
     co_return Grant("exchange" + std::to_string(exchanges.load()));
   }
 
-  service::Task<Result<core::TokenGrant>> Refresh(std::string host, core::RefreshTokenGrant g) override {
+  service::Task<Result<core::TokenGrant>> Refresh(std::string host,
+                                                  core::RefreshTokenGrant g) override {
     ++refreshes;
     last_host = host;
     last_refresh_token = g.refresh_token.Reveal();

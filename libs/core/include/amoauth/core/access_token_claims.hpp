@@ -23,7 +23,8 @@ struct AccessTokenClaims {
 };
 
 /// Decodes the payload (second dot-separated part, base64url) and reads the claims above.
-/// Requires `account_id` (integer); everything else is optional. Errors: Errc::kAmoMalformedResponse.
+/// Requires `account_id` (integer); everything else is optional. Errors:
+/// Errc::kAmoMalformedResponse.
 [[nodiscard]] Result<AccessTokenClaims> DecodeAccessTokenClaims(std::string_view jwt);
 
 }  // namespace amoauth::core

@@ -23,6 +23,8 @@ class SystemClock final : public Clock {
 [[nodiscard]] inline std::int64_t ToUnixSeconds(TimePoint t) {
   return std::chrono::duration_cast<Seconds>(t.time_since_epoch()).count();
 }
-[[nodiscard]] inline TimePoint FromUnixSeconds(std::int64_t s) { return TimePoint{Seconds{s}}; }
+[[nodiscard]] inline TimePoint FromUnixSeconds(std::int64_t s) {
+  return TimePoint{Seconds{s}};
+}
 
 }  // namespace amoauth::core

@@ -15,7 +15,8 @@ enum class ConnectionStatus {
   kReauthRequired,  ///< the refresh token is dead; a person must connect again
   kDisconnected,    ///< the account disconnected the integration; tokens erased
 };
-[[nodiscard]] std::string_view ToString(ConnectionStatus s);  // "active" | "reauth_required" | "disconnected"
+[[nodiscard]] std::string_view ToString(
+    ConnectionStatus s);  // "active" | "reauth_required" | "disconnected"
 [[nodiscard]] std::optional<ConnectionStatus> ParseConnectionStatus(std::string_view s);
 
 /// Tokens are keyed by (account, integration): one integration may be installed in many accounts
@@ -35,8 +36,8 @@ struct Connection {
   std::string user_id;      ///< who granted access (JWT `sub`)
   ConnectionStatus status = ConnectionStatus::kActive;
   Secret access_token;
-  Secret refresh_token;     ///< empty for a long-lived token
-  TimePoint expires_at{};   ///< access token expiry: local receipt time + expires_in
+  Secret refresh_token;    ///< empty for a long-lived token
+  TimePoint expires_at{};  ///< access token expiry: local receipt time + expires_in
   TimePoint created_at{};
   TimePoint updated_at{};
   std::int64_t version = 0;  ///< bumped by every write; guards compare-and-swap

@@ -1,14 +1,16 @@
 #pragma once
 
-#include <boost/system/error_code.hpp>
 #include <type_traits>
+
+#include <boost/system/error_code.hpp>
 
 namespace amoauth {
 
 /// Every failure amoauth's own code reports. Asio, Beast, JSON and URL report boost::system
 /// error_codes too, so one Result type carries all of them (docs/adr/0001-stack.md).
-/// Adding an enumerator: give it a message in errc.cpp and a mapping in libs/web/src/error_mapping.cpp;
-/// both switch without `default:`, so -Wswitch names every place that must learn about it.
+/// Adding an enumerator: give it a message in errc.cpp and a mapping in
+/// libs/web/src/error_mapping.cpp; both switch without `default:`, so -Wswitch names every place
+/// that must learn about it.
 enum class Errc {
   // Caller and configuration mistakes.
   kInvalidArgument = 1,  ///< a request or parameter is malformed
@@ -50,7 +52,8 @@ enum class Errc {
 
 [[nodiscard]] const boost::system::error_category& AmoauthCategory() noexcept;
 
-[[nodiscard]] inline boost::system::error_code make_error_code(Errc e) noexcept {  // NOLINT: ADL name
+[[nodiscard]] inline boost::system::error_code make_error_code(
+    Errc e) noexcept {  // NOLINT: ADL name
   return {static_cast<int>(e), AmoauthCategory()};
 }
 

@@ -12,9 +12,11 @@ enum class Platform { kAmocrm, kKommo };
 [[nodiscard]] std::string_view ToString(Platform p);  // "amocrm" | "kommo"
 [[nodiscard]] std::optional<Platform> ParsePlatform(std::string_view s);
 
-/// The consent page base URL amoCRM / Kommo serve: https://www.amocrm.ru/oauth, https://www.kommo.com/oauth.
+/// The consent page base URL amoCRM / Kommo serve: https://www.amocrm.ru/oauth,
+/// https://www.kommo.com/oauth.
 [[nodiscard]] std::string_view DefaultConsentUrl(Platform p);
-/// The site button script: https://www.amocrm.ru/auth/button.min.js, https://www.kommo.com/auth/button.min.js.
+/// The site button script: https://www.amocrm.ru/auth/button.min.js,
+/// https://www.kommo.com/auth/button.min.js.
 [[nodiscard]] std::string_view DefaultButtonScriptUrl(Platform p);
 /// The <script> class the button script looks for: amocrm_oauth | kommo_oauth.
 [[nodiscard]] std::string_view ButtonScriptClass(Platform p);

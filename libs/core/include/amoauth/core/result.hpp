@@ -11,6 +11,8 @@ template <class T>
 using Result = boost::system::result<T, boost::system::error_code>;
 
 /// `return Fail(Errc::kNotFound);` reads better than constructing the error_code by hand.
-[[nodiscard]] inline boost::system::error_code Fail(Errc e) noexcept { return make_error_code(e); }
+[[nodiscard]] inline boost::system::error_code Fail(Errc e) noexcept {
+  return make_error_code(e);
+}
 
 }  // namespace amoauth

@@ -1,10 +1,10 @@
 #pragma once
 
-#include <fmt/format.h>
-
 #include <ostream>
 #include <string>
 #include <string_view>
+
+#include <fmt/format.h>
 
 namespace amoauth {
 
@@ -19,7 +19,9 @@ class Secret {
   [[nodiscard]] const std::string& Reveal() const noexcept { return value_; }
   [[nodiscard]] bool Empty() const noexcept { return value_.empty(); }
 
-  friend std::ostream& operator<<(std::ostream& os, const Secret& /*unused*/) { return os << "***"; }
+  friend std::ostream& operator<<(std::ostream& os, const Secret& /*unused*/) {
+    return os << "***";
+  }
   // Equality is for tests and bookkeeping; compare secrets from outside with
   // crypto::ConstantTimeEquals instead.
   friend bool operator==(const Secret&, const Secret&) = default;

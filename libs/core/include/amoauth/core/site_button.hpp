@@ -13,9 +13,10 @@ namespace amoauth::core {
 /// Every attribute value is HTML-escaped. Issue 4 adds the metadata variant beside it.
 struct SiteButton {
   Platform platform = Platform::kAmocrm;
-  std::string script_url;  ///< DefaultButtonScriptUrl() in production, the sandbox's in sandbox mode
+  std::string
+      script_url;  ///< DefaultButtonScriptUrl() in production, the sandbox's in sandbox mode
   std::string client_id;
-  std::string title;       ///< empty: the script's default text
+  std::string title;  ///< empty: the script's default text
   bool compact = false;
   std::string color = "default";
   std::string state;

@@ -28,9 +28,11 @@ class MasterKey {
 };
 
 /// AES-256-GCM with a fresh 12-byte random nonce per call. Output: nonce || ciphertext || 16-byte
-/// tag (binary). `aad` binds the ciphertext to where it is stored (e.g. "amo_tokens:123:client:access"),
-/// so a ciphertext copied to another row does not decrypt.
-[[nodiscard]] std::string Seal(const MasterKey& key, std::string_view plaintext, std::string_view aad);
+/// tag (binary). `aad` binds the ciphertext to where it is stored (e.g.
+/// "amo_tokens:123:client:access"), so a ciphertext copied to another row does not decrypt.
+[[nodiscard]] std::string Seal(const MasterKey& key,
+                               std::string_view plaintext,
+                               std::string_view aad);
 
 /// Inverse of Seal; nullopt if the key, the aad or any byte is wrong.
 [[nodiscard]] std::optional<std::string> Open(const MasterKey& key,

@@ -15,7 +15,8 @@ struct Integration {
   Secret client_secret;
   /// Must equal the Redirect URI in the integration's settings byte for byte (protocol §9.4).
   std::string redirect_uri;
-  /// Consent page the authorize URL points to: amoCRM's in production, the sandbox's in sandbox mode.
+  /// Consent page the authorize URL points to: amoCRM's in production, the sandbox's in sandbox
+  /// mode.
   std::string consent_url;
 };
 

@@ -1,10 +1,11 @@
 #pragma once
 
-#include <boost/asio/awaitable.hpp>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <boost/asio/awaitable.hpp>
 
 #include "amoauth/core/clock.hpp"
 #include "amoauth/core/connection.hpp"

@@ -1,12 +1,5 @@
 #pragma once
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/execution/outstanding_work.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/prefer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <exception>
 #include <functional>
 #include <map>
@@ -14,6 +7,14 @@
 #include <mutex>
 #include <utility>
 #include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/execution/outstanding_work.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 namespace amoauth::service {
 
@@ -111,9 +112,9 @@ class SingleFlight {
       }
       flight->waiters.emplace_back(std::move(resume));
     };
-    Outcome outcome = co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable),
-                                                           void(Outcome)>(initiate,
-                                                                          boost::asio::use_awaitable);
+    Outcome outcome =
+        co_await boost::asio::async_initiate<decltype(boost::asio::use_awaitable), void(Outcome)>(
+            initiate, boost::asio::use_awaitable);
     if (outcome.error) {
       std::rethrow_exception(outcome.error);
     }
