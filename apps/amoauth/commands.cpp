@@ -87,13 +87,26 @@ int RunAccounts(const CommonOptions& options) {
   if (!all) {
     return ReportFailure(all.error());
   }
-  fmt::print("{:<12} {:<32} {:<16} {}\n", "ACCOUNT", "DOMAIN", "STATUS", "TOKEN EXPIRES");
+  auto time_or_dash = [](core::TimePoint t) {
+    return t == core::TimePoint{} ? std::string("-") : core::FormatIsoTime(t);
+  };
+  fmt::print("{:<12} {:<28} {:<16} {:<21} {:<21} {:<21} {}\n",
+             "ACCOUNT",
+             "DOMAIN",
+             "STATUS",
+             "TOKEN EXPIRES",
+             "LAST REFRESH",
+             "NEXT REFRESH",
+             "LAST ERROR");
   for (const auto& c : *all) {
-    fmt::print("{:<12} {:<32} {:<16} {}\n",
+    fmt::print("{:<12} {:<28} {:<16} {:<21} {:<21} {:<21} {}\n",
                c.account_id,
                c.base_domain,
                core::ToString(c.status),
-               core::FormatIsoTime(c.expires_at));
+               core::FormatIsoTime(c.expires_at),
+               time_or_dash(c.last_refresh_at),
+               time_or_dash(c.next_refresh_at),
+               c.last_error.empty() ? std::string("-") : c.last_error);
   }
   if (all->empty()) {
     fmt::print("(no accounts connected yet)\n");

@@ -261,6 +261,58 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
     return margin.error();
   }
   c.refresh_margin = std::chrono::seconds(*margin);
+  auto ahead = ReadRange(vars, "AMOAUTH_REFRESH_AHEAD", 3600, 0, 43200);
+  if (!ahead) {
+    return ahead.error();
+  }
+  c.refresh_ahead = std::chrono::seconds(*ahead);
+  // amoCRM's refresh tokens die after three months unused; 60 days leaves a month of slack for
+  // outages.
+  auto keepalive = ReadRange(vars, "AMOAUTH_KEEPALIVE", 7 * 86400, 3600, 60 * 86400);
+  if (!keepalive) {
+    return keepalive.error();
+  }
+  c.keepalive = std::chrono::seconds(*keepalive);
+  auto interval = ReadRange(vars, "AMOAUTH_SCHEDULER_INTERVAL_MS", 1000, 50, 600000);
+  if (!interval) {
+    return interval.error();
+  }
+  c.scheduler_interval = std::chrono::milliseconds(*interval);
+
+  auto rps = ReadRange(vars, "AMOAUTH_RATE_LIMIT_RPS", 7, 0, 1000);
+  if (!rps) {
+    return rps.error();
+  }
+  c.rate_limit_rps = static_cast<int>(*rps);
+  auto max_wait = ReadRange(vars, "AMOAUTH_RATE_LIMIT_MAX_WAIT_MS", 10000, 0, 120000);
+  if (!max_wait) {
+    return max_wait.error();
+  }
+  c.rate_limit_max_wait = std::chrono::milliseconds(*max_wait);
+  auto cooloff = ReadRange(vars, "AMOAUTH_BLOCK_COOLOFF", 900, 1, 86400);
+  if (!cooloff) {
+    return cooloff.error();
+  }
+  c.block_cooloff = std::chrono::seconds(*cooloff);
+
+  c.webhook_url = Get(vars, "AMOAUTH_WEBHOOK_URL").value_or("");
+  if (!c.webhook_url.empty()) {
+    if (!IsAbsoluteHttpUrl(c.webhook_url)) {
+      // The URL may hold a secret token in its path or query: do not echo it.
+      return Error("AMOAUTH_WEBHOOK_URL must be an absolute http(s) URL.");
+    }
+    c.webhook_secret = Secret(Get(vars, "AMOAUTH_WEBHOOK_SECRET").value_or(""));
+    if (c.webhook_secret.Reveal().size() < 16) {
+      return Error(
+          "AMOAUTH_WEBHOOK_SECRET must be set to at least 16 characters when AMOAUTH_WEBHOOK_URL "
+          "is: webhooks are signed with it (generate one with openssl rand -hex 32).");
+    }
+  }
+  auto webhook_timeout = ReadRange(vars, "AMOAUTH_WEBHOOK_TIMEOUT_MS", 10000, 100, 60000);
+  if (!webhook_timeout) {
+    return webhook_timeout.error();
+  }
+  c.webhook_timeout = std::chrono::milliseconds(*webhook_timeout);
   auto timeout = ReadRange(vars, "AMOAUTH_AMO_TIMEOUT_MS", 15000, 100, 120000);
   if (!timeout) {
     return timeout.error();

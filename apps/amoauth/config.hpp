@@ -44,8 +44,23 @@ struct Config {
   std::string amo_ca_file;     ///< AMOAUTH_AMO_CA_FILE: extra trusted CA (PEM).
   std::string consent_url;     ///< AMOAUTH_CONSENT_URL; default amoCRM's/Kommo's own.
   std::string button_script_url;  ///< AMOAUTH_BUTTON_SCRIPT_URL; default amoCRM's/Kommo's own.
-  std::chrono::seconds refresh_margin{300};      ///< AMOAUTH_REFRESH_MARGIN seconds, 0..43200.
   std::chrono::milliseconds amo_timeout{15000};  ///< AMOAUTH_AMO_TIMEOUT_MS, 100..120000.
+
+  // Keeping tokens alive (core::RefreshPolicy).
+  std::chrono::seconds refresh_margin{300};   ///< AMOAUTH_REFRESH_MARGIN seconds, 0..43200.
+  std::chrono::seconds refresh_ahead{3600};   ///< AMOAUTH_REFRESH_AHEAD seconds, 0..43200.
+  std::chrono::seconds keepalive{7 * 86400};  ///< AMOAUTH_KEEPALIVE seconds, 3600..5184000.
+  std::chrono::milliseconds scheduler_interval{1000};  ///< AMOAUTH_SCHEDULER_INTERVAL_MS.
+
+  // Keeping to amoCRM's limits (service::LimiterSettings).
+  int rate_limit_rps = 7;                                ///< AMOAUTH_RATE_LIMIT_RPS, 0 (off)..1000.
+  std::chrono::milliseconds rate_limit_max_wait{10000};  ///< AMOAUTH_RATE_LIMIT_MAX_WAIT_MS.
+  std::chrono::seconds block_cooloff{900};  ///< AMOAUTH_BLOCK_COOLOFF seconds after a 403.
+
+  // Telling the backend (service::WebhookDispatcher).
+  std::string webhook_url;  ///< AMOAUTH_WEBHOOK_URL; empty: no webhooks, nothing queued.
+  Secret webhook_secret;    ///< AMOAUTH_WEBHOOK_SECRET. REQUIRES: ≥ 16 chars when the URL is set.
+  std::chrono::milliseconds webhook_timeout{10000};  ///< AMOAUTH_WEBHOOK_TIMEOUT_MS.
 
   std::string log_level = "info";  ///< AMOAUTH_LOG_LEVEL: trace|debug|info|warn|error.
 

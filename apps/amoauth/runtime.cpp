@@ -1,8 +1,10 @@
 #include "runtime.hpp"
 
+#include <array>
 #include <filesystem>
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include "amoauth/core/referer_policy.hpp"
 
@@ -50,18 +52,82 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
       .redirect_uri = c.redirect_uri,
       .consent_url = c.consent_url,
   };
-  service::FlowSettings settings{.refresh_margin = c.refresh_margin};
+  // Webhooks have their own client: AMOAUTH_AMO_CONNECT_TO and the sandbox CA are for amoCRM's
+  // hosts only, never for the integrator's backend.
+  if (!c.webhook_url.empty()) {
+    auto webhook_http = http_client::HttpClient::Create(executor, {.timeout = c.webhook_timeout});
+    if (!webhook_http) {
+      return std::string("cannot set up the webhook HTTP client");
+    }
+    rt->webhook_http_ = std::move(*webhook_http);
+    rt->webhook_sender_ =
+        std::make_unique<webhook_client::HttpWebhookSender>(*rt->webhook_http_, c.webhook_url);
+  }
+
+  std::array<std::uint8_t, 6> salt{};
+  rt->random_.Fill(salt);
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0) {
+    host[0] = '\0';
+  }
+  rt->instance_id_ = fmt::format("{}:{}:{:02x}", host.data(), getpid(), fmt::join(salt, ""));
+
+  service::FlowSettings settings{
+      .refresh = {.margin = c.refresh_margin, .ahead = c.refresh_ahead, .keepalive = c.keepalive},
+      // A refresh ends within the amoCRM timeout twice over (refresh + domain lookup + retry);
+      // the lease must outlast it.
+      .lease_ttl = std::chrono::duration_cast<std::chrono::seconds>(c.amo_timeout * 3) +
+                   std::chrono::seconds(5),
+      .instance_id = rt->instance_id_,
+  };
+  rt->events_ =
+      std::make_unique<service::EventFactory>(!c.webhook_url.empty(), rt->clock_, rt->random_);
+  rt->limiter_ = std::make_unique<service::ApiLimiter>(service::LimiterSettings{
+      .rps = static_cast<std::size_t>(c.rate_limit_rps),
+      .max_wait = c.rate_limit_max_wait,
+      .block_cooloff = c.block_cooloff,
+  });
+  core::RefererPolicy referer_policy(c.allowed_domains);
   rt->flow_ = std::make_unique<service::ConnectFlow>(integration,
                                                      settings,
-                                                     core::RefererPolicy(c.allowed_domains),
+                                                     referer_policy,
                                                      *rt->store_,
                                                      *rt->store_,
                                                      *rt->store_,
                                                      *rt->amo_,
+                                                     *rt->events_,
                                                      rt->clock_,
                                                      rt->random_);
-  rt->accounts_ = std::make_unique<service::AccountService>(
-      integration, settings, *rt->store_, *rt->amo_, rt->clock_);
+  rt->accounts_ = std::make_unique<service::AccountService>(integration,
+                                                            settings,
+                                                            referer_policy,
+                                                            service::AccountPorts{
+                                                                .connections = *rt->store_,
+                                                                .leases = *rt->store_,
+                                                                .outbox = *rt->store_,
+                                                                .amo = *rt->amo_,
+                                                                .limiter = *rt->limiter_,
+                                                                .events = *rt->events_,
+                                                                .clock = rt->clock_,
+                                                                .random = rt->random_,
+                                                            });
+  rt->scheduler_ = std::make_unique<service::RefreshScheduler>(
+      *rt->accounts_,
+      *rt->store_,
+      rt->clock_,
+      service::SchedulerSettings{.interval = c.scheduler_interval});
+  if (rt->webhook_sender_) {
+    rt->webhooks_ = std::make_unique<service::WebhookDispatcher>(
+        *rt->store_,
+        *rt->webhook_sender_,
+        rt->clock_,
+        rt->random_,
+        service::WebhookSettings{
+            .secret = c.webhook_secret,
+            .claim_ttl = std::chrono::duration_cast<std::chrono::seconds>(c.webhook_timeout) +
+                         std::chrono::seconds(5),
+        });
+  }
   return rt;
 }
 

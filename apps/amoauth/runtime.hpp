@@ -10,8 +10,13 @@
 #include "amoauth/core/random.hpp"
 #include "amoauth/http_client/http_client.hpp"
 #include "amoauth/service/account_service.hpp"
+#include "amoauth/service/api_limiter.hpp"
 #include "amoauth/service/connect_flow.hpp"
+#include "amoauth/service/events.hpp"
+#include "amoauth/service/refresh_scheduler.hpp"
+#include "amoauth/service/webhook_dispatcher.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
+#include "amoauth/webhook_client/http_webhook_sender.hpp"
 #include "checked.hpp"
 #include "config.hpp"
 
@@ -29,6 +34,11 @@ class Runtime {
   [[nodiscard]] const Config& GetConfig() const { return config_; }
   [[nodiscard]] service::ConnectFlow& Flow() { return *flow_; }
   [[nodiscard]] service::AccountService& Accounts() { return *accounts_; }
+  [[nodiscard]] service::RefreshScheduler& Scheduler() { return *scheduler_; }
+  /// nullptr when webhooks are off (no AMOAUTH_WEBHOOK_URL).
+  [[nodiscard]] service::WebhookDispatcher* Webhooks() { return webhooks_.get(); }
+  /// This process's name in refresh leases.
+  [[nodiscard]] const std::string& InstanceId() const { return instance_id_; }
   [[nodiscard]] const core::Clock& Clock() const { return clock_; }
 
  private:
@@ -40,8 +50,15 @@ class Runtime {
   std::unique_ptr<store_sqlite::SqliteStore> store_;
   std::unique_ptr<http_client::HttpClient> http_;
   std::unique_ptr<amo_client::AmoHttpClient> amo_;
+  std::unique_ptr<http_client::HttpClient> webhook_http_;
+  std::unique_ptr<webhook_client::HttpWebhookSender> webhook_sender_;
+  std::string instance_id_;
+  std::unique_ptr<service::EventFactory> events_;
+  std::unique_ptr<service::ApiLimiter> limiter_;
   std::unique_ptr<service::ConnectFlow> flow_;
   std::unique_ptr<service::AccountService> accounts_;
+  std::unique_ptr<service::RefreshScheduler> scheduler_;
+  std::unique_ptr<service::WebhookDispatcher> webhooks_;
 };
 
 }  // namespace amoauth::app

@@ -4,6 +4,8 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/json.hpp>
@@ -141,6 +143,17 @@ int RunServe(const ServeOptions& options) {
   web.AddRoutes(router);
   server.Start();
 
+  // The background work: refresh ahead of expiry and keep idle accounts alive; deliver webhooks.
+  service::RefreshScheduler& scheduler = (*runtime)->Scheduler();
+  boost::asio::co_spawn(ioc, scheduler.Run(), boost::asio::detached);
+  service::WebhookDispatcher* webhooks = (*runtime)->Webhooks();
+  if (webhooks != nullptr) {
+    boost::asio::co_spawn(ioc, webhooks->Run(), boost::asio::detached);
+  }
+  spdlog::info("refresh scheduler running as {}; webhooks {}",
+               (*runtime)->InstanceId(),
+               webhooks != nullptr ? "on" : "off (AMOAUTH_WEBHOOK_URL is not set)");
+
   spdlog::info("amoauth listening on {} (Redirect URI {})", base_url, config.redirect_uri);
   if (sandbox) {
     spdlog::info("sandbox: consent page {}/oauth, amoCRM hosts via {}, control API {}/sandbox/",
@@ -167,6 +180,10 @@ int RunServe(const ServeOptions& options) {
   }
 
   RunUntilSignal(ioc, config.threads, [&] {
+    scheduler.Stop();
+    if (webhooks != nullptr) {
+      webhooks->Stop();
+    }
     server.Stop();
     if (sandbox) {
       sandbox->Stop();

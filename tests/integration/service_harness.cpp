@@ -43,9 +43,9 @@ ServiceHarness::ServiceHarness(Options options)
   const std::string callback_path = "/api/v1/integrations/amo-crm/callback";
   integration_ = sandbox_->AddIntegration({.redirect_uri = base_url_ + callback_path});
 
-  store_ =
-      Must(store_sqlite::SqliteStore::Open({.path = DatabasePath()}, crypto::MasterKey::Generate()),
-           "store");
+  store_ = Must(store_sqlite::SqliteStore::Open({.path = DatabasePath(), .clock = &clock},
+                                                crypto::MasterKey::Generate()),
+                "store");
   amo_http_ = Must(http_client::HttpClient::Create(ioc_.get_executor(),
                                                    {.connect_to = sandbox_->ConnectTo(),
                                                     .ca_file = sandbox_->CaFile(),
@@ -63,18 +63,36 @@ ServiceHarness::ServiceHarness(Options options)
                                                             : options.redirect_uri_override,
       .consent_url = sandbox_->BrowserBaseUrl() + "/oauth",
   };
-  flow_ = std::make_unique<service::ConnectFlow>(
-      integration,
-      service::FlowSettings{},
-      core::RefererPolicy({"amocrm.ru", "amocrm.com", "kommo.com"}),
-      *store_,
-      *store_,
-      *store_,
-      *amo_counter,
-      clock,
-      random_);
-  accounts_ = std::make_unique<service::AccountService>(
-      integration, service::FlowSettings{}, *store_, *amo_counter, clock);
+  const core::RefererPolicy referer_policy({"amocrm.ru", "amocrm.com", "kommo.com"});
+  const service::FlowSettings settings{.lease_ttl = std::chrono::seconds(15),
+                                       .instance_id = "integration-harness"};
+  events_ = std::make_unique<service::EventFactory>(options.events, clock, random_);
+  limiter_ = std::make_unique<service::ApiLimiter>(options.limiter);
+  flow_ = std::make_unique<service::ConnectFlow>(integration,
+                                                 settings,
+                                                 referer_policy,
+                                                 *store_,
+                                                 *store_,
+                                                 *store_,
+                                                 *amo_counter,
+                                                 *events_,
+                                                 clock,
+                                                 random_);
+  accounts_ = std::make_unique<service::AccountService>(integration,
+                                                        settings,
+                                                        referer_policy,
+                                                        service::AccountPorts{
+                                                            .connections = *store_,
+                                                            .leases = *store_,
+                                                            .outbox = *store_,
+                                                            .amo = *amo_counter,
+                                                            .limiter = *limiter_,
+                                                            .events = *events_,
+                                                            .clock = clock,
+                                                            .random = random_,
+                                                        });
+  scheduler_ = std::make_unique<service::RefreshScheduler>(
+      *accounts_, *store_, clock, service::SchedulerSettings{});
   web_ = std::make_unique<web::WebApp>(
       web::WebSettings{.callback_path = callback_path,
                        .api_key = Secret(api_key_),
@@ -85,6 +103,8 @@ ServiceHarness::ServiceHarness(Options options)
   web_->AddRoutes(router_);
   server_->Start();
 }
+
+ServiceHarness::ServiceHarness() : ServiceHarness(Options{}) {}
 
 ServiceHarness::~ServiceHarness() {
   server_->Stop();
@@ -132,6 +152,25 @@ net::HttpResponse ServiceHarness::SandboxPost(const std::string& path,
 boost::json::object ServiceHarness::SandboxCounters() {
   auto r = Get(sandbox_->BrowserBaseUrl() + "/sandbox/journal");
   return boost::json::parse(r.body).as_object().at("counters").as_object();
+}
+
+void ServiceHarness::AdvanceClocks(std::chrono::seconds by) {
+  clock.Advance(by);
+  auto r = SandboxPost("/sandbox/clock/advance",
+                       "application/json",
+                       boost::json::serialize(boost::json::object{{"seconds", by.count()}}));
+  if (r.status != 200) {
+    throw std::runtime_error("sandbox clock advance: " + std::to_string(r.status) + " " + r.body);
+  }
+}
+
+std::int64_t ServiceHarness::Connect(std::int64_t account_id) {
+  const std::string location = Decide(StartConnect(), "allow", account_id);
+  auto r = Get(location);
+  if (r.status != 200) {
+    throw std::runtime_error("callback: " + std::to_string(r.status) + " " + r.body);
+  }
+  return account_id;
 }
 
 std::string ServiceHarness::StartConnect() {

@@ -21,6 +21,7 @@
 #include "amoauth/sandbox/sandbox.hpp"
 #include "amoauth/service/account_service.hpp"
 #include "amoauth/service/connect_flow.hpp"
+#include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
 #include "amoauth/web/web_app.hpp"
 #include "fake_clock.hpp"
@@ -47,6 +48,11 @@ class CountingAmoClient final : public service::AmoClient {
     ++calls;
     co_return co_await inner_.Forward(std::move(host), std::move(r), std::move(token));
   }
+  service::Task<Result<core::AccountDomain>> LookupDomain(std::string api_domain,
+                                                          Secret refresh_token) override {
+    ++calls;
+    co_return co_await inner_.LookupDomain(std::move(api_domain), std::move(refresh_token));
+  }
   std::atomic<int> calls{0};
 
  private:
@@ -61,9 +67,14 @@ class ServiceHarness {
   struct Options {
     /// Empty: the Redirect URI the sandbox knows (the normal case).
     std::string redirect_uri_override;
+    /// amoCRM's limits as amoauth keeps them; the default is production's.
+    service::LimiterSettings limiter;
+    /// Events are built (and land in the outbox) as when AMOAUTH_WEBHOOK_URL is set.
+    bool events = true;
   };
 
-  explicit ServiceHarness(Options options = {});
+  ServiceHarness();
+  explicit ServiceHarness(Options options);
   ~ServiceHarness();
 
   /// Runs `aw` on the harness's io_context and waits for it.
@@ -85,6 +96,14 @@ class ServiceHarness {
                                 std::string body);
   /// The sandbox's counters.
   boost::json::object SandboxCounters();
+  /// Moves both clocks — amoauth's FakeClock and the sandbox's — forward together.
+  void AdvanceClocks(std::chrono::seconds by);
+  /// Connects account `account_id` through the real callback; returns the stored row's id.
+  std::int64_t Connect(std::int64_t account_id = 30000001);
+
+  service::AccountService& Accounts() { return *accounts_; }
+  service::RefreshScheduler& Scheduler() { return *scheduler_; }
+  store_sqlite::SqliteStore& Store() { return *store_; }
 
   /// Starts a connect through the internal API and returns the state it minted.
   std::string StartConnect();
@@ -116,7 +135,10 @@ class ServiceHarness {
   std::unique_ptr<http_client::HttpClient> plain_http_;
   std::unique_ptr<amo_client::AmoHttpClient> amo_;
   std::unique_ptr<service::ConnectFlow> flow_;
+  std::unique_ptr<service::ApiLimiter> limiter_;
+  std::unique_ptr<service::EventFactory> events_;
   std::unique_ptr<service::AccountService> accounts_;
+  std::unique_ptr<service::RefreshScheduler> scheduler_;
   std::unique_ptr<web::WebApp> web_;
   http_server::Router router_;
   std::unique_ptr<http_server::HttpServer> server_;

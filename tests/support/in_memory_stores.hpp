@@ -1,46 +1,85 @@
 #pragma once
 
+#include <algorithm>
+#include <cstdint>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "amoauth/core/iso_time.hpp"
 #include "amoauth/service/ports.hpp"
 
 namespace amoauth::testing {
 
-/// The store ports in memory, with the ports' contracts (versions, single use, CAS).
+/// The store ports in memory, with the ports' contracts (versions, single use, CAS, events
+/// committed with their row, exclusive leases, outbox claims) as libs/store_sqlite keeps them.
+/// Differences: times are kept exactly (SQLite stores whole seconds), and delivered events are
+/// never pruned, so EnqueuedEvents() shows everything a test caused.
+/// Thread-safe; the mutex is never held across a suspension point (no method awaits).
 class InMemoryStores final : public service::ConnectionStore,
                              public service::StateStore,
-                             public service::CodeLedger {
+                             public service::CodeLedger,
+                             public service::RefreshLeases,
+                             public service::EventOutbox {
  public:
   explicit InMemoryStores(const core::Clock& clock) : clock_(clock) {}
 
-  service::Task<Result<core::Connection>> Upsert(core::Connection c) override {
+  // ---- ConnectionStore --------------------------------------------------------------------------
+
+  service::Task<Result<core::Connection>> Upsert(core::Connection c,
+                                                 std::vector<service::Event> events) override {
     std::lock_guard lock(mutex_);
     auto key = std::make_pair(c.account_id, c.client_id);
     auto it = rows_.find(key);
-    c.created_at = it == rows_.end() ? clock_.Now() : it->second.created_at;
+    const core::TimePoint now = clock_.Now();
+    c.created_at = it == rows_.end() ? now : it->second.created_at;
     c.version = it == rows_.end() ? 1 : it->second.version + 1;
-    c.updated_at = clock_.Now();
+    c.updated_at = now;
     rows_[key] = c;
+    EnqueueLocked(std::move(events), now);
     co_return c;
   }
   service::Task<Result<core::Connection>> Replace(core::Connection c,
-                                                  std::int64_t expected) override {
+                                                  std::int64_t expected,
+                                                  std::vector<service::Event> events) override {
     std::lock_guard lock(mutex_);
     auto it = rows_.find({c.account_id, c.client_id});
     if (it == rows_.end()) {
       co_return Fail(Errc::kNotFound);
     }
     if (it->second.version != expected) {
-      co_return Fail(Errc::kConflict);
+      co_return Fail(Errc::kConflict);  // a lost swap writes no events
     }
+    const core::TimePoint now = clock_.Now();
     c.created_at = it->second.created_at;
     c.version = expected + 1;
-    c.updated_at = clock_.Now();
+    c.updated_at = now;
     it->second = c;
+    EnqueueLocked(std::move(events), now);
     co_return c;
+  }
+  service::Task<Result<std::vector<core::Connection>>> ListDue(core::TimePoint now,
+                                                               std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    std::vector<core::Connection> out;
+    for (const auto& [k, v] : rows_) {
+      if (v.status == core::ConnectionStatus::kActive && v.next_refresh_at != core::TimePoint{} &&
+          v.next_refresh_at <= now) {
+        out.push_back(v);
+      }
+    }
+    // Earliest first; ties in key order, as the SQLite index gives them.
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+      return a.next_refresh_at < b.next_refresh_at;
+    });
+    if (out.size() > limit) {
+      out.resize(limit);
+    }
+    co_return out;
   }
   service::Task<Result<std::optional<core::Connection>>> Find(core::AccountKey key) override {
     std::lock_guard lock(mutex_);
@@ -67,6 +106,8 @@ class InMemoryStores final : public service::ConnectionStore,
     co_return out;
   }
 
+  // ---- StateStore, CodeLedger -------------------------------------------------------------------
+
   service::Task<Result<void>> Put(service::PendingState s, core::TimePoint /*now*/) override {
     std::lock_guard lock(mutex_);
     states_[s.state_hash] = s;
@@ -88,17 +129,159 @@ class InMemoryStores final : public service::ConnectionStore,
     co_return used_.insert(hash).second;
   }
 
+  // ---- RefreshLeases ----------------------------------------------------------------------------
+
+  service::Task<Result<bool>> TryAcquire(core::AccountKey key,
+                                         std::string holder,
+                                         core::TimePoint now,
+                                         core::TimePoint until) override {
+    std::lock_guard lock(mutex_);
+    auto [it, inserted] =
+        leases_.try_emplace({key.account_id, key.client_id}, Lease{holder, until});
+    if (!inserted) {
+      if (it->second.holder != holder && it->second.until > now) {
+        co_return false;  // held by someone else, and not yet ended
+      }
+      it->second = Lease{std::move(holder), until};  // taken over, or extended
+    }
+    co_return true;
+  }
+  service::Task<Result<void>> Release(core::AccountKey key, std::string holder) override {
+    std::lock_guard lock(mutex_);
+    auto it = leases_.find({key.account_id, key.client_id});
+    if (it != leases_.end() && it->second.holder == holder) {
+      leases_.erase(it);
+    }
+    co_return Result<void>{};
+  }
+
+  // ---- EventOutbox ------------------------------------------------------------------------------
+
+  service::Task<Result<void>> Enqueue(std::vector<service::Event> events,
+                                      core::TimePoint now) override {
+    std::lock_guard lock(mutex_);
+    EnqueueLocked(std::move(events), now);
+    co_return Result<void>{};
+  }
+  service::Task<Result<std::vector<service::OutboxEntry>>> ClaimDue(core::TimePoint now,
+                                                                    core::TimePoint claim_until,
+                                                                    std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    std::vector<service::OutboxEntry> claimed;
+    for (auto& [id, slot] : outbox_) {  // std::map: oldest (lowest id) first
+      if (claimed.size() >= limit) {
+        break;
+      }
+      if (slot.delivered_at || slot.entry.next_attempt_at > now) {
+        continue;
+      }
+      ++slot.entry.attempts;
+      slot.entry.next_attempt_at = claim_until;  // nobody else claims it meanwhile
+      claimed.push_back(slot.entry);
+    }
+    co_return claimed;
+  }
+  service::Task<Result<void>> MarkDelivered(std::int64_t id, core::TimePoint now) override {
+    std::lock_guard lock(mutex_);
+    auto it = outbox_.find(id);
+    if (it != outbox_.end() && !it->second.delivered_at) {
+      it->second.delivered_at = now;
+    }
+    co_return Result<void>{};
+  }
+  service::Task<Result<void>> MarkFailed(std::int64_t id,
+                                         std::string error,
+                                         core::TimePoint next_attempt_at) override {
+    std::lock_guard lock(mutex_);
+    auto it = outbox_.find(id);
+    // A delivered entry stays delivered, as in SQLite: a late failure report changes nothing.
+    if (it != outbox_.end() && !it->second.delivered_at) {
+      it->second.entry.last_error = std::move(error);
+      it->second.entry.next_attempt_at = next_attempt_at;
+    }
+    co_return Result<void>{};
+  }
+  service::Task<Result<std::size_t>> CountPending() override {
+    std::lock_guard lock(mutex_);
+    co_return PendingLocked();
+  }
+
+  // ---- for tests --------------------------------------------------------------------------------
+
   std::size_t PendingStates() {
     std::lock_guard lock(mutex_);
     return states_.size();
   }
 
+  /// Every event ever enqueued (by Upsert, a successful Replace, or Enqueue), oldest first,
+  /// delivered or not.
+  std::vector<service::Event> EnqueuedEvents() {
+    std::lock_guard lock(mutex_);
+    std::vector<service::Event> out;
+    for (const auto& [id, slot] : outbox_) {
+      out.push_back({slot.entry.type, slot.entry.body});
+    }
+    return out;
+  }
+
+  /// Outbox entries not yet delivered, oldest first, with their attempts and last errors.
+  std::vector<service::OutboxEntry> PendingEntries() {
+    std::lock_guard lock(mutex_);
+    std::vector<service::OutboxEntry> out;
+    for (const auto& [id, slot] : outbox_) {
+      if (!slot.delivered_at) {
+        out.push_back(slot.entry);
+      }
+    }
+    return out;
+  }
+
+  /// Who holds the lease of `key` (whether or not it has ended), if anyone.
+  std::optional<std::string> LeaseHolder(const core::AccountKey& key) {
+    std::lock_guard lock(mutex_);
+    auto it = leases_.find({key.account_id, key.client_id});
+    if (it == leases_.end()) {
+      return std::nullopt;
+    }
+    return it->second.holder;
+  }
+
  private:
+  struct Lease {
+    std::string holder;
+    core::TimePoint until{};
+  };
+  struct OutboxSlot {
+    service::OutboxEntry entry;
+    std::optional<core::TimePoint> delivered_at;
+  };
+
+  // REQUIRES: mutex_ held.
+  void EnqueueLocked(std::vector<service::Event> events, core::TimePoint now) {
+    for (auto& event : events) {
+      OutboxSlot slot;
+      slot.entry.id = next_event_id_++;
+      slot.entry.type = std::move(event.type);
+      slot.entry.body = std::move(event.body);
+      slot.entry.created_at = now;
+      slot.entry.next_attempt_at = now;  // due at once
+      outbox_.emplace(slot.entry.id, std::move(slot));
+    }
+  }
+  // REQUIRES: mutex_ held.
+  std::size_t PendingLocked() const {
+    return static_cast<std::size_t>(std::count_if(
+        outbox_.begin(), outbox_.end(), [](const auto& kv) { return !kv.second.delivered_at; }));
+  }
+
   const core::Clock& clock_;
   std::mutex mutex_;
   std::map<std::pair<std::int64_t, std::string>, core::Connection> rows_;
   std::map<std::string, service::PendingState> states_;
   std::set<std::string> used_;
+  std::map<std::pair<std::int64_t, std::string>, Lease> leases_;
+  std::map<std::int64_t, OutboxSlot> outbox_;
+  std::int64_t next_event_id_ = 1;
 };
 
 }  // namespace amoauth::testing

@@ -97,4 +97,28 @@ service::Task<Result<net::HttpResponse>> AmoHttpClient::Forward(std::string acco
   co_return response;
 }
 
+service::Task<Result<core::AccountDomain>> AmoHttpClient::LookupDomain(std::string api_domain,
+                                                                       Secret refresh_token) {
+  http_client::ClientRequest request;
+  request.method = "GET";
+  request.url = "https://" + api_domain + "/oauth2/account/current/subdomain";
+  request.headers.Set("Accept", "application/json");
+  request.headers.Set("X-Refresh-Token", refresh_token.Reveal());
+
+  auto response = co_await http_.Send(std::move(request));
+  if (!response) {
+    spdlog::warn("domain lookup at {} unreachable: {}", api_domain, response.error().message());
+    co_return Fail(Errc::kAmoUnreachable);
+  }
+  if (response->status == 200) {
+    co_return core::ParseAccountDomain(response->body);
+  }
+  const core::AmoFailure failure = core::ClassifyAmoFailure(response->status, response->body);
+  spdlog::warn("domain lookup at {} answered {} (hint: {})",
+               api_domain,
+               failure.status,
+               failure.hint.empty() ? "none" : failure.hint);
+  co_return Fail(failure.code);
+}
+
 }  // namespace amoauth::amo_client

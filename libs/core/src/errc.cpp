@@ -39,6 +39,10 @@ class AmoauthErrorCategory final : public boost::system::error_category {
       case Errc::kReauthRequired:
         return "The account's refresh token is no longer valid; the account must be connected "
                "again.";
+      case Errc::kRefreshDeferred:
+        return "The last refresh of this account failed; the next attempt waits for its backoff.";
+      case Errc::kThrottled:
+        return "Too many requests are queued for this account under amoCRM's rate limit.";
       case Errc::kAmoCodeExpired:
         return "amoCRM rejected the authorization code because it has expired.";
       case Errc::kAmoCodeRevoked:
@@ -59,6 +63,8 @@ class AmoauthErrorCategory final : public boost::system::error_category {
         return "amoCRM says the refresh token has expired.";
       case Errc::kAmoUnauthorized:
         return "amoCRM answered 401 Unauthorized.";
+      case Errc::kAmoNotFound:
+        return "amoCRM answered 404 Not Found: the account may have been renamed.";
       case Errc::kAmoRejected:
         return "amoCRM rejected the request.";
       case Errc::kAmoRateLimited:

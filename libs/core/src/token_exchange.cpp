@@ -234,6 +234,9 @@ Errc ClassifyStatus(int status, const FailureText& text) {
     }
     return Errc::kAmoUnauthorized;
   }
+  if (status == 404) {
+    return Errc::kAmoNotFound;
+  }
   return Errc::kAmoRejected;
 }
 
@@ -286,6 +289,26 @@ Result<TokenGrant> ParseTokenGrant(std::string_view body) {
     grant.server_time = ReadInteger(*server_time);
   }
   return grant;
+}
+
+Result<AccountDomain> ParseAccountDomain(std::string_view body) {
+  boost::system::error_code ec;
+  const json::value value = json::parse(body, ec);
+  if (ec || !value.is_object()) {
+    return Fail(Errc::kAmoMalformedResponse);
+  }
+  const json::object& o = value.get_object();
+  const json::value* id = o.if_contains("id");
+  const auto id_value = id == nullptr ? std::nullopt : ReadInteger(*id);
+  auto domain = ReadNonEmptyString(o, "domain");
+  if (!id_value || *id_value <= 0 || !domain) {
+    return Fail(Errc::kAmoMalformedResponse);
+  }
+  AccountDomain result;
+  result.id = *id_value;
+  result.domain = std::move(*domain);
+  result.subdomain = std::string(StringField(o, "subdomain"));
+  return result;
 }
 
 AmoFailure ClassifyAmoFailure(int status, std::string_view body) {

@@ -1,40 +1,81 @@
 #include "amoauth/service/account_service.hpp"
 
+#include <array>
+#include <charconv>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "amoauth/core/iso_time.hpp"
 #include "amoauth/service/connection_builder.hpp"
 
 namespace amoauth::service {
 namespace {
 
-/// amoCRM's answers that mean the refresh token will never work again (protocol §3.3, §9.11).
-/// A rejected client secret is deliberately not among them: that is our configuration, and
-/// marking every account dead because of a typo in AMO_CLIENT_SECRET would be unforgivable.
-bool IsDeadRefreshToken(const boost::system::error_code& ec) {
-  return Is(ec, Errc::kAmoTokenRevoked) || Is(ec, Errc::kAmoTokenNotLinked) ||
-         Is(ec, Errc::kAmoTokenExpired);
+namespace json = boost::json;
+
+/// How often a caller waiting for another process's refresh looks at the row again.
+constexpr std::chrono::milliseconds kLeasePoll{25};
+
+/// A uniform number in [0, 1) from the injected randomness (backoff jitter).
+double Jitter(core::Random& random) {
+  std::array<std::uint8_t, 4> bytes{};
+  random.Fill(bytes);
+  std::uint32_t v = 0;
+  for (std::uint8_t b : bytes) {
+    v = (v << 8U) | b;
+  }
+  return static_cast<double>(v) / 4294967296.0;
+}
+
+std::string ErrorCodeName(const boost::system::error_code& ec) {
+  if (!IsAmoauth(ec)) {
+    return "transport";
+  }
+  return std::to_string(ec.value());
+}
+
+/// Retry-After (seconds form) or Kommo's body field retry_after; amoCRM may send neither.
+std::chrono::seconds RetryAfterOf(const net::HttpResponse& response) {
+  if (auto header = response.headers.Get("Retry-After")) {
+    std::int64_t seconds = 0;
+    const auto [end, ec] =
+        std::from_chars(header->data(), header->data() + header->size(), seconds);
+    if (ec == std::errc{} && seconds > 0) {
+      return std::chrono::seconds{seconds};
+    }
+  }
+  boost::system::error_code ec;
+  const json::value body = json::parse(response.body, ec);
+  if (!ec && body.is_object()) {
+    if (const json::value* v = body.as_object().if_contains("retry_after"); v && v->is_int64()) {
+      return std::chrono::seconds{std::max<std::int64_t>(1, v->as_int64())};
+    }
+  }
+  return std::chrono::seconds{1};
 }
 
 }  // namespace
 
 AccountService::AccountService(Integration integration,
                                FlowSettings settings,
-                               ConnectionStore& connections,
-                               AmoClient& amo,
-                               const core::Clock& clock)
+                               core::RefererPolicy referer_policy,
+                               AccountPorts ports)
     : integration_(std::move(integration)),
-      settings_(settings),
-      connections_(connections),
-      amo_(amo),
-      clock_(clock) {}
+      settings_(std::move(settings)),
+      referer_policy_(std::move(referer_policy)),
+      ports_(ports) {}
 
 Task<Result<std::vector<core::Connection>>> AccountService::List() {
-  co_return co_await connections_.List();
+  co_return co_await ports_.connections.List();
 }
 
 Task<Result<core::Connection>> AccountService::Get(std::int64_t account_id) {
   core::AccountKey key{account_id, integration_.client_id};
-  auto found = co_await connections_.Find(std::move(key));
+  auto found = co_await ports_.connections.Find(std::move(key));
   if (!found) {
     co_return found.error();
   }
@@ -45,7 +86,11 @@ Task<Result<core::Connection>> AccountService::Get(std::int64_t account_id) {
 }
 
 bool AccountService::NeedsRefresh(const core::Connection& c) const {
-  return c.expires_at - settings_.refresh_margin <= clock_.Now();
+  return c.expires_at - settings_.refresh.margin <= ports_.clock.Now();
+}
+
+bool AccountService::InBackoff(const core::Connection& c) const {
+  return c.refresh_failures > 0 && ports_.clock.Now() < c.next_refresh_at;
 }
 
 Task<Result<core::Connection>> AccountService::FreshToken(std::int64_t account_id) {
@@ -59,23 +104,86 @@ Task<Result<core::Connection>> AccountService::FreshToken(std::int64_t account_i
   if (!NeedsRefresh(*connection)) {
     co_return connection;
   }
-  co_return co_await Refresh(std::move(*connection));
+  co_return co_await Refresh(std::move(*connection), Mode::kOnDemand);
 }
 
-Task<Result<core::Connection>> AccountService::Refresh(core::Connection seen) {
+Task<Result<core::Connection>> AccountService::ForceRefresh(std::int64_t account_id) {
+  auto connection = co_await Get(account_id);
+  if (!connection) {
+    co_return connection;
+  }
+  if (connection->status != core::ConnectionStatus::kActive) {
+    co_return Fail(Errc::kReauthRequired);
+  }
+  co_return co_await Refresh(std::move(*connection), Mode::kForced);
+}
+
+Task<Result<core::Connection>> AccountService::RefreshIfDue(core::Connection due) {
+  co_return co_await Refresh(std::move(due), Mode::kScheduled);
+}
+
+Task<Result<core::Connection>> AccountService::Refresh(core::Connection seen, Mode mode) {
   Key key{seen.account_id, seen.client_id};
-  const core::AccountKey account_key = seen.Key();
-  const std::int64_t seen_version = seen.version;
-  SingleFlight<Key, Result<core::Connection>>::Work work = [this, account_key, seen_version]() {
-    return RefreshLeader(account_key, seen_version);
+  SingleFlight<Key, Result<core::Connection>>::Work work = [this, seen, mode]() {
+    return RefreshLeader(seen, mode);
   };
   co_return co_await refreshes_.Run(std::move(key), std::move(work));
 }
 
-Task<Result<core::Connection>> AccountService::RefreshLeader(core::AccountKey key,
-                                                             std::int64_t seen_version) {
-  // Re-read: a refresh that finished just before we got here already did the work.
-  auto current = co_await connections_.Find(key);
+Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection seen, Mode mode) {
+  // Within this process we are the only flight for the account; now make sure no other process
+  // refreshes it at the same time. While another holds the lease, watch the row: when its version
+  // moves, that process has committed and its result is ours too.
+  const core::AccountKey key = seen.Key();
+  const auto give_up = std::chrono::steady_clock::now() + settings_.lease_ttl + kLeasePoll * 4;
+  for (;;) {
+    const core::TimePoint now = ports_.clock.Now();
+    auto taken = co_await ports_.leases.TryAcquire(
+        key, settings_.instance_id, now, now + settings_.lease_ttl);
+    if (!taken) {
+      co_return taken.error();
+    }
+    if (*taken) {
+      break;
+    }
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    timer.expires_after(kLeasePoll);
+    co_await timer.async_wait(boost::asio::use_awaitable);
+    auto current = co_await ports_.connections.Find(key);
+    if (!current) {
+      co_return current.error();
+    }
+    if (!*current) {
+      co_return Fail(Errc::kNotFound);
+    }
+    if ((*current)->version != seen.version) {
+      if ((*current)->status != core::ConnectionStatus::kActive) {
+        co_return Fail(Errc::kReauthRequired);
+      }
+      if (mode != Mode::kOnDemand || !NeedsRefresh(**current)) {
+        co_return std::move(**current);
+      }
+      seen = std::move(**current);  // refreshed, yet already due again: our turn next
+    }
+    if (std::chrono::steady_clock::now() > give_up) {
+      spdlog::warn("account {}: another process holds the refresh lease for too long",
+                   key.account_id);
+      co_return Fail(Errc::kBusy);
+    }
+  }
+  auto result = co_await RefreshLeased(std::move(seen), mode);
+  if (auto released = co_await ports_.leases.Release(key, settings_.instance_id); !released) {
+    // The lease ends by itself; another process waits at most lease_ttl.
+    spdlog::warn("account {}: could not release the refresh lease: {}",
+                 key.account_id,
+                 released.error().message());
+  }
+  co_return result;
+}
+
+Task<Result<core::Connection>> AccountService::RefreshLeased(core::Connection seen, Mode mode) {
+  // Re-read under the lease: whatever happened before we got it is in the row now.
+  auto current = co_await ports_.connections.Find(seen.Key());
   if (!current) {
     co_return current.error();
   }
@@ -86,14 +194,44 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::AccountKey ke
   if (row.status != core::ConnectionStatus::kActive) {
     co_return Fail(Errc::kReauthRequired);
   }
-  if (row.version != seen_version && !NeedsRefresh(row)) {
-    co_return row;
+  const core::TimePoint now = ports_.clock.Now();
+  const bool moved = row.version != seen.version;
+  switch (mode) {
+    case Mode::kOnDemand:
+      if (moved && !NeedsRefresh(row)) {
+        co_return row;
+      }
+      if (InBackoff(row)) {
+        // The last attempt failed moments ago: do not hammer amoCRM for every caller. A token
+        // that still works is still useful.
+        if (row.expires_at > now) {
+          co_return row;
+        }
+        co_return Fail(Errc::kRefreshDeferred);
+      }
+      break;
+    case Mode::kScheduled:
+      if (moved && (row.next_refresh_at == core::TimePoint{} || row.next_refresh_at > now)) {
+        co_return row;
+      }
+      break;
+    case Mode::kForced:
+      if (moved && row.last_refresh_at > seen.last_refresh_at) {
+        co_return row;
+      }
+      break;
   }
   if (row.refresh_token.Empty()) {
-    // A long-lived token cannot be refreshed; once amoCRM refuses it a person must act.
-    co_return co_await MarkReauthRequired(std::move(row));
+    // A long-lived token cannot be refreshed; once it has expired a person must act.
+    if (row.expires_at > now) {
+      co_return row;
+    }
+    co_return co_await MarkReauthRequired(std::move(row), make_error_code(Errc::kReauthRequired));
   }
+  co_return co_await SendRefresh(std::move(row));
+}
 
+Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row) {
   core::RefreshTokenGrant request{
       .client_id = integration_.client_id,
       .client_secret = integration_.client_secret,
@@ -101,41 +239,164 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::AccountKey ke
       .redirect_uri = integration_.redirect_uri,
   };
   std::string host = row.base_domain;
-  auto grant = co_await amo_.Refresh(std::move(host), std::move(request));
-  if (!grant) {
-    if (IsDeadRefreshToken(grant.error())) {
-      spdlog::warn("account {}: amoCRM refused the refresh token ({}); reauthorization required",
-                   row.account_id,
-                   grant.error().message());
-      co_return co_await MarkReauthRequired(std::move(row));
-    }
-    co_return grant.error();
+  core::RefreshTokenGrant retry_request = request;
+  auto grant = co_await ports_.amo.Refresh(host, std::move(request));
+  if (grant) {
+    co_return co_await StoreRefreshed(std::move(row), std::move(*grant), std::move(host));
   }
-  auto fresh = BuildConnection(*grant, row.base_domain, row.client_id, clock_.Now());
+  boost::system::error_code error = grant.error();
+  core::RefreshFailure kind = core::ClassifyRefreshFailure(error);
+  if (kind == core::RefreshFailure::kHostMoved) {
+    // 401/404 with no hint: the account may have been renamed (protocol §7.2, §9.5). Ask amoCRM
+    // where it lives now and try there, once.
+    auto new_host = co_await LookUpMovedHost(row);
+    if (!new_host) {
+      kind = core::RefreshFailure::kTransient;
+    } else {
+      spdlog::info("account {}: amoCRM says it moved from {} to {}; retrying the refresh there",
+                   row.account_id,
+                   row.base_domain,
+                   *new_host);
+      auto retried = co_await ports_.amo.Refresh(*new_host, std::move(retry_request));
+      if (retried) {
+        co_return co_await StoreRefreshed(std::move(row), std::move(*retried), *new_host);
+      }
+      error = retried.error();
+      kind = core::ClassifyRefreshFailure(error);
+      if (kind == core::RefreshFailure::kHostMoved) {
+        kind = core::RefreshFailure::kTransient;
+      }
+    }
+  }
+  if (kind == core::RefreshFailure::kDead) {
+    spdlog::warn("account {}: amoCRM refused the refresh token ({}); reauthorization required",
+                 row.account_id,
+                 error.message());
+    co_return co_await MarkReauthRequired(std::move(row), error);
+  }
+  co_return co_await RecordFailure(std::move(row), error);
+}
+
+Task<std::optional<std::string>> AccountService::LookUpMovedHost(const core::Connection& row) {
+  if (row.api_domain.empty() || !referer_policy_.Check(row.api_domain)) {
+    co_return std::nullopt;
+  }
+  auto found = co_await ports_.amo.LookupDomain(row.api_domain, row.refresh_token);
+  if (!found) {
+    spdlog::warn("account {}: domain lookup failed: {}", row.account_id, found.error().message());
+    co_return std::nullopt;
+  }
+  if (found->id != row.account_id) {
+    spdlog::warn("account {}: domain lookup named another account ({})", row.account_id, found->id);
+    co_return std::nullopt;
+  }
+  // The answer decides where client_secret goes next: it must pass the same allow-list as a
+  // referer does.
+  auto host = referer_policy_.Check(found->domain);
+  if (!host || host->host == row.base_domain) {
+    co_return std::nullopt;
+  }
+  co_return host->host;
+}
+
+Task<Result<core::Connection>> AccountService::StoreRefreshed(core::Connection row,
+                                                              core::TokenGrant grant,
+                                                              std::string host) {
+  // From here to Replace the only copy of the new pair is in memory: keep this short
+  // (docs/architecture.md, "If the process dies inside a refresh").
+  const core::TimePoint now = ports_.clock.Now();
+  auto fresh = BuildConnection(grant, host, row.client_id, now);
   if (!fresh) {
     co_return fresh.error();
   }
-  // Keep what the token does not tell us again.
   if (fresh->api_domain.empty()) {
-    fresh->api_domain = row.api_domain;
+    fresh->api_domain = row.api_domain;  // keep what the token does not tell us again
   }
-  auto stored = co_await connections_.Replace(std::move(*fresh), row.version);
-  if (!stored && Is(stored.error(), Errc::kConflict)) {
-    // Another writer changed the row between our read and our write. Our new pair is the one
-    // amoCRM now honours, so losing it would kill the connection: say so loudly.
-    spdlog::error("account {}: token row changed during refresh; the refreshed pair was not stored",
-                  row.account_id);
+  if (fresh->user_id.empty()) {
+    fresh->user_id = row.user_id;
   }
-  if (stored) {
+  fresh->last_refresh_at = now;
+  fresh->refresh_failures = 0;
+  fresh->next_refresh_at = core::NextRefreshAt(*fresh, settings_.refresh);
+  std::vector<Event> events;
+  if (row.refresh_failures > 0) {
+    json::object data{{"failed_attempts", row.refresh_failures}, {"last_error", row.last_error}};
+    events = ports_.events.Make(event_type::kTokenRefreshRecovered, *fresh, json::serialize(data));
+  }
+  const int failures_before = row.refresh_failures;
+  auto stored = co_await ports_.connections.Replace(*fresh, row.version, std::move(events));
+  if (!stored) {
+    if (Is(stored.error(), Errc::kConflict)) {
+      // Only a new connect (Upsert) writes without the lease; its fresh grant supersedes ours.
+      spdlog::warn(
+          "account {}: the account was connected again during a refresh; keeping the new "
+          "connection",
+          row.account_id);
+      auto current = co_await ports_.connections.Find(row.Key());
+      if (current && *current) {
+        co_return std::move(**current);
+      }
+    }
+    spdlog::error("account {}: the refreshed token pair could not be stored: {}",
+                  row.account_id,
+                  stored.error().message());
+    co_return stored.error();
+  }
+  if (failures_before > 0) {
+    spdlog::info("account {}: access token refreshed after {} failed attempts",
+                 stored->account_id,
+                 failures_before);
+  } else {
     spdlog::info("account {}: access token refreshed", stored->account_id);
   }
   co_return stored;
 }
 
-Task<Result<core::Connection>> AccountService::MarkReauthRequired(core::Connection connection) {
-  const std::int64_t version = connection.version;
-  connection.status = core::ConnectionStatus::kReauthRequired;
-  auto stored = co_await connections_.Replace(std::move(connection), version);
+Task<Result<core::Connection>> AccountService::RecordFailure(core::Connection row,
+                                                             boost::system::error_code error) {
+  const core::TimePoint now = ports_.clock.Now();
+  const bool misconfigured =
+      core::ClassifyRefreshFailure(error) == core::RefreshFailure::kMisconfigured;
+  row.refresh_failures += 1;
+  row.last_error = error.message();
+  if (misconfigured) {
+    row.last_error += " Check AMO_CLIENT_ID, AMO_CLIENT_SECRET and AMO_REDIRECT_URI.";
+  }
+  row.last_error_at = now;
+  const core::Seconds delay =
+      misconfigured ? settings_.refresh.backoff_cap
+                    : core::Backoff(row.refresh_failures, settings_.refresh, Jitter(ports_.random));
+  row.next_refresh_at = now + delay;
+  spdlog::warn("account {}: refresh attempt {} failed ({}); next attempt in {} s",
+               row.account_id,
+               row.refresh_failures,
+               error.message(),
+               delay.count());
+  json::object data{{"error", ErrorCodeName(error)},
+                    {"message", row.last_error},
+                    {"attempt", row.refresh_failures},
+                    {"next_attempt_at", core::FormatIsoTime(row.next_refresh_at)},
+                    {"access_token_expires_at", core::FormatIsoTime(row.expires_at)}};
+  auto events = ports_.events.Make(event_type::kTokenRefreshFailed, row, json::serialize(data));
+  const std::int64_t version = row.version;
+  const bool still_valid = row.expires_at > now;
+  auto stored = co_await ports_.connections.Replace(std::move(row), version, std::move(events));
+  if (stored && still_valid) {
+    co_return stored;  // the caller can still use the current token
+  }
+  co_return error;
+}
+
+Task<Result<core::Connection>> AccountService::MarkReauthRequired(
+    core::Connection row, boost::system::error_code reason) {
+  const std::int64_t version = row.version;
+  row.status = core::ConnectionStatus::kReauthRequired;
+  row.last_error = reason.message();
+  row.last_error_at = ports_.clock.Now();
+  row.next_refresh_at = core::TimePoint{};
+  json::object data{{"reason", ErrorCodeName(reason)}, {"message", row.last_error}};
+  auto events = ports_.events.Make(event_type::kAccountReauthRequired, row, json::serialize(data));
+  auto stored = co_await ports_.connections.Replace(std::move(row), version, std::move(events));
   if (!stored && !Is(stored.error(), Errc::kConflict)) {
     co_return stored.error();
   }
@@ -148,23 +409,62 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
   if (!connection) {
     co_return connection.error();
   }
+  if (auto turn = co_await ports_.limiter.Acquire(account_id); !turn) {
+    co_return turn.error();
+  }
   net::HttpRequest replay = request;
   std::string host = connection->base_domain;
   Secret token = connection->access_token;
-  auto response = co_await amo_.Forward(std::move(host), std::move(request), std::move(token));
-  if (!response || response->status != 401) {
-    co_return response;
+  auto response =
+      co_await ports_.amo.Forward(std::move(host), std::move(request), std::move(token));
+  if (response && response->status == 401) {
+    // amoCRM no longer accepts the token (revoked, or refreshed elsewhere): refresh once,
+    // replay once.
+    auto refreshed = co_await Refresh(std::move(*connection), Mode::kOnDemand);
+    if (!refreshed) {
+      co_return refreshed.error();
+    }
+    if (auto turn = co_await ports_.limiter.Acquire(account_id); !turn) {
+      co_return turn.error();
+    }
+    std::string replay_host = refreshed->base_domain;
+    Secret replay_token = refreshed->access_token;
+    response = co_await ports_.amo.Forward(
+        std::move(replay_host), std::move(replay), std::move(replay_token));
   }
-  // amoCRM no longer accepts the token (revoked, or refreshed elsewhere): refresh once, replay
-  // once.
-  auto refreshed = co_await Refresh(std::move(*connection));
-  if (!refreshed) {
-    co_return refreshed.error();
+  if (response && response->status == 429) {
+    const std::chrono::seconds wait = RetryAfterOf(*response);
+    spdlog::warn("account {}: amoCRM answered 429; holding requests back for {} s",
+                 account_id,
+                 wait.count());
+    ports_.limiter.OnRateLimited(account_id, wait);
   }
-  std::string replay_host = refreshed->base_domain;
-  Secret replay_token = refreshed->access_token;
-  co_return co_await amo_.Forward(
-      std::move(replay_host), std::move(replay), std::move(replay_token));
+  if (response && response->status == 403 && ports_.limiter.OnBlocked(account_id)) {
+    co_await ReportBlocked(account_id);
+  }
+  co_return response;
+}
+
+Task<void> AccountService::ReportBlocked(std::int64_t account_id) {
+  const auto cooloff = ports_.limiter.BlockedFor(account_id).value_or(std::chrono::seconds{0});
+  spdlog::error("account {}: amoCRM answered 403 (account or IP blocked); no requests for {} s",
+                account_id,
+                cooloff.count());
+  auto connection = co_await Get(account_id);
+  if (!connection) {
+    co_return;
+  }
+  json::object data{{"cooloff_seconds", cooloff.count()}};
+  auto events =
+      ports_.events.Make(event_type::kAccountApiBlocked, *connection, json::serialize(data));
+  if (!events.empty()) {
+    if (auto queued = co_await ports_.outbox.Enqueue(std::move(events), ports_.clock.Now());
+        !queued) {
+      spdlog::error("account {}: could not queue the api_blocked event: {}",
+                    account_id,
+                    queued.error().message());
+    }
+  }
 }
 
 }  // namespace amoauth::service

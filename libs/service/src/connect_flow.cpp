@@ -22,6 +22,7 @@ ConnectFlow::ConnectFlow(Integration integration,
                          CodeLedger& codes,
                          ConnectionStore& connections,
                          AmoClient& amo,
+                         const EventFactory& events,
                          const core::Clock& clock,
                          core::Random& random)
     : integration_(std::move(integration)),
@@ -31,6 +32,7 @@ ConnectFlow::ConnectFlow(Integration integration,
       codes_(codes),
       connections_(connections),
       amo_(amo),
+      events_(events),
       clock_(clock),
       random_(random) {}
 
@@ -128,7 +130,10 @@ Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host, Sec
   if (!connection) {
     co_return connection.error();
   }
-  auto stored = co_await connections_.Upsert(std::move(*connection));
+  connection->last_refresh_at = connection->created_at = clock_.Now();
+  connection->next_refresh_at = core::NextRefreshAt(*connection, settings_.refresh);
+  auto events = events_.Make(event_type::kAccountConnected, *connection);
+  auto stored = co_await connections_.Upsert(std::move(*connection), std::move(events));
   if (stored) {
     spdlog::info("account {} ({}) connected", stored->account_id, stored->base_domain);
   }

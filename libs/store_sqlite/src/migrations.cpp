@@ -45,7 +45,45 @@ CREATE TABLE used_codes (
 CREATE INDEX used_codes_used_at ON used_codes (used_at);
 )sql";
 
-constexpr std::array<std::string_view, 1> kMigrations = {kVersion1};
+// Refresh bookkeeping, refresh leases and the webhook outbox (issue 3, "tokens that never die").
+// A time that is "never" (core::TimePoint{}) is NULL, so `"nextRefreshAt" <= ?` skips it without
+// a special case. Rows from version 1 get lastRefreshAt = nextRefreshAt = updatedAt: their tokens
+// were born no later than that, and a due nextRefreshAt makes the scheduler look at them at once.
+// amo_tokens_due serves ListDue (status = ? AND nextRefreshAt <= ? ORDER BY nextRefreshAt, key)
+// as one range scan in order, with no sort, however many rows there are.
+constexpr std::string_view kVersion2 = R"sql(
+ALTER TABLE amo_tokens ADD COLUMN "lastRefreshAt"   TEXT;
+ALTER TABLE amo_tokens ADD COLUMN "nextRefreshAt"   TEXT;
+ALTER TABLE amo_tokens ADD COLUMN "refreshFailures" INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE amo_tokens ADD COLUMN "lastError"       TEXT    NOT NULL DEFAULT '';
+ALTER TABLE amo_tokens ADD COLUMN "lastErrorAt"     TEXT;
+UPDATE amo_tokens SET "lastRefreshAt" = "updatedAt", "nextRefreshAt" = "updatedAt";
+CREATE INDEX amo_tokens_due ON amo_tokens ("status", "nextRefreshAt", "accountId", "clientId");
+
+CREATE TABLE refresh_leases (
+  "accountId" INTEGER NOT NULL,
+  "clientId"  TEXT    NOT NULL,
+  "holder"    TEXT    NOT NULL,
+  "expiresAt" TEXT    NOT NULL,
+  PRIMARY KEY ("accountId", "clientId")
+);
+
+CREATE TABLE webhook_outbox (
+  "id"            INTEGER PRIMARY KEY AUTOINCREMENT,
+  "type"          TEXT    NOT NULL,
+  "body"          TEXT    NOT NULL,
+  "createdAt"     TEXT    NOT NULL,
+  "attempts"      INTEGER NOT NULL DEFAULT 0,
+  "nextAttemptAt" TEXT    NOT NULL,
+  "lastError"     TEXT    NOT NULL DEFAULT '',
+  "deliveredAt"   TEXT
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox ("nextAttemptAt") WHERE "deliveredAt" IS NULL;
+CREATE INDEX webhook_outbox_delivered ON webhook_outbox ("deliveredAt")
+  WHERE "deliveredAt" IS NOT NULL;
+)sql";
+
+constexpr std::array<std::string_view, 2> kMigrations = {kVersion1, kVersion2};
 
 Result<int> CurrentVersion(Database& db) {
   auto stmt = Statement::Prepare(db, "SELECT coalesce(max(version), 0) FROM schema_migrations");

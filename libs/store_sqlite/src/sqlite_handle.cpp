@@ -175,6 +175,13 @@ Result<void> Statement::Bind(int index, const std::optional<Blob>& blob) {
   return Bind(index, *blob);
 }
 
+Result<void> Statement::Bind(int index, const NullableText& text) {
+  if (!text.text) {
+    return CheckBind(sqlite3_bind_null(stmt_.get(), index), index);
+  }
+  return Bind(index, std::string_view(*text.text));
+}
+
 Result<bool> Statement::Step() {
   const int rc = sqlite3_step(stmt_.get());
   if (rc == SQLITE_ROW) {
@@ -196,6 +203,13 @@ Result<void> Statement::Run() {
     db_->Log().error("statement returned a row where none was expected: {}",
                      sqlite3_sql(stmt_.get()));
     return Fail(Errc::kStoreFailure);
+  }
+  return {};
+}
+
+Result<void> Statement::Reset() {
+  if (sqlite3_reset(stmt_.get()) != SQLITE_OK) {
+    return db_->Failure("reset");
   }
   return {};
 }

@@ -61,6 +61,12 @@ struct Blob {
   std::string_view bytes;
 };
 
+/// A TEXT parameter that is NULL when `text` is nullopt (a time that is "never"). A distinct type:
+/// an overload taking std::optional<std::string> would make every std::string argument ambiguous.
+struct NullableText {
+  std::optional<std::string> text;
+};
+
 /// One prepared statement. Parameters are bound by 1-based index; values are copied by SQLite
 /// (SQLITE_TRANSIENT), so temporaries may be bound. Columns are 0-based.
 class Statement final {
@@ -78,6 +84,7 @@ class Statement final {
   [[nodiscard]] Result<void> Bind(int index, Blob blob);
   /// NULL when `blob` is nullopt.
   [[nodiscard]] Result<void> Bind(int index, const std::optional<Blob>& blob);
+  [[nodiscard]] Result<void> Bind(int index, const NullableText& text);
 
   /// Binds `values` to parameters 1, 2, … in order.
   template <class... Values>
@@ -93,6 +100,9 @@ class Statement final {
   [[nodiscard]] Result<bool> Step();
   /// Steps until the statement finishes; a row is an error (for statements that return none).
   [[nodiscard]] Result<void> Run();
+  /// Makes a finished statement ready to step again, so that one statement can insert many rows;
+  /// bindings are kept until rebound.
+  [[nodiscard]] Result<void> Reset();
 
   [[nodiscard]] std::int64_t Int(int column) const noexcept;
   [[nodiscard]] std::string Text(int column) const;

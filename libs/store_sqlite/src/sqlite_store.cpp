@@ -1,10 +1,12 @@
 #include "amoauth/store_sqlite/sqlite_store.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +32,7 @@ using core::FormatIsoTime;
 using core::ParseIsoTime;
 using detail::Blob;
 using detail::Database;
+using detail::NullableText;
 using detail::Statement;
 using detail::Transaction;
 
@@ -37,12 +40,39 @@ using detail::Transaction;
 /// so the ledger may forget it.
 constexpr auto kCodeLifetime = std::chrono::minutes(20);
 
+/// How long delivered webhook events are kept for inspection before ClaimDue prunes them.
+constexpr auto kDeliveredRetention = std::chrono::days(7);
+
 enum class TokenKind { kAccess, kRefresh };
 
 /// What a round trip through the ISO-8601 text gives back.
 core::TimePoint FloorToSeconds(core::TimePoint t) {
   return std::chrono::time_point_cast<core::TimePoint::duration>(
       std::chrono::floor<std::chrono::seconds>(t));
+}
+
+/// For the end of a lease or a claim: rounded up, so that storing it in whole seconds never
+/// frees a lease or an outbox entry early (a second late is harmless; early lets two in).
+core::TimePoint CeilToSeconds(core::TimePoint t) {
+  return std::chrono::time_point_cast<core::TimePoint::duration>(
+      std::chrono::ceil<std::chrono::seconds>(t));
+}
+
+/// A nullable time column: "never" (core::TimePoint{}) is NULL. Rounded down like every time.
+detail::NullableText NullableTime(core::TimePoint t) {
+  const core::TimePoint stored = FloorToSeconds(t);
+  if (stored == core::TimePoint{}) {
+    return {};
+  }
+  return {FormatIsoTime(stored)};
+}
+
+/// Reads a column written by NullableTime: NULL is core::TimePoint{}; nullopt if malformed.
+std::optional<core::TimePoint> ReadNullableTime(const detail::Statement& row, int column) {
+  if (row.IsNull(column)) {
+    return core::TimePoint{};
+  }
+  return ParseIsoTime(row.Text(column));
 }
 
 /// Binds a token ciphertext to its row and role, so a ciphertext copied to another row or
@@ -66,26 +96,44 @@ std::shared_ptr<spdlog::logger> StoreLogger() {
 // Every amo_tokens query reads the columns in this order (see ReadConnection).
 constexpr std::string_view kFindSql = R"sql(
 SELECT "accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "keyId",
-       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt"
+       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt",
+       "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError", "lastErrorAt"
 FROM amo_tokens WHERE "accountId" = ?1 AND "clientId" = ?2)sql";
 
 constexpr std::string_view kFindByAccountSql = R"sql(
 SELECT "accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "keyId",
-       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt"
+       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt",
+       "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError", "lastErrorAt"
 FROM amo_tokens WHERE "accountId" = ?1 ORDER BY "clientId")sql";
 
 constexpr std::string_view kListSql = R"sql(
 SELECT "accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "keyId",
-       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt"
+       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt",
+       "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError", "lastErrorAt"
 FROM amo_tokens ORDER BY "accountId", "clientId")sql";
 
-// Writes bind ?1…?12 in the same order (BindConnection); ?13 is Replace's expected version.
+// ?1 is the active status. The amo_tokens_due index (status, nextRefreshAt, accountId, clientId)
+// answers this with one range scan in index order: no sort, whatever the table size. NULL
+// ("never") fails `<=`, so unscheduled rows drop out by themselves. INDEXED BY is SQLite's
+// assertion that the plan stays so: should the index go, the statement fails instead of
+// silently scanning 100,000 rows on every scheduler tick.
+constexpr std::string_view kListDueSql = R"sql(
+SELECT "accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "keyId",
+       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt",
+       "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError", "lastErrorAt"
+FROM amo_tokens INDEXED BY amo_tokens_due
+WHERE "status" = ?1 AND "nextRefreshAt" <= ?2
+ORDER BY "nextRefreshAt", "accountId", "clientId"
+LIMIT ?3)sql";
+
+// Writes bind ?1…?17 in the same order (BindConnection); ?18 is Replace's expected version.
 // One statement: the row's old version and createdAt are read under the same write lock.
 constexpr std::string_view kUpsertSql = R"sql(
 INSERT INTO amo_tokens ("accountId", "clientId", "baseDomain", "apiDomain", "userId", "status",
                         "keyId", "accessToken", "refreshToken", "expiresAt", "version",
-                        "createdAt", "updatedAt")
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12)
+                        "createdAt", "updatedAt", "lastRefreshAt", "nextRefreshAt",
+                        "refreshFailures", "lastError", "lastErrorAt")
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, 1, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
 ON CONFLICT ("accountId", "clientId") DO UPDATE SET
   "baseDomain" = excluded."baseDomain",
   "apiDomain" = excluded."apiDomain",
@@ -96,7 +144,12 @@ ON CONFLICT ("accountId", "clientId") DO UPDATE SET
   "refreshToken" = excluded."refreshToken",
   "expiresAt" = excluded."expiresAt",
   "version" = amo_tokens."version" + 1,
-  "updatedAt" = excluded."updatedAt"
+  "updatedAt" = excluded."updatedAt",
+  "lastRefreshAt" = excluded."lastRefreshAt",
+  "nextRefreshAt" = excluded."nextRefreshAt",
+  "refreshFailures" = excluded."refreshFailures",
+  "lastError" = excluded."lastError",
+  "lastErrorAt" = excluded."lastErrorAt"
 RETURNING "version", "createdAt")sql";
 
 // ?11 (createdAt) is bound but unused: an existing row keeps its creation time.
@@ -111,18 +164,81 @@ UPDATE amo_tokens SET
   "refreshToken" = ?9,
   "expiresAt" = ?10,
   "version" = "version" + 1,
-  "updatedAt" = ?12
-WHERE "accountId" = ?1 AND "clientId" = ?2 AND "version" = ?13
+  "updatedAt" = ?12,
+  "lastRefreshAt" = ?13,
+  "nextRefreshAt" = ?14,
+  "refreshFailures" = ?15,
+  "lastError" = ?16,
+  "lastErrorAt" = ?17
+WHERE "accountId" = ?1 AND "clientId" = ?2 AND "version" = ?18
 RETURNING "version", "createdAt")sql";
 
 constexpr std::string_view kExistsSql =
     R"sql(SELECT 1 FROM amo_tokens WHERE "accountId" = ?1 AND "clientId" = ?2)sql";
+
+// ---- refresh_leases -----------------------------------------------------------------------------
+
+// One statement, so one write transaction: SQLite lets one writer at a time into the file, so of
+// any number of threads or processes racing for a lease exactly one inserts it or takes it over;
+// the others' DO UPDATE is vetoed by the WHERE and RETURNING gives them no row.
+// ?1 ?2 key, ?3 holder, ?4 until, ?5 now.
+constexpr std::string_view kAcquireLeaseSql = R"sql(
+INSERT INTO refresh_leases ("accountId", "clientId", "holder", "expiresAt")
+VALUES (?1, ?2, ?3, ?4)
+ON CONFLICT ("accountId", "clientId") DO UPDATE SET
+  "holder" = excluded."holder",
+  "expiresAt" = excluded."expiresAt"
+WHERE refresh_leases."holder" = excluded."holder" OR refresh_leases."expiresAt" <= ?5
+RETURNING "holder")sql";
+
+constexpr std::string_view kReleaseLeaseSql = R"sql(
+DELETE FROM refresh_leases WHERE "accountId" = ?1 AND "clientId" = ?2 AND "holder" = ?3)sql";
+
+// ---- webhook_outbox -----------------------------------------------------------------------------
+
+// ?1 type, ?2 body, ?3 the enqueue time: createdAt, and due at once.
+constexpr std::string_view kEnqueueSql = R"sql(
+INSERT INTO webhook_outbox ("type", "body", "createdAt", "attempts", "nextAttemptAt")
+VALUES (?1, ?2, ?3, 0, ?3))sql";
+
+// One statement picks and marks the entries, under the write lock, so another claimer (thread or
+// process) waits and then no longer sees them as due. ?1 now, ?2 claim_until, ?3 limit.
+// RETURNING gives rows in no promised order; the caller sorts by id. Without INDEXED BY, SQLite
+// prefers walking the whole table in id order (it satisfies ORDER BY … LIMIT), delivered rows
+// included; the partial index finds just the due ones, and sorting those few is cheap.
+constexpr std::string_view kClaimSql = R"sql(
+UPDATE webhook_outbox SET "attempts" = "attempts" + 1, "nextAttemptAt" = ?2
+WHERE "id" IN (SELECT "id" FROM webhook_outbox INDEXED BY webhook_outbox_due
+               WHERE "deliveredAt" IS NULL AND "nextAttemptAt" <= ?1
+               ORDER BY "id" LIMIT ?3)
+RETURNING "id", "type", "body", "createdAt", "attempts", "nextAttemptAt", "lastError")sql";
+
+// ?1 the cut-off: delivered before it. Served by the partial index webhook_outbox_delivered.
+constexpr std::string_view kPruneDeliveredSql =
+    R"sql(DELETE FROM webhook_outbox WHERE "deliveredAt" < ?1)sql";
+
+// Both leave a delivered entry alone: a late report from a claimer whose claim had run out must
+// not put an event back in the queue once someone delivered it.
+constexpr std::string_view kMarkDeliveredSql = R"sql(
+UPDATE webhook_outbox SET "deliveredAt" = ?2 WHERE "id" = ?1 AND "deliveredAt" IS NULL)sql";
+constexpr std::string_view kMarkFailedSql = R"sql(
+UPDATE webhook_outbox SET "lastError" = ?2, "nextAttemptAt" = ?3
+WHERE "id" = ?1 AND "deliveredAt" IS NULL)sql";
+
+constexpr std::string_view kCountPendingSql =
+    R"sql(SELECT count(*) FROM webhook_outbox WHERE "deliveredAt" IS NULL)sql";
 
 /// An error as a Result<T>. Needed for T = bool: bool is constructible from an error_code
 /// (explicit operator bool), so result<bool>'s implicit error constructor is disabled.
 template <class T>
 Result<T> ErrorAs(const boost::system::error_code& ec) {
   return Result<T>(boost::system::in_place_error, ec);
+}
+
+/// A LIMIT parameter: SQLite takes a signed 64-bit value; anything larger is "no limit" anyway.
+std::int64_t SqlLimit(std::size_t limit) {
+  constexpr auto kMax = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
+  return static_cast<std::int64_t>(std::min(limit, kMax));
 }
 
 /// A connection's tokens as stored: sealed, the refresh token NULL when empty.
@@ -209,9 +325,9 @@ struct SqliteStore::Impl {
     return FloorToSeconds(clock.Now());
   }
 
-  /// Binds ?1…?12 of kUpsertSql / kReplaceSql; `now` is both createdAt (used by a new row only)
+  /// Binds ?1…?17 of kUpsertSql / kReplaceSql; `now` is both createdAt (used by a new row only)
   /// and updatedAt. The caller's created_at, updated_at and version are ignored: the store owns
-  /// them.
+  /// them. The refresh bookkeeping is the caller's and is written as given.
   [[nodiscard]] Result<void> BindConnection(Statement& stmt,
                                             const core::Connection& c,
                                             const SealedTokens& sealed,
@@ -232,7 +348,12 @@ struct SqliteStore::Impl {
                         refresh,
                         FormatIsoTime(c.expires_at),
                         std::string_view(now_text),
-                        std::string_view(now_text));
+                        std::string_view(now_text),
+                        NullableTime(c.last_refresh_at),
+                        NullableTime(c.next_refresh_at),
+                        std::int64_t{c.refresh_failures},
+                        std::string_view(c.last_error),
+                        NullableTime(c.last_error_at));
   }
 
   /// The row as stored, from what was written plus the RETURNING "version", "createdAt" row.
@@ -250,6 +371,9 @@ struct SqliteStore::Impl {
     c.created_at = *created;
     c.expires_at = FloorToSeconds(c.expires_at);
     c.updated_at = now;
+    c.last_refresh_at = FloorToSeconds(c.last_refresh_at);
+    c.next_refresh_at = FloorToSeconds(c.next_refresh_at);
+    c.last_error_at = FloorToSeconds(c.last_error_at);
     return c;
   }
 
@@ -272,7 +396,7 @@ struct SqliteStore::Impl {
     return std::move(*plain);
   }
 
-  /// One row of kFindSql / kFindByAccountSql / kListSql, decrypted.
+  /// One row of kFindSql / kFindByAccountSql / kListSql / kListDueSql, decrypted.
   [[nodiscard]] Result<core::Connection> ReadConnection(const Statement& row) const {
     core::Connection c;
     c.account_id = row.Int(0);
@@ -316,7 +440,10 @@ struct SqliteStore::Impl {
     const auto expires = ParseIsoTime(row.Text(9));
     const auto created = ParseIsoTime(row.Text(11));
     const auto updated = ParseIsoTime(row.Text(12));
-    if (!expires || !created || !updated) {
+    const auto last_refresh = ReadNullableTime(row, 13);
+    const auto next_refresh = ReadNullableTime(row, 14);
+    const auto last_error_at = ReadNullableTime(row, 17);
+    if (!expires || !created || !updated || !last_refresh || !next_refresh || !last_error_at) {
       log->error("amo_tokens row accountId={} clientId={} has a malformed time",
                  c.account_id,
                  c.client_id);
@@ -326,40 +453,93 @@ struct SqliteStore::Impl {
     c.version = row.Int(10);
     c.created_at = *created;
     c.updated_at = *updated;
+    c.last_refresh_at = *last_refresh;
+    c.next_refresh_at = *next_refresh;
+    c.refresh_failures = static_cast<int>(row.Int(15));
+    c.last_error = row.Text(16);
+    c.last_error_at = *last_error_at;
     return c;
   }
 
-  Result<core::Connection> Upsert(Database& db, const core::Connection& c) {
-    const SealedTokens sealed = SealTokens(c);
-    const core::TimePoint now = WriteTime();
-    auto stmt = Statement::Prepare(db, kUpsertSql);
+  /// Appends `events` to webhook_outbox, due at `now`. Inside the caller's transaction.
+  static Result<void> InsertEvents(Database& db,
+                                   const std::vector<service::Event>& events,
+                                   core::TimePoint now) {
+    if (events.empty()) {
+      return {};
+    }
+    auto stmt = Statement::Prepare(db, kEnqueueSql);
     if (!stmt) {
       return stmt.error();
     }
-    if (auto bound = BindConnection(*stmt, c, sealed, now); !bound) {
-      return bound.error();
+    const std::string now_text = FormatIsoTime(now);
+    for (const auto& event : events) {
+      if (auto bound = stmt->BindAll(std::string_view(event.type),
+                                     std::string_view(event.body),
+                                     std::string_view(now_text));
+          !bound) {
+        return bound.error();
+      }
+      if (auto done = stmt->Run(); !done) {
+        return done.error();
+      }
+      if (auto reset = stmt->Reset(); !reset) {
+        return reset.error();
+      }
     }
-    auto row = stmt->Step();
-    if (!row) {
-      return row.error();
+    return {};
+  }
+
+  Result<core::Connection> Upsert(Database& db,
+                                  const core::Connection& c,
+                                  const std::vector<service::Event>& events) {
+    const SealedTokens sealed = SealTokens(c);
+    const core::TimePoint now = WriteTime();
+    // The row and its events commit together or not at all (the outbox never reports a change
+    // that did not happen, nor misses one that did).
+    Transaction tx(db);
+    if (auto begun = tx.Begin(); !begun) {
+      return begun.error();
     }
-    if (!*row) {
-      log->error("upsert of accountId={} clientId={} returned no row", c.account_id, c.client_id);
-      return Fail(Errc::kStoreFailure);
+    std::optional<core::Connection> stored;
+    {
+      auto stmt = Statement::Prepare(db, kUpsertSql);
+      if (!stmt) {
+        return stmt.error();
+      }
+      if (auto bound = BindConnection(*stmt, c, sealed, now); !bound) {
+        return bound.error();
+      }
+      auto row = stmt->Step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        log->error("upsert of accountId={} clientId={} returned no row", c.account_id, c.client_id);
+        return Fail(Errc::kStoreFailure);
+      }
+      auto result = StoredRow(c, *stmt, now);
+      if (!result) {
+        return result.error();
+      }
+      stored = std::move(*result);
+      if (auto finished = stmt->Run(); !finished) {
+        return finished.error();
+      }
     }
-    auto stored = StoredRow(c, *stmt, now);
-    if (!stored) {
-      return stored.error();
+    if (auto queued = InsertEvents(db, events, now); !queued) {
+      return queued.error();
     }
-    if (auto finished = stmt->Run(); !finished) {  // completes the autocommit transaction
-      return finished.error();
+    if (auto committed = tx.Commit(); !committed) {
+      return committed.error();
     }
-    return stored;
+    return std::move(*stored);
   }
 
   Result<core::Connection> Replace(Database& db,
                                    const core::Connection& c,
-                                   std::int64_t expected_version) {
+                                   std::int64_t expected_version,
+                                   const std::vector<service::Event>& events) {
     const SealedTokens sealed = SealTokens(c);
     const core::TimePoint now = WriteTime();
     // One transaction, so that "0 rows updated" is told apart from "no row" consistently.
@@ -376,7 +556,7 @@ struct SqliteStore::Impl {
       if (auto bound = BindConnection(*stmt, c, sealed, now); !bound) {
         return bound.error();
       }
-      if (auto bound = stmt->Bind(13, expected_version); !bound) {
+      if (auto bound = stmt->Bind(18, expected_version); !bound) {
         return bound.error();
       }
       auto row = stmt->Step();
@@ -395,6 +575,10 @@ struct SqliteStore::Impl {
       }
     }
     if (stored) {
+      // Only a swap that happened is reported: a loser's events are never written.
+      if (auto queued = InsertEvents(db, events, now); !queued) {
+        return queued.error();
+      }
       if (auto committed = tx.Commit(); !committed) {
         return committed.error();
       }
@@ -470,6 +654,21 @@ struct SqliteStore::Impl {
     auto stmt = Statement::Prepare(db, kListSql);
     if (!stmt) {
       return stmt.error();
+    }
+    return ReadAll(*stmt);
+  }
+
+  Result<std::vector<core::Connection>> ListDue(Database& db,
+                                                const core::TimePoint& now,
+                                                const std::size_t& limit) {
+    auto stmt = Statement::Prepare(db, kListDueSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->BindAll(
+            core::ToString(core::ConnectionStatus::kActive), FormatIsoTime(now), SqlLimit(limit));
+        !bound) {
+      return bound.error();
     }
     return ReadAll(*stmt);
   }
@@ -627,6 +826,171 @@ struct SqliteStore::Impl {
     return inserted;
   }
 
+  // ---- refresh_leases ---------------------------------------------------------------------------
+
+  Result<bool> TryAcquire(Database& db,
+                          const core::AccountKey& k,
+                          const std::string& holder,
+                          const core::TimePoint& now,
+                          const core::TimePoint& until) {
+    auto stmt = Statement::Prepare(db, kAcquireLeaseSql);
+    if (!stmt) {
+      return ErrorAs<bool>(stmt.error());
+    }
+    // `now` rounds down and `until` up: a lease is never taken over before its end.
+    if (auto bound = stmt->BindAll(k.account_id,
+                                   std::string_view(k.client_id),
+                                   std::string_view(holder),
+                                   FormatIsoTime(CeilToSeconds(until)),
+                                   FormatIsoTime(now));
+        !bound) {
+      return ErrorAs<bool>(bound.error());
+    }
+    auto row = stmt->Step();
+    if (!row) {
+      return ErrorAs<bool>(row.error());
+    }
+    const bool held = *row;  // a row back: inserted, taken over or extended, for `holder`
+    if (auto finished = stmt->Run(); !finished) {  // completes the autocommit transaction
+      return ErrorAs<bool>(finished.error());
+    }
+    return held;
+  }
+
+  Result<void> Release(Database& db, const core::AccountKey& k, const std::string& holder) {
+    auto stmt = Statement::Prepare(db, kReleaseLeaseSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound =
+            stmt->BindAll(k.account_id, std::string_view(k.client_id), std::string_view(holder));
+        !bound) {
+      return bound.error();
+    }
+    return stmt->Run();
+  }
+
+  // ---- webhook_outbox -------------------------------------------------------------------------
+
+  Result<void> Enqueue(Database& db,
+                       const std::vector<service::Event>& events,
+                       const core::TimePoint& now) {
+    Transaction tx(db);  // all of them or none
+    if (auto begun = tx.Begin(); !begun) {
+      return begun.error();
+    }
+    if (auto queued = InsertEvents(db, events, FloorToSeconds(now)); !queued) {
+      return queued.error();
+    }
+    return tx.Commit();
+  }
+
+  Result<std::vector<service::OutboxEntry>> ClaimDue(Database& db,
+                                                     const core::TimePoint& now,
+                                                     const core::TimePoint& claim_until,
+                                                     const std::size_t& limit) {
+    Transaction tx(db);
+    if (auto begun = tx.Begin(); !begun) {
+      return begun.error();
+    }
+    {
+      // Pruning here keeps the table bounded without a timer of its own; the claimer polls.
+      auto prune = Statement::Prepare(db, kPruneDeliveredSql);
+      if (!prune) {
+        return prune.error();
+      }
+      if (auto bound = prune->Bind(1, FormatIsoTime(now - kDeliveredRetention)); !bound) {
+        return bound.error();
+      }
+      if (auto done = prune->Run(); !done) {
+        return done.error();
+      }
+    }
+    std::vector<service::OutboxEntry> claimed;
+    {
+      auto stmt = Statement::Prepare(db, kClaimSql);
+      if (!stmt) {
+        return stmt.error();
+      }
+      // The claim ends no earlier than asked (rounded up): nobody else claims meanwhile.
+      if (auto bound = stmt->BindAll(
+              FormatIsoTime(now), FormatIsoTime(CeilToSeconds(claim_until)), SqlLimit(limit));
+          !bound) {
+        return bound.error();
+      }
+      for (;;) {
+        auto row = stmt->Step();
+        if (!row) {
+          return row.error();
+        }
+        if (!*row) {
+          break;
+        }
+        service::OutboxEntry entry;
+        entry.id = stmt->Int(0);
+        entry.type = stmt->Text(1);
+        entry.body = stmt->Text(2);
+        const auto created = ParseIsoTime(stmt->Text(3));
+        entry.attempts = static_cast<int>(stmt->Int(4));
+        const auto next = ParseIsoTime(stmt->Text(5));
+        entry.last_error = stmt->Text(6);
+        if (!created || !next) {
+          // Returning rolls the claim back: the entry stays due, and this is logged each time.
+          log->error("webhook_outbox row id={} has a malformed time", entry.id);
+          return Fail(Errc::kStoreFailure);
+        }
+        entry.created_at = *created;
+        entry.next_attempt_at = *next;
+        claimed.push_back(std::move(entry));
+      }
+    }
+    if (auto committed = tx.Commit(); !committed) {
+      return committed.error();
+    }
+    std::sort(
+        claimed.begin(), claimed.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
+    return claimed;
+  }
+
+  Result<void> MarkDelivered(Database& db, const std::int64_t& id, const core::TimePoint& now) {
+    auto stmt = Statement::Prepare(db, kMarkDeliveredSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->BindAll(id, FormatIsoTime(now)); !bound) {
+      return bound.error();
+    }
+    return stmt->Run();
+  }
+
+  Result<void> MarkFailed(Database& db,
+                          const std::int64_t& id,
+                          const std::string& error,
+                          const core::TimePoint& next_attempt_at) {
+    auto stmt = Statement::Prepare(db, kMarkFailedSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->BindAll(
+            id, std::string_view(error), FormatIsoTime(CeilToSeconds(next_attempt_at)));
+        !bound) {
+      return bound.error();
+    }
+    return stmt->Run();
+  }
+
+  Result<std::size_t> CountPending(Database& db) {
+    auto stmt = Statement::Prepare(db, kCountPendingSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    auto row = stmt->Step();
+    if (!row) {
+      return row.error();
+    }
+    return static_cast<std::size_t>(stmt->Int(0));
+  }
+
   SqliteOptions options;
   core::SystemClock system_clock;  // when options.clock is null
   crypto::MasterKey key;
@@ -694,20 +1058,30 @@ int SqliteStore::SchemaVersion() const {
 // expression: GCC 12, asio#858). The lambda holds copies of the arguments and the Impl pointer,
 // which outlives every call (the caller keeps the store alive while awaiting it).
 
-service::Task<Result<core::Connection>> SqliteStore::Upsert(core::Connection connection) {
+service::Task<Result<core::Connection>> SqliteStore::Upsert(core::Connection connection,
+                                                            std::vector<service::Event> events) {
   Impl* impl = impl_.get();
-  auto work = [impl, connection = std::move(connection)] {
-    return impl->Run("upsert", &Impl::Upsert, connection);
+  auto work = [impl, connection = std::move(connection), events = std::move(events)] {
+    return impl->Run("upsert", &Impl::Upsert, connection, events);
   };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }
 
 service::Task<Result<core::Connection>> SqliteStore::Replace(core::Connection connection,
-                                                             std::int64_t expected_version) {
+                                                             std::int64_t expected_version,
+                                                             std::vector<service::Event> events) {
   Impl* impl = impl_.get();
-  auto work = [impl, connection = std::move(connection), expected_version] {
-    return impl->Run("replace", &Impl::Replace, connection, expected_version);
-  };
+  auto work =
+      [impl, connection = std::move(connection), expected_version, events = std::move(events)] {
+        return impl->Run("replace", &Impl::Replace, connection, expected_version, events);
+      };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::vector<core::Connection>>> SqliteStore::ListDue(core::TimePoint now,
+                                                                          std::size_t limit) {
+  Impl* impl = impl_.get();
+  auto work = [impl, now, limit] { return impl->Run("list due", &Impl::ListDue, now, limit); };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }
 
@@ -754,6 +1128,67 @@ service::Task<Result<bool>> SqliteStore::MarkUsed(std::string code_hash, core::T
   auto work = [impl, code_hash = std::move(code_hash), now] {
     return impl->Run("mark code used", &Impl::MarkUsed, code_hash, now);
   };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<bool>> SqliteStore::TryAcquire(core::AccountKey key,
+                                                    std::string holder,
+                                                    core::TimePoint now,
+                                                    core::TimePoint until) {
+  Impl* impl = impl_.get();
+  auto work = [impl, key = std::move(key), holder = std::move(holder), now, until] {
+    return impl->Run("acquire lease", &Impl::TryAcquire, key, holder, now, until);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<void>> SqliteStore::Release(core::AccountKey key, std::string holder) {
+  Impl* impl = impl_.get();
+  auto work = [impl, key = std::move(key), holder = std::move(holder)] {
+    return impl->Run("release lease", &Impl::Release, key, holder);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<void>> SqliteStore::Enqueue(std::vector<service::Event> events,
+                                                 core::TimePoint now) {
+  Impl* impl = impl_.get();
+  auto work = [impl, events = std::move(events), now] {
+    return impl->Run("enqueue events", &Impl::Enqueue, events, now);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::vector<service::OutboxEntry>>> SqliteStore::ClaimDue(
+    core::TimePoint now, core::TimePoint claim_until, std::size_t limit) {
+  Impl* impl = impl_.get();
+  auto work = [impl, now, claim_until, limit] {
+    return impl->Run("claim events", &Impl::ClaimDue, now, claim_until, limit);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<void>> SqliteStore::MarkDelivered(std::int64_t id, core::TimePoint now) {
+  Impl* impl = impl_.get();
+  auto work = [impl, id, now] {
+    return impl->Run("mark event delivered", &Impl::MarkDelivered, id, now);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<void>> SqliteStore::MarkFailed(std::int64_t id,
+                                                    std::string error,
+                                                    core::TimePoint next_attempt_at) {
+  Impl* impl = impl_.get();
+  auto work = [impl, id, error = std::move(error), next_attempt_at] {
+    return impl->Run("mark event failed", &Impl::MarkFailed, id, error, next_attempt_at);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::size_t>> SqliteStore::CountPending() {
+  Impl* impl = impl_.get();
+  auto work = [impl] { return impl->Run("count pending events", &Impl::CountPending); };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }
 

@@ -76,6 +76,20 @@ ErrorView ViewOfErrc(Errc e) {
               "amoCRM no longer accepts this account's refresh token; connect the account again.",
               "The account must be connected again",
               kStartAgain};
+    case Errc::kRefreshDeferred:
+      return {503,
+              "refresh_deferred",
+              "The access token expired and the last refresh failed; amoauth retries after a "
+              "backoff (GET /v1/accounts/{id} shows the error and the next attempt).",
+              "amoCRM could not be reached",
+              kRetry};
+    case Errc::kThrottled:
+      return {503,
+              "throttled",
+              "Too many requests are waiting for this account under amoCRM's limit of requests "
+              "per second; slow down or retry later.",
+              "Too busy",
+              kRetry};
     case Errc::kAmoCodeExpired:
       return {502,
               "amo_code_expired",
@@ -141,6 +155,13 @@ ErrorView ViewOfErrc(Errc e) {
               "amo_unauthorized",
               "amoCRM answered 401 Unauthorized.",
               "amoCRM said no",
+              kStartAgain};
+    case Errc::kAmoNotFound:
+      return {502,
+              "amo_not_found",
+              "amoCRM answered 404 Not Found for the account's host: the account may have been "
+              "renamed or deleted.",
+              "amoCRM does not know this account",
               kStartAgain};
     case Errc::kAmoRejected:
       return {502, "amo_rejected", "amoCRM rejected the request.", "amoCRM said no", kStartAgain};

@@ -8,7 +8,19 @@
 namespace amoauth::web::json {
 namespace {
 
+/// An ISO time, or null for "never".
+boost::json::value TimeOrNull(core::TimePoint t) {
+  if (t == core::TimePoint{}) {
+    return nullptr;
+  }
+  return boost::json::value(core::FormatIsoTime(t));
+}
+
 boost::json::object AccountObject(const core::Connection& c) {
+  boost::json::value last_error = nullptr;
+  if (!c.last_error.empty()) {
+    last_error = boost::json::value(c.last_error);
+  }
   return {
       {"account_id", c.account_id},
       {"client_id", c.client_id},
@@ -19,13 +31,28 @@ boost::json::object AccountObject(const core::Connection& c) {
       {"expires_at", core::FormatIsoTime(c.expires_at)},
       {"created_at", core::FormatIsoTime(c.created_at)},
       {"updated_at", core::FormatIsoTime(c.updated_at)},
+      {"refresh",
+       {
+           {"last_refresh_at", TimeOrNull(c.last_refresh_at)},
+           {"next_refresh_at", TimeOrNull(c.next_refresh_at)},
+           {"failures", c.refresh_failures},
+           {"last_error", std::move(last_error)},
+           {"last_error_at", TimeOrNull(c.last_error_at)},
+       }},
   };
 }
 
 }  // namespace
 
-std::string Account(const core::Connection& c) {
-  return boost::json::serialize(AccountObject(c));
+std::string Account(const core::Connection& c,
+                    std::optional<std::chrono::seconds> api_blocked_for) {
+  boost::json::object o = AccountObject(c);
+  if (api_blocked_for) {
+    o["api_blocked_for_seconds"] = api_blocked_for->count();
+  } else {
+    o["api_blocked_for_seconds"] = nullptr;
+  }
+  return boost::json::serialize(o);
 }
 
 std::string Accounts(const std::vector<core::Connection>& all) {

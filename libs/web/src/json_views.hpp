@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <optional>
 #include <string>
 
 #include <boost/system/error_code.hpp>
@@ -11,7 +13,9 @@
 /// JSON bodies of the internal API (docs/api.md). Tokens appear only in TokenJson.
 namespace amoauth::web::json {
 
-[[nodiscard]] std::string Account(const core::Connection& c);
+/// One account with its refresh state; `api_blocked_for` is the rest of a 403 cool-off.
+[[nodiscard]] std::string Account(const core::Connection& c,
+                                  std::optional<std::chrono::seconds> api_blocked_for);
 [[nodiscard]] std::string Accounts(const std::vector<core::Connection>& all);
 [[nodiscard]] std::string Token(const core::Connection& c, core::TimePoint now);
 [[nodiscard]] std::string ConnectStart(const service::ConnectStart& start);

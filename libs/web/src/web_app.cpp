@@ -80,6 +80,9 @@ void WebApp::AddRoutes(http_server::Router& router) {
       "GET", "/v1/accounts/{id}", [this](HttpRequest r) { return GetAccount(std::move(r)); });
   router.Add(
       "GET", "/v1/accounts/{id}/token", [this](HttpRequest r) { return GetToken(std::move(r)); });
+  router.Add("POST", "/v1/accounts/{id}/refresh", [this](HttpRequest r) {
+    return ForceRefresh(std::move(r));
+  });
   router.Add("*", "/v1/accounts/{id}/proxy/{path*}", [this](HttpRequest r) {
     return ProxyCall(std::move(r));
   });
@@ -201,7 +204,22 @@ WebApp::Task WebApp::GetAccount(Request request) {
   if (!account) {
     co_return json::Error(account.error(), request.request_id);
   }
-  co_return HttpResponse::Json(200, json::Account(*account));
+  co_return HttpResponse::Json(200, json::Account(*account, accounts_.Limiter().BlockedFor(*id)));
+}
+
+WebApp::Task WebApp::ForceRefresh(Request request) {
+  if (auto rejected = RejectUnauthorized(request)) {
+    co_return std::move(*rejected);
+  }
+  auto id = ParseAccountId(request.PathParam("id"));
+  if (!id) {
+    co_return BadAccountId(request);
+  }
+  auto refreshed = co_await accounts_.ForceRefresh(*id);
+  if (!refreshed) {
+    co_return json::Error(refreshed.error(), request.request_id);
+  }
+  co_return HttpResponse::Json(200, json::Account(*refreshed, accounts_.Limiter().BlockedFor(*id)));
 }
 
 WebApp::Task WebApp::GetToken(Request request) {
@@ -237,7 +255,12 @@ WebApp::Task WebApp::ProxyCall(Request request) {
   request.target = std::move(target);
   auto answer = co_await accounts_.Proxy(*id, std::move(request));
   if (!answer) {
-    co_return json::Error(answer.error(), request_id);
+    HttpResponse refused = json::Error(answer.error(), request_id);
+    if (Is(answer.error(), Errc::kThrottled) || Is(answer.error(), Errc::kAmoBlocked)) {
+      const auto wait = std::max(accounts_.Limiter().RetryAfter(*id), std::chrono::seconds{1});
+      refused.headers.Set("Retry-After", std::to_string(wait.count()));
+    }
+    co_return refused;
   }
   co_return std::move(*answer);
 }

@@ -213,7 +213,7 @@ TEST(ClassifyAmoFailure, StatusDecidesWhenThereIsNoHint) {
   EXPECT_EQ(ClassifyAmoFailure(500, "").code, Errc::kAmoServerError);
   EXPECT_EQ(ClassifyAmoFailure(502, "<html>Bad Gateway</html>").code, Errc::kAmoServerError);
   EXPECT_EQ(ClassifyAmoFailure(429, R"({"retry_after":5})").code, Errc::kAmoRateLimited);
-  EXPECT_EQ(ClassifyAmoFailure(404, "").code, Errc::kAmoRejected);
+  EXPECT_EQ(ClassifyAmoFailure(409, "").code, Errc::kAmoRejected);
   EXPECT_EQ(ClassifyAmoFailure(400, ProblemBody("Something new")).code, Errc::kAmoRejected);
   EXPECT_EQ(ClassifyAmoFailure(302, "").code, Errc::kAmoMalformedResponse);
   EXPECT_EQ(ClassifyAmoFailure(0, "").code, Errc::kAmoMalformedResponse);
@@ -271,6 +271,27 @@ TEST(ClassifyAmoFailure, TruncatesLongFieldsWithoutSplittingUtf8) {
   std::string odd_cut(299, 'a');
   odd_cut += "жжж";
   EXPECT_EQ(ClassifyAmoFailure(400, ProblemBody("", odd_cut)).title, std::string(299, 'a'));
+}
+
+TEST(AccountDomain, ParsesTheLookupAnswer) {
+  auto d = ParseAccountDomain(
+      R"({"id":30000001,"subdomain":"renamed","domain":"renamed.amocrm.ru","top_level_domain":"ru"})");
+  ASSERT_TRUE(d) << d.error().message();
+  EXPECT_EQ(d->id, 30000001);
+  EXPECT_EQ(d->subdomain, "renamed");
+  EXPECT_EQ(d->domain, "renamed.amocrm.ru");
+}
+
+TEST(AccountDomain, RefusesAnswersWithoutIdOrDomain) {
+  EXPECT_FALSE(ParseAccountDomain(R"({"subdomain":"x","domain":"x.amocrm.ru"})"));
+  EXPECT_FALSE(ParseAccountDomain(R"({"id":1,"domain":""})"));
+  EXPECT_FALSE(ParseAccountDomain(R"({"id":-5,"domain":"x.amocrm.ru"})"));
+  EXPECT_FALSE(ParseAccountDomain("<html>403</html>"));
+}
+
+TEST(ClassifyAmoFailure, A404WithoutHintMayMeanARenamedAccount) {
+  EXPECT_EQ(ClassifyAmoFailure(404, "").code, Errc::kAmoNotFound);
+  EXPECT_EQ(ClassifyAmoFailure(404, "<html>Not Found</html>").code, Errc::kAmoNotFound);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
 #include <gtest/gtest.h>
 
 #include "fake_amo_client.hpp"
@@ -23,12 +24,25 @@ class AccountServiceTest : public ::testing::Test {
   AccountServiceTest()
       : stores(clock),
         amo(kClient),
+        limiter({.rps = 7, .max_wait = std::chrono::milliseconds(0)},
+                [this] { return steady_now; }),
+        events(true, clock, random),
         service(
             {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
-            FlowSettings{.refresh_margin = std::chrono::minutes(5)},
-            stores,
-            amo,
-            clock) {
+            FlowSettings{.refresh = {.margin = std::chrono::minutes(5),
+                                     .ahead = std::chrono::hours(1),
+                                     .keepalive = std::chrono::hours(24 * 7)},
+                         .lease_ttl = std::chrono::seconds(2),
+                         .instance_id = "this-process"},
+            core::RefererPolicy({"amocrm.ru", "kommo.com"}),
+            AccountPorts{.connections = stores,
+                         .leases = stores,
+                         .outbox = stores,
+                         .amo = amo,
+                         .limiter = limiter,
+                         .events = events,
+                         .clock = clock,
+                         .random = random}) {
     core::Connection c;
     c.account_id = 30000001;
     c.client_id = kClient;
@@ -37,13 +51,29 @@ class AccountServiceTest : public ::testing::Test {
     c.access_token = Secret("old-access");
     c.refresh_token = Secret("old-refresh");
     c.expires_at = clock.Now() + std::chrono::hours(24);
-    RunCo(ioc, stores.Upsert(c)).value();
+    c.last_refresh_at = clock.Now();
+    c.next_refresh_at = c.expires_at - std::chrono::hours(1);
+    RunCo(ioc, stores.Upsert(c, {})).value();
+  }
+
+  core::Connection Row() { return RunCo(ioc, service.Get(30000001)).value(); }
+
+  std::vector<std::string> EventTypes() {
+    std::vector<std::string> types;
+    for (const auto& e : stores.EnqueuedEvents()) {
+      types.push_back(e.type);
+    }
+    return types;
   }
 
   boost::asio::io_context ioc;
   testing::FakeClock clock;
+  testing::CountingRandom random;
   testing::InMemoryStores stores;
   FakeAmoClient amo;
+  ApiLimiter::SteadyClock::time_point steady_now = ApiLimiter::SteadyClock::now();
+  ApiLimiter limiter;
+  EventFactory events;
   AccountService service;
 };
 
@@ -104,11 +134,11 @@ TEST_F(AccountServiceTest, DeadRefreshTokenMarksReauthRequiredAndIsNotRetried) {
 }
 
 TEST_F(AccountServiceTest, TransientFailureOrRejectedClientLeavesTheAccountActive) {
-  clock.Advance(std::chrono::hours(25));
   for (Errc e : {Errc::kAmoUnreachable, Errc::kAmoServerError, Errc::kAmoInvalidClient}) {
+    clock.Advance(std::chrono::hours(25));
     amo.refresh_error = e;
     EXPECT_TRUE(Is(RunCo(ioc, service.FreshToken(30000001)).error(), e));
-    EXPECT_EQ(RunCo(ioc, service.Get(30000001))->status, core::ConnectionStatus::kActive);
+    EXPECT_EQ(Row().status, core::ConnectionStatus::kActive);
   }
 }
 
@@ -132,6 +162,216 @@ TEST_F(AccountServiceTest, ProxyRefreshesOnceAndReplaysOnceAfter401) {
   ASSERT_TRUE(again);
   EXPECT_EQ(again->status, 401);
   EXPECT_EQ(amo.forwards.load(), 4);
+}
+
+TEST_F(AccountServiceTest, SuccessfulRefreshSchedulesTheNextOneAndHoldsNoLease) {
+  clock.Advance(std::chrono::hours(25));
+  auto c = RunCo(ioc, service.FreshToken(30000001));
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->last_refresh_at, clock.Now());
+  EXPECT_EQ(c->next_refresh_at, clock.Now() + std::chrono::hours(23));
+  EXPECT_EQ(c->refresh_failures, 0);
+  EXPECT_TRUE(c->last_error.empty());
+  EXPECT_FALSE(stores.LeaseHolder(c->Key()).has_value()) << "the lease is given back";
+}
+
+TEST_F(AccountServiceTest, DeadRefreshTokenTellsTheBackendOnce) {
+  clock.Advance(std::chrono::hours(25));
+  amo.refresh_error = Errc::kAmoTokenExpired;
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(Is(RunCo(ioc, service.FreshToken(30000001)).error(), Errc::kReauthRequired));
+  }
+  EXPECT_TRUE(Is(RunCo(ioc, service.ForceRefresh(30000001)).error(), Errc::kReauthRequired));
+  EXPECT_EQ(amo.refreshes.load(), 1);
+  EXPECT_EQ(EventTypes(), std::vector<std::string>{"account.reauth_required"});
+  const core::Connection row = Row();
+  EXPECT_EQ(row.next_refresh_at, core::TimePoint{}) << "the scheduler leaves it alone";
+  EXPECT_FALSE(row.last_error.empty());
+}
+
+TEST_F(AccountServiceTest, TransientFailureBacksOffThenRecovers) {
+  clock.Advance(std::chrono::hours(25));  // the access token has expired
+  amo.refresh_error = Errc::kAmoServerError;
+  EXPECT_TRUE(Is(RunCo(ioc, service.FreshToken(30000001)).error(), Errc::kAmoServerError));
+  core::Connection row = Row();
+  EXPECT_EQ(row.refresh_failures, 1);
+  EXPECT_GE(row.next_refresh_at, clock.Now() + std::chrono::seconds(15));
+  EXPECT_LE(row.next_refresh_at, clock.Now() + std::chrono::seconds(30));
+  EXPECT_NE(row.last_error.find("5xx"), std::string::npos) << row.last_error;
+
+  // Callers inside the backoff do not reach amoCRM: no refresh storm.
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(Is(RunCo(ioc, service.FreshToken(30000001)).error(), Errc::kRefreshDeferred));
+  }
+  EXPECT_EQ(amo.refreshes.load(), 1);
+
+  // After the backoff the next caller tries again, and succeeds.
+  clock.Advance(std::chrono::seconds(31));
+  amo.refresh_error.reset();
+  auto c = RunCo(ioc, service.FreshToken(30000001));
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(amo.refreshes.load(), 2);
+  EXPECT_EQ(c->refresh_failures, 0);
+  EXPECT_TRUE(c->last_error.empty());
+  EXPECT_EQ(EventTypes(),
+            (std::vector<std::string>{"token.refresh_failed", "token.refresh_recovered"}));
+}
+
+TEST_F(AccountServiceTest, FailureWhileTheTokenStillWorksHandsOutTheCurrentToken) {
+  clock.Advance(std::chrono::hours(24) - std::chrono::minutes(2));  // inside the margin
+  amo.refresh_error = Errc::kAmoUnreachable;
+  auto c = RunCo(ioc, service.FreshToken(30000001));
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->access_token.Reveal(), "old-access");
+  EXPECT_EQ(c->refresh_failures, 1);
+}
+
+TEST_F(AccountServiceTest, BackoffGrowsWithEveryFailure) {
+  amo.refresh_error = Errc::kAmoUnreachable;
+  clock.Advance(std::chrono::hours(25));
+  core::TimePoint last_delay_end = clock.Now();
+  std::chrono::seconds previous{0};
+  for (int attempt = 1; attempt <= 6; ++attempt) {
+    (void)RunCo(ioc, service.ForceRefresh(30000001));
+    const core::Connection row = Row();
+    EXPECT_EQ(row.refresh_failures, attempt);
+    const auto delay =
+        std::chrono::duration_cast<std::chrono::seconds>(row.next_refresh_at - clock.Now());
+    EXPECT_GE(delay * 2, previous) << "attempt " << attempt;
+    previous = delay;
+    last_delay_end = row.next_refresh_at;
+    clock.Advance(delay + std::chrono::seconds(1));
+  }
+  EXPECT_GE(previous, std::chrono::seconds(480));
+}
+
+TEST_F(AccountServiceTest, RenamedAccountIsFoundAndRefreshedOnItsNewHost) {
+  clock.Advance(std::chrono::hours(25));
+  amo.refresh_error_by_host["example.amocrm.ru"] = Errc::kAmoNotFound;
+  amo.domain_answer =
+      core::AccountDomain{.id = 30000001, .subdomain = "renamed", .domain = "renamed.amocrm.ru"};
+  auto c = RunCo(ioc, service.FreshToken(30000001));
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->base_domain, "renamed.amocrm.ru");
+  EXPECT_EQ(amo.last_lookup_host, "api-b.amocrm.ru");
+  EXPECT_EQ(amo.last_lookup_token, "old-refresh");
+  EXPECT_EQ(amo.refresh_hosts,
+            (std::vector<std::string>{"example.amocrm.ru", "renamed.amocrm.ru"}));
+  EXPECT_EQ(Row().base_domain, "renamed.amocrm.ru");
+}
+
+TEST_F(AccountServiceTest, DomainLookupNamingAForeignHostIsIgnored) {
+  clock.Advance(std::chrono::hours(25));
+  amo.refresh_error_by_host["example.amocrm.ru"] = Errc::kAmoUnauthorized;
+  for (const char* evil : {"evil.example", "renamed.amocrm.ru.evil.example"}) {
+    amo.domain_answer = core::AccountDomain{.id = 30000001, .subdomain = "x", .domain = evil};
+    (void)RunCo(ioc, service.ForceRefresh(30000001));
+  }
+  // client_secret never went anywhere but the account's own host.
+  for (const std::string& host : amo.refresh_hosts) {
+    EXPECT_EQ(host, "example.amocrm.ru");
+  }
+  EXPECT_EQ(Row().base_domain, "example.amocrm.ru");
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kActive);
+}
+
+TEST_F(AccountServiceTest, AnotherProcessHoldingTheLeaseIsWaitedForAndItsResultUsed) {
+  clock.Advance(std::chrono::hours(25));
+  const core::Connection before = Row();
+  // "Another process" holds the lease and is refreshing.
+  ASSERT_TRUE(
+      RunCo(ioc,
+            stores.TryAcquire(
+                before.Key(), "other-process", clock.Now(), clock.Now() + std::chrono::seconds(60)))
+          .value());
+  std::optional<Result<core::Connection>> result;
+  boost::asio::co_spawn(ioc,
+                        service.FreshToken(30000001),
+                        [&result](std::exception_ptr e, Result<core::Connection> r) {
+                          ASSERT_FALSE(e);
+                          result = std::move(r);
+                        });
+  ioc.restart();
+  ioc.run_for(std::chrono::milliseconds(60));  // the caller is polling the row
+  EXPECT_FALSE(result.has_value());
+  // The other process commits its refresh and lets go.
+  core::Connection theirs = before;
+  theirs.access_token = Secret("their-access");
+  theirs.refresh_token = Secret("their-refresh");
+  theirs.expires_at = clock.Now() + std::chrono::hours(24);
+  ASSERT_TRUE(RunCo(ioc, stores.Replace(theirs, before.version, {})));
+  ASSERT_TRUE(RunCo(ioc, stores.Release(before.Key(), "other-process")));
+  while (!result.has_value()) {
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(*result);
+  EXPECT_EQ((*result)->access_token.Reveal(), "their-access");
+  EXPECT_EQ(amo.refreshes.load(), 0) << "no second refresh with a spent refresh token";
+}
+
+TEST_F(AccountServiceTest, ScheduledRefreshSkipsARowSomeoneElseRefreshed) {
+  clock.Advance(std::chrono::hours(23) + std::chrono::minutes(1));
+  const core::Connection due = Row();
+  // Refreshed on demand meanwhile (another process, say).
+  ASSERT_TRUE(RunCo(ioc, service.ForceRefresh(30000001)));
+  ASSERT_EQ(amo.refreshes.load(), 1);
+  auto r = RunCo(ioc, service.RefreshIfDue(due));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(amo.refreshes.load(), 1);
+}
+
+TEST_F(AccountServiceTest, ProxyKeepsToTheRateLimitAndHonours429And403) {
+  net::HttpRequest request;
+  request.method = "GET";
+  request.target = "/api/v4/leads";
+  // Seven in the same instant go; the eighth would have to wait (and max_wait is zero here).
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_TRUE(RunCo(ioc, service.Proxy(30000001, request)));
+  }
+  EXPECT_TRUE(Is(RunCo(ioc, service.Proxy(30000001, request)).error(), Errc::kThrottled));
+  EXPECT_EQ(amo.forwards.load(), 7);
+
+  steady_now += std::chrono::seconds(5);
+  amo.forward_statuses = {429};
+  amo.forward_headers_retry_after = {"30"};
+  auto limited = RunCo(ioc, service.Proxy(30000001, request));
+  ASSERT_TRUE(limited);
+  EXPECT_EQ(limited->status, 429) << "amoCRM's answer reaches the caller";
+  EXPECT_TRUE(Is(RunCo(ioc, service.Proxy(30000001, request)).error(), Errc::kThrottled));
+  EXPECT_GE(limiter.RetryAfter(30000001), std::chrono::seconds(29));
+
+  steady_now += std::chrono::seconds(31);
+  amo.forward_statuses = {403};
+  auto blocked = RunCo(ioc, service.Proxy(30000001, request));
+  ASSERT_TRUE(blocked);
+  EXPECT_EQ(blocked->status, 403);
+  const int forwards = amo.forwards.load();
+  EXPECT_TRUE(Is(RunCo(ioc, service.Proxy(30000001, request)).error(), Errc::kAmoBlocked));
+  EXPECT_EQ(amo.forwards.load(), forwards) << "nothing is sent during the cool-off";
+  EXPECT_TRUE(limiter.BlockedFor(30000001).has_value());
+  EXPECT_EQ(EventTypes(), std::vector<std::string>{"account.api_blocked"});
+}
+
+TEST(ApiLimiter, QueuesCallersInOrderAndRefusesBeyondTheBound) {
+  // The fake clock runs 990 ms behind the real one, so the one wait below lasts ~10 ms of real
+  // time (the timer is real) while the limiter believes it waits a whole second.
+  auto now = ApiLimiter::SteadyClock::now() - std::chrono::milliseconds(990);
+  ApiLimiter limiter({.rps = 2,
+                      .window = std::chrono::milliseconds(1000),
+                      .max_wait = std::chrono::milliseconds(1500)},
+                     [&now] { return now; });
+  boost::asio::io_context ioc;
+  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(1)));
+  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(1)));
+  EXPECT_EQ(limiter.RetryAfter(1), std::chrono::seconds(0));
+  // Another account has its own window.
+  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(2)));
+  // Account 1's third and fourth would go at +1 s (within the bound: they wait, on a real timer
+  // of at most a second); the fifth at +2 s is beyond it.
+  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(1)));
+  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(1)));
+  EXPECT_TRUE(Is(RunCo(ioc, limiter.Acquire(1)).error(), Errc::kThrottled));
 }
 
 }  // namespace

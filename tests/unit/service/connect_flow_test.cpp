@@ -34,6 +34,7 @@ class ConnectFlowTest : public ::testing::Test {
              stores,
              stores,
              amo,
+             events,
              clock,
              random) {}
 
@@ -52,6 +53,7 @@ class ConnectFlowTest : public ::testing::Test {
   testing::CountingRandom random;
   testing::InMemoryStores stores;
   FakeAmoClient amo;
+  EventFactory events{true, clock, random};
   ConnectFlow flow;
 };
 
@@ -83,6 +85,15 @@ TEST_F(ConnectFlowTest, ExchangesOnceAndStoresTheConnection) {
   EXPECT_EQ(c->version, 1);
   EXPECT_EQ(amo.last_host, "example.amocrm.ru");
   EXPECT_EQ(amo.last_secret, "s3cr3t");
+  // The scheduler's bookkeeping starts at the exchange: refresh an hour ahead of expiry.
+  EXPECT_EQ(c->last_refresh_at, clock.Now());
+  EXPECT_EQ(c->next_refresh_at, c->expires_at - std::chrono::hours(1));
+  // The backend hears of it, from the same transaction.
+  auto events = stores.EnqueuedEvents();
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(events[0].type, "account.connected");
+  EXPECT_NE(events[0].body.find("\"account_id\":30000001"), std::string::npos);
+  EXPECT_EQ(events[0].body.find("def50200"), std::string::npos) << "no token in events";
 
   // The same redirect again: the state is spent, amoCRM is not asked twice.
   auto again = Callback({.code = "def50200code", .referer = "example.amocrm.ru", .state = state});
@@ -137,6 +148,7 @@ TEST_F(ConnectFlowTest, AmoCrmRefusalStoresNothing) {
   auto r = Callback({.code = "c", .referer = "example.amocrm.ru", .state = NewState()});
   EXPECT_TRUE(Is(r.error(), Errc::kAmoCodeExpired));
   EXPECT_TRUE(RunCo(ioc, stores.List()).value().empty());
+  EXPECT_TRUE(stores.EnqueuedEvents().empty());
 }
 
 TEST_F(ConnectFlowTest, TokenOfAnotherIntegrationIsNotStored) {

@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <deque>
+#include <map>
+#include <mutex>
 #include <optional>
 
 #include <boost/asio/as_tuple.hpp>
@@ -55,6 +57,13 @@ class FakeAmoClient final : public service::AmoClient {
       auto [ec] = co_await gate->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
       (void)ec;
     }
+    {
+      std::lock_guard lock(mutex);
+      refresh_hosts.push_back(host);
+      if (auto it = refresh_error_by_host.find(host); it != refresh_error_by_host.end()) {
+        co_return Fail(it->second);
+      }
+    }
     if (refresh_error) {
       co_return Fail(*refresh_error);
     }
@@ -73,7 +82,25 @@ class FakeAmoClient final : public service::AmoClient {
       forward_statuses.pop_front();
     }
     r.body = request.target;
+    if (!forward_headers_retry_after.empty()) {
+      r.headers.Set("Retry-After", forward_headers_retry_after.front());
+      forward_headers_retry_after.pop_front();
+    }
     co_return r;
+  }
+
+  service::Task<Result<core::AccountDomain>> LookupDomain(std::string api_domain,
+                                                          Secret refresh_token) override {
+    ++lookups;
+    last_lookup_host = api_domain;
+    last_lookup_token = refresh_token.Reveal();
+    if (lookup_error) {
+      co_return Fail(*lookup_error);
+    }
+    if (!domain_answer) {
+      co_return Fail(Errc::kAmoUnauthorized);
+    }
+    co_return *domain_answer;
   }
 
   core::TokenGrant Grant(const std::string& tag) {
@@ -98,6 +125,16 @@ class FakeAmoClient final : public service::AmoClient {
   std::string last_secret;
   std::string last_refresh_token;
   std::vector<std::string> forwarded_tokens;
+  std::deque<std::string> forward_headers_retry_after;  ///< Retry-After per forwarded answer
+  // Domain lookup (protocol §7.2) and per-host refresh failures (a renamed account).
+  std::optional<core::AccountDomain> domain_answer;
+  std::optional<Errc> lookup_error;
+  std::atomic<int> lookups{0};
+  std::string last_lookup_host;
+  std::string last_lookup_token;
+  std::map<std::string, Errc> refresh_error_by_host;
+  std::vector<std::string> refresh_hosts;
+  std::mutex mutex;
 
  private:
   std::string client_id_;

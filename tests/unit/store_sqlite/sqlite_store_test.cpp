@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <initializer_list>
 #include <iterator>
 #include <memory>
 #include <optional>
@@ -26,6 +27,7 @@
 #include "amoauth/core/clock.hpp"
 #include "amoauth/core/connection.hpp"
 #include "amoauth/core/errc.hpp"
+#include "amoauth/core/iso_time.hpp"
 #include "amoauth/crypto/aead.hpp"
 #include "fake_clock.hpp"
 #include "run_co.hpp"
@@ -36,15 +38,26 @@ namespace fs = std::filesystem;
 using amoauth::Errc;
 using amoauth::Result;
 using amoauth::Secret;
+using amoauth::core::AccountKey;
 using amoauth::core::Connection;
 using amoauth::core::ConnectionStatus;
 using amoauth::core::FromUnixSeconds;
+using amoauth::core::TimePoint;
 using amoauth::crypto::MasterKey;
+using amoauth::service::Event;
+using amoauth::service::OutboxEntry;
 using amoauth::service::PendingState;
 using amoauth::store_sqlite::SqliteOptions;
 using amoauth::store_sqlite::SqliteStore;
 
 constexpr std::int64_t kNow = 1'760'000'000;  // 2025-10-09T08:53:20Z
+
+using Rows = std::vector<std::vector<std::string>>;
+
+/// kNow + `seconds`: the tests' times are fixed, never the wall clock.
+TimePoint At(std::int64_t seconds) {
+  return FromUnixSeconds(kNow + seconds);
+}
 
 // ---- helpers ------------------------------------------------------------------------------------
 
@@ -89,6 +102,51 @@ void ExpectSameContent(const Connection& actual, const Connection& expected) {
   EXPECT_EQ(actual.expires_at, expected.expires_at);
 }
 
+std::vector<Event> MakeEvents(std::initializer_list<std::string> types) {
+  std::vector<Event> events;
+  for (const auto& type : types) {
+    events.push_back({type, R"({"event":")" + type + R"("})"});
+  }
+  return events;
+}
+
+std::vector<std::int64_t> Ids(const std::vector<OutboxEntry>& entries) {
+  std::vector<std::int64_t> ids;
+  for (const auto& e : entries) {
+    ids.push_back(e.id);
+  }
+  return ids;
+}
+
+std::vector<std::string> Clients(const std::vector<Connection>& rows) {
+  std::vector<std::string> clients;
+  for (const auto& c : rows) {
+    clients.push_back(c.client_id);
+  }
+  return clients;
+}
+
+/// Runs every task at once on two threads (a stand-in for two processes' request handlers) and
+/// returns their results in task order.
+template <class T>
+std::vector<T> RunConcurrently(std::vector<boost::asio::awaitable<T>> tasks) {
+  boost::asio::io_context ioc(2);
+  std::vector<std::future<T>> futures;
+  futures.reserve(tasks.size());
+  for (auto& task : tasks) {
+    futures.push_back(boost::asio::co_spawn(ioc, std::move(task), boost::asio::use_future));
+  }
+  std::thread second([&ioc] { ioc.run(); });
+  ioc.run();
+  second.join();
+  std::vector<T> results;
+  results.reserve(futures.size());
+  for (auto& f : futures) {
+    results.push_back(f.get());
+  }
+  return results;
+}
+
 PendingState MakeState(std::string hash, std::int64_t created, std::int64_t lifetime = 600) {
   PendingState s;
   s.state_hash = std::move(hash);
@@ -107,8 +165,10 @@ std::string ReadFileBytes(const fs::path& path) {
 /// The database as an operator (or an attacker with the file) sees it: plain sqlite3 C API.
 class RawDb {
  public:
-  explicit RawDb(const std::string& path) {
-    if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK) {
+  /// `create`: make the file if missing (to build an old-version database by hand).
+  explicit RawDb(const std::string& path, bool create = false) {
+    const int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path.c_str(), &db_, flags, nullptr) != SQLITE_OK) {
       ADD_FAILURE() << "cannot open " << path;
     }
     sqlite3_busy_timeout(db_, 5000);
@@ -196,7 +256,7 @@ TEST_F(SqliteStoreTest, MigrationsAreIdempotentOnReopen) {
     auto store = OpenStore();
     first_version = store->SchemaVersion();
     EXPECT_GE(first_version, 1);
-    Unwrap(Run(store->Upsert(MakeConnection(1, "a"))));
+    Unwrap(Run(store->Upsert(MakeConnection(1, "a"), {})));
   }
   auto store = OpenStore();
   EXPECT_EQ(store->SchemaVersion(), first_version);
@@ -242,7 +302,7 @@ TEST_F(SqliteStoreTest, SeedQueryShowsReadableTimes) {
   clock_.Set(1'795'290'180);  // 2026-11-21T19:43:00Z
   Connection c = MakeConnection(31'337'001, "2912780f-a1e4-4d5d-a069-ee01422d8bef");
   c.expires_at = FromUnixSeconds(1'795'376'580);  // 2026-11-22T19:43:00Z
-  Unwrap(Run(store->Upsert(c)));
+  Unwrap(Run(store->Upsert(c, {})));
 
   RawDb raw(DbPath());
   // Seed 003, verbatim.
@@ -263,7 +323,7 @@ TEST_F(SqliteStoreTest, UpsertThenFindListAndFindByAccount) {
   const Connection a2 = MakeConnection(2, "a", "tok-2a", "ref-2a");
   // Out of order on purpose: List orders by account, then client.
   for (const auto& c : {a2, b1, a1}) {
-    const Connection stored = Unwrap(Run(store->Upsert(c)));
+    const Connection stored = Unwrap(Run(store->Upsert(c, {})));
     ExpectSameContent(stored, c);
     EXPECT_EQ(stored.version, 1);
     EXPECT_EQ(stored.created_at, FromUnixSeconds(kNow));
@@ -295,7 +355,7 @@ TEST_F(SqliteStoreTest, UpsertThenFindListAndFindByAccount) {
 
 TEST_F(SqliteStoreTest, UpsertReplacesAndBumpsVersionKeepingCreatedAt) {
   auto store = OpenStore();
-  Unwrap(Run(store->Upsert(MakeConnection(7, "c"))));
+  Unwrap(Run(store->Upsert(MakeConnection(7, "c"), {})));
 
   clock_.Advance(std::chrono::seconds(500));
   Connection second = MakeConnection(7, "c", "new-access", "new-refresh");
@@ -306,7 +366,7 @@ TEST_F(SqliteStoreTest, UpsertReplacesAndBumpsVersionKeepingCreatedAt) {
   second.created_at = FromUnixSeconds(1);
   second.updated_at = FromUnixSeconds(2);
   second.version = 77;
-  const Connection stored = Unwrap(Run(store->Upsert(second)));
+  const Connection stored = Unwrap(Run(store->Upsert(second, {})));
   EXPECT_EQ(stored.version, 2);
   EXPECT_EQ(stored.created_at, FromUnixSeconds(kNow));
   EXPECT_EQ(stored.updated_at, FromUnixSeconds(kNow + 500));
@@ -322,10 +382,10 @@ TEST_F(SqliteStoreTest, UpsertReplacesAndBumpsVersionKeepingCreatedAt) {
 
 TEST_F(SqliteStoreTest, ReplaceSucceedsAtTheExpectedVersion) {
   auto store = OpenStore();
-  const Connection v1 = Unwrap(Run(store->Upsert(MakeConnection(5, "x"))));
+  const Connection v1 = Unwrap(Run(store->Upsert(MakeConnection(5, "x"), {})));
   clock_.Advance(std::chrono::seconds(60));
   const Connection next = MakeConnection(5, "x", "rotated-access", "rotated-refresh");
-  const Connection v2 = Unwrap(Run(store->Replace(next, v1.version)));
+  const Connection v2 = Unwrap(Run(store->Replace(next, v1.version, {})));
   EXPECT_EQ(v2.version, v1.version + 1);
   EXPECT_EQ(v2.created_at, v1.created_at);
   EXPECT_EQ(v2.updated_at, FromUnixSeconds(kNow + 60));
@@ -340,11 +400,11 @@ TEST_F(SqliteStoreTest, ReplaceSucceedsAtTheExpectedVersion) {
 
 TEST_F(SqliteStoreTest, ReplaceAtAStaleVersionConflictsAndChangesNothing) {
   auto store = OpenStore();
-  const Connection v1 = Unwrap(Run(store->Upsert(MakeConnection(5, "x"))));
+  const Connection v1 = Unwrap(Run(store->Upsert(MakeConnection(5, "x"), {})));
   const Connection winner = MakeConnection(5, "x", "winner-access", "winner-refresh");
-  Unwrap(Run(store->Replace(winner, v1.version)));
+  Unwrap(Run(store->Replace(winner, v1.version, {})));
 
-  auto lost = Run(store->Replace(MakeConnection(5, "x", "loser", "loser"), v1.version));
+  auto lost = Run(store->Replace(MakeConnection(5, "x", "loser", "loser"), v1.version, {}));
   ASSERT_FALSE(lost.has_value());
   ExpectError(lost.error(), Errc::kConflict);
 
@@ -356,8 +416,8 @@ TEST_F(SqliteStoreTest, ReplaceAtAStaleVersionConflictsAndChangesNothing) {
 
 TEST_F(SqliteStoreTest, ReplaceOfAMissingRowIsNotFound) {
   auto store = OpenStore();
-  Unwrap(Run(store->Upsert(MakeConnection(5, "x"))));
-  auto missing = Run(store->Replace(MakeConnection(5, "other-client"), 1));
+  Unwrap(Run(store->Upsert(MakeConnection(5, "x"), {})));
+  auto missing = Run(store->Replace(MakeConnection(5, "other-client"), 1, {}));
   ASSERT_FALSE(missing.has_value());
   ExpectError(missing.error(), Errc::kNotFound);
   EXPECT_FALSE(Unwrap(Run(store->Find({5, "other-client"}))).has_value());
@@ -366,7 +426,7 @@ TEST_F(SqliteStoreTest, ReplaceOfAMissingRowIsNotFound) {
 TEST_F(SqliteStoreTest, EmptyRefreshTokenIsStoredAsNullAndReadBackEmpty) {
   auto store = OpenStore();
   const Connection long_lived = MakeConnection(9, "llt", "long-lived-access-token", "");
-  Unwrap(Run(store->Upsert(long_lived)));
+  Unwrap(Run(store->Upsert(long_lived, {})));
 
   RawDb raw(DbPath());
   EXPECT_EQ(raw.Query(R"(SELECT "refreshToken" IS NULL, typeof("accessToken") FROM amo_tokens)"),
@@ -384,8 +444,8 @@ TEST_F(SqliteStoreTest, TokensNeverReachTheFilesInPlaintext) {
   auto store = OpenStore();
   Connection c = MakeConnection(11, "plain", access, refresh);
   c.base_domain = "visible-marker.amocrm.ru";
-  Unwrap(Run(store->Upsert(c)));
-  Unwrap(Run(store->Replace(c, 1)));  // a second copy of each, in another WAL frame
+  Unwrap(Run(store->Upsert(c, {})));
+  Unwrap(Run(store->Replace(c, 1, {})));  // a second copy of each, in another WAL frame
 
   // The store is still open: the rows sit in the WAL, not yet checkpointed into the .db.
   const std::string bytes =
@@ -404,7 +464,7 @@ TEST_F(SqliteStoreTest, TokensNeverReachTheFilesInPlaintext) {
 }
 
 TEST_F(SqliteStoreTest, AnotherMasterKeyCannotReadTheRows) {
-  Unwrap(Run(OpenStore()->Upsert(MakeConnection(1, "a"))));
+  Unwrap(Run(OpenStore()->Upsert(MakeConnection(1, "a"), {})));
 
   auto other = OpenStore(MasterKey::Generate());
   auto found = Run(other->Find({1, "a"}));
@@ -423,8 +483,8 @@ TEST_F(SqliteStoreTest, AnotherMasterKeyCannotReadTheRows) {
 
 TEST_F(SqliteStoreTest, CiphertextMovedToAnotherRowDoesNotDecrypt) {
   auto store = OpenStore();
-  Unwrap(Run(store->Upsert(MakeConnection(1, "a", "access-one", "refresh-one"))));
-  Unwrap(Run(store->Upsert(MakeConnection(2, "a", "access-two", "refresh-two"))));
+  Unwrap(Run(store->Upsert(MakeConnection(1, "a", "access-one", "refresh-one"), {})));
+  Unwrap(Run(store->Upsert(MakeConnection(2, "a", "access-two", "refresh-two"), {})));
   {
     RawDb raw(DbPath());
     raw.Exec(R"(UPDATE amo_tokens SET "accessToken" =
@@ -448,10 +508,10 @@ TEST_F(SqliteStoreTest, EightConcurrentUpsertsOnTwoThreadsAllSucceed) {
   for (int i = 0; i < 8; ++i) {
     same_key.push_back(boost::asio::co_spawn(
         ioc,
-        store->Upsert(MakeConnection(100, "shared", "access-" + std::to_string(i))),
+        store->Upsert(MakeConnection(100, "shared", "access-" + std::to_string(i)), {}),
         boost::asio::use_future));
     distinct_keys.push_back(boost::asio::co_spawn(
-        ioc, store->Upsert(MakeConnection(200 + i, "own")), boost::asio::use_future));
+        ioc, store->Upsert(MakeConnection(200 + i, "own"), {}), boost::asio::use_future));
   }
   std::thread second([&ioc] { ioc.run(); });
   ioc.run();
@@ -470,6 +530,491 @@ TEST_F(SqliteStoreTest, EightConcurrentUpsertsOnTwoThreadsAllSucceed) {
   ASSERT_TRUE(shared.has_value());
   EXPECT_EQ(shared->version, 8);
   EXPECT_EQ(Unwrap(Run(store->List())).size(), 9U);
+}
+
+// ---- schema version 2: refresh bookkeeping ------------------------------------------------------
+
+// The version-1 schema as released, frozen here on purpose: this is what databases in the field
+// look like, whatever migrations.cpp says later.
+constexpr const char* kVersion1Schema = R"sql(
+CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL);
+INSERT INTO schema_migrations (version, applied_at) VALUES (1, '2025-01-01T00:00:00Z');
+CREATE TABLE amo_tokens (
+  "accountId"    INTEGER NOT NULL,
+  "clientId"     TEXT    NOT NULL,
+  "baseDomain"   TEXT    NOT NULL,
+  "apiDomain"    TEXT    NOT NULL DEFAULT '',
+  "userId"       TEXT    NOT NULL DEFAULT '',
+  "status"       TEXT    NOT NULL,
+  "keyId"        TEXT    NOT NULL,
+  "accessToken"  BLOB    NOT NULL,
+  "refreshToken" BLOB,
+  "expiresAt"    TEXT    NOT NULL,
+  "version"      INTEGER NOT NULL,
+  "createdAt"    TEXT    NOT NULL,
+  "updatedAt"    TEXT    NOT NULL,
+  PRIMARY KEY ("accountId", "clientId")
+);
+CREATE TABLE oauth_states (
+  state_hash TEXT PRIMARY KEY,
+  client_id  TEXT NOT NULL,
+  mode       TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  expires_at TEXT NOT NULL
+);
+CREATE INDEX oauth_states_expires_at ON oauth_states (expires_at);
+CREATE TABLE used_codes (
+  code_hash TEXT PRIMARY KEY,
+  used_at   TEXT NOT NULL
+);
+CREATE INDEX used_codes_used_at ON used_codes (used_at);
+)sql";
+
+std::string Hex(const std::string& bytes) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  for (const char ch : bytes) {
+    const auto byte = static_cast<unsigned char>(ch);
+    out += kDigits[byte >> 4U];
+    out += kDigits[byte & 0xFU];
+  }
+  return out;
+}
+
+TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
+  {
+    RawDb raw(DbPath(), /*create=*/true);
+    raw.Exec(kVersion1Schema);
+    // A row as version 1 wrote it (docs/storage.md §2: sealed tokens, AAD bound to the row).
+    const std::string access =
+        amoauth::crypto::Seal(key_, "v1-access", "amo_tokens/42/legacy-client/access");
+    const std::string refresh =
+        amoauth::crypto::Seal(key_, "v1-refresh", "amo_tokens/42/legacy-client/refresh");
+    raw.Exec(
+        R"(INSERT INTO amo_tokens VALUES (42, 'legacy-client', 'old.amocrm.ru', 'api-b.amocrm.ru',
+                '777', 'active', ')" +
+        key_.Id() + "', X'" + Hex(access) + "', X'" + Hex(refresh) +
+        R"(', '2025-10-10T00:00:00Z', 3, '2025-10-01T00:00:00Z', '2025-10-05T12:00:00Z'))");
+  }
+  auto store = OpenStore();
+  EXPECT_EQ(store->SchemaVersion(), 2);
+
+  const auto found = Unwrap(Run(store->Find({42, "legacy-client"})));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->base_domain, "old.amocrm.ru");
+  EXPECT_EQ(found->access_token.Reveal(), "v1-access");
+  EXPECT_EQ(found->refresh_token.Reveal(), "v1-refresh");
+  EXPECT_EQ(found->version, 3);
+  const auto updated = amoauth::core::ParseIsoTime("2025-10-05T12:00:00Z");
+  ASSERT_TRUE(updated.has_value());
+  EXPECT_EQ(found->updated_at, *updated);
+  // The token was born no later than the row's last write, and the scheduler looks at it now.
+  EXPECT_EQ(found->last_refresh_at, *updated);
+  EXPECT_EQ(found->next_refresh_at, *updated);
+  EXPECT_EQ(found->refresh_failures, 0);
+  EXPECT_EQ(found->last_error, "");
+  EXPECT_EQ(found->last_error_at, TimePoint{});
+  EXPECT_EQ(Clients(Unwrap(Run(store->ListDue(At(0), 10)))),
+            (std::vector<std::string>{"legacy-client"}));
+
+  RawDb raw(DbPath());
+  EXPECT_EQ(raw.Query("SELECT version FROM schema_migrations ORDER BY version"),
+            (Rows{{"1"}, {"2"}}));
+  EXPECT_EQ(raw.Query(R"(SELECT "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError",
+                                "lastErrorAt" FROM amo_tokens)"),
+            (Rows{{"2025-10-05T12:00:00Z", "2025-10-05T12:00:00Z", "0", "", "NULL"}}));
+}
+
+TEST_F(SqliteStoreTest, RefreshBookkeepingRoundTripsEverywhereRowsAreRead) {
+  auto store = OpenStore();
+  Connection c = MakeConnection(3, "k");
+  c.last_refresh_at = At(-3600);
+  c.next_refresh_at = At(-1);
+  c.refresh_failures = 2;
+  c.last_error = "amoCRM answered 503";
+  c.last_error_at = At(-60);
+  const Connection stored = Unwrap(Run(store->Upsert(c, {})));
+  auto expect_bookkeeping = [&c](const Connection& actual) {
+    EXPECT_EQ(actual.last_refresh_at, c.last_refresh_at);
+    EXPECT_EQ(actual.next_refresh_at, c.next_refresh_at);
+    EXPECT_EQ(actual.refresh_failures, c.refresh_failures);
+    EXPECT_EQ(actual.last_error, c.last_error);
+    EXPECT_EQ(actual.last_error_at, c.last_error_at);
+  };
+  expect_bookkeeping(stored);
+  const auto found = Unwrap(Run(store->Find({3, "k"})));
+  ASSERT_TRUE(found.has_value());
+  expect_bookkeeping(*found);
+  const auto by_account = Unwrap(Run(store->FindByAccount(3)));
+  ASSERT_EQ(by_account.size(), 1U);
+  expect_bookkeeping(by_account[0]);
+  const auto all = Unwrap(Run(store->List()));
+  ASSERT_EQ(all.size(), 1U);
+  expect_bookkeeping(all[0]);
+  const auto due = Unwrap(Run(store->ListDue(At(0), 10)));
+  ASSERT_EQ(due.size(), 1U);
+  expect_bookkeeping(due[0]);
+
+  // A healthy refresh: failures cleared, the error times "never", stored as NULL.
+  c.last_refresh_at = At(0);
+  c.next_refresh_at = TimePoint{};
+  c.refresh_failures = 0;
+  c.last_error.clear();
+  c.last_error_at = TimePoint{};
+  const Connection replaced = Unwrap(Run(store->Replace(c, stored.version, {})));
+  expect_bookkeeping(replaced);
+  const auto after = Unwrap(Run(store->Find({3, "k"})));
+  ASSERT_TRUE(after.has_value());
+  expect_bookkeeping(*after);
+
+  RawDb raw(DbPath());
+  EXPECT_EQ(raw.Query(R"(SELECT "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError",
+                                "lastErrorAt" FROM amo_tokens)"),
+            (Rows{{"2025-10-09T08:53:20Z", "NULL", "0", "", "NULL"}}));
+}
+
+TEST_F(SqliteStoreTest, UpsertCommitsItsEventsWithTheRow) {
+  auto store = OpenStore();
+  Unwrap(Run(
+      store->Upsert(MakeConnection(1, "a"), MakeEvents({"account.connected", "token.refreshed"}))));
+  EXPECT_EQ(Unwrap(Run(store->CountPending())), 2U);
+
+  RawDb raw(DbPath());
+  EXPECT_EQ(raw.Query(R"(SELECT "type", "body", "createdAt", "attempts", "nextAttemptAt",
+                                "lastError", "deliveredAt" FROM webhook_outbox ORDER BY "id")"),
+            (Rows{{"account.connected",
+                   R"({"event":"account.connected"})",
+                   "2025-10-09T08:53:20Z",
+                   "0",
+                   "2025-10-09T08:53:20Z",
+                   "",
+                   "NULL"},
+                  {"token.refreshed",
+                   R"({"event":"token.refreshed"})",
+                   "2025-10-09T08:53:20Z",
+                   "0",
+                   "2025-10-09T08:53:20Z",
+                   "",
+                   "NULL"}}));
+}
+
+TEST_F(SqliteStoreTest, ReplaceCommitsEventsOnlyWhenTheSwapSucceeds) {
+  auto store = OpenStore();
+  const Connection v1 = Unwrap(Run(store->Upsert(MakeConnection(5, "x"), {})));
+  EXPECT_EQ(Unwrap(Run(store->CountPending())), 0U);
+
+  Unwrap(Run(store->Replace(MakeConnection(5, "x", "won"), v1.version, MakeEvents({"won"}))));
+  auto lost = Run(store->Replace(MakeConnection(5, "x", "lost"), v1.version, MakeEvents({"lost"})));
+  ASSERT_FALSE(lost.has_value());
+  ExpectError(lost.error(), Errc::kConflict);
+  auto missing = Run(store->Replace(MakeConnection(6, "x"), 1, MakeEvents({"missing"})));
+  ASSERT_FALSE(missing.has_value());
+  ExpectError(missing.error(), Errc::kNotFound);
+
+  RawDb raw(DbPath());
+  EXPECT_EQ(raw.Query(R"(SELECT "type" FROM webhook_outbox)"), (Rows{{"won"}}));
+}
+
+TEST_F(SqliteStoreTest, ListDueReturnsActiveDueRowsEarliestFirstUpToTheLimit) {
+  auto store = OpenStore();
+  auto put = [&](std::int64_t account,
+                 const std::string& client,
+                 TimePoint next,
+                 ConnectionStatus status = ConnectionStatus::kActive) {
+    Connection c = MakeConnection(account, client);
+    c.next_refresh_at = next;
+    c.status = status;
+    Unwrap(Run(store->Upsert(c, {})));
+  };
+  put(1, "due-10s-ago", At(-10));
+  put(2, "due-100s-ago", At(-100));
+  put(3, "due-now", At(0));
+  put(4, "due-in-1s", At(1));
+  put(5, "never", TimePoint{});
+  put(6, "reauth", At(-1000), ConnectionStatus::kReauthRequired);
+  put(7, "disconnected", At(-1000), ConnectionStatus::kDisconnected);
+  // Two rows due at the same second come in key order.
+  put(9, "tie-b", At(-50));
+  put(8, "tie-a", At(-50));
+
+  EXPECT_EQ(Clients(Unwrap(Run(store->ListDue(At(0), 100)))),
+            (std::vector<std::string>{"due-100s-ago", "tie-a", "tie-b", "due-10s-ago", "due-now"}));
+  EXPECT_EQ(Clients(Unwrap(Run(store->ListDue(At(0), 2)))),
+            (std::vector<std::string>{"due-100s-ago", "tie-a"}));
+  EXPECT_TRUE(Unwrap(Run(store->ListDue(At(0), 0))).empty());
+  EXPECT_TRUE(Unwrap(Run(store->ListDue(At(-101), 100))).empty());
+  EXPECT_EQ(Unwrap(Run(store->ListDue(At(1), 100))).size(), 6U);
+}
+
+/// EXPLAIN QUERY PLAN's details, one line each.
+std::string QueryPlan(RawDb& raw, const std::string& sql) {
+  std::string plan;
+  for (const auto& row : raw.Query("EXPLAIN QUERY PLAN " + sql)) {
+    plan += row.back() + "\n";
+  }
+  return plan;
+}
+
+TEST_F(SqliteStoreTest, SchedulerAndOutboxQueriesAreIndexSearches) {
+  OpenStore().reset();
+  RawDb raw(DbPath());
+  // The store's queries (sqlite_store.cpp), with their parameters filled in.
+  const std::string list_due = QueryPlan(raw, R"(
+      SELECT * FROM amo_tokens INDEXED BY amo_tokens_due
+      WHERE "status" = 'active' AND "nextRefreshAt" <= '2025-10-09T08:53:20Z'
+      ORDER BY "nextRefreshAt", "accountId", "clientId" LIMIT 100)");
+  EXPECT_NE(list_due.find("SEARCH amo_tokens USING INDEX amo_tokens_due"), std::string::npos)
+      << list_due;
+  EXPECT_EQ(list_due.find("TEMP B-TREE"), std::string::npos) << list_due;
+
+  const std::string claim = QueryPlan(raw, R"(
+      SELECT "id" FROM webhook_outbox INDEXED BY webhook_outbox_due
+      WHERE "deliveredAt" IS NULL AND "nextAttemptAt" <= '2025-10-09T08:53:20Z'
+      ORDER BY "id" LIMIT 100)");
+  EXPECT_NE(claim.find("SEARCH webhook_outbox USING INDEX webhook_outbox_due"), std::string::npos)
+      << claim;
+
+  const std::string prune =
+      QueryPlan(raw, R"(DELETE FROM webhook_outbox WHERE "deliveredAt" < '2025-10-02T08:53:20Z')");
+  EXPECT_NE(prune.find("SEARCH webhook_outbox USING INDEX webhook_outbox_delivered"),
+            std::string::npos)
+      << prune;
+}
+
+// ---- refresh_leases -----------------------------------------------------------------------------
+
+TEST_F(SqliteStoreTest, LeaseIsExclusiveAcrossTwoStoresOnOneFile) {
+  auto first = OpenStore();
+  auto second = OpenStore();  // another process's view: its own connections
+  const AccountKey key{1, "a"};
+  EXPECT_TRUE(Unwrap(Run(first->TryAcquire(key, "process-1", At(0), At(30)))));
+  EXPECT_FALSE(Unwrap(Run(second->TryAcquire(key, "process-2", At(1), At(31)))));
+  // Another key is another lease.
+  EXPECT_TRUE(Unwrap(Run(second->TryAcquire({1, "b"}, "process-2", At(1), At(31)))));
+  EXPECT_TRUE(Unwrap(Run(second->TryAcquire({2, "a"}, "process-2", At(1), At(31)))));
+
+  RawDb raw(DbPath());
+  EXPECT_EQ(raw.Query(R"(SELECT "accountId", "clientId", "holder", "expiresAt"
+                         FROM refresh_leases ORDER BY "accountId", "clientId")"),
+            (Rows{{"1", "a", "process-1", "2025-10-09T08:53:50Z"},
+                  {"1", "b", "process-2", "2025-10-09T08:53:51Z"},
+                  {"2", "a", "process-2", "2025-10-09T08:53:51Z"}}));
+}
+
+TEST_F(SqliteStoreTest, ConcurrentAcquiresFromTwoStoresHaveExactlyOneWinner) {
+  auto first = OpenStore();
+  auto second = OpenStore();
+  for (std::int64_t account = 1; account <= 5; ++account) {
+    std::vector<boost::asio::awaitable<Result<bool>>> tasks;
+    for (int i = 0; i < 12; ++i) {
+      AccountKey key{account, "shared"};
+      SqliteStore& store = i % 2 == 0 ? *first : *second;
+      tasks.push_back(store.TryAcquire(key, "holder-" + std::to_string(i), At(0), At(30)));
+    }
+    const auto results = RunConcurrently(std::move(tasks));
+    std::vector<std::string> winners;
+    for (std::size_t i = 0; i < results.size(); ++i) {
+      if (Unwrap(results[i])) {
+        winners.push_back("holder-" + std::to_string(i));
+      }
+    }
+    ASSERT_EQ(winners.size(), 1U) << "account " << account;
+    RawDb raw(DbPath());
+    EXPECT_EQ(raw.Query(R"(SELECT "holder" FROM refresh_leases WHERE "accountId" = )" +
+                        std::to_string(account)),
+              (Rows{{winners[0]}}));
+  }
+}
+
+TEST_F(SqliteStoreTest, ExpiredLeaseIsTakenOver) {
+  auto first = OpenStore();
+  auto second = OpenStore();
+  const AccountKey key{1, "a"};
+  ASSERT_TRUE(Unwrap(Run(first->TryAcquire(key, "process-1", At(0), At(30)))));
+  EXPECT_FALSE(Unwrap(Run(second->TryAcquire(key, "process-2", At(29), At(59)))));
+  // Ended at `now`: free (process-1 died, or is too slow to count on).
+  EXPECT_TRUE(Unwrap(Run(second->TryAcquire(key, "process-2", At(30), At(60)))));
+  EXPECT_FALSE(Unwrap(Run(first->TryAcquire(key, "process-1", At(31), At(61)))));
+}
+
+TEST_F(SqliteStoreTest, LeaseEndIsRoundedUpNeverDown) {
+  auto store = OpenStore();
+  const AccountKey key{1, "a"};
+  ASSERT_TRUE(Unwrap(
+      Run(store->TryAcquire(key, "process-1", At(0), At(30) + std::chrono::milliseconds(500)))));
+  EXPECT_FALSE(Unwrap(Run(store->TryAcquire(key, "process-2", At(30), At(60)))));
+  EXPECT_TRUE(Unwrap(Run(store->TryAcquire(key, "process-2", At(31), At(60)))));
+}
+
+TEST_F(SqliteStoreTest, HolderExtendsItsOwnLease) {
+  auto first = OpenStore();
+  auto second = OpenStore();
+  const AccountKey key{1, "a"};
+  ASSERT_TRUE(Unwrap(Run(first->TryAcquire(key, "process-1", At(0), At(30)))));
+  EXPECT_TRUE(Unwrap(Run(first->TryAcquire(key, "process-1", At(10), At(60)))));
+  EXPECT_FALSE(Unwrap(Run(second->TryAcquire(key, "process-2", At(30), At(90)))));
+  EXPECT_FALSE(Unwrap(Run(second->TryAcquire(key, "process-2", At(59), At(90)))));
+  EXPECT_TRUE(Unwrap(Run(second->TryAcquire(key, "process-2", At(60), At(90)))));
+}
+
+TEST_F(SqliteStoreTest, ReleaseByANonHolderDoesNothing) {
+  auto first = OpenStore();
+  auto second = OpenStore();
+  const AccountKey key{1, "a"};
+  ASSERT_TRUE(Unwrap(Run(first->TryAcquire(key, "process-1", At(0), At(30)))));
+  Unwrap(Run(second->Release(key, "process-2")));
+  EXPECT_FALSE(Unwrap(Run(second->TryAcquire(key, "process-2", At(1), At(31)))));
+
+  Unwrap(Run(first->Release(key, "process-1")));
+  EXPECT_TRUE(Unwrap(Run(second->TryAcquire(key, "process-2", At(2), At(32)))));
+  // Releasing what nobody holds, or twice, is fine.
+  Unwrap(Run(first->Release(key, "process-1")));
+  Unwrap(Run(first->Release({9, "none"}, "process-1")));
+  EXPECT_FALSE(Unwrap(Run(first->TryAcquire(key, "process-1", At(3), At(33)))));
+}
+
+// ---- webhook_outbox -----------------------------------------------------------------------------
+
+TEST_F(SqliteStoreTest, EnqueuedEventsAreClaimedOldestFirstUpToTheLimit) {
+  auto store = OpenStore();
+  Unwrap(Run(store->Enqueue(MakeEvents({"e1", "e2"}), At(0))));
+  Unwrap(Run(store->Enqueue(MakeEvents({"e3"}), At(5))));
+  EXPECT_EQ(Unwrap(Run(store->CountPending())), 3U);
+  EXPECT_TRUE(Unwrap(Run(store->ClaimDue(At(-1), At(60), 10))).empty());  // none due yet
+
+  const auto first = Unwrap(Run(store->ClaimDue(At(10), At(70), 2)));
+  ASSERT_EQ(first.size(), 2U);
+  EXPECT_LT(first[0].id, first[1].id);
+  EXPECT_EQ(first[0].type, "e1");
+  EXPECT_EQ(first[0].body, R"({"event":"e1"})");
+  EXPECT_EQ(first[0].created_at, At(0));
+  EXPECT_EQ(first[0].attempts, 1);
+  EXPECT_EQ(first[0].next_attempt_at, At(70));
+  EXPECT_EQ(first[0].last_error, "");
+  EXPECT_EQ(first[1].type, "e2");
+
+  const auto rest = Unwrap(Run(store->ClaimDue(At(10), At(70), 2)));
+  ASSERT_EQ(rest.size(), 1U);
+  EXPECT_EQ(rest[0].type, "e3");
+  EXPECT_EQ(rest[0].created_at, At(5));
+  EXPECT_GT(rest[0].id, first[1].id);
+  EXPECT_TRUE(Unwrap(Run(store->ClaimDue(At(10), At(70), 2))).empty());
+  // Claimed is not delivered.
+  EXPECT_EQ(Unwrap(Run(store->CountPending())), 3U);
+}
+
+TEST_F(SqliteStoreTest, ClaimsAreOrderedByAgeNotByRetryTime) {
+  auto store = OpenStore();
+  Unwrap(Run(store->Enqueue(MakeEvents({"old", "young"}), At(0))));
+  const auto claimed = Unwrap(Run(store->ClaimDue(At(0), At(60), 10)));
+  ASSERT_EQ(claimed.size(), 2U);
+  Unwrap(Run(store->MarkFailed(claimed[0].id, "timeout", At(20))));
+  Unwrap(Run(store->MarkFailed(claimed[1].id, "timeout", At(10))));
+  EXPECT_EQ(Ids(Unwrap(Run(store->ClaimDue(At(20), At(80), 10)))), Ids(claimed));
+}
+
+TEST_F(SqliteStoreTest, AnUnfinishedClaimBecomesDueAgainWhenItEnds) {
+  auto store = OpenStore();
+  Unwrap(Run(store->Enqueue(MakeEvents({"e"}), At(0))));
+  const auto claimed = Unwrap(Run(store->ClaimDue(At(0), At(60), 10)));
+  ASSERT_EQ(claimed.size(), 1U);
+  // The claimer "dies": neither MarkDelivered nor MarkFailed.
+  auto other_process = OpenStore();
+  EXPECT_TRUE(Unwrap(Run(other_process->ClaimDue(At(59), At(120), 10))).empty());
+  const auto again = Unwrap(Run(other_process->ClaimDue(At(60), At(120), 10)));
+  ASSERT_EQ(again.size(), 1U);
+  EXPECT_EQ(again[0].id, claimed[0].id);
+  EXPECT_EQ(again[0].attempts, 2);
+  EXPECT_EQ(again[0].next_attempt_at, At(120));
+}
+
+TEST_F(SqliteStoreTest, ClaimEndIsRoundedUpNeverDown) {
+  auto store = OpenStore();
+  Unwrap(Run(store->Enqueue(MakeEvents({"e"}), At(0))));
+  ASSERT_EQ(Unwrap(Run(store->ClaimDue(At(0), At(60) + std::chrono::milliseconds(1), 10))).size(),
+            1U);
+  EXPECT_TRUE(Unwrap(Run(store->ClaimDue(At(60), At(120), 10))).empty());
+  EXPECT_EQ(Unwrap(Run(store->ClaimDue(At(61), At(120), 10))).size(), 1U);
+}
+
+TEST_F(SqliteStoreTest, ConcurrentClaimsFromTwoStoresNeverShareAnEntry) {
+  auto first = OpenStore();
+  auto second = OpenStore();
+  constexpr int kEvents = 40;
+  std::vector<Event> events;
+  for (int i = 0; i < kEvents; ++i) {
+    events.push_back({"e", std::to_string(i)});
+  }
+  Unwrap(Run(first->Enqueue(events, At(0))));
+
+  std::vector<boost::asio::awaitable<Result<std::vector<OutboxEntry>>>> tasks;
+  for (int i = 0; i < 24; ++i) {
+    SqliteStore& store = i % 2 == 0 ? *first : *second;
+    tasks.push_back(store.ClaimDue(At(0), At(60), 3));
+  }
+  std::multiset<std::int64_t> ids;
+  for (auto& claimed : RunConcurrently(std::move(tasks))) {
+    for (const auto& entry : Unwrap(std::move(claimed))) {
+      EXPECT_EQ(entry.attempts, 1);
+      ids.insert(entry.id);
+    }
+  }
+  EXPECT_EQ(ids.size(), static_cast<std::size_t>(kEvents));  // 24 × 3 ≥ 40: all were claimed
+  EXPECT_EQ(std::set<std::int64_t>(ids.begin(), ids.end()).size(), ids.size()) << "claimed twice";
+}
+
+TEST_F(SqliteStoreTest, MarkFailedRecordsTheErrorAndReschedules) {
+  auto store = OpenStore();
+  Unwrap(Run(store->Enqueue(MakeEvents({"e"}), At(0))));
+  const auto claimed = Unwrap(Run(store->ClaimDue(At(0), At(60), 10)));
+  ASSERT_EQ(claimed.size(), 1U);
+  Unwrap(Run(store->MarkFailed(claimed[0].id, "HTTP 503 from the webhook URL", At(120))));
+  EXPECT_EQ(Unwrap(Run(store->CountPending())), 1U);
+  EXPECT_TRUE(Unwrap(Run(store->ClaimDue(At(119), At(180), 10))).empty());
+  const auto retried = Unwrap(Run(store->ClaimDue(At(120), At(180), 10)));
+  ASSERT_EQ(retried.size(), 1U);
+  EXPECT_EQ(retried[0].attempts, 2);
+  EXPECT_EQ(retried[0].last_error, "HTTP 503 from the webhook URL");
+}
+
+TEST_F(SqliteStoreTest, MarkDeliveredTakesTheEntryOutOfTheQueueForGood) {
+  auto store = OpenStore();
+  Unwrap(Run(store->Enqueue(MakeEvents({"delivered", "pending"}), At(0))));
+  const auto claimed = Unwrap(Run(store->ClaimDue(At(0), At(60), 1)));
+  ASSERT_EQ(claimed.size(), 1U);
+  Unwrap(Run(store->MarkDelivered(claimed[0].id, At(3))));
+  EXPECT_EQ(Unwrap(Run(store->CountPending())), 1U);
+  // A late failure report (from a claimer whose claim had run out) does not bring it back.
+  Unwrap(Run(store->MarkFailed(claimed[0].id, "late", At(4))));
+  Unwrap(Run(store->MarkDelivered(claimed[0].id, At(5))));  // nor does a second delivery move it
+  EXPECT_EQ(Unwrap(Run(store->CountPending())), 1U);
+  const auto rest = Unwrap(Run(store->ClaimDue(At(1000), At(1060), 10)));
+  ASSERT_EQ(rest.size(), 1U);
+  EXPECT_EQ(rest[0].type, "pending");
+
+  RawDb raw(DbPath());
+  EXPECT_EQ(raw.Query(R"(SELECT "type", "deliveredAt", "lastError" FROM webhook_outbox
+                         WHERE "deliveredAt" IS NOT NULL)"),
+            (Rows{{"delivered", "2025-10-09T08:53:23Z", ""}}));
+}
+
+TEST_F(SqliteStoreTest, DeliveredEntriesArePrunedAfterSevenDays) {
+  auto store = OpenStore();
+  Unwrap(Run(store->Enqueue(MakeEvents({"e"}), At(0))));
+  const auto claimed = Unwrap(Run(store->ClaimDue(At(0), At(60), 10)));
+  ASSERT_EQ(claimed.size(), 1U);
+  Unwrap(Run(store->MarkDelivered(claimed[0].id, At(0))));
+  constexpr std::int64_t kSevenDays = 7 * 86'400;
+  RawDb raw(DbPath());
+  EXPECT_TRUE(Unwrap(Run(store->ClaimDue(At(kSevenDays), At(kSevenDays + 60), 10))).empty());
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM webhook_outbox"), (Rows{{"1"}}));
+  EXPECT_TRUE(Unwrap(Run(store->ClaimDue(At(kSevenDays + 1), At(kSevenDays + 60), 10))).empty());
+  EXPECT_EQ(raw.Query("SELECT count(*) FROM webhook_outbox"), (Rows{{"0"}}));
+  // Ids are never reused after pruning (AUTOINCREMENT): "increasing in enqueue order" holds.
+  Unwrap(Run(store->Enqueue(MakeEvents({"next"}), At(kSevenDays + 2))));
+  const auto next = Unwrap(Run(store->ClaimDue(At(kSevenDays + 2), At(kSevenDays + 60), 10)));
+  ASSERT_EQ(next.size(), 1U);
+  EXPECT_GT(next[0].id, claimed[0].id);
 }
 
 // ---- oauth_states -------------------------------------------------------------------------------

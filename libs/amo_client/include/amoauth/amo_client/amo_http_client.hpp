@@ -20,6 +20,8 @@ class AmoHttpClient final : public service::AmoClient {
   service::Task<Result<net::HttpResponse>> Forward(std::string account_host,
                                                    net::HttpRequest request,
                                                    Secret access_token) override;
+  service::Task<Result<core::AccountDomain>> LookupDomain(std::string api_domain,
+                                                          Secret refresh_token) override;
 
  private:
   service::Task<Result<core::TokenGrant>> PostToken(std::string account_host, std::string body);

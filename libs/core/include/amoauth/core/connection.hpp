@@ -42,6 +42,13 @@ struct Connection {
   TimePoint updated_at{};
   std::int64_t version = 0;  ///< bumped by every write; guards compare-and-swap
 
+  // Refresh bookkeeping: what the scheduler acts on and GET /v1/accounts/{id} shows.
+  TimePoint last_refresh_at{};  ///< last exchange or refresh: the refresh token's birth
+  TimePoint next_refresh_at{};  ///< when the scheduler refreshes next; TimePoint{}: never
+  int refresh_failures = 0;     ///< consecutive failed refresh attempts; 0 when healthy
+  std::string last_error;       ///< the last failure in words, for people; empty when healthy
+  TimePoint last_error_at{};
+
   [[nodiscard]] AccountKey Key() const { return {account_id, client_id}; }
 };
 

@@ -26,6 +26,8 @@ enum class Errc {
   kAccessDenied,       ///< the user pressed "Deny" on amoCRM's consent page
   kCodeAlreadyUsed,    ///< this authorization code was exchanged before
   kReauthRequired,     ///< the account's refresh token is dead; a person must connect again
+  kRefreshDeferred,    ///< the last refresh failed; the next attempt waits for its backoff
+  kThrottled,          ///< the account's request queue (amoCRM's rate limit) is longer than allowed
 
   // amoCRM answered, and said no (classified from HTTP status + `hint`, protocol §3.3).
   kAmoCodeExpired,          ///< "Authorization code has expired"
@@ -38,6 +40,7 @@ enum class Errc {
   kAmoTokenNotLinked,       ///< refresh token belongs to another integration
   kAmoTokenExpired,         ///< refresh token past its three months
   kAmoUnauthorized,         ///< 401 with no hint we know
+  kAmoNotFound,             ///< 404 with no hint: the account host may have been renamed
   kAmoRejected,             ///< any other 4xx
   kAmoRateLimited,          ///< 429
   kAmoBlocked,              ///< 403: account or IP blocked for abuse

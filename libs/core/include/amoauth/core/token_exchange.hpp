@@ -40,6 +40,17 @@ struct TokenGrant {
 /// (positive integer); tolerates unknown fields. Errors: Errc::kAmoMalformedResponse.
 [[nodiscard]] Result<TokenGrant> ParseTokenGrant(std::string_view body);
 
+/// GET /oauth2/account/current/subdomain's answer (protocol §7.2).
+struct AccountDomain {
+  std::int64_t id = 0;
+  std::string subdomain;  ///< "example"
+  std::string domain;     ///< "example.amocrm.ru": the account host to use from now on
+};
+
+/// Parses a 200 body of the domain lookup. Requires id (positive integer) and domain (non-empty
+/// string); subdomain may be absent. Errors: Errc::kAmoMalformedResponse.
+[[nodiscard]] Result<AccountDomain> ParseAccountDomain(std::string_view body);
+
 /// Why amoCRM said no (protocol §3.3): HTTP status + `hint` decide `code`; title and detail are
 /// kept for the log. Never contains the request's secrets (amoCRM does not echo them).
 struct AmoFailure {

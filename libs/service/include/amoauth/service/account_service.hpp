@@ -7,22 +7,41 @@
 
 #include "amoauth/core/clock.hpp"
 #include "amoauth/core/connection.hpp"
+#include "amoauth/core/random.hpp"
+#include "amoauth/core/referer_policy.hpp"
+#include "amoauth/service/api_limiter.hpp"
+#include "amoauth/service/events.hpp"
 #include "amoauth/service/integration.hpp"
 #include "amoauth/service/ports.hpp"
 #include "amoauth/service/single_flight.hpp"
 
 namespace amoauth::service {
 
-/// Using a connection: listing accounts, handing out a valid access token, proxying API calls.
-/// Refreshes are single-flight per (account, integration) within the process and committed with
-/// compare-and-swap on the row version. Thread-safe.
+/// What AccountService drives. All must outlive it.
+struct AccountPorts {
+  ConnectionStore& connections;
+  RefreshLeases& leases;
+  EventOutbox& outbox;
+  AmoClient& amo;
+  ApiLimiter& limiter;
+  const EventFactory& events;
+  const core::Clock& clock;
+  core::Random& random;
+};
+
+/// Using a connection: listing accounts, handing out a valid access token, proxying API calls,
+/// and refreshing — on demand, on schedule, or when forced.
+///
+/// A refresh is single-flight per (account, integration): within the process callers join one
+/// flight (SingleFlight); across processes the flight's leader first takes the account's lease in
+/// the store (RefreshLeases), re-reads the row, and commits the new pair with compare-and-swap on
+/// the row's version before anyone uses it (docs/architecture.md, "Refreshing"). Thread-safe.
 class AccountService {
  public:
   AccountService(Integration integration,
                  FlowSettings settings,
-                 ConnectionStore& connections,
-                 AmoClient& amo,
-                 const core::Clock& clock);
+                 core::RefererPolicy referer_policy,
+                 AccountPorts ports);
 
   Task<Result<std::vector<core::Connection>>> List();
 
@@ -30,29 +49,59 @@ class AccountService {
   Task<Result<core::Connection>> Get(std::int64_t account_id);
 
   /// A connection whose access token is valid for at least the refresh margin, refreshing first
-  /// if needed. Errors: kNotFound, kReauthRequired (refresh token dead or account disconnected),
-  /// the Amo* errors of a failed refresh.
+  /// if needed. While a failed refresh backs off, a token that has not yet expired is still
+  /// handed out. Errors: kNotFound, kReauthRequired, kRefreshDeferred, the errors of a refresh.
   Task<Result<core::Connection>> FreshToken(std::int64_t account_id);
 
+  /// Refreshes now, whatever the expiry (POST /v1/accounts/{id}/refresh). Single-flight too.
+  Task<Result<core::Connection>> ForceRefresh(std::int64_t account_id);
+
+  /// The scheduler's call for a row ListDue returned: refreshes unless someone already did (or
+  /// rescheduled it) since the row was read.
+  Task<Result<core::Connection>> RefreshIfDue(core::Connection due);
+
   /// Sends `request` (its target is the amoCRM path + query, e.g. "/api/v4/account?with=users")
-  /// to the account's host with a fresh token. On a 401 it refreshes once (single-flight) and
-  /// replays once. amoCRM's answer comes back whatever its status.
+  /// to the account's host with a fresh token, keeping to the account's rate limit. On a 401 it
+  /// refreshes once (single-flight) and replays once; a 429 holds the account back for its
+  /// retry_after; a 403 stops it for the cool-off. amoCRM's answer comes back whatever its
+  /// status. Errors: those of FreshToken, kThrottled, kAmoBlocked.
   Task<Result<net::HttpResponse>> Proxy(std::int64_t account_id, net::HttpRequest request);
 
- private:
-  using Key = std::pair<std::int64_t, std::string>;
+  [[nodiscard]] const ApiLimiter& Limiter() const { return ports_.limiter; }
+  [[nodiscard]] const core::RefreshPolicy& Policy() const { return settings_.refresh; }
 
-  /// Refreshes unless the stored row moved past `seen_version` already (someone else refreshed).
-  Task<Result<core::Connection>> Refresh(core::Connection seen);
-  Task<Result<core::Connection>> RefreshLeader(core::AccountKey key, std::int64_t seen_version);
-  Task<Result<core::Connection>> MarkReauthRequired(core::Connection connection);
+ private:
+  enum class Mode {
+    kOnDemand,   ///< a caller needs a token: skip if someone else refreshed meanwhile
+    kScheduled,  ///< the scheduler: skip if the row is no longer due
+    kForced,     ///< an operator: refresh unless someone else just did
+  };
+  using Key = std::pair<std::int64_t, std::string>;  // not the mode: one flight per account
+
+  Task<Result<core::Connection>> Refresh(core::Connection seen, Mode mode);
+  Task<Result<core::Connection>> RefreshLeader(core::Connection seen, Mode mode);
+  /// Under the lease: decides whether a refresh is still needed and does it.
+  Task<Result<core::Connection>> RefreshLeased(core::Connection seen, Mode mode);
+  /// Sends the refresh grant and stores the outcome (new pair, failure, or reauth_required).
+  Task<Result<core::Connection>> SendRefresh(core::Connection row);
+  Task<Result<core::Connection>> StoreRefreshed(core::Connection row,
+                                                core::TokenGrant grant,
+                                                std::string host);
+  Task<Result<core::Connection>> RecordFailure(core::Connection row,
+                                               boost::system::error_code error);
+  Task<Result<core::Connection>> MarkReauthRequired(core::Connection row,
+                                                    boost::system::error_code reason);
+  /// Asks amoCRM where the account lives now (protocol §7.2). nullopt: nowhere new.
+  Task<std::optional<std::string>> LookUpMovedHost(const core::Connection& row);
+  Task<void> ReportBlocked(std::int64_t account_id);
+
   [[nodiscard]] bool NeedsRefresh(const core::Connection& c) const;
+  [[nodiscard]] bool InBackoff(const core::Connection& c) const;
 
   Integration integration_;
   FlowSettings settings_;
-  ConnectionStore& connections_;
-  AmoClient& amo_;
-  const core::Clock& clock_;
+  core::RefererPolicy referer_policy_;
+  AccountPorts ports_;
   SingleFlight<Key, Result<core::Connection>> refreshes_;
 };
 

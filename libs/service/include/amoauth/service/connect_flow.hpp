@@ -7,6 +7,7 @@
 #include "amoauth/core/connection.hpp"
 #include "amoauth/core/random.hpp"
 #include "amoauth/core/referer_policy.hpp"
+#include "amoauth/service/events.hpp"
 #include "amoauth/service/integration.hpp"
 #include "amoauth/service/ports.hpp"
 
@@ -46,6 +47,7 @@ class ConnectFlow {
               CodeLedger& codes,
               ConnectionStore& connections,
               AmoClient& amo,
+              const EventFactory& events,
               const core::Clock& clock,
               core::Random& random);
 
@@ -74,6 +76,7 @@ class ConnectFlow {
   CodeLedger& codes_;
   ConnectionStore& connections_;
   AmoClient& amo_;
+  const EventFactory& events_;
   const core::Clock& clock_;
   core::Random& random_;
 };

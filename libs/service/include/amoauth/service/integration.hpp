@@ -4,6 +4,7 @@
 #include <string>
 
 #include "amoauth/core/platform.hpp"
+#include "amoauth/core/refresh_policy.hpp"
 #include "amoauth/core/secret.hpp"
 
 namespace amoauth::service {
@@ -23,8 +24,13 @@ struct Integration {
 struct FlowSettings {
   /// How long a state we issued stays usable; amoCRM's codes live 20 minutes, so longer is useless.
   std::chrono::seconds state_ttl{20 * 60};
-  /// /token and the proxy refresh an access token this close to its expiry.
-  std::chrono::seconds refresh_margin{5 * 60};
+  /// When tokens are refreshed: on demand (margin), ahead of expiry, keepalive, backoff.
+  core::RefreshPolicy refresh;
+  /// How long one process may hold an account's refresh lease. Longer than a refresh can take
+  /// (the amoCRM request timeout), so that a lease never ends under a live refresh.
+  std::chrono::seconds lease_ttl{60};
+  /// Names this process in refresh leases ("host:pid:random"); unique per process.
+  std::string instance_id = "amoauth";
 };
 
 }  // namespace amoauth::service

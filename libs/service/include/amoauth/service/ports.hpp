@@ -23,6 +23,24 @@ namespace amoauth::service {
 template <class T>
 using Task = boost::asio::awaitable<T>;
 
+/// A notification for the integrator's backend (docs/api.md, "Webhooks"). It is written in the
+/// same transaction as the change it reports, so a state change and its event are never apart.
+struct Event {
+  std::string type;  ///< "account.connected", "token.refresh_failed", …
+  std::string body;  ///< the JSON body exactly as it will be POSTed and signed
+};
+
+/// An event waiting in the outbox (or being delivered).
+struct OutboxEntry {
+  std::int64_t id = 0;  ///< increasing in enqueue order
+  std::string type;
+  std::string body;
+  core::TimePoint created_at{};
+  int attempts = 0;  ///< deliveries started, including the one this claim starts
+  core::TimePoint next_attempt_at{};
+  std::string last_error;
+};
+
 /// The amo_tokens table.
 class ConnectionStore {
  public:
@@ -30,19 +48,67 @@ class ConnectionStore {
 
   /// Inserts, or replaces the row with the same key unconditionally (a fresh connect wins).
   /// Sets created_at (kept from an existing row), updated_at and version (old + 1, or 1); returns
-  /// the stored row.
-  virtual Task<Result<core::Connection>> Upsert(core::Connection connection) = 0;
+  /// the stored row. `events` go to the outbox in the same transaction.
+  virtual Task<Result<core::Connection>> Upsert(core::Connection connection,
+                                                std::vector<Event> events) = 0;
 
   /// Replaces the row only if its version is still `expected_version` (compare-and-swap), bumping
-  /// version and updated_at. Errors: Errc::kConflict if it changed, Errc::kNotFound if gone.
+  /// version and updated_at; `events` go to the outbox in the same transaction, and only if the
+  /// swap succeeds. Errors: Errc::kConflict if it changed, Errc::kNotFound if gone.
   virtual Task<Result<core::Connection>> Replace(core::Connection connection,
-                                                 std::int64_t expected_version) = 0;
+                                                 std::int64_t expected_version,
+                                                 std::vector<Event> events) = 0;
+
+  /// Active rows whose next_refresh_at is set and not after `now`, earliest first, at most
+  /// `limit`. The scheduler's query: it must stay cheap with 100,000 rows (an index).
+  virtual Task<Result<std::vector<core::Connection>>> ListDue(core::TimePoint now,
+                                                              std::size_t limit) = 0;
 
   virtual Task<Result<std::optional<core::Connection>>> Find(core::AccountKey key) = 0;
   /// Every row of `account_id`, whatever the integration.
   virtual Task<Result<std::vector<core::Connection>>> FindByAccount(std::int64_t account_id) = 0;
   /// All rows, ordered by account_id then client_id.
   virtual Task<Result<std::vector<core::Connection>>> List() = 0;
+};
+
+/// Who may refresh an account right now, across every process (and later every machine) sharing
+/// the store: the cross-process half of single-flight refresh (docs/architecture.md).
+/// A lease has an end, so a holder that dies frees it without anyone's help.
+class RefreshLeases {
+ public:
+  virtual ~RefreshLeases() = default;
+  /// Takes the lease of `key` for `holder` until `until` when nobody holds it, its holder's lease
+  /// ended at or before `now`, or `holder` holds it already (then it is extended).
+  /// True when `holder` holds it on return.
+  virtual Task<Result<bool>> TryAcquire(core::AccountKey key,
+                                        std::string holder,
+                                        core::TimePoint now,
+                                        core::TimePoint until) = 0;
+  /// Gives the lease back if `holder` still holds it; otherwise does nothing.
+  virtual Task<Result<void>> Release(core::AccountKey key, std::string holder) = 0;
+};
+
+/// The durable queue of webhook events (written by ConnectionStore writes and Enqueue).
+/// Delivery is at least once: a claimed entry that is neither delivered nor failed (the process
+/// died) becomes due again when its claim ends.
+class EventOutbox {
+ public:
+  virtual ~EventOutbox() = default;
+  virtual Task<Result<void>> Enqueue(std::vector<Event> events, core::TimePoint now) = 0;
+  /// Undelivered entries due at `now` (next_attempt_at <= now), oldest first, at most `limit`;
+  /// each gets attempts + 1 and next_attempt_at = `claim_until`, so no other process claims it
+  /// meanwhile.
+  virtual Task<Result<std::vector<OutboxEntry>>> ClaimDue(core::TimePoint now,
+                                                          core::TimePoint claim_until,
+                                                          std::size_t limit) = 0;
+  /// Removes the entry from the queue for good (kept as delivered for inspection).
+  virtual Task<Result<void>> MarkDelivered(std::int64_t id, core::TimePoint now) = 0;
+  /// Records why delivery failed and when to try again.
+  virtual Task<Result<void>> MarkFailed(std::int64_t id,
+                                        std::string error,
+                                        core::TimePoint next_attempt_at) = 0;
+  /// Entries not yet delivered (for status pages and tests).
+  virtual Task<Result<std::size_t>> CountPending() = 0;
 };
 
 /// A `state` we issued and have not yet seen come back. Stored by hash (core::HashState).
@@ -93,6 +159,20 @@ class AmoClient {
   virtual Task<Result<net::HttpResponse>> Forward(std::string account_host,
                                                   net::HttpRequest request,
                                                   Secret access_token) = 0;
+  /// GET https://{api_domain}/oauth2/account/current/subdomain with X-Refresh-Token (protocol
+  /// §7.2): where the account lives now, after a rename. Does not consume the refresh token.
+  /// Errors: as Refresh.
+  virtual Task<Result<core::AccountDomain>> LookupDomain(std::string api_domain,
+                                                         Secret refresh_token) = 0;
+};
+
+/// The integrator's backend, reached at AMOAUTH_WEBHOOK_URL.
+class WebhookSender {
+ public:
+  virtual ~WebhookSender() = default;
+  /// POSTs `body` (Content-Type: application/json) with `headers`; the HTTP status whatever it is.
+  /// Errors: transport failures.
+  virtual Task<Result<int>> Post(std::string body, net::HttpHeaders headers) = 0;
 };
 
 }  // namespace amoauth::service

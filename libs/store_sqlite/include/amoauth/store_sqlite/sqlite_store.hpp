@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "amoauth/core/clock.hpp"
 #include "amoauth/core/result.hpp"
@@ -19,17 +20,21 @@ struct SqliteOptions {
   std::size_t threads = 4;
   /// Upper bound on pending OAuth states (GET / mints one per page view).
   std::size_t max_pending_states = 10000;
-  /// Stamps createdAt/updatedAt of amo_tokens writes. nullptr: the system clock.
-  /// REQUIRES: outlives the store.
+  /// Stamps createdAt/updatedAt of amo_tokens writes and createdAt of the events they enqueue.
+  /// nullptr: the system clock. REQUIRES: outlives the store.
   const core::Clock* clock = nullptr;
 };
 
 /// SQLite implementation of the stores (WAL mode, versioned migrations, docs/storage.md).
 /// Tokens and secrets are sealed with AES-256-GCM under the master key; the key id is stored
 /// beside them. All SQLite calls run on the store's own bounded thread pool (net::RunBlocking).
+/// Leases, outbox claims, states and codes hold across processes sharing the file: each rests
+/// on one SQLite write transaction.
 class SqliteStore final : public service::ConnectionStore,
                           public service::StateStore,
-                          public service::CodeLedger {
+                          public service::CodeLedger,
+                          public service::RefreshLeases,
+                          public service::EventOutbox {
  public:
   /// Opens (creating if needed) and migrates the database. Blocking: call at start-up.
   /// Errors: Errc::kStoreFailure with the reason logged.
@@ -37,9 +42,13 @@ class SqliteStore final : public service::ConnectionStore,
                                                                  crypto::MasterKey key);
   ~SqliteStore() override;
 
-  service::Task<Result<core::Connection>> Upsert(core::Connection connection) override;
+  service::Task<Result<core::Connection>> Upsert(core::Connection connection,
+                                                 std::vector<service::Event> events) override;
   service::Task<Result<core::Connection>> Replace(core::Connection connection,
-                                                  std::int64_t expected_version) override;
+                                                  std::int64_t expected_version,
+                                                  std::vector<service::Event> events) override;
+  service::Task<Result<std::vector<core::Connection>>> ListDue(core::TimePoint now,
+                                                               std::size_t limit) override;
   service::Task<Result<std::optional<core::Connection>>> Find(core::AccountKey key) override;
   service::Task<Result<std::vector<core::Connection>>> FindByAccount(
       std::int64_t account_id) override;
@@ -50,6 +59,23 @@ class SqliteStore final : public service::ConnectionStore,
                                                                    core::TimePoint now) override;
 
   service::Task<Result<bool>> MarkUsed(std::string code_hash, core::TimePoint now) override;
+
+  service::Task<Result<bool>> TryAcquire(core::AccountKey key,
+                                         std::string holder,
+                                         core::TimePoint now,
+                                         core::TimePoint until) override;
+  service::Task<Result<void>> Release(core::AccountKey key, std::string holder) override;
+
+  service::Task<Result<void>> Enqueue(std::vector<service::Event> events,
+                                      core::TimePoint now) override;
+  service::Task<Result<std::vector<service::OutboxEntry>>> ClaimDue(core::TimePoint now,
+                                                                    core::TimePoint claim_until,
+                                                                    std::size_t limit) override;
+  service::Task<Result<void>> MarkDelivered(std::int64_t id, core::TimePoint now) override;
+  service::Task<Result<void>> MarkFailed(std::int64_t id,
+                                         std::string error,
+                                         core::TimePoint next_attempt_at) override;
+  service::Task<Result<std::size_t>> CountPending() override;
 
   /// Schema version after migrations (for `amoauth doctor` and tests).
   [[nodiscard]] int SchemaVersion() const;

@@ -24,7 +24,8 @@ struct WebSettings {
 /// amoauth's HTTP surface:
 /// public — GET /, GET {callback_path}, GET /healthz;
 /// internal (Bearer API key) — POST /v1/connect, GET /v1/accounts, GET /v1/accounts/{id},
-/// GET /v1/accounts/{id}/token, ANY /v1/accounts/{id}/proxy/{path*}.
+/// GET /v1/accounts/{id}/token, POST /v1/accounts/{id}/refresh,
+/// ANY /v1/accounts/{id}/proxy/{path*}.
 /// Handlers translate HTTP to use-case calls and results to pages or JSON; nothing else.
 class WebApp {
  public:
@@ -50,6 +51,7 @@ class WebApp {
   Task ListAccounts(Request request);
   Task GetAccount(Request request);
   Task GetToken(Request request);
+  Task ForceRefresh(Request request);
   Task ProxyCall(Request request);
 
   /// The internal API's key check; nullopt when the caller may pass.

@@ -1,0 +1,78 @@
+#include "amoauth/core/refresh_policy.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "amoauth/core/errc.hpp"
+
+namespace amoauth::core {
+
+TimePoint NextRefreshAt(const Connection& c, const RefreshPolicy& policy) {
+  if (c.status != ConnectionStatus::kActive || c.refresh_token.Empty()) {
+    return TimePoint{};
+  }
+  TimePoint next = c.last_refresh_at + policy.keepalive;
+  if (policy.ahead > Seconds{0}) {
+    next = std::min(next, c.expires_at - policy.ahead);
+  }
+  return next;
+}
+
+Seconds Backoff(int failures, const RefreshPolicy& policy, double jitter) {
+  const int exponent = std::clamp(failures, 1, 30) - 1;
+  const double full = std::min(static_cast<double>(policy.backoff_base.count()) *
+                                   std::pow(2.0, static_cast<double>(exponent)),
+                               static_cast<double>(policy.backoff_cap.count()));
+  const double spread = std::clamp(jitter, 0.0, 1.0);
+  const double delay = full / 2.0 + (full / 2.0) * spread;
+  return Seconds{std::max<std::int64_t>(1, static_cast<std::int64_t>(delay))};
+}
+
+RefreshFailure ClassifyRefreshFailure(const boost::system::error_code& ec) {
+  if (!IsAmoauth(ec)) {
+    return RefreshFailure::kTransient;  // transport errors from Asio/Beast/SSL
+  }
+  switch (static_cast<Errc>(ec.value())) {
+    case Errc::kAmoTokenRevoked:
+    case Errc::kAmoTokenNotLinked:
+    case Errc::kAmoTokenExpired:
+    case Errc::kReauthRequired:
+      return RefreshFailure::kDead;
+    case Errc::kAmoUnauthorized:
+    case Errc::kAmoNotFound:
+    case Errc::kAmoInvalidAccount:
+      return RefreshFailure::kHostMoved;
+    case Errc::kAmoInvalidClient:
+    case Errc::kAmoRedirectUriMismatch:
+      // Our configuration, not the account: marking accounts dead over a typo in
+      // AMO_CLIENT_SECRET would be unforgivable. Retry slowly until someone fixes it.
+      return RefreshFailure::kMisconfigured;
+    case Errc::kInvalidArgument:
+    case Errc::kUnauthorized:
+    case Errc::kNotFound:
+    case Errc::kConflict:
+    case Errc::kBusy:
+    case Errc::kConfigInvalid:
+    case Errc::kStateInvalid:
+    case Errc::kRefererNotAllowed:
+    case Errc::kAccessDenied:
+    case Errc::kCodeAlreadyUsed:
+    case Errc::kRefreshDeferred:
+    case Errc::kThrottled:
+    case Errc::kAmoCodeExpired:
+    case Errc::kAmoCodeRevoked:
+    case Errc::kAmoCodeInvalid:
+    case Errc::kAmoRejected:
+    case Errc::kAmoRateLimited:
+    case Errc::kAmoBlocked:
+    case Errc::kAmoServerError:
+    case Errc::kAmoUnreachable:
+    case Errc::kAmoMalformedResponse:
+    case Errc::kStoreFailure:
+    case Errc::kCryptoFailure:
+      return RefreshFailure::kTransient;
+  }
+  return RefreshFailure::kTransient;
+}
+
+}  // namespace amoauth::core

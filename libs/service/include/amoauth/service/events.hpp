@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "amoauth/core/clock.hpp"
+#include "amoauth/core/connection.hpp"
+#include "amoauth/core/random.hpp"
+#include "amoauth/service/ports.hpp"
+
+namespace amoauth::service {
+
+/// The event types amoauth tells the integrator's backend about (docs/api.md, "Webhooks").
+namespace event_type {
+inline constexpr std::string_view kAccountConnected = "account.connected";
+inline constexpr std::string_view kAccountReauthRequired = "account.reauth_required";
+inline constexpr std::string_view kAccountDisconnected = "account.disconnected";
+inline constexpr std::string_view kAccountApiBlocked = "account.api_blocked";
+inline constexpr std::string_view kTokenRefreshFailed = "token.refresh_failed";
+inline constexpr std::string_view kTokenRefreshRecovered = "token.refresh_recovered";
+}  // namespace event_type
+
+/// Builds the JSON bodies of events. When webhooks are off (no AMOAUTH_WEBHOOK_URL) it builds
+/// none, so nothing piles up in the outbox. A body never holds a token or a secret.
+/// Thread-safe (Random and Clock are).
+class EventFactory {
+ public:
+  EventFactory(bool enabled, const core::Clock& clock, core::Random& random);
+
+  /// {"id","type","created_at","account_id","client_id","base_domain","status","data":{…}}.
+  /// `data_json` is a serialized JSON object (or empty for {}).
+  [[nodiscard]] std::vector<Event> Make(std::string_view type,
+                                        const core::Connection& connection,
+                                        std::string_view data_json = {}) const;
+
+  [[nodiscard]] bool Enabled() const { return enabled_; }
+
+ private:
+  bool enabled_;
+  const core::Clock& clock_;
+  core::Random& random_;
+};
+
+}  // namespace amoauth::service
