@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include <boost/json/object.hpp>
+#include <spdlog/spdlog.h>
 
 #include "endpoints.hpp"
 #include "responses.hpp"
@@ -29,25 +30,23 @@ bool StartsWithNoCase(std::string_view text, std::string_view prefix) {
   return true;
 }
 
-/// The user behind `Authorization: Bearer <jwt>` when the JWT is ours, and names a live access
-/// token issued for this account.
-std::optional<std::int64_t> Authenticate(const SandboxContext& ctx,
-                                         const Account& account,
-                                         const net::HttpRequest& req) {
+/// The `jti` of `Authorization: Bearer <jwt>` when the JWT is ours (signature checked); "" when
+/// there is none. Whether it names a live token of this account is the state's call.
+std::string BearerJti(const SandboxContext& ctx, const net::HttpRequest& req) {
   const std::string_view header = req.headers.Get("Authorization").value_or("");
   constexpr std::string_view kBearer = "Bearer ";
   if (!StartsWithNoCase(header, kBearer)) {
-    return std::nullopt;
+    return {};
   }
   const auto payload = ctx.signer.Verify(header.substr(kBearer.size()));
   if (!payload) {
-    return std::nullopt;
+    return {};
   }
   const auto* jti = payload->if_contains("jti");
   if (jti == nullptr || !jti->is_string()) {
-    return std::nullopt;
+    return {};
   }
-  return ctx.state.CheckAccessToken(jti->get_string(), account.id);
+  return std::string(jti->get_string());
 }
 
 net::HttpResponse AccountInfo(const Account& account, std::int64_t user_id) {
@@ -91,20 +90,30 @@ net::HttpResponse Echo(const net::HttpRequest& req) {
 net::HttpResponse ServeApi(SandboxContext& ctx,
                            const Account& host_account,
                            const net::HttpRequest& req) {
-  const auto user_id = Authenticate(ctx, host_account, req);
-  ctx.state.CountApiRequest(user_id.has_value());
-  if (!user_id) {
-    return UnauthorizedResponse();
+  const ApiAdmission admission = ctx.state.AdmitApiRequest(host_account.id, BearerJti(ctx, req));
+  switch (admission.verdict) {
+    case ApiVerdict::kBlocked:
+      return NginxErrorResponse(403);
+    case ApiVerdict::kRateLimited:
+      if (admission.block_started) {
+        SandboxLogger()->warn(
+            "account {} ({}) blocked: too many 429s", host_account.id, AccountHost(host_account));
+      }
+      return TooManyRequestsResponse(host_account.flavor, admission.retry_after);
+    case ApiVerdict::kUnauthorized:
+      return UnauthorizedResponse();
+    case ApiVerdict::kAllowed:
+      break;
   }
   if (req.Path() == "/api/v4/account" && req.method == "GET") {
-    return AccountInfo(host_account, *user_id);
+    return AccountInfo(host_account, admission.user_id);
   }
   return Echo(req);
 }
 
 net::HttpResponse ServeCurrentSubdomain(SandboxContext& ctx, const net::HttpRequest& req) {
   const std::string_view refresh_token = req.headers.Get("X-Refresh-Token").value_or("");
-  const auto account = ctx.state.AccountOfRefreshToken(refresh_token);
+  const auto account = ctx.state.LookUpSubdomain(refresh_token);
   // The shared host answers for its own accounts only (the JWT's api_domain names it).
   if (!account || account->api_domain != HostOf(req)) {
     return UnauthorizedResponse();

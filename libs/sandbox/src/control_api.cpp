@@ -1,11 +1,17 @@
 // /sandbox/…: the control API on the plain listener, for tests and humans.
 
+#include <array>
+#include <charconv>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <variant>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
 #include <spdlog/spdlog.h>
 
@@ -77,6 +83,150 @@ std::optional<std::string> StringMember(const boost::json::object& o, std::strin
   return std::string(v->get_string());
 }
 
+std::string_view RotationName(Rotation rotation) {
+  switch (rotation) {
+    case Rotation::kStrict:
+      return "strict";
+    case Rotation::kGraceUntilNewUsed:
+      return "grace_until_new_used";
+  }
+  return "strict";
+}
+
+boost::json::object ToJson(const Counters& c) {
+  return boost::json::object{
+      {"token_requests", c.token_requests},
+      {"token_endpoint_faults", c.token_endpoint_faults},
+      {"codes_issued", c.codes_issued},
+      {"codes_exchanged", c.codes_exchanged},
+      {"code_reuses", c.code_reuses},
+      {"refreshes", c.refreshes},
+      {"refresh_token_reuses", c.refresh_token_reuses},
+      {"api_requests", c.api_requests},
+      {"api_unauthorized", c.api_unauthorized},
+      {"api_rate_limited", c.api_rate_limited},
+      {"api_blocked", c.api_blocked},
+      {"max_api_requests_per_second", c.max_api_requests_per_second},
+      {"subdomain_lookups", c.subdomain_lookups},
+  };
+}
+
+boost::json::object ToJson(const StateConfig& c) {
+  return boost::json::object{
+      {"code_ttl_seconds", c.code_ttl.count()},
+      {"access_token_ttl_seconds", c.access_token_ttl.count()},
+      {"refresh_token_ttl_seconds", c.refresh_token_ttl.count()},
+      {"rotation", RotationName(c.rotation)},
+      {"revoke_access_token_on_refresh", c.revoke_access_token_on_refresh},
+      {"api_rate_limit_rps", c.api_rate_limit_rps},
+      {"api_block_after_violations", c.api_block_after_violations},
+      {"api_violation_window_seconds", c.api_violation_window.count()},
+      {"api_block_seconds", c.api_block_duration.count()},
+      {"api_retry_after_seconds", c.api_retry_after.count()},
+  };
+}
+
+boost::json::object FaultsJson(const std::optional<Fault>& fault) {
+  boost::json::value token_endpoint;  // null: none pending
+  if (fault) {
+    boost::json::object f{{"times", fault->times}};
+    if (fault->close) {
+      f["close"] = true;
+    } else {
+      f["status"] = fault->status;
+    }
+    token_endpoint = std::move(f);
+  }
+  return boost::json::object{{"token_endpoint", std::move(token_endpoint)}};
+}
+
+/// An integral JSON number (1 and 1.0 alike); nullopt for anything else.
+std::optional<std::int64_t> Integer(const boost::json::value& v) {
+  if (!v.is_number()) {
+    return std::nullopt;
+  }
+  boost::system::error_code ec;
+  const auto n = v.to_number<std::int64_t>(ec);
+  return ec ? std::nullopt : std::optional<std::int64_t>(n);
+}
+
+/// The POST /sandbox/config fields that hold whole seconds or counts, by their JSON names.
+using SecondsField = std::optional<std::chrono::seconds> ConfigPatch::*;
+using CountField = std::optional<std::int64_t> ConfigPatch::*;
+constexpr std::array<std::pair<std::string_view, SecondsField>, 6> kSecondsFields{{
+    {"code_ttl_seconds", &ConfigPatch::code_ttl},
+    {"access_token_ttl_seconds", &ConfigPatch::access_token_ttl},
+    {"refresh_token_ttl_seconds", &ConfigPatch::refresh_token_ttl},
+    {"api_violation_window_seconds", &ConfigPatch::api_violation_window},
+    {"api_block_seconds", &ConfigPatch::api_block_duration},
+    {"api_retry_after_seconds", &ConfigPatch::api_retry_after},
+}};
+constexpr std::array<std::pair<std::string_view, CountField>, 2> kCountFields{{
+    {"api_rate_limit_rps", &ConfigPatch::api_rate_limit_rps},
+    {"api_block_after_violations", &ConfigPatch::api_block_after_violations},
+}};
+
+template <class Field, std::size_t N>
+const Field* FindField(const std::array<std::pair<std::string_view, Field>, N>& fields,
+                       std::string_view name) {
+  for (const auto& [field_name, field] : fields) {
+    if (field_name == name) {
+      return &field;
+    }
+  }
+  return nullptr;
+}
+
+/// The body of POST /sandbox/config, or why not. Types are checked here, ranges by the state.
+std::variant<ConfigPatch, std::string> ParseConfigPatch(const boost::json::object& body) {
+  ConfigPatch patch;
+  for (const auto& [key, value] : body) {
+    if (const auto* field = FindField(kSecondsFields, key)) {
+      const auto n = Integer(value);
+      if (!n) {
+        return std::string(key) + " must be an integer";
+      }
+      patch.*(*field) = std::chrono::seconds{*n};
+    } else if (const auto* count = FindField(kCountFields, key)) {
+      const auto n = Integer(value);
+      if (!n) {
+        return std::string(key) + " must be an integer";
+      }
+      patch.*(*count) = *n;
+    } else if (key == "rotation") {
+      if (value == "strict") {
+        patch.rotation = Rotation::kStrict;
+      } else if (value == "grace_until_new_used") {
+        patch.rotation = Rotation::kGraceUntilNewUsed;
+      } else {
+        return std::string(R"(rotation must be "strict" or "grace_until_new_used")");
+      }
+    } else if (key == "revoke_access_token_on_refresh") {
+      if (!value.is_bool()) {
+        return std::string("revoke_access_token_on_refresh must be true or false");
+      }
+      patch.revoke_access_token_on_refresh = value.get_bool();
+    } else {
+      return "unknown field \"" + std::string(key) + "\" (GET /sandbox/config lists the fields)";
+    }
+  }
+  return patch;
+}
+
+std::optional<std::int64_t> AccountIdParam(const net::HttpRequest& req) {
+  const std::string_view text = req.PathParam("id");
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return id;
+}
+
+net::HttpResponse AccountNotFound() {
+  return ProblemResponse(404, "Not Found", "No such account in the amoauth sandbox");
+}
+
 }  // namespace
 
 net::HttpResponse ServeIndex(SandboxContext& ctx, const net::HttpRequest& req) {
@@ -87,28 +237,27 @@ net::HttpResponse ServeIndex(SandboxContext& ctx, const net::HttpRequest& req) {
 
 net::HttpResponse ServeJournal(SandboxContext& ctx, const net::HttpRequest& /*req*/) {
   const JournalSnapshot journal = ctx.state.Journal();
-  const Counters& c = journal.counters;
   boost::json::array requests;
   requests.reserve(journal.requests.size());
   for (const JournalEntry& e : journal.requests) {
     requests.push_back(boost::json::object{
         {"host", e.host}, {"method", e.method}, {"path", e.path}, {"status", e.status}});
   }
-  return JsonResponse(200,
-                      boost::json::object{
-                          {"counters",
-                           boost::json::object{
-                               {"token_requests", c.token_requests},
-                               {"codes_issued", c.codes_issued},
-                               {"codes_exchanged", c.codes_exchanged},
-                               {"code_reuses", c.code_reuses},
-                               {"refreshes", c.refreshes},
-                               {"refresh_token_reuses", c.refresh_token_reuses},
-                               {"api_requests", c.api_requests},
-                               {"api_unauthorized", c.api_unauthorized},
-                           }},
-                          {"requests", std::move(requests)},
-                      });
+  boost::json::object accounts;
+  for (const auto& [id, counters] : journal.accounts) {
+    accounts[std::to_string(id)] = ToJson(counters);
+  }
+  boost::json::object counters = ToJson(journal.counters);
+  counters["accounts"] = std::move(accounts);
+  return JsonResponse(
+      200,
+      boost::json::object{{"counters", std::move(counters)}, {"requests", std::move(requests)}});
+}
+
+net::HttpResponse ServeJournalReset(SandboxContext& ctx, const net::HttpRequest& req) {
+  ctx.state.ResetJournal();
+  SandboxLogger()->info("journal reset");
+  return ServeJournal(ctx, req);
 }
 
 net::HttpResponse ServeClockAdvance(SandboxContext& ctx, const net::HttpRequest& req) {
@@ -188,6 +337,139 @@ net::HttpResponse ServeListAccounts(SandboxContext& ctx, const net::HttpRequest&
     out.push_back(ToJson(a));
   }
   return JsonResponse(200, out);
+}
+
+net::HttpResponse ServeGetConfig(SandboxContext& ctx, const net::HttpRequest& /*req*/) {
+  return JsonResponse(200, ToJson(ctx.state.Config()));
+}
+
+net::HttpResponse ServeSetConfig(SandboxContext& ctx, const net::HttpRequest& req) {
+  const auto body = ParseJsonObject(req.body);
+  if (!body) {
+    return BadRequest("Expected a JSON object with some of the fields GET /sandbox/config lists");
+  }
+  const auto patch = ParseConfigPatch(*body);
+  if (const auto* error = std::get_if<std::string>(&patch)) {
+    return BadRequest(*error);
+  }
+  if (const auto error = ctx.state.ApplyConfig(std::get<ConfigPatch>(patch))) {
+    return BadRequest(*error);
+  }
+  const auto config = ToJson(ctx.state.Config());
+  SandboxLogger()->info("config changed: {}", boost::json::serialize(config));
+  return JsonResponse(200, config);
+}
+
+net::HttpResponse ServeRevokeTokens(SandboxContext& ctx, const net::HttpRequest& req) {
+  const auto id = AccountIdParam(req);
+  if (!id) {
+    return AccountNotFound();
+  }
+  const auto body = ParseJsonObject(req.body);
+  const auto* tokens = body ? body->if_contains("tokens") : nullptr;
+  if (tokens == nullptr || (*tokens != "access" && *tokens != "all")) {
+    return BadRequest(R"(Expected {"tokens": "access"} or {"tokens": "all"})");
+  }
+  const RevokeScope scope = *tokens == "all" ? RevokeScope::kAll : RevokeScope::kAccess;
+  const auto revoked = ctx.state.RevokeTokens(*id, scope);
+  if (!revoked) {
+    return AccountNotFound();
+  }
+  SandboxLogger()->info("account {}: revoked {} access and {} refresh token(s)",
+                        *id,
+                        revoked->access_tokens,
+                        revoked->refresh_tokens);
+  return JsonResponse(200,
+                      boost::json::object{
+                          {"account_id", *id},
+                          {"revoked_access_tokens", revoked->access_tokens},
+                          {"revoked_refresh_tokens", revoked->refresh_tokens},
+                      });
+}
+
+net::HttpResponse ServeRenameAccount(SandboxContext& ctx, const net::HttpRequest& req) {
+  const auto id = AccountIdParam(req);
+  if (!id) {
+    return AccountNotFound();
+  }
+  const auto body = ParseJsonObject(req.body);
+  const auto subdomain = body ? StringMember(*body, "subdomain") : std::nullopt;
+  if (!subdomain || subdomain->empty()) {
+    return BadRequest(R"(Expected {"subdomain": "new-name"})");
+  }
+  const auto old = ctx.state.FindAccount(*id);
+  const auto renamed = ctx.state.RenameAccount(*id, *subdomain);
+  if (!renamed) {
+    if (Is(renamed.error(), Errc::kNotFound)) {
+      return AccountNotFound();
+    }
+    if (Is(renamed.error(), Errc::kConflict)) {
+      return BadRequest("subdomain \"" + *subdomain + "\" is taken on this platform");
+    }
+    return BadRequest(
+        "subdomain must be 1-63 characters of a-z, 0-9 and '-', not starting or ending with '-', "
+        "and not \"www\"");
+  }
+  SandboxLogger()->info("account {} renamed: {} -> {}",
+                        *id,
+                        old ? AccountHost(*old) : std::string("?"),
+                        AccountHost(*renamed));
+  return JsonResponse(200, ToJson(*renamed));
+}
+
+net::HttpResponse ServeGetFaults(SandboxContext& ctx, const net::HttpRequest& /*req*/) {
+  return JsonResponse(200, FaultsJson(ctx.state.TokenEndpointFault()));
+}
+
+net::HttpResponse ServeSetFaults(SandboxContext& ctx, const net::HttpRequest& req) {
+  constexpr std::string_view kUsage =
+      R"(Expected {"token_endpoint": {"status": 400..599, "times": N}} or )"
+      R"({"token_endpoint": {"close": true, "times": N}}, N from 1 to 1000000 (default 1))";
+  const auto body = ParseJsonObject(req.body);
+  if (!body || body->size() != 1 || !body->contains("token_endpoint") ||
+      !body->at("token_endpoint").is_object()) {
+    return BadRequest(kUsage);
+  }
+  const boost::json::object& spec = body->at("token_endpoint").get_object();
+  Fault fault;
+  bool has_status = false;
+  for (const auto& [key, value] : spec) {
+    if (key == "status") {
+      const auto status = Integer(value);
+      if (!status || *status < 400 || *status > 599) {
+        return BadRequest("token_endpoint.status must be an integer from 400 to 599");
+      }
+      fault.status = static_cast<int>(*status);
+      has_status = true;
+    } else if (key == "close") {
+      if (!value.is_bool()) {
+        return BadRequest("token_endpoint.close must be true or false");
+      }
+      fault.close = value.get_bool();
+    } else if (key == "times") {
+      const auto times = Integer(value);
+      if (!times || *times < 1 || *times > 1000000) {
+        return BadRequest("token_endpoint.times must be an integer from 1 to 1000000");
+      }
+      fault.times = static_cast<std::uint32_t>(*times);
+    } else {
+      return BadRequest(kUsage);
+    }
+  }
+  if (has_status == fault.close) {
+    return BadRequest("token_endpoint needs exactly one of \"status\" and \"close\": true");
+  }
+  ctx.state.SetTokenEndpointFault(fault);
+  SandboxLogger()->info("fault scripted: the next {} token request(s) get {}",
+                        fault.times,
+                        fault.close ? std::string("close") : std::to_string(fault.status));
+  return JsonResponse(200, FaultsJson(fault));
+}
+
+net::HttpResponse ServeClearFaults(SandboxContext& ctx, const net::HttpRequest& /*req*/) {
+  ctx.state.ClearFaults();
+  SandboxLogger()->info("faults cleared");
+  return JsonResponse(200, FaultsJson(std::nullopt));
 }
 
 }  // namespace amoauth::sandbox

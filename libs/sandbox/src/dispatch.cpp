@@ -3,6 +3,8 @@
 #include <cctype>
 #include <span>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "endpoints.hpp"
 #include "responses.hpp"
@@ -14,7 +16,7 @@ using Serve = net::HttpResponse (*)(SandboxContext&, const net::HttpRequest&);
 
 struct Route {
   std::string_view method;
-  std::string_view path;
+  std::string_view path;  ///< literal segments, and "{name}" matching one non-empty segment
   Serve serve;
 };
 
@@ -36,14 +38,49 @@ constexpr std::array kBrowserRoutes = {
     Route{"GET", "/sandbox", ServeIndex},
     Route{"GET", "/sandbox/", ServeIndex},
     Route{"GET", "/sandbox/journal", ServeJournal},
+    Route{"POST", "/sandbox/journal/reset", ServeJournalReset},
     Route{"POST", "/sandbox/clock/advance", ServeClockAdvance},
+    Route{"GET", "/sandbox/config", ServeGetConfig},
+    Route{"POST", "/sandbox/config", ServeSetConfig},
     Route{"GET", "/sandbox/integrations", ServeListIntegrations},
     Route{"POST", "/sandbox/integrations", ServeCreateIntegration},
     Route{"GET", "/sandbox/accounts", ServeListAccounts},
+    Route{"POST", "/sandbox/accounts/{id}/revoke", ServeRevokeTokens},
+    Route{"POST", "/sandbox/accounts/{id}/rename", ServeRenameAccount},
+    Route{"GET", "/sandbox/faults", ServeGetFaults},
+    Route{"POST", "/sandbox/faults", ServeSetFaults},
+    Route{"DELETE", "/sandbox/faults", ServeClearFaults},
 };
 
 net::HttpResponse NotFound() {
   return ProblemResponse(404, "Not Found", "No such resource in the amoauth sandbox");
+}
+
+/// Whether `path` matches `pattern`; "{name}" segments land in `params`.
+bool Matches(std::string_view pattern,
+             std::string_view path,
+             std::vector<std::pair<std::string, std::string>>& params) {
+  params.clear();
+  if (pattern.find('{') == std::string_view::npos) {
+    return pattern == path;
+  }
+  while (!pattern.empty() && !path.empty()) {
+    const auto pattern_end = std::min(pattern.find('/', 1), pattern.size());
+    const auto path_end = std::min(path.find('/', 1), path.size());
+    const std::string_view want = pattern.substr(0, pattern_end);
+    const std::string_view got = path.substr(0, path_end);
+    if (want.starts_with("/{") && want.ends_with('}')) {
+      if (got.size() < 2) {
+        return false;  // "{name}" needs a non-empty segment
+      }
+      params.emplace_back(std::string(want.substr(2, want.size() - 3)), std::string(got.substr(1)));
+    } else if (want != got) {
+      return false;
+    }
+    pattern.remove_prefix(pattern_end);
+    path.remove_prefix(path_end);
+  }
+  return pattern.empty() && path.empty();
 }
 
 net::HttpResponse Dispatch(std::span<const Route> routes,
@@ -51,12 +88,18 @@ net::HttpResponse Dispatch(std::span<const Route> routes,
                            const net::HttpRequest& req) {
   const std::string_view path = req.Path();
   std::string allow;
+  std::vector<std::pair<std::string, std::string>> params;
   for (const auto& route : routes) {
-    if (route.path != path) {
+    if (!Matches(route.path, path, params)) {
       continue;
     }
     if (route.method == req.method) {
-      return route.serve(ctx, req);
+      if (params.empty()) {
+        return route.serve(ctx, req);
+      }
+      net::HttpRequest with_params = req;
+      with_params.path_params = std::move(params);
+      return route.serve(ctx, with_params);
     }
     allow += (allow.empty() ? "" : ", ") + std::string(route.method);
   }

@@ -50,5 +50,19 @@ namespace amoauth::sandbox {
 [[nodiscard]] net::HttpResponse ServeCreateIntegration(SandboxContext& ctx,
                                                        const net::HttpRequest& req);
 [[nodiscard]] net::HttpResponse ServeListAccounts(SandboxContext& ctx, const net::HttpRequest& req);
+/// POST /sandbox/journal/reset: zeroes the counters; answers like GET /sandbox/journal.
+[[nodiscard]] net::HttpResponse ServeJournalReset(SandboxContext& ctx, const net::HttpRequest& req);
+/// GET /sandbox/config; POST /sandbox/config {partial}: all applied, or 400 and none.
+[[nodiscard]] net::HttpResponse ServeGetConfig(SandboxContext& ctx, const net::HttpRequest& req);
+[[nodiscard]] net::HttpResponse ServeSetConfig(SandboxContext& ctx, const net::HttpRequest& req);
+/// POST /sandbox/accounts/{id}/revoke {"tokens":"access"|"all"} (path param "id").
+[[nodiscard]] net::HttpResponse ServeRevokeTokens(SandboxContext& ctx, const net::HttpRequest& req);
+/// POST /sandbox/accounts/{id}/rename {"subdomain":"…"} (path param "id").
+[[nodiscard]] net::HttpResponse ServeRenameAccount(SandboxContext& ctx,
+                                                   const net::HttpRequest& req);
+/// GET, POST and DELETE /sandbox/faults.
+[[nodiscard]] net::HttpResponse ServeGetFaults(SandboxContext& ctx, const net::HttpRequest& req);
+[[nodiscard]] net::HttpResponse ServeSetFaults(SandboxContext& ctx, const net::HttpRequest& req);
+[[nodiscard]] net::HttpResponse ServeClearFaults(SandboxContext& ctx, const net::HttpRequest& req);
 
 }  // namespace amoauth::sandbox

@@ -63,6 +63,66 @@ net::HttpResponse UnauthorizedResponse() {
   return ProblemResponse(401, "Unauthorized", "Неверный логин или пароль");
 }
 
+net::HttpResponse TooManyRequestsResponse(Flavor flavor, std::chrono::seconds retry_after) {
+  boost::json::object body{
+      {"title", "Too Many Requests"},
+      {"type", "https://httpstatus.es/429"},
+      {"status", 429},
+      {"detail",
+       "You have sent too many requests in a given amount of time. Please try again later."},
+  };
+  if (flavor == Flavor::kKommo) {
+    body["retry_after"] = retry_after.count();
+  }
+  net::HttpResponse response = JsonResponse(429, body, "application/problem+json");
+  response.headers.Set("Retry-After", std::to_string(retry_after.count()));
+  return response;
+}
+
+net::HttpResponse NginxErrorResponse(int status) {
+  // nginx's own reason phrases (ngx_http_special_response.c), which differ from RFC 9110's in
+  // places ("Service Temporarily Unavailable", "Gateway Time-out").
+  std::string_view reason = "Error";
+  switch (status) {
+    case 400:
+      reason = "Bad Request";
+      break;
+    case 401:
+      reason = "Authorization Required";
+      break;
+    case 403:
+      reason = "Forbidden";
+      break;
+    case 404:
+      reason = "Not Found";
+      break;
+    case 429:
+      reason = "Too Many Requests";
+      break;
+    case 500:
+      reason = "Internal Server Error";
+      break;
+    case 502:
+      reason = "Bad Gateway";
+      break;
+    case 503:
+      reason = "Service Temporarily Unavailable";
+      break;
+    case 504:
+      reason = "Gateway Time-out";
+      break;
+    default:
+      break;
+  }
+  const std::string title = std::to_string(status) + " " + std::string(reason);
+  net::HttpResponse response;
+  response.status = status;
+  response.headers.Set("Content-Type", "text/html");
+  response.body = "<html>\r\n<head><title>" + title + "</title></head>\r\n<body>\r\n<center><h1>" +
+                  title + "</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
+  return response;
+}
+
 net::HttpResponse MethodNotAllowedResponse(std::string_view allow) {
   net::HttpResponse response =
       ProblemResponse(405, "Method Not Allowed", "This method is not allowed for the resource");

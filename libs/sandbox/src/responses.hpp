@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 
@@ -30,6 +31,16 @@ namespace amoauth::sandbox {
 
 /// The API's 401 (protocol §7.4, amoCRM wording).
 [[nodiscard]] net::HttpResponse UnauthorizedResponse();
+
+/// The API's 429 (protocol §7.4) as application/problem+json, with a Retry-After header on both
+/// flavors; Kommo's body also carries `retry_after` (K-HTTP), amoCRM's does not (UNCONFIRMED).
+[[nodiscard]] net::HttpResponse TooManyRequestsResponse(Flavor flavor,
+                                                        std::chrono::seconds retry_after);
+
+/// The page nginx serves for `status` ("<h1>403 Forbidden</h1>…<center>nginx</center>"), as
+/// text/html: what a blocked account gets (protocol §7.4, §9.7) and what a faulted token endpoint
+/// answers.
+[[nodiscard]] net::HttpResponse NginxErrorResponse(int status);
 
 /// 405 with an Allow header.
 [[nodiscard]] net::HttpResponse MethodNotAllowedResponse(std::string_view allow);

@@ -82,6 +82,11 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(asio::any_io_executor executor, 
     SandboxLogger()->error("sandbox state_dir '{}' is not a directory", options.state_dir);
     return Fail(Errc::kConfigInvalid);
   }
+  const StateConfig config = ConfigFromOptions(options);
+  if (const auto invalid = ValidateConfig(config)) {
+    SandboxLogger()->error("sandbox options: {}", *invalid);
+    return Fail(Errc::kConfigInvalid);
+  }
   auto impl = std::make_shared<Impl>();
   impl->url_host = UrlHost(options.host);
 
@@ -102,11 +107,6 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(asio::any_io_executor executor, 
   if (!signer) {
     return signer.error();
   }
-  StateConfig config;
-  config.code_ttl = options.code_ttl;
-  config.access_token_ttl = options.access_token_ttl;
-  config.refresh_token_ttl = options.refresh_token_ttl;
-  config.rotation = options.rotation;
   impl->ctx = std::make_shared<SandboxContext>(
       config,
       options.accounts.empty() ? DefaultAccounts() : std::move(options.accounts),

@@ -16,8 +16,11 @@ namespace amoauth::sandbox {
 /// Everything a request handler needs; shared by both listeners. Thread-safe: the state locks
 /// itself, the signer is immutable.
 struct SandboxContext {
-  SandboxContext(StateConfig config, std::vector<Account> accounts, JwtSigner jwt_signer)
-      : state(config, std::move(accounts)), signer(std::move(jwt_signer)) {}
+  SandboxContext(StateConfig config,
+                 std::vector<Account> accounts,
+                 JwtSigner jwt_signer,
+                 BaseClock base_clock = {})
+      : state(config, std::move(accounts), std::move(base_clock)), signer(std::move(jwt_signer)) {}
 
   SandboxState state;
   const JwtSigner signer;

@@ -1,6 +1,7 @@
 #include "sandbox_state.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <utility>
 
@@ -45,7 +46,68 @@ OAuthError Refuse(int status, std::string_view hint_text) {
   return OAuthError{status, std::string(hint_text)};
 }
 
+constexpr std::chrono::seconds kOneSecond{1};
+constexpr std::chrono::seconds kOneDay{24 * 60 * 60};
+constexpr std::chrono::seconds kTenYears{10 * 365 * 24 * 60 * 60};
+constexpr std::uint32_t kMaxRps = 10000;
+constexpr std::uint32_t kMaxViolations = 1000000;
+
+std::optional<std::string> CheckRange(std::string_view name,
+                                      std::int64_t value,
+                                      std::int64_t min,
+                                      std::int64_t max) {
+  if (value < min || value > max) {
+    return std::string(name) + " must be an integer from " + std::to_string(min) + " to " +
+           std::to_string(max);
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> CheckSeconds(std::string_view name,
+                                        std::chrono::seconds value,
+                                        std::chrono::seconds min,
+                                        std::chrono::seconds max) {
+  return CheckRange(name, value.count(), min.count(), max.count());
+}
+
 }  // namespace
+
+StateConfig ConfigFromOptions(const Options& options) {
+  StateConfig config;
+  config.code_ttl = options.code_ttl;
+  config.access_token_ttl = options.access_token_ttl;
+  config.refresh_token_ttl = options.refresh_token_ttl;
+  config.rotation = options.rotation;
+  config.revoke_access_token_on_refresh = options.revoke_access_token_on_refresh;
+  config.api_rate_limit_rps = options.api_rate_limit_rps;
+  config.api_block_after_violations = options.api_block_after_violations;
+  config.api_violation_window = options.api_violation_window;
+  config.api_block_duration = options.api_block_duration;
+  config.api_retry_after = options.api_retry_after;
+  return config;
+}
+
+std::optional<std::string> ValidateConfig(const StateConfig& c) {
+  const std::array checks = {
+      CheckSeconds("code_ttl_seconds", c.code_ttl, kOneSecond, kTenYears),
+      CheckSeconds("access_token_ttl_seconds", c.access_token_ttl, kOneSecond, kTenYears),
+      CheckSeconds("refresh_token_ttl_seconds", c.refresh_token_ttl, kOneSecond, kTenYears),
+      CheckRange("api_rate_limit_rps", c.api_rate_limit_rps, 0, kMaxRps),
+      CheckRange("api_block_after_violations", c.api_block_after_violations, 0, kMaxViolations),
+      CheckSeconds("api_violation_window_seconds", c.api_violation_window, kOneSecond, kOneDay),
+      CheckSeconds("api_block_seconds", c.api_block_duration, kOneSecond, kTenYears),
+      CheckSeconds("api_retry_after_seconds", c.api_retry_after, std::chrono::seconds{0}, kOneDay),
+  };
+  for (const auto& check : checks) {
+    if (check) {
+      return check;
+    }
+  }
+  if (c.journal_capacity == 0) {
+    return "journal_capacity must be positive";
+  }
+  return std::nullopt;
+}
 
 std::string_view BaseDomain(Flavor flavor) {
   switch (flavor) {
@@ -78,8 +140,18 @@ std::vector<Account> DefaultAccounts() {
   };
 }
 
-SandboxState::SandboxState(StateConfig config, std::vector<Account> accounts)
-    : config_(config), accounts_(std::move(accounts)) {
+bool IsValidSubdomain(std::string_view subdomain) {
+  if (subdomain.empty() || subdomain.size() > 63 || subdomain.front() == '-' ||
+      subdomain.back() == '-') {
+    return false;
+  }
+  return std::all_of(subdomain.begin(), subdomain.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+SandboxState::SandboxState(StateConfig config, std::vector<Account> accounts, BaseClock base_clock)
+    : base_clock_(std::move(base_clock)), config_(config), accounts_(std::move(accounts)) {
   for (Account& a : accounts_) {
     a.subdomain = Lower(a.subdomain);
     if (a.api_domain.empty()) {
@@ -92,8 +164,8 @@ SandboxState::SandboxState(StateConfig config, std::vector<Account> accounts)
 // --- Clock.
 
 TimePoint SandboxState::NowLocked() const {
-  return std::chrono::time_point_cast<TimePoint::duration>(std::chrono::system_clock::now() +
-                                                           clock_offset_);
+  const TimePoint base = base_clock_ ? base_clock_() : std::chrono::system_clock::now();
+  return std::chrono::time_point_cast<TimePoint::duration>(base + clock_offset_);
 }
 
 TimePoint SandboxState::Now() const {
@@ -111,6 +183,56 @@ void SandboxState::AdvanceClock(std::chrono::seconds by) {
 std::chrono::seconds SandboxState::ClockOffset() const {
   const std::lock_guard lock(mutex_);
   return clock_offset_;
+}
+
+// --- Configuration.
+
+StateConfig SandboxState::Config() const {
+  const std::lock_guard lock(mutex_);
+  return config_;
+}
+
+std::optional<std::string> SandboxState::ApplyConfig(const ConfigPatch& patch) {
+  // Wide integers are range-checked before they are narrowed into the config.
+  const auto narrow = [](const std::optional<std::int64_t>& value,
+                         std::string_view name,
+                         std::int64_t max,
+                         std::uint32_t& out) -> std::optional<std::string> {
+    if (!value) {
+      return std::nullopt;
+    }
+    if (auto error = CheckRange(name, *value, 0, max)) {
+      return error;
+    }
+    out = static_cast<std::uint32_t>(*value);
+    return std::nullopt;
+  };
+  const std::lock_guard lock(mutex_);
+  StateConfig next = config_;
+  next.code_ttl = patch.code_ttl.value_or(next.code_ttl);
+  next.access_token_ttl = patch.access_token_ttl.value_or(next.access_token_ttl);
+  next.refresh_token_ttl = patch.refresh_token_ttl.value_or(next.refresh_token_ttl);
+  next.rotation = patch.rotation.value_or(next.rotation);
+  next.revoke_access_token_on_refresh =
+      patch.revoke_access_token_on_refresh.value_or(next.revoke_access_token_on_refresh);
+  if (auto error = narrow(
+          patch.api_rate_limit_rps, "api_rate_limit_rps", kMaxRps, next.api_rate_limit_rps)) {
+    return error;
+  }
+  if (auto error = narrow(patch.api_block_after_violations,
+                          "api_block_after_violations",
+                          kMaxViolations,
+                          next.api_block_after_violations)) {
+    return error;
+  }
+  next.api_violation_window = patch.api_violation_window.value_or(next.api_violation_window);
+  next.api_block_duration = patch.api_block_duration.value_or(next.api_block_duration);
+  next.api_retry_after = patch.api_retry_after.value_or(next.api_retry_after);
+  if (auto error = ValidateConfig(next)) {
+    return error;
+  }
+  config_ = next;
+  return std::nullopt;
 }
 
 // --- Accounts.
@@ -150,6 +272,57 @@ HostMatch SandboxState::ResolveHost(std::string_view host) const {
     }
   }
   return HostMatch{};
+}
+
+Result<Account> SandboxState::RenameAccount(std::int64_t id, std::string_view subdomain) {
+  const std::string name = Lower(subdomain);
+  if (!IsValidSubdomain(name) || name == "www") {
+    return Fail(Errc::kInvalidArgument);
+  }
+  const std::lock_guard lock(mutex_);
+  const auto it = std::find_if(
+      accounts_.begin(), accounts_.end(), [id](const Account& a) { return a.id == id; });
+  if (it == accounts_.end()) {
+    return Fail(Errc::kNotFound);
+  }
+  if (it->subdomain == name) {
+    return *it;
+  }
+  Account renamed = *it;
+  renamed.subdomain = name;
+  const std::string host = AccountHost(renamed);
+  for (const Account& a : accounts_) {
+    if ((a.id != id && AccountHost(a) == host) || a.api_domain == host) {
+      return Fail(Errc::kConflict);
+    }
+  }
+  *it = renamed;
+  return renamed;
+}
+
+Result<RevokeCount> SandboxState::RevokeTokens(std::int64_t account_id, RevokeScope scope) {
+  const std::lock_guard lock(mutex_);
+  if (FindAccountLocked(account_id) == nullptr) {
+    return Fail(Errc::kNotFound);
+  }
+  const TimePoint now = NowLocked();
+  RevokeCount count;
+  for (auto& [jti, token] : access_tokens_) {
+    if (!token.revoked && now < token.expires_at &&
+        grants_.at(token.grant_id).account_id == account_id) {
+      token.revoked = true;
+      ++count.access_tokens;
+    }
+  }
+  if (scope == RevokeScope::kAll) {
+    for (auto& [value, token] : refresh_tokens_) {
+      if (RefreshTokenLiveLocked(token) && grants_.at(token.grant_id).account_id == account_id) {
+        token.revoked = true;
+        ++count.refresh_tokens;
+      }
+    }
+  }
+  return count;
 }
 
 // --- Integrations.
@@ -220,7 +393,7 @@ Result<std::string> SandboxState::IssueCode(std::string_view client_id, std::int
                       integration->second.redirect_uri,
                       NowLocked() + config_.code_ttl,
                       false});
-  ++counters_.codes_issued;
+  CountLocked(account->id, &Counters::codes_issued);
   return code;
 }
 
@@ -229,7 +402,7 @@ Result<std::string> SandboxState::IssueCode(std::string_view client_id, std::int
 TokenOutcome SandboxState::ExchangeToken(const TokenRequest& request,
                                          std::int64_t host_account_id) {
   const std::lock_guard lock(mutex_);
-  ++counters_.token_requests;
+  CountLocked(host_account_id, &Counters::token_requests);
   const bool by_code = request.grant_type == "authorization_code";
   if (!by_code && request.grant_type != "refresh_token") {
     return Refuse(400, hint::kGrantType);
@@ -266,14 +439,14 @@ TokenOutcome SandboxState::ExchangeCodeLocked(const TokenRequest& request,
     return Refuse(400, hint::kInvalidAccount);
   }
   if (code.used) {
-    ++counters_.code_reuses;
+    CountLocked(code.account_id, &Counters::code_reuses);
     return Refuse(400, hint::kCodeRevoked);
   }
   if (NowLocked() >= code.expires_at) {
     return Refuse(400, hint::kCodeExpired);
   }
   code.used = true;
-  ++counters_.codes_exchanged;
+  CountLocked(code.account_id, &Counters::codes_exchanged);
   const std::uint64_t grant_id = next_grant_id_++;
   grants_.emplace(
       grant_id, Grant{code.client_id, code.account_id, code.user_id, RandomUuid(), std::string()});
@@ -294,8 +467,13 @@ TokenOutcome SandboxState::RefreshLocked(const TokenRequest& request,
   if (grant.client_id != request.client_id) {
     return Refuse(401, hint::kTokenNotLinked);
   }
-  if (token.revoked) {
-    ++counters_.refresh_token_reuses;
+  // Dead because it was used (strict, or its grace ended): a reuse (protocol §9.1). Dead because
+  // the control API revoked it: the same answer, but not a reuse.
+  const bool used_up = token.used && config_.rotation == Rotation::kStrict;
+  if (token.revoked || used_up) {
+    if (token.used) {
+      CountLocked(grant.account_id, &Counters::refresh_token_reuses);
+    }
     return Refuse(401, hint::kTokenRevoked);
   }
   if (NowLocked() >= token.expires_at) {
@@ -304,6 +482,7 @@ TokenOutcome SandboxState::RefreshLocked(const TokenRequest& request,
   if (grant.account_id != host_account_id) {
     return Refuse(400, hint::kInvalidAccount);
   }
+  token.used = true;
   switch (config_.rotation) {
     case Rotation::kStrict:
       token.revoked = true;
@@ -315,15 +494,17 @@ TokenOutcome SandboxState::RefreshLocked(const TokenRequest& request,
   if (const auto parent = refresh_tokens_.find(token.parent); parent != refresh_tokens_.end()) {
     parent->second.revoked = true;
   }
-  ++counters_.refreshes;
+  CountLocked(grant.account_id, &Counters::refreshes);
   return IssueLocked(token.grant_id, request.refresh_token);
 }
 
 IssuedTokens SandboxState::IssueLocked(std::uint64_t grant_id,
                                        const std::string& parent_refresh_token) {
   Grant& grant = grants_.at(grant_id);
-  // A new pair revokes the grant's previous access token (league/oauth2-server does).
-  if (const auto old = access_tokens_.find(grant.current_access_jti); old != access_tokens_.end()) {
+  // A new pair revokes the grant's previous access token (league/oauth2-server does), unless
+  // switched off (protocol §3.4: UNCONFIRMED).
+  if (const auto old = access_tokens_.find(grant.current_access_jti);
+      config_.revoke_access_token_on_refresh && old != access_tokens_.end()) {
     old->second.revoked = true;
   }
   const Account* account = FindAccountLocked(grant.account_id);
@@ -374,14 +555,117 @@ std::optional<std::int64_t> SandboxState::CheckAccessToken(std::string_view jti,
   return grant.user_id;
 }
 
-std::optional<Account> SandboxState::AccountOfRefreshToken(std::string_view refresh_token) const {
+ApiAdmission SandboxState::AdmitApiRequest(std::int64_t account_id, std::string_view jti) {
   const std::lock_guard lock(mutex_);
+  const TimePoint now = NowLocked();
+  CountLocked(account_id, &Counters::api_requests);
+
+  // Every arrival enters the sliding window (now - 1 s, now], refused ones too.
+  ApiLimiter& limiter = limiters_[account_id];
+  while (!limiter.arrivals.empty() && limiter.arrivals.front() <= now - kOneSecond) {
+    limiter.arrivals.pop_front();
+  }
+  limiter.arrivals.push_back(now);
+  const std::uint64_t in_window = limiter.arrivals.size();
+  counters_.max_api_requests_per_second =
+      std::max(counters_.max_api_requests_per_second, in_window);
+  Counters& mine = account_counters_[account_id];
+  mine.max_api_requests_per_second = std::max(mine.max_api_requests_per_second, in_window);
+
+  ApiAdmission out;
+  if (now < limiter.blocked_until) {
+    CountLocked(account_id, &Counters::api_blocked);
+    out.verdict = ApiVerdict::kBlocked;
+    return out;
+  }
+  if (config_.api_rate_limit_rps > 0 && in_window > config_.api_rate_limit_rps) {
+    CountLocked(account_id, &Counters::api_rate_limited);
+    out.verdict = ApiVerdict::kRateLimited;
+    out.retry_after = config_.api_retry_after;
+    while (!limiter.violations.empty() &&
+           limiter.violations.front() <= now - config_.api_violation_window) {
+      limiter.violations.pop_front();
+    }
+    limiter.violations.push_back(now);
+    if (config_.api_block_after_violations > 0 &&
+        limiter.violations.size() >= config_.api_block_after_violations) {
+      limiter.blocked_until = now + config_.api_block_duration;
+      limiter.violations.clear();
+      out.block_started = true;
+    }
+    return out;
+  }
+  const auto token = access_tokens_.find(jti);
+  if (jti.empty() || token == access_tokens_.end() || token->second.revoked ||
+      now >= token->second.expires_at ||
+      grants_.at(token->second.grant_id).account_id != account_id) {
+    CountLocked(account_id, &Counters::api_unauthorized);
+    out.verdict = ApiVerdict::kUnauthorized;
+    return out;
+  }
+  out.verdict = ApiVerdict::kAllowed;
+  out.user_id = grants_.at(token->second.grant_id).user_id;
+  return out;
+}
+
+bool SandboxState::RefreshTokenLiveLocked(const RefreshToken& token) const {
+  // A used token that survived a switch from grace to strict is dead under strict.
+  const bool used_up = token.used && config_.rotation == Rotation::kStrict;
+  return !token.revoked && !used_up && NowLocked() < token.expires_at;
+}
+
+std::optional<Account> SandboxState::AccountOfRefreshTokenLocked(
+    std::string_view refresh_token) const {
   const auto it = refresh_tokens_.find(refresh_token);
-  if (it == refresh_tokens_.end() || it->second.revoked || NowLocked() >= it->second.expires_at) {
+  if (it == refresh_tokens_.end() || !RefreshTokenLiveLocked(it->second)) {
     return std::nullopt;
   }
   const Account* account = FindAccountLocked(grants_.at(it->second.grant_id).account_id);
   return account == nullptr ? std::nullopt : std::optional<Account>(*account);
+}
+
+std::optional<Account> SandboxState::AccountOfRefreshToken(std::string_view refresh_token) const {
+  const std::lock_guard lock(mutex_);
+  return AccountOfRefreshTokenLocked(refresh_token);
+}
+
+std::optional<Account> SandboxState::LookUpSubdomain(std::string_view refresh_token) {
+  const std::lock_guard lock(mutex_);
+  auto account = AccountOfRefreshTokenLocked(refresh_token);
+  CountLocked(account ? account->id : 0, &Counters::subdomain_lookups);
+  return account;
+}
+
+// --- Faults.
+
+void SandboxState::SetTokenEndpointFault(Fault fault) {
+  const std::lock_guard lock(mutex_);
+  token_endpoint_fault_ = fault;
+}
+
+void SandboxState::ClearFaults() {
+  const std::lock_guard lock(mutex_);
+  token_endpoint_fault_.reset();
+}
+
+std::optional<Fault> SandboxState::TokenEndpointFault() const {
+  const std::lock_guard lock(mutex_);
+  return token_endpoint_fault_;
+}
+
+std::optional<Fault> SandboxState::TakeTokenEndpointFault(std::int64_t host_account_id) {
+  const std::lock_guard lock(mutex_);
+  if (!token_endpoint_fault_ || token_endpoint_fault_->times == 0) {
+    token_endpoint_fault_.reset();
+    return std::nullopt;
+  }
+  Fault taken = *token_endpoint_fault_;
+  taken.times = 1;
+  if (--token_endpoint_fault_->times == 0) {
+    token_endpoint_fault_.reset();
+  }
+  CountLocked(host_account_id, &Counters::token_endpoint_faults);
+  return taken;
 }
 
 // --- Journal.
@@ -394,17 +678,28 @@ void SandboxState::Record(JournalEntry entry) {
   }
 }
 
-void SandboxState::CountApiRequest(bool authorized) {
-  const std::lock_guard lock(mutex_);
-  ++counters_.api_requests;
-  if (!authorized) {
-    ++counters_.api_unauthorized;
-  }
-}
-
 JournalSnapshot SandboxState::Journal() const {
   const std::lock_guard lock(mutex_);
-  return JournalSnapshot{counters_, std::vector<JournalEntry>(journal_.begin(), journal_.end())};
+  JournalSnapshot out{counters_, {}, std::vector<JournalEntry>(journal_.begin(), journal_.end())};
+  for (const Account& a : accounts_) {
+    const auto it = account_counters_.find(a.id);
+    out.accounts[a.id] = it == account_counters_.end() ? Counters{} : it->second;
+  }
+  return out;
+}
+
+void SandboxState::ResetJournal() {
+  const std::lock_guard lock(mutex_);
+  counters_ = Counters{};
+  account_counters_.clear();
+  journal_.clear();
+}
+
+void SandboxState::CountLocked(std::int64_t account_id, std::uint64_t Counters::*field) {
+  ++(counters_.*field);
+  if (account_id != 0) {
+    ++(account_counters_[account_id].*field);
+  }
 }
 
 }  // namespace amoauth::sandbox

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -90,28 +91,90 @@ struct JournalEntry {
   int status = 0;
 };
 
+/// What GET /sandbox/journal reports, globally and per account. Each event counts once, for the
+/// account it belongs to (a refresh token's or code's account, the host's account for the API).
 struct Counters {
-  std::uint64_t token_requests = 0;
+  std::uint64_t token_requests = 0;         ///< token-endpoint requests that reached validation
+  std::uint64_t token_endpoint_faults = 0;  ///< token-endpoint requests answered by a fault
   std::uint64_t codes_issued = 0;
   std::uint64_t codes_exchanged = 0;
   std::uint64_t code_reuses = 0;
   std::uint64_t refreshes = 0;
+  /// Presentations of a refresh token that was used before and is dead now (strict: any second
+  /// presentation; grace: presentations after the grace ended). Not counted: presentations
+  /// during the grace, and of tokens revoked through the control API without being used.
   std::uint64_t refresh_token_reuses = 0;
-  std::uint64_t api_requests = 0;
-  std::uint64_t api_unauthorized = 0;
+  std::uint64_t api_requests = 0;      ///< every /api/v4 arrival on a known account host
+  std::uint64_t api_unauthorized = 0;  ///< 401s
+  std::uint64_t api_rate_limited = 0;  ///< 429s
+  std::uint64_t api_blocked = 0;       ///< 403s while blocked
+  /// The most /api/v4 requests that arrived for one account within one sliding 1 s window.
+  /// A maximum, not a sum.
+  std::uint64_t max_api_requests_per_second = 0;
+  std::uint64_t subdomain_lookups = 0;  ///< GET {api_domain}/oauth2/account/current/subdomain
 };
 
 struct JournalSnapshot {
   Counters counters;
-  std::vector<JournalEntry> requests;  ///< oldest first
+  std::map<std::int64_t, Counters> accounts;  ///< every account, by id
+  std::vector<JournalEntry> requests;         ///< oldest first
 };
 
+/// The knobs of sandbox::Options that GET/POST /sandbox/config expose (docs/sandbox.md).
 struct StateConfig {
   std::chrono::seconds code_ttl{20 * 60};
   std::chrono::seconds access_token_ttl{24 * 60 * 60};
   std::chrono::seconds refresh_token_ttl{90 * 24 * 60 * 60};
   Rotation rotation = Rotation::kStrict;
-  std::size_t journal_capacity = 1000;
+  bool revoke_access_token_on_refresh = true;
+  std::uint32_t api_rate_limit_rps = 7;           ///< 0: off
+  std::uint32_t api_block_after_violations = 10;  ///< 0: never block
+  std::chrono::seconds api_violation_window{60};
+  std::chrono::seconds api_block_duration{15 * 60};
+  std::chrono::seconds api_retry_after{1};
+  std::size_t journal_capacity = 1000;  ///< not changeable at run time
+};
+
+/// A POST /sandbox/config body: the fields it sets.
+struct ConfigPatch {
+  std::optional<std::chrono::seconds> code_ttl;
+  std::optional<std::chrono::seconds> access_token_ttl;
+  std::optional<std::chrono::seconds> refresh_token_ttl;
+  std::optional<Rotation> rotation;
+  std::optional<bool> revoke_access_token_on_refresh;
+  std::optional<std::int64_t> api_rate_limit_rps;
+  std::optional<std::int64_t> api_block_after_violations;
+  std::optional<std::chrono::seconds> api_violation_window;
+  std::optional<std::chrono::seconds> api_block_duration;
+  std::optional<std::chrono::seconds> api_retry_after;
+};
+
+/// The Options knobs as a StateConfig.
+[[nodiscard]] StateConfig ConfigFromOptions(const Options& options);
+/// Why `config` is unusable, naming the field as GET /sandbox/config does; nullopt when fine.
+[[nodiscard]] std::optional<std::string> ValidateConfig(const StateConfig& config);
+
+/// What the API answers (protocol §7.4), decided in this order: block, rate limit, token.
+enum class ApiVerdict { kAllowed, kBlocked, kRateLimited, kUnauthorized };
+struct ApiAdmission {
+  ApiVerdict verdict = ApiVerdict::kUnauthorized;
+  std::int64_t user_id = 0;             ///< kAllowed: the token's user
+  std::chrono::seconds retry_after{0};  ///< kRateLimited
+  bool block_started = false;  ///< kRateLimited: this 429 was the one that blocked the account
+};
+
+/// A scripted token-endpoint failure (POST /sandbox/faults).
+struct Fault {
+  int status = 503;    ///< 400..599; ignored when `close`
+  bool close = false;  ///< drop the connection (the HTTP server cannot: answered 502 instead)
+  std::uint32_t times = 1;
+};
+
+/// POST /sandbox/accounts/{id}/revoke.
+enum class RevokeScope { kAccess, kAll };
+struct RevokeCount {
+  std::uint64_t access_tokens = 0;
+  std::uint64_t refresh_tokens = 0;
 };
 
 /// "amocrm.ru" | "kommo.com".
@@ -122,11 +185,17 @@ struct StateConfig {
 [[nodiscard]] std::string AccountHost(const Account& account);
 /// The two accounts used when Options.accounts is empty.
 [[nodiscard]] std::vector<Account> DefaultAccounts();
+/// A DNS label an account may be renamed to: 1-63 of [a-z0-9-], not starting or ending with '-'.
+[[nodiscard]] bool IsValidSubdomain(std::string_view subdomain);
+
+/// Where SandboxState's clock starts from; the sandbox clock adds its offset. Tests inject one.
+using BaseClock = std::function<TimePoint()>;
 
 class SandboxState {
  public:
   /// Accounts with an empty api_domain get the flavor's default. Integrations are Put().
-  SandboxState(StateConfig config, std::vector<Account> accounts);
+  /// REQUIRES: ValidateConfig(config) is nullopt. An empty `base_clock` is system_clock::now.
+  SandboxState(StateConfig config, std::vector<Account> accounts, BaseClock base_clock = {});
   SandboxState(const SandboxState&) = delete;
   SandboxState& operator=(const SandboxState&) = delete;
 
@@ -135,12 +204,26 @@ class SandboxState {
   void AdvanceClock(std::chrono::seconds by);
   [[nodiscard]] std::chrono::seconds ClockOffset() const;
 
+  // --- Configuration (GET/POST /sandbox/config). Changes apply to what happens next: codes and
+  // tokens keep the lifetimes they were issued with.
+  [[nodiscard]] StateConfig Config() const;
+  /// Applies every field of `patch` or none: the error names the first bad field.
+  [[nodiscard]] std::optional<std::string> ApplyConfig(const ConfigPatch& patch);
+
   // --- Accounts.
   [[nodiscard]] std::vector<Account> Accounts() const;
   [[nodiscard]] std::optional<Account> FindAccount(std::int64_t id) const;
   /// `host` without port, any case: "{sub}.amocrm.ru", "{sub}.kommo.com" ({sub}.amocrm.com is
   /// Kommo's legacy alias) or an account's api_domain.
   [[nodiscard]] HostMatch ResolveHost(std::string_view host) const;
+  /// Moves the account to "{subdomain}.{base domain}"; its tokens stay valid, the old host is
+  /// gone. Same name: no change. Errors: Errc::kNotFound (no such account),
+  /// Errc::kInvalidArgument (!IsValidSubdomain, or "www"), Errc::kConflict (the host is taken by
+  /// another account or is an api_domain).
+  [[nodiscard]] Result<Account> RenameAccount(std::int64_t id, std::string_view subdomain);
+  /// Revokes the account's live access tokens, and with kAll its live refresh tokens.
+  /// Errors: Errc::kNotFound.
+  [[nodiscard]] Result<RevokeCount> RevokeTokens(std::int64_t account_id, RevokeScope scope);
 
   // --- Integrations.
   /// Generates client_id (UUID v4) and client_secret (64 chars) when empty.
@@ -166,13 +249,29 @@ class SandboxState {
   /// account.
   [[nodiscard]] std::optional<std::int64_t> CheckAccessToken(std::string_view jti,
                                                              std::int64_t account_id) const;
+  /// One /api/v4 request arriving on the host of `account_id`, `jti` from its verified Bearer
+  /// JWT ("" when there is none): counts it, then applies the block, the rate limit (every
+  /// arrival counts, refused ones too) and the token check, in that order.
+  [[nodiscard]] ApiAdmission AdmitApiRequest(std::int64_t account_id, std::string_view jti);
   /// The account of a live refresh token (protocol §7.2); does not consume it.
   [[nodiscard]] std::optional<Account> AccountOfRefreshToken(std::string_view refresh_token) const;
+  /// AccountOfRefreshToken, counted as a subdomain lookup.
+  [[nodiscard]] std::optional<Account> LookUpSubdomain(std::string_view refresh_token);
+
+  // --- Faults (POST/DELETE /sandbox/faults).
+  void SetTokenEndpointFault(Fault fault);
+  void ClearFaults();
+  /// The pending token-endpoint fault, if any times are left.
+  [[nodiscard]] std::optional<Fault> TokenEndpointFault() const;
+  /// Consumes one time of the pending fault (counted for `host_account_id`) and returns it.
+  [[nodiscard]] std::optional<Fault> TakeTokenEndpointFault(std::int64_t host_account_id);
 
   // --- Journal.
   void Record(JournalEntry entry);
-  void CountApiRequest(bool authorized);
   [[nodiscard]] JournalSnapshot Journal() const;
+  /// Zeroes every counter and empties the request list. Tokens, blocks and rate-limit windows
+  /// stay.
+  void ResetJournal();
 
  private:
   struct Code {
@@ -196,6 +295,7 @@ class SandboxState {
     TimePoint expires_at;
     /// The token this one was issued for; under kGraceUntilNewUsed it dies when this one is used.
     std::string parent;
+    bool used = false;  ///< presented successfully at least once
     bool revoked = false;
   };
   struct AccessToken {
@@ -204,15 +304,28 @@ class SandboxState {
     bool revoked = false;
   };
 
+  /// Per account: API arrivals of the last second, recent 429s, and the block.
+  struct ApiLimiter {
+    std::deque<TimePoint> arrivals;    ///< within (now - 1 s, now]
+    std::deque<TimePoint> violations;  ///< 429s within (now - api_violation_window, now]
+    TimePoint blocked_until;
+  };
+
   [[nodiscard]] TimePoint NowLocked() const;
+  [[nodiscard]] bool RefreshTokenLiveLocked(const RefreshToken& token) const;
+  [[nodiscard]] std::optional<Account> AccountOfRefreshTokenLocked(
+      std::string_view refresh_token) const;
+  /// ++field, globally and for `account_id`.
+  void CountLocked(std::int64_t account_id, std::uint64_t Counters::*field);
   Integration NormalizeLocked(Integration integration) const;
   TokenOutcome ExchangeCodeLocked(const TokenRequest& request, std::int64_t host_account_id);
   TokenOutcome RefreshLocked(const TokenRequest& request, std::int64_t host_account_id);
   IssuedTokens IssueLocked(std::uint64_t grant_id, const std::string& parent_refresh_token);
   [[nodiscard]] const Account* FindAccountLocked(std::int64_t id) const;
 
-  const StateConfig config_;
+  const BaseClock base_clock_;
   mutable std::mutex mutex_;
+  StateConfig config_;
   std::chrono::seconds clock_offset_{0};
   std::vector<Account> accounts_;
   std::map<std::string, Integration, std::less<>> integrations_;
@@ -221,7 +334,10 @@ class SandboxState {
   std::uint64_t next_grant_id_ = 1;
   std::map<std::string, RefreshToken, std::less<>> refresh_tokens_;
   std::map<std::string, AccessToken, std::less<>> access_tokens_;
+  std::map<std::int64_t, ApiLimiter> limiters_;
+  std::optional<Fault> token_endpoint_fault_;
   Counters counters_;
+  std::map<std::int64_t, Counters> account_counters_;
   std::deque<JournalEntry> journal_;
 };
 

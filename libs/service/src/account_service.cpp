@@ -309,6 +309,12 @@ Task<Result<core::Connection>> AccountService::StoreRefreshed(core::Connection r
   if (!fresh) {
     co_return fresh.error();
   }
+  if (fresh->account_id != row.account_id) {
+    spdlog::error("account {}: amoCRM's refresh answer is a token of account {}; not stored",
+                  row.account_id,
+                  fresh->account_id);
+    co_return Fail(Errc::kAmoMalformedResponse);
+  }
   if (fresh->api_domain.empty()) {
     fresh->api_domain = row.api_domain;  // keep what the token does not tell us again
   }

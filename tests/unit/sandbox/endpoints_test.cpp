@@ -65,7 +65,9 @@ class EndpointsTest : public ::testing::Test {
   }
   static void TearDownTestSuite() { signer_.reset(); }
 
-  EndpointsTest() : ctx_(StateConfig{}, DefaultAccounts(), *signer_) {
+  // The sandbox clock runs on now_, moved by hand: rate-limit windows never depend on how fast
+  // the test runs.
+  EndpointsTest() : ctx_(StateConfig{}, DefaultAccounts(), *signer_, [this] { return now_; }) {
     Integration i;
     i.redirect_uri = std::string(kRedirect);
     i.name = "Test shop";
@@ -114,7 +116,42 @@ class EndpointsTest : public ::testing::Test {
     return ServeAmoSide(ctx_, req);
   }
 
+  net::HttpResponse Control(std::string method, std::string target, std::string body = {}) {
+    return ServeBrowserSide(
+        ctx_, Request(std::move(method), "127.0.0.1:8090", std::move(target), std::move(body)));
+  }
+
+  /// Code → tokens on the account's host; the response body.
+  boost::json::object Connect(std::int64_t account_id, std::string_view host) {
+    const std::string code = QueryOf(Allow(account_id)).at("code");
+    const auto response = Token(host, CodeGrant(code));
+    EXPECT_EQ(response.status, 200) << response.body;
+    return JsonOf(response);
+  }
+
+  boost::json::object RefreshGrant(std::string_view refresh_token) const {
+    return boost::json::object{{"client_id", integration_.client_id},
+                               {"client_secret", integration_.client_secret},
+                               {"grant_type", "refresh_token"},
+                               {"refresh_token", refresh_token},
+                               {"redirect_uri", integration_.redirect_uri}};
+  }
+
+  net::HttpResponse Lookup(std::string_view api_host, std::string_view refresh_token) {
+    auto req = Request("GET", std::string(api_host), "/oauth2/account/current/subdomain");
+    req.headers.Set("X-Refresh-Token", refresh_token);
+    return ServeAmoSide(ctx_, req);
+  }
+
+  boost::json::object Counters() {
+    const auto journal = Control("GET", "/sandbox/journal");
+    EXPECT_EQ(journal.status, 200);
+    return JsonOf(journal).at("counters").as_object();
+  }
+
   static std::unique_ptr<JwtSigner> signer_;
+  TimePoint now_ =
+      std::chrono::time_point_cast<TimePoint::duration>(std::chrono::system_clock::now());
   SandboxContext ctx_;
   Integration integration_;
 };
@@ -450,6 +487,395 @@ TEST_F(EndpointsTest, IndexListsAccountsWithoutSecrets) {
   EXPECT_NE(index.body.find(integration_.client_id), std::string::npos);
   EXPECT_EQ(index.body.find(integration_.client_secret), std::string::npos);
   EXPECT_NE(index.body.find("example.kommo.com"), std::string::npos);
+}
+
+// --- GET/POST /sandbox/config.
+
+TEST_F(EndpointsTest, ConfigShowsEveryKnobWithItsDefault) {
+  const auto response = Control("GET", "/sandbox/config");
+  ASSERT_EQ(response.status, 200);
+  EXPECT_EQ(ContentType(response), "application/json");
+  EXPECT_EQ(response.body,
+            R"({"code_ttl_seconds":1200,"access_token_ttl_seconds":86400,)"
+            R"("refresh_token_ttl_seconds":7776000,"rotation":"strict",)"
+            R"("revoke_access_token_on_refresh":true,"api_rate_limit_rps":7,)"
+            R"("api_block_after_violations":10,"api_violation_window_seconds":60,)"
+            R"("api_block_seconds":900,"api_retry_after_seconds":1})");
+}
+
+TEST_F(EndpointsTest, ConfigChangesWhatIsGiven) {
+  const auto changed =
+      Control("POST",
+              "/sandbox/config",
+              R"({"access_token_ttl_seconds":3600,"rotation":"grace_until_new_used",)"
+              R"("revoke_access_token_on_refresh":false,"api_rate_limit_rps":0})");
+  ASSERT_EQ(changed.status, 200) << changed.body;
+  const auto body = JsonOf(changed);
+  EXPECT_EQ(body.at("access_token_ttl_seconds"), 3600);
+  EXPECT_EQ(body.at("rotation"), "grace_until_new_used");
+  EXPECT_EQ(body.at("revoke_access_token_on_refresh"), false);
+  EXPECT_EQ(body.at("api_rate_limit_rps"), 0);
+  EXPECT_EQ(body.at("code_ttl_seconds"), 1200);  // untouched
+  EXPECT_EQ(JsonOf(Control("GET", "/sandbox/config")), body);
+
+  const auto tokens = Connect(31000001, "example.kommo.com");
+  EXPECT_EQ(tokens.at("expires_in"), 3600);
+  // Grace rotation and no access-token revocation are in force.
+  const std::string refresh(tokens.at("refresh_token").as_string());
+  ASSERT_EQ(Token("example.kommo.com", RefreshGrant(refresh)).status, 200);
+  ASSERT_EQ(Token("example.kommo.com", RefreshGrant(refresh)).status, 200);
+  EXPECT_EQ(Api("example.kommo.com", std::string(tokens.at("access_token").as_string())).status,
+            200);
+  EXPECT_EQ(Control("POST", "/sandbox/config", "{}").status, 200);
+}
+
+TEST_F(EndpointsTest, BadConfigIsRefusedAndChangesNothing) {
+  const std::string before = Control("GET", "/sandbox/config").body;
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"not json", "Expected a JSON object"},
+      {"[1]", "Expected a JSON object"},
+      {R"({"rotation":"loose"})", R"(rotation must be "strict" or "grace_until_new_used")"},
+      {R"({"rotation":1})", "rotation must be"},
+      {R"({"revoke_access_token_on_refresh":"yes"})", "must be true or false"},
+      {R"({"api_rate_limit_rps":"7"})", "api_rate_limit_rps must be an integer"},
+      {R"({"api_rate_limit_rps":1.5})", "api_rate_limit_rps must be an integer"},
+      {R"({"api_rate_limit_rps":-1})", "api_rate_limit_rps must be an integer from 0 to 10000"},
+      {R"({"code_ttl_seconds":0})", "code_ttl_seconds must be an integer from 1 to"},
+      {R"({"refresh_token_ttl_seconds":99999999999999999999})", "refresh_token_ttl_seconds"},
+      {R"({"api_block_seconds":true})", "api_block_seconds must be an integer"},
+      {R"({"access_token_ttl":60})", R"(unknown field "access_token_ttl")"},
+      // One bad field spoils the whole body: the good one is not applied either.
+      {R"({"access_token_ttl_seconds":60,"api_violation_window_seconds":0})",
+       "api_violation_window_seconds must be an integer from 1 to 86400"},
+  };
+  for (const auto& [body, message] : cases) {
+    const auto response = Control("POST", "/sandbox/config", body);
+    EXPECT_EQ(response.status, 400) << body;
+    EXPECT_EQ(ContentType(response), "application/problem+json");
+    const std::string detail(JsonOf(response).at("detail").as_string());
+    EXPECT_NE(detail.find(message), std::string::npos) << body << " → " << detail;
+  }
+  EXPECT_EQ(Control("GET", "/sandbox/config").body, before);
+  EXPECT_EQ(Control("PUT", "/sandbox/config", "{}").status, 405);
+}
+
+// --- POST /sandbox/accounts/{id}/revoke.
+
+TEST_F(EndpointsTest, RevokeAccessThenAll) {
+  const auto tokens = Connect(30000001, "example.amocrm.ru");
+  const std::string access(tokens.at("access_token").as_string());
+  const std::string refresh(tokens.at("refresh_token").as_string());
+
+  const auto revoked =
+      Control("POST", "/sandbox/accounts/30000001/revoke", R"({"tokens":"access"})");
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
+  EXPECT_EQ(revoked.body,
+            R"({"account_id":30000001,"revoked_access_tokens":1,"revoked_refresh_tokens":0})");
+  const auto unauthorized = Api("example.amocrm.ru", access);
+  EXPECT_EQ(unauthorized.status, 401);
+  EXPECT_EQ(ContentType(unauthorized), "application/problem+json");
+  EXPECT_EQ(unauthorized.body,
+            R"({"title":"Unauthorized","type":"https://httpstatus.es/401","status":401,)"
+            R"("detail":"Неверный логин или пароль"})");
+  EXPECT_EQ(Lookup("api-b.amocrm.ru", refresh).status, 200);  // the refresh token lives
+
+  const auto refreshed = Token("example.amocrm.ru", RefreshGrant(refresh));
+  ASSERT_EQ(refreshed.status, 200);
+  const std::string refresh2(JsonOf(refreshed).at("refresh_token").as_string());
+
+  const auto all = Control("POST", "/sandbox/accounts/30000001/revoke", R"({"tokens":"all"})");
+  ASSERT_EQ(all.status, 200) << all.body;
+  EXPECT_EQ(JsonOf(all).at("revoked_access_tokens"), 1);
+  EXPECT_EQ(JsonOf(all).at("revoked_refresh_tokens"), 1);
+  const auto dead = Token("example.amocrm.ru", RefreshGrant(refresh2));
+  EXPECT_EQ(dead.status, 401);
+  EXPECT_EQ(JsonOf(dead).at("hint"), "Token has been revoked");
+  const auto lookup = Lookup("api-b.amocrm.ru", refresh2);
+  EXPECT_EQ(lookup.status, 401);
+  EXPECT_EQ(ContentType(lookup), "application/problem+json");
+
+  const auto counters = Counters();
+  EXPECT_EQ(counters.at("refresh_token_reuses"), 0);  // revoked, never reused
+  EXPECT_EQ(counters.at("subdomain_lookups"), 2);
+  EXPECT_EQ(counters.at("api_unauthorized"), 1);
+}
+
+TEST_F(EndpointsTest, RevokeRefusesBadRequests) {
+  EXPECT_EQ(Control("POST", "/sandbox/accounts/42/revoke", R"({"tokens":"all"})").status, 404);
+  EXPECT_EQ(Control("POST", "/sandbox/accounts/abc/revoke", R"({"tokens":"all"})").status, 404);
+  EXPECT_EQ(Control("POST", "/sandbox/accounts/30000001/revoke", R"({"tokens":"some"})").status,
+            400);
+  EXPECT_EQ(Control("POST", "/sandbox/accounts/30000001/revoke", "").status, 400);
+  const auto wrong_method = Control("GET", "/sandbox/accounts/30000001/revoke");
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(wrong_method.headers.Get("Allow").value_or(""), "POST");
+  EXPECT_EQ(Control("POST", "/sandbox/accounts/30000001/promote", "{}").status, 404);
+  EXPECT_EQ(Control("POST", "/sandbox/accounts//revoke", R"({"tokens":"all"})").status, 404);
+  EXPECT_EQ(Control("POST", "/sandbox/accounts/30000001/revoke/", R"({"tokens":"all"})").status,
+            404);
+}
+
+// --- POST /sandbox/accounts/{id}/rename.
+
+TEST_F(EndpointsTest, RenameMovesTheAccountToANewHost) {
+  const auto tokens = Connect(30000001, "example.amocrm.ru");
+  const std::string access(tokens.at("access_token").as_string());
+  const std::string refresh(tokens.at("refresh_token").as_string());
+
+  const auto renamed =
+      Control("POST", "/sandbox/accounts/30000001/rename", R"({"subdomain":"new-name"})");
+  ASSERT_EQ(renamed.status, 200) << renamed.body;
+  EXPECT_EQ(JsonOf(renamed).at("host"), "new-name.amocrm.ru");
+
+  // The old host is gone: 404 with no hint, on the token endpoint and the API.
+  const auto old_token = Token("example.amocrm.ru", RefreshGrant(refresh));
+  EXPECT_EQ(old_token.status, 404);
+  EXPECT_EQ(ContentType(old_token), "application/problem+json");
+  EXPECT_FALSE(JsonOf(old_token).contains("hint"));
+  EXPECT_EQ(Api("example.amocrm.ru", access).status, 404);
+
+  // The shared host tells where the account went.
+  const auto lookup = Lookup("api-b.amocrm.ru", refresh);
+  ASSERT_EQ(lookup.status, 200) << lookup.body;
+  EXPECT_EQ(lookup.body,
+            R"({"id":30000001,"subdomain":"new-name","domain":"new-name.amocrm.ru",)"
+            R"("top_level_domain":"ru"})");
+
+  // The tokens belong to the account: they work on the new host.
+  const auto account = Api("new-name.amocrm.ru", access);
+  ASSERT_EQ(account.status, 200) << account.body;
+  EXPECT_EQ(JsonOf(account).at("subdomain"), "new-name");
+  EXPECT_EQ(JsonOf(account).at("_links").at("self").at("href"),
+            "https://new-name.amocrm.ru/api/v4/account");
+  EXPECT_EQ(Token("new-name.amocrm.ru", RefreshGrant(refresh)).status, 200);
+  EXPECT_EQ(Counters().at("refresh_token_reuses"), 0);  // the 404 did not consume it
+}
+
+TEST_F(EndpointsTest, RenameRefusesTakenAndInvalidNames) {
+  for (const char* body : {R"({"subdomain":"api-b"})",  // the shared API host
+                           R"({"subdomain":"bad_name"})",
+                           R"({"subdomain":"-x"})",
+                           R"({"subdomain":"www"})",
+                           R"({"subdomain":""})",
+                           R"({"subdomain":7})",
+                           R"({"name":"x"})",
+                           "nope"}) {
+    const auto response = Control("POST", "/sandbox/accounts/30000001/rename", body);
+    EXPECT_EQ(response.status, 400) << body;
+    EXPECT_EQ(ContentType(response), "application/problem+json") << body;
+  }
+  EXPECT_EQ(Control("POST", "/sandbox/accounts/42/rename", R"({"subdomain":"x"})").status, 404);
+  EXPECT_EQ(ctx_.state.FindAccount(30000001)->subdomain, "example");
+}
+
+TEST(SandboxControlApi, RenameToAnotherAccountsSubdomainIsRefused) {
+  auto signer = JwtSigner::Generate();
+  ASSERT_TRUE(signer.has_value());
+  std::vector<Account> accounts = DefaultAccounts();
+  accounts.push_back(Account{30000002, "second", "Second", Flavor::kAmocrm, "", 10000002});
+  SandboxContext ctx(StateConfig{}, accounts, *signer);
+  const auto taken = ServeBrowserSide(
+      ctx,
+      Request(
+          "POST", "127.0.0.1", "/sandbox/accounts/30000001/rename", R"({"subdomain":"second"})"));
+  EXPECT_EQ(taken.status, 400);
+  EXPECT_EQ(JsonOf(taken).at("detail"), R"(subdomain "second" is taken on this platform)");
+  // The same name on the other platform is a different host.
+  EXPECT_EQ(ServeBrowserSide(ctx,
+                             Request("POST",
+                                     "127.0.0.1",
+                                     "/sandbox/accounts/31000001/rename",
+                                     R"({"subdomain":"second"})"))
+                .status,
+            200);
+}
+
+// --- API rate limit (protocol §7.4).
+
+TEST_F(EndpointsTest, RateLimitAnswers429ThenBlocksWith403Html) {
+  const std::string access(Connect(30000001, "example.amocrm.ru").at("access_token").as_string());
+  ASSERT_EQ(Control("POST", "/sandbox/config", R"({"api_block_after_violations":2})").status, 200);
+  for (int i = 0; i < 7; ++i) {
+    ASSERT_EQ(Api("example.amocrm.ru", access).status, 200) << i;
+  }
+  const auto limited = Api("example.amocrm.ru", access);
+  EXPECT_EQ(limited.status, 429);
+  EXPECT_EQ(ContentType(limited), "application/problem+json");
+  EXPECT_EQ(limited.headers.Get("Retry-After").value_or(""), "1");
+  EXPECT_EQ(limited.body,
+            R"({"title":"Too Many Requests","type":"https://httpstatus.es/429","status":429,)"
+            R"("detail":"You have sent too many requests in a given amount of time. )"
+            R"(Please try again later."})");
+  EXPECT_EQ(Api("example.amocrm.ru", access).status, 429);  // the second: the account is blocked
+
+  const auto blocked = Api("example.amocrm.ru", access);
+  EXPECT_EQ(blocked.status, 403);
+  EXPECT_EQ(ContentType(blocked), "text/html");
+  EXPECT_NE(blocked.body.find("<title>403 Forbidden</title>"), std::string::npos);
+  EXPECT_NE(blocked.body.find("<center>nginx</center>"), std::string::npos);
+  boost::system::error_code not_json;
+  static_cast<void>(boost::json::parse(blocked.body, not_json));
+  EXPECT_TRUE(not_json) << "a blocked account gets HTML, not JSON";
+
+  // The token endpoint is not blocked; the API is, until the block ends (sandbox clock).
+  EXPECT_EQ(Control("POST", "/sandbox/clock/advance", R"({"seconds":899})").status, 200);
+  EXPECT_EQ(Api("example.amocrm.ru", access).status, 403);
+  EXPECT_EQ(Control("POST", "/sandbox/clock/advance", R"({"seconds":1})").status, 200);
+  EXPECT_EQ(Api("example.amocrm.ru", access).status, 200);
+
+  const auto counters = Counters();
+  EXPECT_EQ(counters.at("api_requests"), 12);
+  EXPECT_EQ(counters.at("api_rate_limited"), 2);
+  EXPECT_EQ(counters.at("api_blocked"), 2);
+  EXPECT_EQ(counters.at("max_api_requests_per_second"), 10);
+  const auto& mine = counters.at("accounts").at("30000001");
+  EXPECT_EQ(mine.at("api_requests"), 12);
+  EXPECT_EQ(mine.at("api_blocked"), 2);
+  EXPECT_EQ(counters.at("accounts").at("31000001").at("api_requests"), 0);
+}
+
+TEST_F(EndpointsTest, KommoTooManyRequestsCarriesRetryAfter) {
+  const std::string access(Connect(31000001, "example.kommo.com").at("access_token").as_string());
+  ASSERT_EQ(
+      Control(
+          "POST", "/sandbox/config", R"({"api_rate_limit_rps":1,"api_retry_after_seconds":300})")
+          .status,
+      200);
+  ASSERT_EQ(Api("example.kommo.com", access).status, 200);
+  const auto limited = Api("example.kommo.com", access);
+  ASSERT_EQ(limited.status, 429);
+  EXPECT_EQ(limited.headers.Get("Retry-After").value_or(""), "300");
+  EXPECT_EQ(JsonOf(limited).at("retry_after"), 300);
+  EXPECT_EQ(JsonOf(limited).at("status"), 429);
+}
+
+TEST_F(EndpointsTest, SevenPerSecondNeverTripTheLimit) {
+  const std::string access(Connect(30000001, "example.amocrm.ru").at("access_token").as_string());
+  // Evenly spaced at 143 ms: any request and the seventh after it are >= 1 s apart. At 142 ms
+  // they would be 994 ms apart, and the sliding window would count 8.
+  for (int i = 0; i < 35; ++i) {
+    ASSERT_EQ(Api("example.amocrm.ru", access).status, 200) << i;
+    now_ += std::chrono::milliseconds{143};
+  }
+  const auto counters = Counters();
+  EXPECT_EQ(counters.at("api_rate_limited"), 0);
+  EXPECT_EQ(counters.at("max_api_requests_per_second"), 7);
+  EXPECT_EQ(counters.at("accounts").at("30000001").at("max_api_requests_per_second"), 7);
+}
+
+// --- /sandbox/faults.
+
+TEST_F(EndpointsTest, StatusFaultsDoNotConsumeTokens) {
+  const auto tokens = Connect(30000001, "example.amocrm.ru");
+  const std::string refresh(tokens.at("refresh_token").as_string());
+  const auto scripted =
+      Control("POST", "/sandbox/faults", R"({"token_endpoint":{"status":503,"times":2}})");
+  ASSERT_EQ(scripted.status, 200) << scripted.body;
+  EXPECT_EQ(scripted.body, R"({"token_endpoint":{"times":2,"status":503}})");
+
+  for (int i = 0; i < 2; ++i) {
+    const auto failed = Token("example.amocrm.ru", RefreshGrant(refresh));
+    EXPECT_EQ(failed.status, 503);
+    EXPECT_EQ(ContentType(failed), "text/html");
+    EXPECT_NE(failed.body.find("503 Service Temporarily Unavailable"), std::string::npos);
+  }
+  EXPECT_EQ(Control("GET", "/sandbox/faults").body, R"({"token_endpoint":null})");
+  // The same refresh token still works: the faults neither consumed nor rotated it.
+  EXPECT_EQ(Token("example.amocrm.ru", RefreshGrant(refresh)).status, 200);
+
+  // A code survives a fault too.
+  ASSERT_EQ(Control("POST", "/sandbox/faults", R"({"token_endpoint":{"status":500}})").status, 200);
+  const std::string code = QueryOf(Allow(30000001)).at("code");
+  EXPECT_EQ(Token("example.amocrm.ru", CodeGrant(code)).status, 500);
+  EXPECT_EQ(Token("example.amocrm.ru", CodeGrant(code)).status, 200);
+
+  const auto counters = Counters();
+  EXPECT_EQ(counters.at("token_endpoint_faults"), 3);
+  EXPECT_EQ(counters.at("refreshes"), 1);
+  EXPECT_EQ(counters.at("refresh_token_reuses"), 0);
+  EXPECT_EQ(counters.at("codes_exchanged"), 2);
+  EXPECT_EQ(counters.at("token_requests"), 3);  // faulted requests never reached validation
+}
+
+TEST_F(EndpointsTest, CloseFaultAnswers502) {
+  ASSERT_EQ(
+      Control("POST", "/sandbox/faults", R"({"token_endpoint":{"close":true,"times":1}})").status,
+      200);
+  EXPECT_EQ(Control("GET", "/sandbox/faults").body,
+            R"({"token_endpoint":{"times":1,"close":true}})");
+  const auto closed = Token("example.amocrm.ru", CodeGrant("def50200aa"));
+  EXPECT_EQ(closed.status, 502);
+  EXPECT_EQ(closed.headers.Get("X-Sandbox-Fault").value_or(""), "close");
+  EXPECT_EQ(JsonOf(Token("example.amocrm.ru", CodeGrant("def50200aa"))).at("hint"),
+            "Cannot decrypt the authorization code");
+}
+
+TEST_F(EndpointsTest, FaultsAreValidatedAndCleared) {
+  for (const char* body : {R"({})",
+                           R"({"token_endpoint":{}})",
+                           R"({"token_endpoint":{"status":200}})",
+                           R"({"token_endpoint":{"status":600}})",
+                           R"({"token_endpoint":{"status":503,"close":true}})",
+                           R"({"token_endpoint":{"close":false}})",
+                           R"({"token_endpoint":{"status":503,"times":0}})",
+                           R"({"token_endpoint":{"status":503,"delay":5}})",
+                           R"({"api":{"status":503}})",
+                           R"({"token_endpoint":"503"})",
+                           "garbage"}) {
+    EXPECT_EQ(Control("POST", "/sandbox/faults", body).status, 400) << body;
+  }
+  EXPECT_EQ(Control("GET", "/sandbox/faults").body, R"({"token_endpoint":null})");
+  ASSERT_EQ(
+      Control("POST", "/sandbox/faults", R"({"token_endpoint":{"status":503,"times":5}})").status,
+      200);
+  const auto cleared = Control("DELETE", "/sandbox/faults");
+  EXPECT_EQ(cleared.status, 200);
+  EXPECT_EQ(cleared.body, R"({"token_endpoint":null})");
+  EXPECT_EQ(JsonOf(Token("example.amocrm.ru", CodeGrant("def50200aa"))).at("status"), 400);
+}
+
+// --- /sandbox/journal.
+
+TEST_F(EndpointsTest, JournalCountsPerAccountAndResets) {
+  const auto tokens = Connect(30000001, "example.amocrm.ru");
+  const std::string refresh(tokens.at("refresh_token").as_string());
+  const auto refreshed = Token("example.amocrm.ru", RefreshGrant(refresh));
+  ASSERT_EQ(refreshed.status, 200);
+  const std::string access(JsonOf(refreshed).at("access_token").as_string());
+  ASSERT_EQ(Token("example.amocrm.ru", RefreshGrant(refresh)).status, 401);
+  ASSERT_EQ(Lookup("api-b.amocrm.ru", "def50200nope").status, 401);
+  ASSERT_EQ(Api("example.amocrm.ru", "not-a-jwt").status, 401);
+
+  const auto counters = Counters();
+  EXPECT_EQ(counters.at("refreshes"), 1);
+  EXPECT_EQ(counters.at("refresh_token_reuses"), 1);
+  EXPECT_EQ(counters.at("subdomain_lookups"), 1);
+  for (const char* key : {"api_rate_limited", "api_blocked", "token_endpoint_faults"}) {
+    EXPECT_EQ(counters.at(key), 0) << key;
+  }
+  const auto& amo = counters.at("accounts").at("30000001").as_object();
+  EXPECT_EQ(amo.at("refreshes"), 1);
+  EXPECT_EQ(amo.at("refresh_token_reuses"), 1);
+  EXPECT_EQ(amo.at("api_requests"), 1);
+  EXPECT_EQ(amo.at("api_unauthorized"), 1);
+  EXPECT_EQ(amo.at("token_requests"), 3);
+  EXPECT_EQ(amo.at("subdomain_lookups"), 0);  // the token named no account
+  EXPECT_EQ(counters.at("accounts").at("31000001").at("token_requests"), 0);
+
+  const auto reset = Control("POST", "/sandbox/journal/reset");
+  ASSERT_EQ(reset.status, 200);
+  const auto after = JsonOf(reset);
+  EXPECT_TRUE(after.at("requests").as_array().empty());
+  for (const auto& [key, value] : after.at("counters").as_object()) {
+    if (key != "accounts") {
+      EXPECT_EQ(value, 0) << key;
+    }
+  }
+  EXPECT_EQ(after.at("counters").at("accounts").at("30000001").at("refreshes"), 0);
+  // Tokens survive a reset.
+  EXPECT_EQ(Api("example.amocrm.ru", access).status, 200);
+  EXPECT_EQ(Counters().at("api_requests"), 1);
+  EXPECT_EQ(Control("GET", "/sandbox/journal/reset").status, 405);
 }
 
 }  // namespace

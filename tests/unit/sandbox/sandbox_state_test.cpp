@@ -2,12 +2,14 @@
 
 #include <string>
 #include <variant>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 namespace amoauth::sandbox {
 namespace {
 
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr std::int64_t kAmoAccount = 30000001;
@@ -328,6 +330,439 @@ TEST(SandboxStateJournal, KeepsTheLastThousandRequests) {
   ASSERT_EQ(journal.requests.size(), 1000U);
   EXPECT_EQ(journal.requests.front().path, "/api/v4/5");
   EXPECT_EQ(journal.requests.back().path, "/api/v4/1004");
+}
+
+// --- Configuration.
+
+TEST(SandboxStateConfig, DefaultsMatchOptionsAndAreValid) {
+  const StateConfig from_options = ConfigFromOptions(Options{});
+  const StateConfig defaults;
+  EXPECT_EQ(from_options.code_ttl, defaults.code_ttl);
+  EXPECT_EQ(from_options.access_token_ttl, defaults.access_token_ttl);
+  EXPECT_EQ(from_options.refresh_token_ttl, defaults.refresh_token_ttl);
+  EXPECT_EQ(from_options.rotation, defaults.rotation);
+  EXPECT_EQ(from_options.revoke_access_token_on_refresh, defaults.revoke_access_token_on_refresh);
+  EXPECT_EQ(from_options.api_rate_limit_rps, defaults.api_rate_limit_rps);
+  EXPECT_EQ(from_options.api_block_after_violations, defaults.api_block_after_violations);
+  EXPECT_EQ(from_options.api_violation_window, defaults.api_violation_window);
+  EXPECT_EQ(from_options.api_block_duration, defaults.api_block_duration);
+  EXPECT_EQ(from_options.api_retry_after, defaults.api_retry_after);
+  EXPECT_EQ(ValidateConfig(defaults), std::nullopt);
+  EXPECT_EQ(defaults.api_rate_limit_rps, 7U);
+  EXPECT_EQ(defaults.api_block_duration, seconds{15 * 60});
+  EXPECT_TRUE(defaults.revoke_access_token_on_refresh);
+}
+
+TEST(SandboxStateConfig, ValidateNamesTheBadField) {
+  StateConfig c;
+  c.code_ttl = seconds{0};
+  EXPECT_EQ(ValidateConfig(c), "code_ttl_seconds must be an integer from 1 to 315360000");
+  c = StateConfig{};
+  c.api_rate_limit_rps = 10001;
+  EXPECT_EQ(ValidateConfig(c), "api_rate_limit_rps must be an integer from 0 to 10000");
+  c = StateConfig{};
+  c.api_violation_window = seconds{0};
+  EXPECT_TRUE(ValidateConfig(c).value_or("").starts_with("api_violation_window_seconds"));
+  c = StateConfig{};
+  c.api_retry_after = seconds{-1};
+  EXPECT_TRUE(ValidateConfig(c).value_or("").starts_with("api_retry_after_seconds"));
+  c = StateConfig{};
+  c.api_retry_after = seconds{0};
+  c.api_rate_limit_rps = 0;
+  c.api_block_after_violations = 0;
+  EXPECT_EQ(ValidateConfig(c), std::nullopt);
+}
+
+TEST_F(SandboxStateTest, ApplyConfigIsAllOrNothing) {
+  ConfigPatch bad;
+  bad.access_token_ttl = seconds{60};
+  bad.rotation = Rotation::kGraceUntilNewUsed;
+  bad.api_block_after_violations = -1;
+  EXPECT_EQ(state_.ApplyConfig(bad),
+            "api_block_after_violations must be an integer from 0 to 1000000");
+  EXPECT_EQ(state_.Config().access_token_ttl, seconds{86400});
+  EXPECT_EQ(state_.Config().rotation, Rotation::kStrict);
+
+  ConfigPatch huge;
+  huge.api_rate_limit_rps = std::int64_t{1} << 40;  // would wrap in a uint32
+  EXPECT_TRUE(state_.ApplyConfig(huge).has_value());
+  EXPECT_EQ(state_.Config().api_rate_limit_rps, 7U);
+
+  ConfigPatch good;
+  good.access_token_ttl = seconds{60};
+  good.api_rate_limit_rps = 0;
+  EXPECT_EQ(state_.ApplyConfig(good), std::nullopt);
+  EXPECT_EQ(state_.Config().access_token_ttl, seconds{60});
+  EXPECT_EQ(state_.Config().api_rate_limit_rps, 0U);
+  EXPECT_EQ(state_.Config().code_ttl, seconds{20 * 60});  // untouched
+}
+
+TEST_F(SandboxStateTest, LifetimesApplyToWhatIsIssuedNext) {
+  const IssuedTokens before = Exchange();
+  const std::string old_code = NewCode();
+  ConfigPatch patch;
+  patch.code_ttl = seconds{30};
+  patch.access_token_ttl = seconds{120};
+  patch.refresh_token_ttl = seconds{600};
+  ASSERT_EQ(state_.ApplyConfig(patch), std::nullopt);
+
+  const IssuedTokens after = Exchange();
+  EXPECT_EQ(after.expires_in, 120);
+  EXPECT_EQ(after.expires_at - after.issued_at, 120);
+  const std::string new_code = NewCode();
+
+  state_.AdvanceClock(seconds{121});
+  EXPECT_EQ(state_.CheckAccessToken(after.jti, kAmoAccount), std::nullopt);
+  EXPECT_TRUE(state_.CheckAccessToken(before.jti, kAmoAccount).has_value());  // issued at 24 h
+  EXPECT_TRUE(
+      Refused(state_.ExchangeToken(CodeRequest(new_code), kAmoAccount), 400, hint::kCodeExpired));
+  EXPECT_TRUE(std::holds_alternative<IssuedTokens>(
+      state_.ExchangeToken(CodeRequest(old_code), kAmoAccount)));
+
+  state_.AdvanceClock(seconds{600});
+  EXPECT_TRUE(Refused(state_.ExchangeToken(RefreshRequest(after.refresh_token), kAmoAccount),
+                      401,
+                      hint::kTokenExpired));
+  EXPECT_TRUE(std::holds_alternative<IssuedTokens>(
+      state_.ExchangeToken(RefreshRequest(before.refresh_token), kAmoAccount)));
+}
+
+TEST_F(SandboxStateTest, RefreshCanLeaveTheOldAccessTokenAlive) {
+  ConfigPatch patch;
+  patch.revoke_access_token_on_refresh = false;
+  ASSERT_EQ(state_.ApplyConfig(patch), std::nullopt);
+  const IssuedTokens first = Exchange();
+  const auto second = state_.ExchangeToken(RefreshRequest(first.refresh_token), kAmoAccount);
+  ASSERT_TRUE(std::holds_alternative<IssuedTokens>(second));
+  EXPECT_TRUE(state_.CheckAccessToken(first.jti, kAmoAccount).has_value());
+  EXPECT_TRUE(state_.CheckAccessToken(std::get<IssuedTokens>(second).jti, kAmoAccount));
+  // It still expires on time.
+  state_.AdvanceClock(seconds{86400});
+  EXPECT_EQ(state_.CheckAccessToken(first.jti, kAmoAccount), std::nullopt);
+}
+
+// --- refresh_token_reuses is exact.
+
+TEST_F(SandboxStateTest, EveryPresentationOfAUsedTokenIsAReuse) {
+  const IssuedTokens first = Exchange();
+  ASSERT_TRUE(std::holds_alternative<IssuedTokens>(
+      state_.ExchangeToken(RefreshRequest(first.refresh_token), kAmoAccount)));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(Refused(state_.ExchangeToken(RefreshRequest(first.refresh_token), kAmoAccount),
+                        401,
+                        hint::kTokenRevoked));
+  }
+  // On the wrong host it is still a reuse: the token is dead before the host is looked at.
+  EXPECT_TRUE(Refused(state_.ExchangeToken(RefreshRequest(first.refresh_token), kKommoAccount),
+                      401,
+                      hint::kTokenRevoked));
+  EXPECT_EQ(state_.Journal().counters.refresh_token_reuses, 4U);
+  EXPECT_EQ(state_.Journal().accounts.at(kAmoAccount).refresh_token_reuses, 4U);
+  EXPECT_EQ(state_.Journal().accounts.at(kKommoAccount).refresh_token_reuses, 0U);
+}
+
+TEST_F(GraceRotationTest, PresentationsDuringTheGraceAreNotReuses) {
+  const IssuedTokens first = Exchange(kKommoAccount);
+  const auto second = state_.ExchangeToken(RefreshRequest(first.refresh_token), kKommoAccount);
+  ASSERT_TRUE(std::holds_alternative<IssuedTokens>(second));
+  ASSERT_TRUE(std::holds_alternative<IssuedTokens>(
+      state_.ExchangeToken(RefreshRequest(first.refresh_token), kKommoAccount)));
+  EXPECT_EQ(state_.Journal().counters.refresh_token_reuses, 0U);
+  EXPECT_EQ(state_.Journal().counters.refreshes, 2U);
+
+  ASSERT_TRUE(std::holds_alternative<IssuedTokens>(state_.ExchangeToken(
+      RefreshRequest(std::get<IssuedTokens>(second).refresh_token), kKommoAccount)));
+  EXPECT_TRUE(Refused(state_.ExchangeToken(RefreshRequest(first.refresh_token), kKommoAccount),
+                      401,
+                      hint::kTokenRevoked));
+  EXPECT_TRUE(Refused(state_.ExchangeToken(RefreshRequest(first.refresh_token), kKommoAccount),
+                      401,
+                      hint::kTokenRevoked));
+  EXPECT_EQ(state_.Journal().counters.refresh_token_reuses, 2U);
+}
+
+TEST_F(GraceRotationTest, SwitchingToStrictEndsEveryGrace) {
+  const IssuedTokens first = Exchange(kKommoAccount);
+  ASSERT_TRUE(std::holds_alternative<IssuedTokens>(
+      state_.ExchangeToken(RefreshRequest(first.refresh_token), kKommoAccount)));
+  ConfigPatch strict;
+  strict.rotation = Rotation::kStrict;
+  ASSERT_EQ(state_.ApplyConfig(strict), std::nullopt);
+  EXPECT_FALSE(state_.AccountOfRefreshToken(first.refresh_token).has_value());
+  EXPECT_TRUE(Refused(state_.ExchangeToken(RefreshRequest(first.refresh_token), kKommoAccount),
+                      401,
+                      hint::kTokenRevoked));
+  EXPECT_EQ(state_.Journal().counters.refresh_token_reuses, 1U);
+}
+
+// --- Revocation.
+
+TEST_F(SandboxStateTest, RevokeAccessLeavesRefreshTokensAlone) {
+  const IssuedTokens a = Exchange();
+  const IssuedTokens b = Exchange();
+  const IssuedTokens kommo = Exchange(kKommoAccount);
+  const auto revoked = state_.RevokeTokens(kAmoAccount, RevokeScope::kAccess);
+  ASSERT_TRUE(revoked.has_value());
+  EXPECT_EQ(revoked->access_tokens, 2U);
+  EXPECT_EQ(revoked->refresh_tokens, 0U);
+  EXPECT_EQ(state_.CheckAccessToken(a.jti, kAmoAccount), std::nullopt);
+  EXPECT_EQ(state_.CheckAccessToken(b.jti, kAmoAccount), std::nullopt);
+  EXPECT_TRUE(state_.CheckAccessToken(kommo.jti, kKommoAccount).has_value());
+  // The refresh token still works and its new access token is live.
+  const auto refreshed = state_.ExchangeToken(RefreshRequest(a.refresh_token), kAmoAccount);
+  ASSERT_TRUE(std::holds_alternative<IssuedTokens>(refreshed));
+  EXPECT_TRUE(state_.CheckAccessToken(std::get<IssuedTokens>(refreshed).jti, kAmoAccount));
+  // Nothing left to revoke twice.
+  EXPECT_EQ(state_.RevokeTokens(kAmoAccount, RevokeScope::kAccess)->access_tokens, 1U);
+  EXPECT_EQ(state_.RevokeTokens(kAmoAccount, RevokeScope::kAccess)->access_tokens, 0U);
+}
+
+TEST_F(SandboxStateTest, RevokeAllKillsRefreshTokensWithoutCountingReuses) {
+  const IssuedTokens a = Exchange();
+  const IssuedTokens kommo = Exchange(kKommoAccount);
+  const auto revoked = state_.RevokeTokens(kAmoAccount, RevokeScope::kAll);
+  ASSERT_TRUE(revoked.has_value());
+  EXPECT_EQ(revoked->access_tokens, 1U);
+  EXPECT_EQ(revoked->refresh_tokens, 1U);
+  EXPECT_TRUE(Refused(state_.ExchangeToken(RefreshRequest(a.refresh_token), kAmoAccount),
+                      401,
+                      hint::kTokenRevoked));
+  EXPECT_FALSE(state_.AccountOfRefreshToken(a.refresh_token).has_value());
+  EXPECT_EQ(state_.Journal().counters.refresh_token_reuses, 0U);
+  EXPECT_TRUE(state_.AccountOfRefreshToken(kommo.refresh_token).has_value());
+  EXPECT_TRUE(Is(state_.RevokeTokens(42, RevokeScope::kAll).error(), Errc::kNotFound));
+}
+
+// --- Renaming.
+
+TEST(SandboxStateRename, MovesTheHostAndKeepsTokens) {
+  std::vector<Account> accounts = DefaultAccounts();
+  accounts.push_back(Account{30000002, "taken", "Taken", Flavor::kAmocrm, "", 10000002});
+  SandboxState state(StateConfig{}, accounts);
+  Integration i;
+  i.redirect_uri = std::string(kRedirect);
+  i = state.PutIntegration(i);
+  const auto code = state.IssueCode(i.client_id, kAmoAccount);
+  ASSERT_TRUE(code.has_value());
+  const TokenOutcome out = state.ExchangeToken(
+      TokenRequest{"authorization_code", i.client_id, i.client_secret, i.redirect_uri, *code, ""},
+      kAmoAccount);
+  ASSERT_TRUE(std::holds_alternative<IssuedTokens>(out));
+  const auto& tokens = std::get<IssuedTokens>(out);
+
+  const auto renamed = state.RenameAccount(kAmoAccount, "New-Name");
+  ASSERT_TRUE(renamed.has_value());
+  EXPECT_EQ(renamed->subdomain, "new-name");
+  EXPECT_EQ(state.ResolveHost("example.amocrm.ru").kind, HostKind::kUnknown);
+  EXPECT_EQ(state.ResolveHost("new-name.amocrm.ru").account.id, kAmoAccount);
+  EXPECT_EQ(state.ResolveHost("example.kommo.com").account.id, kKommoAccount);  // other platform
+  EXPECT_TRUE(state.CheckAccessToken(tokens.jti, kAmoAccount).has_value());
+  EXPECT_EQ(state.AccountOfRefreshToken(tokens.refresh_token)->subdomain, "new-name");
+
+  EXPECT_TRUE(Is(state.RenameAccount(kAmoAccount, "taken").error(), Errc::kConflict));
+  EXPECT_TRUE(Is(state.RenameAccount(kAmoAccount, "api-b").error(), Errc::kConflict));
+  for (const char* bad : {"", "-x", "x-", "under_score", "dot.ted", "www", "ünï"}) {
+    EXPECT_TRUE(Is(state.RenameAccount(kAmoAccount, bad).error(), Errc::kInvalidArgument)) << bad;
+  }
+  EXPECT_TRUE(Is(state.RenameAccount(42, "fine").error(), Errc::kNotFound));
+  EXPECT_TRUE(state.RenameAccount(kAmoAccount, "new-name").has_value());  // same name: no-op
+  // The Kommo account may take a name used on amoCRM: hosts differ.
+  EXPECT_TRUE(state.RenameAccount(kKommoAccount, "taken").has_value());
+  EXPECT_EQ(state.ResolveHost("taken.amocrm.com").account.id, kKommoAccount);  // legacy alias
+  EXPECT_EQ(state.ResolveHost("example.amocrm.com").kind, HostKind::kUnknown);
+}
+
+TEST(SandboxStateRename, ValidSubdomains) {
+  EXPECT_TRUE(IsValidSubdomain("a"));
+  EXPECT_TRUE(IsValidSubdomain("shop-2024"));
+  EXPECT_TRUE(IsValidSubdomain(std::string(63, 'a')));
+  EXPECT_FALSE(IsValidSubdomain(std::string(64, 'a')));
+  EXPECT_FALSE(IsValidSubdomain("Upper"));  // RenameAccount lowercases first
+}
+
+// --- API rate limit and block, on a hand-driven clock.
+
+class ApiLimitTest : public ::testing::Test {
+ protected:
+  ApiLimitTest() : state_(StateConfig{}, DefaultAccounts(), [this] { return now_; }) {
+    Integration i;
+    i.redirect_uri = std::string(kRedirect);
+    i = state_.PutIntegration(i);
+    const auto code = state_.IssueCode(i.client_id, kAmoAccount);
+    const TokenOutcome out = state_.ExchangeToken(
+        TokenRequest{
+            "authorization_code", i.client_id, i.client_secret, i.redirect_uri, code.value(), ""},
+        kAmoAccount);
+    jti_ = std::get<IssuedTokens>(out).jti;
+  }
+
+  void Configure(std::int64_t rps,
+                 std::int64_t block_after,
+                 seconds window = seconds{60},
+                 seconds block = seconds{900}) {
+    ConfigPatch patch;
+    patch.api_rate_limit_rps = rps;
+    patch.api_block_after_violations = block_after;
+    patch.api_violation_window = window;
+    patch.api_block_duration = block;
+    ASSERT_EQ(state_.ApplyConfig(patch), std::nullopt);
+  }
+
+  ApiVerdict Call(std::int64_t account = kAmoAccount) {
+    return state_.AdmitApiRequest(account, account == kAmoAccount ? jti_ : "").verdict;
+  }
+
+  TimePoint now_ = TimePoint{} + seconds{1760000000};
+  SandboxState state_;
+  std::string jti_;
+};
+
+TEST_F(ApiLimitTest, SevenPerSecondPassTheEighthIsLimited) {
+  for (int i = 0; i < 7; ++i) {
+    EXPECT_EQ(Call(), ApiVerdict::kAllowed) << i;
+  }
+  const ApiAdmission eighth = state_.AdmitApiRequest(kAmoAccount, jti_);
+  EXPECT_EQ(eighth.verdict, ApiVerdict::kRateLimited);
+  EXPECT_EQ(eighth.retry_after, seconds{1});
+  EXPECT_FALSE(eighth.block_started);
+  now_ += seconds{1};  // all seven left the window
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);
+  const auto journal = state_.Journal();
+  EXPECT_EQ(journal.counters.api_requests, 9U);
+  EXPECT_EQ(journal.counters.api_rate_limited, 1U);
+  EXPECT_EQ(journal.counters.max_api_requests_per_second, 8U);
+  EXPECT_EQ(journal.accounts.at(kAmoAccount).max_api_requests_per_second, 8U);
+  EXPECT_EQ(journal.accounts.at(kKommoAccount).api_requests, 0U);
+}
+
+TEST_F(ApiLimitTest, TheWindowSlides) {
+  Configure(2, 0);
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);  // t = 0
+  now_ += milliseconds{600};
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);  // t = 0.6
+  now_ += milliseconds{400};
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);  // t = 1.0: (0, 1.0] holds 0.6 and 1.0
+  now_ += milliseconds{500};
+  // t = 1.5: (0.5, 1.5] holds 0.6, 1.0, 1.5. Fixed per-second buckets would let this through.
+  EXPECT_EQ(Call(), ApiVerdict::kRateLimited);
+  now_ += milliseconds{999};
+  // t = 2.499: (1.499, 2.499] holds 1.5 (refused, but it arrived) and 2.499.
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);
+  EXPECT_EQ(state_.Journal().counters.max_api_requests_per_second, 3U);
+}
+
+TEST_F(ApiLimitTest, RefusedArrivalsCountToo) {
+  Configure(1, 0);
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);
+  now_ += milliseconds{900};
+  EXPECT_EQ(Call(), ApiVerdict::kRateLimited);
+  now_ += milliseconds{900};  // the first left, the refused one is still in the window
+  EXPECT_EQ(Call(), ApiVerdict::kRateLimited);
+  // Unauthenticated requests are limited before their token is looked at.
+  EXPECT_EQ(state_.AdmitApiRequest(kAmoAccount, "").verdict, ApiVerdict::kRateLimited);
+  now_ += seconds{1};
+  EXPECT_EQ(state_.AdmitApiRequest(kAmoAccount, "").verdict, ApiVerdict::kUnauthorized);
+}
+
+TEST_F(ApiLimitTest, ViolationsWithinTheWindowBlockTheAccount) {
+  Configure(1, 3, seconds{60}, seconds{900});
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);
+  EXPECT_EQ(Call(), ApiVerdict::kRateLimited);
+  EXPECT_EQ(Call(), ApiVerdict::kRateLimited);
+  const ApiAdmission third = state_.AdmitApiRequest(kAmoAccount, jti_);
+  EXPECT_EQ(third.verdict, ApiVerdict::kRateLimited);
+  EXPECT_TRUE(third.block_started);
+  EXPECT_EQ(Call(), ApiVerdict::kBlocked);
+  EXPECT_EQ(Call(kKommoAccount), ApiVerdict::kUnauthorized);  // other accounts are not blocked
+  now_ += seconds{899};
+  EXPECT_EQ(Call(), ApiVerdict::kBlocked);
+  now_ += seconds{1};
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);
+
+  const auto counters = state_.Journal().counters;
+  EXPECT_EQ(counters.api_requests, 8U);
+  EXPECT_EQ(counters.api_rate_limited, 3U);
+  EXPECT_EQ(counters.api_blocked, 2U);
+  EXPECT_EQ(counters.api_unauthorized, 1U);
+}
+
+TEST_F(ApiLimitTest, ViolationsOutsideTheWindowDoNotAddUp) {
+  Configure(1, 2, seconds{10});
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);
+  EXPECT_EQ(Call(), ApiVerdict::kRateLimited);
+  now_ += seconds{10};
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);
+  EXPECT_EQ(Call(), ApiVerdict::kRateLimited);  // the first 429 is 10 s old: out of the window
+  EXPECT_EQ(Call(), ApiVerdict::kRateLimited);  // the second within 10 s: blocked from now on
+  EXPECT_EQ(Call(), ApiVerdict::kBlocked);
+}
+
+TEST_F(ApiLimitTest, ZeroTurnsTheLimitOrTheBlockOff) {
+  Configure(0, 1);
+  for (int i = 0; i < 100; ++i) {
+    ASSERT_EQ(Call(), ApiVerdict::kAllowed) << i;
+  }
+  EXPECT_EQ(state_.Journal().counters.max_api_requests_per_second, 100U);
+  now_ += seconds{1};
+  Configure(1, 0);
+  EXPECT_EQ(Call(), ApiVerdict::kAllowed);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(Call(), ApiVerdict::kRateLimited) << i;
+  }
+}
+
+TEST_F(ApiLimitTest, RevokedOrForeignTokensAreUnauthorized) {
+  EXPECT_EQ(state_.AdmitApiRequest(kKommoAccount, jti_).verdict, ApiVerdict::kUnauthorized);
+  ASSERT_TRUE(state_.RevokeTokens(kAmoAccount, RevokeScope::kAccess).has_value());
+  EXPECT_EQ(Call(), ApiVerdict::kUnauthorized);
+  EXPECT_EQ(state_.Journal().accounts.at(kAmoAccount).api_unauthorized, 1U);
+}
+
+// --- Faults and the journal.
+
+TEST_F(SandboxStateTest, FaultsAreTakenOneAtATime) {
+  EXPECT_FALSE(state_.TakeTokenEndpointFault(kAmoAccount).has_value());
+  state_.SetTokenEndpointFault(Fault{503, false, 2});
+  EXPECT_EQ(state_.TokenEndpointFault()->times, 2U);
+  const auto first = state_.TakeTokenEndpointFault(kAmoAccount);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->status, 503);
+  EXPECT_EQ(state_.TokenEndpointFault()->times, 1U);
+  EXPECT_TRUE(state_.TakeTokenEndpointFault(kKommoAccount).has_value());
+  EXPECT_FALSE(state_.TokenEndpointFault().has_value());
+  EXPECT_FALSE(state_.TakeTokenEndpointFault(kAmoAccount).has_value());
+
+  state_.SetTokenEndpointFault(Fault{503, true, 5});
+  state_.ClearFaults();
+  EXPECT_FALSE(state_.TakeTokenEndpointFault(kAmoAccount).has_value());
+  const auto journal = state_.Journal();
+  EXPECT_EQ(journal.counters.token_endpoint_faults, 2U);
+  EXPECT_EQ(journal.accounts.at(kAmoAccount).token_endpoint_faults, 1U);
+  EXPECT_EQ(journal.accounts.at(kKommoAccount).token_endpoint_faults, 1U);
+}
+
+TEST_F(SandboxStateTest, ResetJournalKeepsTokens) {
+  const IssuedTokens tokens = Exchange();
+  state_.Record(JournalEntry{"example.amocrm.ru", "GET", "/api/v4/account", 200});
+  ASSERT_EQ(state_.AdmitApiRequest(kAmoAccount, tokens.jti).verdict, ApiVerdict::kAllowed);
+  ASSERT_TRUE(state_.LookUpSubdomain(tokens.refresh_token).has_value());
+  EXPECT_FALSE(state_.LookUpSubdomain("nope").has_value());
+  auto journal = state_.Journal();
+  EXPECT_EQ(journal.counters.subdomain_lookups, 2U);
+  EXPECT_EQ(journal.accounts.at(kAmoAccount).subdomain_lookups, 1U);
+  EXPECT_EQ(journal.accounts.at(kAmoAccount).codes_exchanged, 1U);
+
+  state_.ResetJournal();
+  journal = state_.Journal();
+  EXPECT_EQ(journal.counters.codes_exchanged, 0U);
+  EXPECT_EQ(journal.counters.api_requests, 0U);
+  EXPECT_EQ(journal.counters.max_api_requests_per_second, 0U);
+  EXPECT_TRUE(journal.requests.empty());
+  ASSERT_EQ(journal.accounts.size(), 2U);
+  EXPECT_EQ(journal.accounts.at(kAmoAccount).api_requests, 0U);
+  EXPECT_EQ(state_.AdmitApiRequest(kAmoAccount, tokens.jti).verdict, ApiVerdict::kAllowed);
+  EXPECT_TRUE(std::holds_alternative<IssuedTokens>(
+      state_.ExchangeToken(RefreshRequest(tokens.refresh_token), kAmoAccount)));
 }
 
 }  // namespace

@@ -137,5 +137,48 @@ TEST_F(SandboxWireTest, ConnectExchangeUse) {
   EXPECT_EQ(counters.at("api_requests"), 1);
 }
 
+TEST_F(SandboxWireTest, ScriptedFaultsReachTheClient) {
+  http_client::ClientRequest script;
+  script.method = "POST";
+  script.url = sandbox_->BrowserBaseUrl() + "/sandbox/faults";
+  script.headers.Set("Content-Type", "application/json");
+  script.body = R"({"token_endpoint":{"status":503,"times":1}})";
+  ASSERT_EQ(Send(*plain_, script).status, 200);
+
+  http_client::ClientRequest token;
+  token.method = "POST";
+  token.url = "https://example.amocrm.ru/oauth2/access_token";
+  token.headers.Set("Content-Type", "application/json");
+  token.body = R"({"grant_type":"refresh_token"})";
+  const auto failed = Send(*amo_, token);
+  EXPECT_EQ(failed.status, 503);
+  EXPECT_EQ(failed.headers.Get("Content-Type").value_or(""), "text/html");
+  EXPECT_NE(failed.body.find("<center>nginx</center>"), std::string::npos);
+
+  // The HTTP server cannot drop a connection from a handler: "close" is answered with a 502.
+  script.body = R"({"token_endpoint":{"close":true}})";
+  ASSERT_EQ(Send(*plain_, script).status, 200);
+  const auto closed = Send(*amo_, token);
+  EXPECT_EQ(closed.status, 502);
+  EXPECT_EQ(closed.headers.Get("X-Sandbox-Fault").value_or(""), "close");
+
+  // Then the endpoint answers normally again.
+  EXPECT_EQ(Send(*amo_, token).status, 400);
+}
+
+TEST_F(SandboxWireTest, StartRefusesOutOfRangeKnobs) {
+  Options options;
+  options.state_dir = dir_.string();
+  options.api_rate_limit_rps = 10001;
+  auto started = Sandbox::Start(ioc_.get_executor(), options);
+  ASSERT_FALSE(started.has_value());
+  EXPECT_TRUE(Is(started.error(), Errc::kConfigInvalid));
+  options.api_rate_limit_rps = 0;
+  options.access_token_ttl = std::chrono::seconds{0};
+  started = Sandbox::Start(ioc_.get_executor(), options);
+  ASSERT_FALSE(started.has_value());
+  EXPECT_TRUE(Is(started.error(), Errc::kConfigInvalid));
+}
+
 }  // namespace
 }  // namespace amoauth::sandbox

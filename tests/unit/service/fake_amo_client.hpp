@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -67,6 +68,9 @@ class FakeAmoClient final : public service::AmoClient {
     if (refresh_error) {
       co_return Fail(*refresh_error);
     }
+    if (account_for_host) {
+      co_return GrantFor(account_for_host(host), "refresh" + std::to_string(refreshes.load()));
+    }
     co_return Grant("refresh" + std::to_string(refreshes.load()));
   }
 
@@ -103,16 +107,20 @@ class FakeAmoClient final : public service::AmoClient {
     co_return *domain_answer;
   }
 
-  core::TokenGrant Grant(const std::string& tag) {
+  core::TokenGrant Grant(const std::string& tag) { return GrantFor(account_id, tag); }
+
+  core::TokenGrant GrantFor(std::int64_t account, const std::string& tag) {
     core::TokenGrant g;
     g.token_type = "Bearer";
     g.expires_in = 86400;
-    g.access_token = Secret(MakeAccessToken(account_id, token_client_id.value_or(client_id_), tag));
+    g.access_token = Secret(MakeAccessToken(account, token_client_id.value_or(client_id_), tag));
     g.refresh_token = Secret("def50200refresh-" + tag);
     return g;
   }
 
   std::int64_t account_id = 30000001;
+  /// When set, refreshes answer with a token of the account this gives for the host.
+  std::function<std::int64_t(const std::string& host)> account_for_host;
   std::optional<std::string> token_client_id;  ///< aud of issued tokens; default our client
   std::optional<Errc> exchange_error;
   std::optional<Errc> refresh_error;

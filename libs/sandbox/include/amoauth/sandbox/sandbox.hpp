@@ -52,24 +52,61 @@ struct Options {
   /// Empty: one account "example" (id 30000001) on amoCRM and one "example" on Kommo.
   std::vector<Account> accounts;
   std::vector<Integration> integrations;
+
+  // The knobs below are the start values of what GET/POST /sandbox/config read and change at
+  // run time (docs/sandbox.md). Durations are whole seconds on the sandbox clock. Start() fails
+  // with Errc::kConfigInvalid when one is out of range.
+
+  /// Authorization code lifetime (protocol §2, §3.4). REQUIRES: 1 s .. 10 years.
   std::chrono::seconds code_ttl{20 * 60};
+  /// Access token lifetime, `expires_in` (§3.2). REQUIRES: 1 s .. 10 years.
   std::chrono::seconds access_token_ttl{24 * 60 * 60};
+  /// Refresh token lifetime; each refresh issues a new one (§3.4). REQUIRES: 1 s .. 10 years.
   std::chrono::seconds refresh_token_ttl{90 * 24 * 60 * 60};
   Rotation rotation = Rotation::kStrict;
+  /// A refresh revokes the access token issued before it for the same authorization (§3.4,
+  /// §10.2; UNCONFIRMED for the real amoCRM). false: old access tokens live until they expire.
+  bool revoke_access_token_on_refresh = true;
+  /// Per-account API rate limit (§7.4): more than this many /api/v4 requests arriving within any
+  /// sliding 1-second window get 429. 0: no limit. REQUIRES: 0 .. 10000.
+  std::uint32_t api_rate_limit_rps = 7;
+  /// This many 429s of one account within api_violation_window block the account.
+  /// 0: never block. REQUIRES: 0 .. 1000000.
+  std::uint32_t api_block_after_violations = 10;
+  /// The window in which api_block_after_violations 429s block. REQUIRES: 1 s .. 1 day.
+  std::chrono::seconds api_violation_window{60};
+  /// How long a blocked account's API answers 403 (nginx HTML). REQUIRES: 1 s .. 10 years.
+  std::chrono::seconds api_block_duration{15 * 60};
+  /// A 429's Retry-After header (both flavors) and Kommo's `retry_after` body field.
+  /// REQUIRES: 0 .. 1 day.
+  std::chrono::seconds api_retry_after{1};
 };
 
-/// Runs on the given executor until Stop(). Thread-safe.
+/// Runs on the given executor until Stop(). Thread-safe. docs/sandbox.md describes every route.
 ///
 /// Plain HTTP (BrowserBaseUrl()):
 ///   GET /auth/button.js, /auth/button.min.js   the site button script
 ///   GET /oauth, /oauth/; POST /oauth/decision   consent page and its Allow / Deny
 ///   GET /sandbox/                               HTML index of accounts and integrations
-///   GET /sandbox/journal                        counters + last 1000 requests (no queries)
+///   GET /sandbox/journal                        counters (global and per account) + last 1000
+///                                               requests (no queries)
+///   POST /sandbox/journal/reset                 zeroes the counters, empties the request list
 ///   POST /sandbox/clock/advance {"seconds":N}   moves the sandbox clock forward
+///   GET /sandbox/config                         lifetimes, rotation, rate limit, block knobs
+///   POST /sandbox/config {partial JSON}         changes some of them (all or nothing; 400)
 ///   GET|POST /sandbox/integrations, GET /sandbox/accounts
+///   POST /sandbox/accounts/{id}/revoke {"tokens":"access"|"all"}
+///                                               revokes the account's live tokens
+///   POST /sandbox/accounts/{id}/rename {"subdomain":"new-name"}
+///                                               moves the account to a new host
+///   GET|POST|DELETE /sandbox/faults             scripted token-endpoint failures:
+///                                               {"token_endpoint":{"status":503,"times":2}}
+///                                               or {"token_endpoint":{"close":true,"times":1}}
 /// TLS (ConnectTo(), CaFile()), dispatched on Host:
-///   {sub}.amocrm.ru, {sub}.kommo.com            POST /oauth2/access_token, /api/v4/...
+///   {sub}.amocrm.ru, {sub}.kommo.com            POST /oauth2/access_token, /api/v4/... (per
+///                                               account: rate limit 429, then block 403 HTML)
 ///   api_domain hosts (api-b.amocrm.ru...)       GET /oauth2/account/current/subdomain
+///   any other host (e.g. a renamed account's old one)  404 problem+json, no hint
 class Sandbox {
  public:
   /// Generates its CA, server certificate and JWT signing key, binds both listeners, starts.

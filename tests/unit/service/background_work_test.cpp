@@ -1,0 +1,189 @@
+// The scheduler and the webhook dispatcher over in-memory ports, with a fake clock.
+#include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
+#include <gtest/gtest.h>
+
+#include "amoauth/core/webhook_signature.hpp"
+#include "amoauth/service/account_service.hpp"
+#include "amoauth/service/refresh_scheduler.hpp"
+#include "amoauth/service/webhook_dispatcher.hpp"
+#include "fake_amo_client.hpp"
+#include "fake_clock.hpp"
+#include "in_memory_stores.hpp"
+#include "run_co.hpp"
+
+namespace amoauth::service {
+namespace {
+
+using std::chrono::hours;
+using testing::RunCo;
+
+constexpr const char* kClient = "11111111-2222-3333-4444-555555555555";
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  SchedulerTest()
+      : stores(clock),
+        amo(kClient),
+        limiter({}),
+        events(false, clock, random),
+        accounts(
+            {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
+            FlowSettings{.refresh = {.ahead = hours(1), .keepalive = hours(24 * 7)},
+                         .instance_id = "this-process"},
+            core::RefererPolicy({"amocrm.ru"}),
+            AccountPorts{.connections = stores,
+                         .leases = stores,
+                         .outbox = stores,
+                         .amo = amo,
+                         .limiter = limiter,
+                         .events = events,
+                         .clock = clock,
+                         .random = random}),
+        scheduler(accounts, stores, clock, SchedulerSettings{.batch = 2}) {
+    // Hosts are "a{id}.amocrm.ru": answer each refresh with a token of that account.
+    amo.account_for_host = [](const std::string& host) {
+      return std::stoll(host.substr(1, host.find('.') - 1));
+    };
+  }
+
+  void AddAccount(std::int64_t id, std::chrono::seconds token_life, bool refreshable = true) {
+    core::Connection c;
+    c.account_id = id;
+    c.client_id = kClient;
+    c.base_domain = "a" + std::to_string(id) + ".amocrm.ru";
+    c.access_token = Secret("access");
+    c.refresh_token = refreshable ? Secret("refresh") : Secret();
+    c.expires_at = clock.Now() + token_life;
+    c.last_refresh_at = clock.Now();
+    c.next_refresh_at = core::NextRefreshAt(c, {.ahead = hours(1), .keepalive = hours(24 * 7)});
+    RunCo(ioc, stores.Upsert(c, {})).value();
+  }
+
+  boost::asio::io_context ioc;
+  testing::FakeClock clock;
+  testing::CountingRandom random;
+  testing::InMemoryStores stores;
+  testing::FakeAmoClient amo;
+  ApiLimiter limiter;
+  EventFactory events;
+  AccountService accounts;
+  RefreshScheduler scheduler;
+};
+
+TEST_F(SchedulerTest, RefreshesOnlyWhatIsDueAcrossBatches) {
+  for (std::int64_t id = 1; id <= 5; ++id) {
+    AddAccount(id, hours(24));
+  }
+  AddAccount(6, hours(48));
+  AddAccount(7, hours(24), /*refreshable=*/false);  // a long-lived token: never scheduled
+  EXPECT_EQ(RunCo(ioc, scheduler.RunOnce()).value(), 0U);
+  clock.Advance(hours(23));
+  // Five due in batches of two; account 6 is not due yet.
+  EXPECT_EQ(RunCo(ioc, scheduler.RunOnce()).value(), 5U);
+  EXPECT_EQ(amo.refreshes.load(), 5);
+  EXPECT_EQ(RunCo(ioc, scheduler.RunOnce()).value(), 0U) << "rescheduled a day on";
+  clock.Advance(hours(24));
+  EXPECT_EQ(RunCo(ioc, scheduler.RunOnce()).value(), 6U);
+}
+
+TEST_F(SchedulerTest, KeepsAnIdleAccountAliveForMonths) {
+  AddAccount(1, hours(24));
+  // 120 simulated days in half-day steps: the account keeps a refresh token younger than a week.
+  for (int step = 0; step < 240; ++step) {
+    clock.Advance(hours(12));
+    ASSERT_TRUE(RunCo(ioc, scheduler.RunOnce()));
+    const core::Connection row = RunCo(ioc, accounts.Get(1)).value();
+    ASSERT_EQ(row.status, core::ConnectionStatus::kActive);
+    ASSERT_LE(clock.Now() - row.last_refresh_at, hours(24 * 7));
+  }
+  EXPECT_GE(amo.refreshes.load(), 100);
+}
+
+TEST_F(SchedulerTest, ARowThatFailsIsTriedOncePerRoundNotInALoop) {
+  AddAccount(1, hours(24));
+  clock.Advance(hours(25));
+  amo.refresh_error = Errc::kAmoServerError;
+  EXPECT_EQ(RunCo(ioc, scheduler.RunOnce()).value(), 1U);
+  EXPECT_EQ(RunCo(ioc, scheduler.RunOnce()).value(), 0U) << "backing off";
+  EXPECT_EQ(amo.refreshes.load(), 1);
+}
+
+/// Records what would have gone to the integrator's backend.
+class RecordingSender final : public WebhookSender {
+ public:
+  Task<Result<int>> Post(std::string body, net::HttpHeaders headers) override {
+    bodies.push_back(body);
+    signatures.emplace_back(headers.Get("X-Amoauth-Signature").value_or(""));
+    if (!statuses.empty()) {
+      const int status = statuses.front();
+      statuses.pop_front();
+      co_return status;
+    }
+    co_return 200;
+  }
+  std::deque<int> statuses;
+  std::vector<std::string> bodies;
+  std::vector<std::string> signatures;
+};
+
+TEST(WebhookDispatcher, SignsDeliversAndRetriesWithBackoff) {
+  boost::asio::io_context ioc;
+  testing::FakeClock clock;
+  testing::CountingRandom random;
+  testing::InMemoryStores stores(clock);
+  RecordingSender sender;
+  const std::string secret = "whsec-0123456789abcdef";
+  WebhookDispatcher dispatcher(stores, sender, clock, random, {.secret = Secret(secret)});
+
+  ASSERT_TRUE(RunCo(ioc,
+                    stores.Enqueue({{"account.connected", R"({"id":"evt_1"})"},
+                                    {"token.refresh_failed", R"({"id":"evt_2"})"}},
+                                   clock.Now())));
+  sender.statuses = {500, 200};
+  EXPECT_EQ(RunCo(ioc, dispatcher.RunOnce()).value(), 1U);
+  ASSERT_EQ(sender.bodies.size(), 2U);
+  for (std::size_t i = 0; i < 2; ++i) {
+    EXPECT_TRUE(core::VerifyWebhook(secret,
+                                    sender.signatures[i],
+                                    sender.bodies[i],
+                                    core::ToUnixSeconds(clock.Now()),
+                                    std::chrono::seconds(300)));
+  }
+  auto pending = stores.PendingEntries();
+  ASSERT_EQ(pending.size(), 1U);
+  EXPECT_EQ(pending[0].body, R"({"id":"evt_1"})");
+  EXPECT_EQ(pending[0].last_error, "HTTP 500");
+
+  // Not again before its backoff...
+  EXPECT_EQ(RunCo(ioc, dispatcher.RunOnce()).value(), 0U);
+  EXPECT_EQ(sender.bodies.size(), 2U);
+  // ...then delivered, with the same body (receivers deduplicate by id).
+  clock.Advance(std::chrono::seconds(6));
+  EXPECT_EQ(RunCo(ioc, dispatcher.RunOnce()).value(), 1U);
+  EXPECT_EQ(sender.bodies.back(), R"({"id":"evt_1"})");
+  EXPECT_TRUE(stores.PendingEntries().empty());
+}
+
+TEST(EventFactory, BuildsNothingWhenWebhooksAreOffAndNoSecretsWhenOn) {
+  testing::FakeClock clock;
+  testing::CountingRandom random;
+  core::Connection c;
+  c.account_id = 7;
+  c.client_id = kClient;
+  c.base_domain = "x.amocrm.ru";
+  c.access_token = Secret("secret-access");
+  c.refresh_token = Secret("secret-refresh");
+  EXPECT_TRUE(EventFactory(false, clock, random).Make("account.connected", c).empty());
+  auto events = EventFactory(true, clock, random).Make("account.connected", c, R"({"k":1})");
+  ASSERT_EQ(events.size(), 1U);
+  const auto body = boost::json::parse(events[0].body).as_object();
+  EXPECT_EQ(body.at("type").as_string(), "account.connected");
+  EXPECT_EQ(body.at("account_id").as_int64(), 7);
+  EXPECT_EQ(body.at("data").as_object().at("k").as_int64(), 1);
+  EXPECT_EQ(body.at("id").as_string().size(), 4U + 32U);
+  EXPECT_EQ(events[0].body.find("secret-"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace amoauth::service
