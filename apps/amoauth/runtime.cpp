@@ -82,11 +82,13 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
   };
   rt->events_ =
       std::make_unique<service::EventFactory>(!c.webhook_url.empty(), rt->clock_, rt->random_);
-  rt->limiter_ = std::make_unique<service::ApiLimiter>(service::LimiterSettings{
-      .rps = static_cast<std::size_t>(c.rate_limit_rps),
-      .max_wait = c.rate_limit_max_wait,
-      .block_cooloff = c.block_cooloff,
-  });
+  rt->limiter_ = std::make_unique<service::ApiLimiter>(
+      service::LimiterSettings{
+          .rps = static_cast<std::size_t>(c.rate_limit_rps),
+          .max_wait = c.rate_limit_max_wait,
+          .block_cooloff = c.block_cooloff,
+      },
+      executor);
   core::RefererPolicy referer_policy(c.allowed_domains);
   rt->flow_ = std::make_unique<service::ConnectFlow>(integration,
                                                      settings,

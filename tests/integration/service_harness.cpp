@@ -51,7 +51,9 @@ ServiceHarness::ServiceHarness(Options options)
                                                     .ca_file = sandbox_->CaFile(),
                                                     .timeout = std::chrono::seconds(10)}),
                    "amo http client");
-  plain_http_ = Must(http_client::HttpClient::Create(ioc_.get_executor(), {}), "http client");
+  plain_http_ = Must(
+      http_client::HttpClient::Create(ioc_.get_executor(), {.timeout = std::chrono::seconds(90)}),
+      "http client");
   amo_ = std::make_unique<amo_client::AmoHttpClient>(*amo_http_);
   amo_counter = std::make_unique<CountingAmoClient>(*amo_);
 
@@ -67,7 +69,7 @@ ServiceHarness::ServiceHarness(Options options)
   const service::FlowSettings settings{.lease_ttl = std::chrono::seconds(15),
                                        .instance_id = "integration-harness"};
   events_ = std::make_unique<service::EventFactory>(options.events, clock, random_);
-  limiter_ = std::make_unique<service::ApiLimiter>(options.limiter);
+  limiter_ = std::make_unique<service::ApiLimiter>(options.limiter, ioc_.get_executor());
   flow_ = std::make_unique<service::ConnectFlow>(integration,
                                                  settings,
                                                  referer_policy,
@@ -134,6 +136,23 @@ net::HttpResponse ServiceHarness::Call(std::string method,
     request.headers.Set("Content-Type", "application/json");
   }
   return Must(Await(plain_http_->Send(std::move(request))), "call amoauth");
+}
+
+std::vector<net::HttpResponse> ServiceHarness::CallMany(const std::string& method,
+                                                        const std::string& target,
+                                                        int count) {
+  std::vector<std::future<Result<net::HttpResponse>>> pending;
+  for (int i = 0; i < count; ++i) {
+    http_client::ClientRequest request{.method = method, .url = base_url_ + target};
+    request.headers.Set("Authorization", "Bearer " + api_key_);
+    pending.push_back(boost::asio::co_spawn(
+        ioc_, plain_http_->Send(std::move(request)), boost::asio::use_future));
+  }
+  std::vector<net::HttpResponse> responses;
+  for (auto& f : pending) {
+    responses.push_back(Must(f.get(), "call amoauth"));
+  }
+  return responses;
 }
 
 net::HttpResponse ServiceHarness::Get(const std::string& url) {

@@ -88,6 +88,10 @@ class ServiceHarness {
                          std::string target,
                          std::string body = {},
                          std::optional<std::string> api_key = std::nullopt);
+  /// `count` identical requests to amoauth at once (each on its own connection); waits for all.
+  std::vector<net::HttpResponse> CallMany(const std::string& method,
+                                          const std::string& target,
+                                          int count);
   /// GET of a full URL (e.g. a Location the sandbox returned), without any key.
   net::HttpResponse Get(const std::string& url);
   /// POST to the sandbox's plain listener (consent decision, control API).

@@ -1,31 +1,38 @@
 #include "amoauth/core/request_window.hpp"
 
-#include <algorithm>
-
 namespace amoauth::core {
 
 RequestWindow::RequestWindow(std::size_t limit, std::chrono::nanoseconds window)
     : limit_(limit), window_(window) {}
 
-std::optional<RequestWindow::TimePoint> RequestWindow::Reserve(TimePoint now,
-                                                               std::chrono::nanoseconds max_wait,
-                                                               TimePoint not_before) {
-  TimePoint at = std::max(now, not_before);
-  if (!booked_.empty()) {
-    at = std::max(at, booked_.back());  // keep booked times ordered
+void RequestWindow::Forget(TimePoint now) {
+  while (!finished_.empty() && finished_.front() + window_ <= now) {
+    finished_.pop_front();
   }
-  if (booked_.size() >= limit_) {
-    // The request `limit_` places back must be a full window behind this one.
-    at = std::max(at, booked_[booked_.size() - limit_] + window_);
+}
+
+bool RequestWindow::TryStart(TimePoint now) {
+  Forget(now);
+  if (in_flight_ + finished_.size() >= limit_) {
+    return false;
   }
-  if (at > now + max_wait) {
+  ++in_flight_;
+  return true;
+}
+
+void RequestWindow::Finish(TimePoint now) {
+  if (in_flight_ > 0) {
+    --in_flight_;
+  }
+  finished_.push_back(now);
+}
+
+std::optional<RequestWindow::TimePoint> RequestWindow::NextChance(TimePoint now) {
+  Forget(now);
+  if (in_flight_ + finished_.size() < limit_ || in_flight_ >= limit_ || finished_.empty()) {
     return std::nullopt;
   }
-  booked_.push_back(at);
-  while (booked_.size() > limit_) {
-    booked_.pop_front();
-  }
-  return at;
+  return finished_.front() + window_;
 }
 
 }  // namespace amoauth::core

@@ -415,14 +415,16 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
   if (!connection) {
     co_return connection.error();
   }
-  if (auto turn = co_await ports_.limiter.Acquire(account_id); !turn) {
+  net::HttpRequest replay = request;
+  auto turn = co_await ports_.limiter.Acquire(account_id);
+  if (!turn) {
     co_return turn.error();
   }
-  net::HttpRequest replay = request;
   std::string host = connection->base_domain;
   Secret token = connection->access_token;
   auto response =
       co_await ports_.amo.Forward(std::move(host), std::move(request), std::move(token));
+  *turn = ApiLimiter::Permit();  // answered: its place in the window starts to expire
   if (response && response->status == 401) {
     // amoCRM no longer accepts the token (revoked, or refreshed elsewhere): refresh once,
     // replay once.
@@ -430,8 +432,9 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
     if (!refreshed) {
       co_return refreshed.error();
     }
-    if (auto turn = co_await ports_.limiter.Acquire(account_id); !turn) {
-      co_return turn.error();
+    auto replay_turn = co_await ports_.limiter.Acquire(account_id);
+    if (!replay_turn) {
+      co_return replay_turn.error();
     }
     std::string replay_host = refreshed->base_domain;
     Secret replay_token = refreshed->access_token;

@@ -1,6 +1,9 @@
 #include "sqlite_handle.hpp"
 
+#include <chrono>
 #include <cstddef>
+#include <optional>
+#include <thread>
 #include <utility>
 
 #include <fcntl.h>
@@ -66,13 +69,26 @@ Result<void> Database::ApplyPragmas() {
   if (auto r = Exec("PRAGMA busy_timeout = 5000"); !r) {
     return r;
   }
-  auto mode = Statement::Prepare(*this, "PRAGMA journal_mode = WAL");
-  if (!mode) {
-    return mode.error();
-  }
-  auto row = mode->Step();
-  if (!row) {
-    return row.error();
+  // Switching a new database to WAL needs an exclusive lock, and SQLite answers SQLITE_BUSY at
+  // once, without the busy handler, when two processes set up the same new file together (their
+  // locks would deadlock). Start-up only: retry for a bounded while.
+  std::optional<Statement> mode;
+  Result<bool> row = false;
+  for (int attempt = 0;; ++attempt) {
+    auto prepared = Statement::Prepare(*this, "PRAGMA journal_mode = WAL");
+    if (prepared) {
+      mode.emplace(std::move(*prepared));
+      row = mode->Step();
+      if (row) {
+        break;
+      }
+    }
+    const int code = sqlite3_errcode(db_.get());
+    if ((code != SQLITE_BUSY && code != SQLITE_LOCKED) || attempt >= 250) {
+      return prepared ? row.error() : prepared.error();
+    }
+    mode.reset();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (!*row || mode->Text(0) != "wal") {
     log_->error("database {} refused journal_mode=WAL (got '{}')",

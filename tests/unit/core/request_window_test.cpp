@@ -1,5 +1,7 @@
 #include "amoauth/core/request_window.hpp"
 
+#include <algorithm>
+#include <random>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -13,63 +15,61 @@ using TP = RequestWindow::TimePoint;
 
 const TP kT0 = TP{} + seconds(1000);
 
-/// The property amoCRM checks: no interval of length `window` holds more than `limit` sends.
-bool AtMostInAnyWindow(const std::vector<TP>& sends, std::size_t limit, milliseconds window) {
-  for (std::size_t i = 0; i < sends.size(); ++i) {
-    std::size_t in_window = 0;
-    for (std::size_t j = i; j < sends.size() && sends[j] < sends[i] + window; ++j) {
-      ++in_window;
-    }
-    if (in_window > limit) {
-      return false;
-    }
-  }
-  return true;
-}
-
-TEST(RequestWindow, LetsTheFirstLimitGoAtOnceAndSpacesTheRest) {
-  RequestWindow w(7, seconds(1));
-  std::vector<TP> sends;
-  for (int i = 0; i < 200; ++i) {
-    auto at = w.Reserve(kT0, seconds(60));
-    ASSERT_TRUE(at.has_value());
-    sends.push_back(*at);
-  }
-  for (int i = 0; i < 7; ++i) {
-    EXPECT_EQ(sends[static_cast<std::size_t>(i)], kT0);
-  }
-  EXPECT_EQ(sends[7], kT0 + seconds(1));
-  EXPECT_TRUE(AtMostInAnyWindow(sends, 7, milliseconds(1000)));
-  // 200 requests at 7 per second need 28 whole windows after the first.
-  EXPECT_EQ(sends.back(), kT0 + seconds(28));
-}
-
-TEST(RequestWindow, ABurstAfterASteadyStreamStillKeepsTheLimit) {
-  // A token bucket would allow 7 + 7 here; the window must not.
-  RequestWindow w(7, seconds(1));
-  std::vector<TP> sends;
-  for (int i = 0; i < 7; ++i) {
-    sends.push_back(*w.Reserve(kT0 + milliseconds(100 * i), seconds(60)));
-  }
-  for (int i = 0; i < 7; ++i) {
-    sends.push_back(*w.Reserve(kT0 + milliseconds(700), seconds(60)));
-  }
-  EXPECT_TRUE(AtMostInAnyWindow(sends, 7, milliseconds(1000)));
-}
-
-TEST(RequestWindow, RefusesWithoutBookingWhenTheWaitIsTooLong) {
+TEST(RequestWindow, AdmitsUpToTheLimitThenWaitsForAFinishAndAWindow) {
   RequestWindow w(2, seconds(1));
-  ASSERT_TRUE(w.Reserve(kT0, milliseconds(0)));
-  ASSERT_TRUE(w.Reserve(kT0, milliseconds(0)));
-  EXPECT_FALSE(w.Reserve(kT0, milliseconds(999)));
-  // The refusal booked nothing: the next slot is still exactly one window later.
-  EXPECT_EQ(w.Reserve(kT0, seconds(1)), kT0 + seconds(1));
+  EXPECT_TRUE(w.TryStart(kT0));
+  EXPECT_TRUE(w.TryStart(kT0));
+  EXPECT_FALSE(w.TryStart(kT0));
+  EXPECT_EQ(w.NextChance(kT0), std::nullopt) << "both in flight: only a finish helps";
+  w.Finish(kT0 + milliseconds(300));
+  EXPECT_FALSE(w.TryStart(kT0 + milliseconds(300)));
+  EXPECT_EQ(w.NextChance(kT0 + milliseconds(300)), kT0 + milliseconds(1300));
+  EXPECT_FALSE(w.TryStart(kT0 + milliseconds(1299)));
+  EXPECT_TRUE(w.TryStart(kT0 + milliseconds(1300)));
+  EXPECT_EQ(w.InFlight(), 2U);
 }
 
-TEST(RequestWindow, HonoursNotBefore) {
-  RequestWindow w(7, seconds(1));
-  EXPECT_EQ(w.Reserve(kT0, seconds(10), kT0 + seconds(5)), kT0 + seconds(5));
-  EXPECT_FALSE(w.Reserve(kT0, seconds(1), kT0 + seconds(5)));
+/// Simulates many requests with random network delays, each arriving at a random moment between
+/// its start and its end, and checks what amoCRM would count.
+TEST(RequestWindow, NoWindowEverSeesMoreArrivalsThanTheLimitWhateverTheDelays) {
+  std::mt19937 rng(20261130);
+  for (int round = 0; round < 20; ++round) {
+    const std::size_t limit = 1 + rng() % 8;
+    RequestWindow w(limit, seconds(1));
+    std::uniform_int_distribution<int> duration_ms(1, 900);
+    struct Flight {
+      TP end;
+      TP arrival;
+    };
+    std::vector<Flight> flying;
+    std::vector<TP> arrivals;
+    TP now = kT0;
+    int started = 0;
+    while (started < 300) {
+      // Finish what is due, then start as many as allowed, then move time a little.
+      std::sort(flying.begin(), flying.end(), [](auto& a, auto& b) { return a.end < b.end; });
+      while (!flying.empty() && flying.front().end <= now) {
+        w.Finish(flying.front().end);
+        arrivals.push_back(flying.front().arrival);
+        flying.erase(flying.begin());
+      }
+      while (started < 300 && w.TryStart(now)) {
+        const TP end = now + milliseconds(duration_ms(rng));
+        const auto span = std::chrono::duration_cast<milliseconds>(end - now).count();
+        flying.push_back({end, now + milliseconds(rng() % (span + 1))});
+        ++started;
+      }
+      now += milliseconds(1 + rng() % 20);
+    }
+    for (auto& f : flying) {
+      arrivals.push_back(f.arrival);
+    }
+    std::sort(arrivals.begin(), arrivals.end());
+    for (std::size_t i = 0; i + limit < arrivals.size(); ++i) {
+      ASSERT_GE(arrivals[i + limit] - arrivals[i], seconds(1))
+          << "limit " << limit << ": " << limit + 1 << " arrivals within one second";
+    }
+  }
 }
 
 }  // namespace

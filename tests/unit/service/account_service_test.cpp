@@ -25,6 +25,7 @@ class AccountServiceTest : public ::testing::Test {
       : stores(clock),
         amo(kClient),
         limiter({.rps = 7, .max_wait = std::chrono::milliseconds(0)},
+                ioc.get_executor(),
                 [this] { return steady_now; }),
         events(true, clock, random),
         service(
@@ -353,25 +354,54 @@ TEST_F(AccountServiceTest, ProxyKeepsToTheRateLimitAndHonours429And403) {
   EXPECT_EQ(EventTypes(), std::vector<std::string>{"account.api_blocked"});
 }
 
-TEST(ApiLimiter, QueuesCallersInOrderAndRefusesBeyondTheBound) {
-  // The fake clock runs 990 ms behind the real one, so the one wait below lasts ~10 ms of real
-  // time (the timer is real) while the limiter believes it waits a whole second.
-  auto now = ApiLimiter::SteadyClock::now() - std::chrono::milliseconds(990);
-  ApiLimiter limiter({.rps = 2,
-                      .window = std::chrono::milliseconds(1000),
-                      .max_wait = std::chrono::milliseconds(1500)},
-                     [&now] { return now; });
+/// Runs `ioc` until `done` holds (bounded), for callers the limiter's real timers release.
+template <class Pred>
+void RunUntil(boost::asio::io_context& ioc, Pred done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done() && std::chrono::steady_clock::now() < give_up) {
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(5));
+  }
+}
+
+TEST(ApiLimiter, QueuesCallersUntilAWindowAfterAnAnswerAndRefusesBeyondTheBound) {
+  // Real time, with a short window: the waits below are a tenth of a second.
   boost::asio::io_context ioc;
-  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(1)));
-  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(1)));
-  EXPECT_EQ(limiter.RetryAfter(1), std::chrono::seconds(0));
-  // Another account has its own window.
-  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(2)));
-  // Account 1's third and fourth would go at +1 s (within the bound: they wait, on a real timer
-  // of at most a second); the fifth at +2 s is beyond it.
-  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(1)));
-  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(1)));
-  EXPECT_TRUE(Is(RunCo(ioc, limiter.Acquire(1)).error(), Errc::kThrottled));
+  ApiLimiter limiter({.rps = 2,
+                      .window = std::chrono::milliseconds(100),
+                      .max_wait = std::chrono::milliseconds(150)},
+                     ioc.get_executor());
+  auto first = RunCo(ioc, limiter.Acquire(1));
+  auto second = RunCo(ioc, limiter.Acquire(1));
+  ASSERT_TRUE(first && second);
+  EXPECT_TRUE(RunCo(ioc, limiter.Acquire(2))) << "another account has its own window";
+
+  // Both places of account 1 are taken: the next caller queues.
+  std::optional<Result<ApiLimiter::Permit>> third;
+  boost::asio::co_spawn(
+      ioc, limiter.Acquire(1), [&third](std::exception_ptr, Result<ApiLimiter::Permit> r) {
+        third = std::move(r);
+      });
+  ioc.restart();
+  ioc.poll();
+  EXPECT_FALSE(third.has_value());
+  const auto answered = std::chrono::steady_clock::now();
+  *first = ApiLimiter::Permit();  // amoCRM answered the first request
+  RunUntil(ioc, [&] { return third.has_value(); });
+  ASSERT_TRUE(third.has_value());
+  ASSERT_TRUE(*third);
+  EXPECT_GE(std::chrono::steady_clock::now() - answered, std::chrono::milliseconds(100))
+      << "admitted no sooner than a window after the answer";
+
+  // Second and third hold both places and nobody answers: a caller is refused at its bound.
+  std::optional<Result<ApiLimiter::Permit>> fourth;
+  boost::asio::co_spawn(
+      ioc, limiter.Acquire(1), [&fourth](std::exception_ptr, Result<ApiLimiter::Permit> r) {
+        fourth = std::move(r);
+      });
+  RunUntil(ioc, [&] { return fourth.has_value(); });
+  ASSERT_TRUE(fourth.has_value());
+  EXPECT_TRUE(Is(fourth->error(), Errc::kThrottled));
 }
 
 }  // namespace

@@ -25,7 +25,7 @@ class SchedulerTest : public ::testing::Test {
   SchedulerTest()
       : stores(clock),
         amo(kClient),
-        limiter({}),
+        limiter({}, ioc.get_executor()),
         events(false, clock, random),
         accounts(
             {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},

@@ -6,9 +6,13 @@
 #include <optional>
 
 /// amoCRM allows 7 requests per second per account (protocol §7.4) and blocks accounts that keep
-/// exceeding it. A token bucket would let a full bucket burst and then a steady stream through in
-/// the same second; this window guarantees what amoCRM counts: at most `limit` requests in any
-/// interval of length `window`. Pure: time comes in as arguments.
+/// exceeding it, counting requests as they ARRIVE. We only know that a request arrives somewhere
+/// between the moment we start sending it and the moment its answer is back. So this window
+/// counts a request from its start until a full window after its end: a new request may start
+/// only while fewer than `limit` requests are in flight or finished within the last `window`.
+/// Then no `window`-long interval can hold `limit + 1` arrivals, whatever the network delays
+/// (tests/unit/core/request_window_test.cpp checks it on random schedules). A token bucket, or a
+/// window over start times, would not promise that. Pure: time comes in as arguments.
 namespace amoauth::core {
 
 class RequestWindow {
@@ -19,18 +23,25 @@ class RequestWindow {
   /// REQUIRES: limit > 0, window > 0.
   RequestWindow(std::size_t limit, std::chrono::nanoseconds window);
 
-  /// Books the earliest send time not before `now` (and not before `not_before`) that keeps the
-  /// window's promise, and returns it — unless that time is later than `now + max_wait`: then
-  /// nothing is booked and nullopt returned. Times booked are non-decreasing, so callers served in
-  /// call order also send in order.
-  std::optional<TimePoint> Reserve(TimePoint now,
-                                   std::chrono::nanoseconds max_wait,
-                                   TimePoint not_before = {});
+  /// Starts a request at `now` if the window allows; true if it did.
+  bool TryStart(TimePoint now);
+  /// A request started with TryStart has its answer (or failed) at `now`.
+  /// REQUIRES: a matching TryStart; `now` not before earlier calls.
+  void Finish(TimePoint now);
+
+  /// When a start may next be allowed without waiting for a request in flight to finish;
+  /// nullopt when only a Finish can free a place (or a start is allowed now).
+  [[nodiscard]] std::optional<TimePoint> NextChance(TimePoint now);
+
+  [[nodiscard]] std::size_t InFlight() const { return in_flight_; }
 
  private:
+  void Forget(TimePoint now);
+
   std::size_t limit_;
   std::chrono::nanoseconds window_;
-  std::deque<TimePoint> booked_;  ///< the last `limit_` booked times, oldest first
+  std::size_t in_flight_ = 0;
+  std::deque<TimePoint> finished_;  ///< ends within the last window, oldest first
 };
 
 }  // namespace amoauth::core

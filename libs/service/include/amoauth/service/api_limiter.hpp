@@ -3,10 +3,15 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include "amoauth/core/request_window.hpp"
 #include "amoauth/core/result.hpp"
@@ -17,54 +22,88 @@ namespace amoauth::service {
 struct LimiterSettings {
   /// Requests per second per account (protocol §7.4: 7). 0: no limit.
   std::size_t rps = 7;
-  /// The window amoauth keeps to is a little longer than amoCRM's second, because requests
-  /// sent a window apart can arrive closer together (a new TLS handshake delays one, not another).
-  std::chrono::milliseconds window{1100};
+  /// The window amoauth keeps to (core::RequestWindow: counted from a request's start to a
+  /// window after its end, so it already covers network delays).
+  std::chrono::milliseconds window{1000};
   /// A caller waits at most this long for its turn; beyond that it gets Errc::kThrottled.
   std::chrono::milliseconds max_wait{10'000};
   /// After a 403 (account or IP blocked), nothing is sent for the account for this long.
   std::chrono::seconds block_cooloff{15 * 60};
 };
 
-/// Holds each account to amoCRM's request rate, queueing callers in arrival order (each books
-/// the next free slot, then sleeps until it). Also remembers amoCRM's own pushback: a 429 with
-/// retry_after holds the account back that long; a 403 block stops it for the cool-off.
-/// Per process (several instances share the limit by each configuring a share of it; see
-/// docs/architecture.md). Thread-safe. Time is the steady clock: rate limits are about real
-/// seconds, whatever the business clock says.
+/// Holds each account to amoCRM's request rate, queueing callers first come, first served.
+/// Also remembers amoCRM's own pushback: a 429 with retry_after holds the account back that long;
+/// a 403 block stops it for the cool-off. Per process (see docs/architecture.md for several
+/// instances). Thread-safe. Time is the steady clock: rate limits are about real seconds,
+/// whatever the business clock says.
 class ApiLimiter {
  public:
   using SteadyClock = std::chrono::steady_clock;
   using NowFn = std::function<SteadyClock::time_point()>;
 
-  explicit ApiLimiter(LimiterSettings settings, NowFn now = &SteadyClock::now);
+  /// A place in the account's window, held while a request is on its way; giving it back (the
+  /// destructor) starts the request's window-long afterglow. Move-only.
+  class Permit {
+   public:
+    Permit() = default;
+    Permit(Permit&& other) noexcept;
+    Permit& operator=(Permit&& other) noexcept;
+    Permit(const Permit&) = delete;
+    Permit& operator=(const Permit&) = delete;
+    ~Permit();
 
-  /// Waits for the account's turn. Errors: kAmoBlocked (inside a 403 cool-off), kThrottled (the
-  /// turn is further away than max_wait; nothing is booked).
-  Task<Result<void>> Acquire(std::int64_t account_id);
+   private:
+    friend class ApiLimiter;
+    Permit(ApiLimiter* limiter, std::int64_t account_id)
+        : limiter_(limiter), account_id_(account_id) {}
+    ApiLimiter* limiter_ = nullptr;
+    std::int64_t account_id_ = 0;
+  };
+
+  /// `executor` runs the limiter's timers. REQUIRES: outlives the limiter's pending work.
+  ApiLimiter(LimiterSettings settings,
+             boost::asio::any_io_executor executor,
+             NowFn now = &SteadyClock::now);
+
+  /// Waits for the account's turn; hold the Permit until amoCRM has answered. Errors: kAmoBlocked
+  /// (inside a 403 cool-off), kThrottled (not admitted within max_wait).
+  Task<Result<Permit>> Acquire(std::int64_t account_id);
 
   /// amoCRM answered 429: nobody sends for the account before `retry_after` from now.
   void OnRateLimited(std::int64_t account_id, std::chrono::seconds retry_after);
   /// amoCRM answered 403: stop for the cool-off. True when this starts a new block (report once).
   bool OnBlocked(std::int64_t account_id);
 
-  /// How long until the account may send again (for Retry-After); zero when it may now.
+  /// How long until the account may send again after amoCRM's pushback (for Retry-After).
   [[nodiscard]] std::chrono::seconds RetryAfter(std::int64_t account_id) const;
   /// Seconds left of a 403 cool-off, if one is running.
   [[nodiscard]] std::optional<std::chrono::seconds> BlockedFor(std::int64_t account_id) const;
 
  private:
-  struct AccountState {
-    std::optional<core::RequestWindow> window;
-    SteadyClock::time_point hold_until{};     ///< 429 retry_after
-    SteadyClock::time_point blocked_until{};  ///< 403 cool-off
+  struct Waiter {
+    SteadyClock::time_point deadline;
+    std::function<void(bool admitted)> resume;  ///< posted to the caller's executor
   };
+  struct AccountState {
+    explicit AccountState(boost::asio::any_io_executor executor) : timer(executor) {}
+    std::optional<core::RequestWindow> window;
+    std::deque<std::shared_ptr<Waiter>> waiters;  ///< first come, first served
+    boost::asio::steady_timer timer;              ///< wakes Pump for the next chance or deadline
+    SteadyClock::time_point hold_until{};         ///< 429 retry_after
+    SteadyClock::time_point blocked_until{};      ///< 403 cool-off
+  };
+
   AccountState& StateLocked(std::int64_t account_id);
+  /// Admits waiters in order while the window allows, fails those past their deadline, and arms
+  /// the account's timer for the next moment anything can change. REQUIRES: mutex_ held.
+  void PumpLocked(std::int64_t account_id, AccountState& state);
+  void Release(std::int64_t account_id);
 
   const LimiterSettings settings_;
+  boost::asio::any_io_executor executor_;
   const NowFn now_;
   mutable std::mutex mutex_;
-  std::map<std::int64_t, AccountState> accounts_;
+  std::map<std::int64_t, std::unique_ptr<AccountState>> accounts_;
 };
 
 }  // namespace amoauth::service
