@@ -228,10 +228,10 @@ Task<Result<core::Connection>> AccountService::RefreshLeased(core::Connection se
     }
     co_return co_await MarkReauthRequired(std::move(row), make_error_code(Errc::kReauthRequired));
   }
-  co_return co_await SendRefresh(std::move(row));
+  co_return co_await SendRefresh(std::move(row), mode);
 }
 
-Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row) {
+Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row, Mode mode) {
   core::RefreshTokenGrant request{
       .client_id = integration_.client_id,
       .client_secret = integration_.client_secret,
@@ -274,7 +274,10 @@ Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row)
                  error.message());
     co_return co_await MarkReauthRequired(std::move(row), error);
   }
-  co_return co_await RecordFailure(std::move(row), error);
+  // Someone who asked for a refresh must hear that it failed; a caller who needs a token can
+  // still use one that works.
+  const bool token_will_do = mode != Mode::kForced;
+  co_return co_await RecordFailure(std::move(row), error, token_will_do);
 }
 
 Task<std::optional<std::string>> AccountService::LookUpMovedHost(const core::Connection& row) {
@@ -359,7 +362,8 @@ Task<Result<core::Connection>> AccountService::StoreRefreshed(core::Connection r
 }
 
 Task<Result<core::Connection>> AccountService::RecordFailure(core::Connection row,
-                                                             boost::system::error_code error) {
+                                                             boost::system::error_code error,
+                                                             bool token_will_do) {
   const core::TimePoint now = ports_.clock.Now();
   const bool misconfigured =
       core::ClassifyRefreshFailure(error) == core::RefreshFailure::kMisconfigured;
@@ -385,7 +389,7 @@ Task<Result<core::Connection>> AccountService::RecordFailure(core::Connection ro
                     {"access_token_expires_at", core::FormatIsoTime(row.expires_at)}};
   auto events = ports_.events.Make(event_type::kTokenRefreshFailed, row, json::serialize(data));
   const std::int64_t version = row.version;
-  const bool still_valid = row.expires_at > now;
+  const bool still_valid = token_will_do && row.expires_at > now;
   auto stored = co_await ports_.connections.Replace(std::move(row), version, std::move(events));
   if (stored && still_valid) {
     co_return stored;  // the caller can still use the current token

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "amoauth/core/iso_time.hpp"
 #include "amoauth/core/refresh_policy.hpp"
 #include "amoauth/core/webhook_signature.hpp"
 
@@ -45,7 +46,8 @@ Task<Result<std::size_t>> WebhookDispatcher::RunOnce() {
     co_return claimed.error();
   }
   std::size_t delivered = 0;
-  for (OutboxEntry& entry : *claimed) {
+  for (std::size_t i = 0; i < claimed->size(); ++i) {
+    OutboxEntry& entry = (*claimed)[i];
     net::HttpHeaders headers;
     headers.Set(std::string(core::kWebhookSignatureHeader),
                 core::SignWebhook(
@@ -76,11 +78,23 @@ Task<Result<std::size_t>> WebhookDispatcher::RunOnce() {
                  entry.type,
                  entry.attempts,
                  error,
-                 core::ToUnixSeconds(next));
-    if (auto marked = co_await outbox_.MarkFailed(entry.id, std::move(error), next); !marked) {
+                 core::FormatIsoTime(next));
+    if (auto marked = co_await outbox_.MarkFailed(entry.id, error, next); !marked) {
       spdlog::warn(
           "webhook {}: could not record the failure: {}", entry.id, marked.error().message());
     }
+    // The backend is down or refusing: do not knock with the rest of the batch (each would wait
+    // out the timeout); they go with this one's retry.
+    for (std::size_t rest = i + 1; rest < claimed->size(); ++rest) {
+      std::string postponed = "not sent: delivering an earlier event failed (" + error + ")";
+      if (auto marked =
+              co_await outbox_.MarkFailed((*claimed)[rest].id, std::move(postponed), next);
+          !marked) {
+        spdlog::warn(
+            "webhook {}: could not postpone: {}", (*claimed)[rest].id, marked.error().message());
+      }
+    }
+    break;
   }
   co_return delivered;
 }

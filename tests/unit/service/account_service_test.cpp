@@ -227,6 +227,14 @@ TEST_F(AccountServiceTest, FailureWhileTheTokenStillWorksHandsOutTheCurrentToken
   EXPECT_EQ(c->refresh_failures, 1);
 }
 
+TEST_F(AccountServiceTest, AForcedRefreshThatFailsSaysSoEvenWhileTheTokenWorks) {
+  amo.refresh_error = Errc::kAmoServerError;
+  auto forced = RunCo(ioc, service.ForceRefresh(30000001));
+  ASSERT_FALSE(forced);
+  EXPECT_TRUE(Is(forced.error(), Errc::kAmoServerError));
+  EXPECT_EQ(Row().refresh_failures, 1);
+}
+
 TEST_F(AccountServiceTest, BackoffGrowsWithEveryFailure) {
   amo.refresh_error = Errc::kAmoUnreachable;
   clock.Advance(std::chrono::hours(25));

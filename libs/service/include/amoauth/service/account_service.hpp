@@ -83,12 +83,15 @@ class AccountService {
   /// Under the lease: decides whether a refresh is still needed and does it.
   Task<Result<core::Connection>> RefreshLeased(core::Connection seen, Mode mode);
   /// Sends the refresh grant and stores the outcome (new pair, failure, or reauth_required).
-  Task<Result<core::Connection>> SendRefresh(core::Connection row);
+  Task<Result<core::Connection>> SendRefresh(core::Connection row, Mode mode);
   Task<Result<core::Connection>> StoreRefreshed(core::Connection row,
                                                 core::TokenGrant grant,
                                                 std::string host);
+  /// Records a failed attempt and its backoff. Returns the row when `token_will_do` and its access
+  /// token still works, else the error.
   Task<Result<core::Connection>> RecordFailure(core::Connection row,
-                                               boost::system::error_code error);
+                                               boost::system::error_code error,
+                                               bool token_will_do);
   Task<Result<core::Connection>> MarkReauthRequired(core::Connection row,
                                                     boost::system::error_code reason);
   /// Asks amoCRM where the account lives now (protocol §7.2). nullopt: nowhere new.
