@@ -148,6 +148,14 @@ TEST(TokenLifecycle, ATransientFailureIsRetriedAfterBackoffAndRecovers) {
   EXPECT_EQ(h.Await(h.Store().CountPending()).value(), 3U);
 }
 
+TEST(TokenLifecycle, ProxyPassesA204ThroughAsItIs) {
+  ServiceHarness h;
+  h.Connect();
+  auto empty = h.Call("GET", kAccountPath + "/proxy/api/v4/leads?limit=250");
+  EXPECT_EQ(empty.status, 204);
+  EXPECT_TRUE(empty.body.empty());
+}
+
 TEST(TokenLifecycle, ForcedRefreshRotatesThePairOnce) {
   ServiceHarness h;
   h.Connect();

@@ -108,6 +108,16 @@ net::HttpResponse ServeApi(SandboxContext& ctx,
   if (req.Path() == "/api/v4/account" && req.method == "GET") {
     return AccountInfo(host_account, admission.user_id);
   }
+  // The sandbox keeps no entities, and amoCRM answers an empty list with 204 No Content and no
+  // body (protocol §7.4): what a client must pass through as it is.
+  for (std::string_view list :
+       {"/api/v4/leads", "/api/v4/contacts", "/api/v4/companies", "/api/v4/tasks"}) {
+    if (req.Path() == list && req.method == "GET") {
+      net::HttpResponse empty;
+      empty.status = 204;
+      return empty;
+    }
+  }
   return Echo(req);
 }
 

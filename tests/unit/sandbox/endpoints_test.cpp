@@ -294,6 +294,11 @@ TEST_F(EndpointsTest, CodeToTokensToApi) {
 
   // The token belongs to this account only.
   EXPECT_EQ(Api("example.kommo.com", access_token).status, 401);
+
+  // An empty list is 204 with no body (protocol §7.4).
+  const auto leads = Api("example.amocrm.ru", access_token, "/api/v4/leads?page=1");
+  EXPECT_EQ(leads.status, 204);
+  EXPECT_TRUE(leads.body.empty());
 }
 
 TEST_F(EndpointsTest, FormBodyRefreshRevokesTheOldAccessToken) {
