@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -213,6 +216,85 @@ const boost::system::error_category& TlsVerifyCategory() noexcept {
   return category;
 }
 
+namespace {
+
+/// One open connection, plain or TLS, with what was read past the last response.
+struct Connection {
+  std::optional<beast::tcp_stream> plain;
+  std::optional<SslStream> tls;
+  beast::flat_buffer buffer;
+
+  beast::tcp_stream& Tcp() { return tls ? beast::get_lowest_layer(*tls) : *plain; }
+};
+
+/// What a response was, and whether its connection may carry another request.
+struct Exchanged {
+  net::HttpResponse response;
+  bool reusable = false;
+};
+
+/// Methods that may be sent twice without harm (RFC 9110 §9.2.2). Only these go over a kept-alive
+/// connection: if the server closed it meanwhile we retry on a new one, and a token request must
+/// never be sent twice — it may have been acted on.
+bool IsIdempotent(http::verb verb) {
+  switch (verb) {
+    case http::verb::get:
+    case http::verb::head:
+    case http::verb::options:
+    case http::verb::put:
+    case http::verb::delete_:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/// Kept-alive connections per (scheme, host, port), newest first out. A connection idles at most
+/// kIdleLimit: servers close idle ones (nginx after 75 s, ours after 30 s) and a reused dead one
+/// costs a retry.
+class ConnectionPool {
+ public:
+  static constexpr auto kIdleLimit = std::chrono::seconds(20);
+  static constexpr std::size_t kPerKey = 64;
+
+  std::unique_ptr<Connection> Take(const std::string& key) {
+    std::lock_guard lock(mutex_);
+    auto it = idle_.find(key);
+    if (it == idle_.end()) {
+      return nullptr;
+    }
+    auto& list = it->second;
+    const auto now = Clock::now();
+    while (!list.empty()) {
+      Idle idle = std::move(list.back());
+      list.pop_back();
+      if (now - idle.since < kIdleLimit) {
+        return std::move(idle.connection);
+      }
+    }
+    return nullptr;
+  }
+
+  void Put(const std::string& key, std::unique_ptr<Connection> connection) {
+    std::lock_guard lock(mutex_);
+    auto& list = idle_[key];
+    if (list.size() >= kPerKey) {
+      list.erase(list.begin());  // the oldest goes
+    }
+    list.push_back({std::move(connection), Clock::now()});
+  }
+
+ private:
+  struct Idle {
+    std::unique_ptr<Connection> connection;
+    Clock::time_point since;
+  };
+  std::mutex mutex_;
+  std::map<std::string, std::vector<Idle>> idle_;
+};
+
+}  // namespace
+
 struct HttpClient::Impl {
   Impl(asio::any_io_executor executor_in, ClientOptions options_in, ssl::context tls_in)
       : executor(std::move(executor_in)),
@@ -226,15 +308,14 @@ struct HttpClient::Impl {
   std::string connect_host;  ///< from options.connect_to; empty: resolve the URL's host
   std::string connect_port;
   std::shared_ptr<spdlog::logger> log;
+  ConnectionPool pool;
 
   asio::awaitable<Result<net::HttpResponse>> Perform(ClientRequest request);
-  asio::awaitable<Result<net::HttpResponse>> Connect(const Target& target,
-                                                     http::request<http::string_body>& req,
-                                                     Clock::time_point deadline);
-  template <class Stream>
-  asio::awaitable<Result<net::HttpResponse>> Exchange(Stream& stream,
-                                                      http::request<http::string_body>& req,
-                                                      Clock::time_point deadline);
+  asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Target& target,
+                                                               Clock::time_point deadline);
+  asio::awaitable<Result<Exchanged>> Exchange(Connection& connection,
+                                              http::request<http::string_body>& req,
+                                              Clock::time_point deadline);
 };
 
 asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(ClientRequest request) {
@@ -269,11 +350,40 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(ClientReque
       req.insert(field.name, field.value);
     }
   }
-  req.set(http::field::connection, "close");  // one connection per request, for now
+  const bool reuse = IsIdempotent(req.method());
+  if (!reuse) {
+    req.set(http::field::connection, "close");
+  }
   req.body() = std::move(request.body);
   req.prepare_payload();
 
-  Result<net::HttpResponse> result = co_await Connect(*target, req, deadline);
+  const std::string pool_key =
+      (target->https ? "https://" : "http://") + target->host + ":" + target->port;
+  Result<Exchanged> exchanged = Fail(Errc::kInvalidArgument);
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<Connection> connection = reuse && attempt == 0 ? pool.Take(pool_key) : nullptr;
+    const bool reused = connection != nullptr;
+    if (!connection) {
+      auto opened = co_await Connect(*target, deadline);
+      if (!opened) {
+        exchanged = opened.error();
+        break;
+      }
+      connection = std::move(*opened);
+    }
+    exchanged = co_await Exchange(*connection, req, deadline);
+    if (exchanged && exchanged->reusable && reuse) {
+      pool.Put(pool_key, std::move(connection));
+    }
+    // A kept-alive connection the server has closed meanwhile fails at once: try a new one.
+    if (!exchanged && reused && Clock::now() < deadline) {
+      continue;
+    }
+    break;
+  }
+  Result<net::HttpResponse> result = exchanged
+                                         ? Result<net::HttpResponse>(std::move(exchanged->response))
+                                         : Result<net::HttpResponse>(exchanged.error());
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started).count();
   // Host and status only: URLs and headers carry codes, tokens and secrets.
@@ -289,8 +399,8 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(ClientReque
   co_return result;
 }
 
-asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Connect(
-    const Target& target, http::request<http::string_body>& req, Clock::time_point deadline) {
+asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::Connect(
+    const Target& target, Clock::time_point deadline) {
   const bool redirected = !connect_host.empty();
   auto endpoints = co_await Resolve(
       redirected ? connect_host : target.host, redirected ? connect_port : target.port, deadline);
@@ -298,17 +408,20 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Connect(
     co_return endpoints.error();
   }
 
+  auto connection = std::make_unique<Connection>();
   beast::tcp_stream tcp(co_await asio::this_coro::executor);
   tcp.expires_at(deadline);
   auto [connect_ec, endpoint] = co_await tcp.async_connect(*endpoints, kUseTuple);
   if (connect_ec) {
     co_return connect_ec;
   }
+  tcp.socket().set_option(tcp::no_delay(true));
   if (!target.https) {
-    co_return co_await Exchange(tcp, req, deadline);
+    connection->plain.emplace(std::move(tcp));
+    co_return connection;
   }
 
-  SslStream stream(std::move(tcp), tls);
+  SslStream& stream = connection->tls.emplace(std::move(tcp), tls);
   SSL* ssl_handle = stream.native_handle();
   // The peer must prove it is target.host: OpenSSL's own check gives a precise verify result
   // (X509_V_ERR_HOSTNAME_MISMATCH), host_name_verification is the Asio-level second lock.
@@ -338,20 +451,21 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Connect(
     }
     co_return handshake_ec;
   }
-  co_return co_await Exchange(stream, req, deadline);
+  co_return connection;
 }
 
-template <class Stream>
-asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Exchange(
-    Stream& stream, http::request<http::string_body>& req, Clock::time_point deadline) {
-  beast::tcp_stream& tcp = beast::get_lowest_layer(stream);
+asio::awaitable<Result<Exchanged>> HttpClient::Impl::Exchange(Connection& connection,
+                                                              http::request<http::string_body>& req,
+                                                              Clock::time_point deadline) {
+  beast::tcp_stream& tcp = connection.Tcp();
   tcp.expires_at(deadline);
-  auto [write_ec, written] = co_await http::async_write(stream, req, kUseTuple);
+  auto [write_ec, written] = connection.tls
+                                 ? co_await http::async_write(*connection.tls, req, kUseTuple)
+                                 : co_await http::async_write(*connection.plain, req, kUseTuple);
   if (write_ec) {
     co_return write_ec;
   }
 
-  beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
   parser.body_limit(options.body_limit);
   parser.header_limit(kHeaderLimit);
@@ -359,19 +473,24 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Exchange(
     parser.skip(true);
   }
   tcp.expires_at(deadline);
-  auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kUseTuple);
+  auto [read_ec, read] =
+      connection.tls
+          ? co_await http::async_read(*connection.tls, connection.buffer, parser, kUseTuple)
+          : co_await http::async_read(*connection.plain, connection.buffer, parser, kUseTuple);
   if (read_ec) {
     co_return read_ec;
   }
   http::response<http::string_body> res = parser.release();
-  net::HttpResponse out;
-  out.status = static_cast<int>(res.result_int());
+  Exchanged out;
+  out.reusable = res.keep_alive() && !res.need_eof() && connection.buffer.size() == 0;
+  out.response.status = static_cast<int>(res.result_int());
   for (const auto& field : res) {
-    out.headers.Add(field.name_string(), field.value());
+    out.response.headers.Add(field.name_string(), field.value());
   }
-  out.body = std::move(res.body());
-  // The connection is not reused: `stream` closes the socket when it goes. No TLS close_notify:
-  // we asked for Connection: close and have the whole response.
+  out.response.body = std::move(res.body());
+  // A connection that is not reused closes its socket when it goes. No TLS close_notify: the
+  // response is complete, and nothing more is sent.
+  tcp.expires_never();
   co_return out;
 }
 

@@ -40,7 +40,10 @@ struct ClientRequest {
 [[nodiscard]] const boost::system::error_category& TlsVerifyCategory() noexcept;
 
 /// HTTP/1.1 client on Boost.Beast. https:// always verifies the peer certificate and host name
-/// and sends SNI. Thread-safe: each Send uses its own connection.
+/// and sends SNI. Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) reuse kept-alive
+/// connections per scheme, host and port, and are retried once on a new connection if a reused
+/// one turns out closed; every other request (a token POST above all: it must never be sent
+/// twice) gets a fresh connection with `Connection: close`. Thread-safe.
 class HttpClient {
  public:
   /// Errors: Errc::kConfigInvalid if `ca_file` cannot be loaded or `connect_to` is malformed.
