@@ -3,6 +3,9 @@
 #include <cstdint>
 #include <string>
 
+#include "amoauth/sandbox/sandbox.hpp"
+#include "checked.hpp"
+
 namespace amoauth::app {
 
 /// Where configuration comes from, lowest first: --env-file (default ./.env), in sandbox mode the
@@ -20,6 +23,7 @@ struct ServeOptions {
   std::string ready_file;  ///< written once listening: {"url", "sandbox_url"} (for tests)
 };
 
+/// `amoauth sandbox`'s flags, as typed (main.cpp binds them); ToSandboxOptions checks them.
 struct SandboxOptions {
   std::string http_listen = "127.0.0.1:8090";
   std::string tls_listen = "127.0.0.1:8443";
@@ -28,7 +32,24 @@ struct SandboxOptions {
   std::string client_id;
   std::string client_secret;
   std::string ready_file;
+
+  // Start values of the simulator's knobs (docs/sandbox.md §4; POST /sandbox/config changes them
+  // at run time). Defaults equal sandbox::Options' (tests/unit/app checks). Whole seconds.
+  std::int64_t code_ttl_seconds = 20 * 60;                  ///< --code-ttl
+  std::int64_t access_token_ttl_seconds = 24 * 60 * 60;     ///< --access-token-ttl
+  std::int64_t refresh_token_ttl_seconds = 90 * 24 * 3600;  ///< --refresh-token-ttl
+  std::string rotation = "strict";                 ///< --rotation: strict | grace_until_new_used
+  bool keep_access_on_refresh = false;             ///< --keep-access-on-refresh
+  std::int64_t api_rate_limit_rps = 7;             ///< --api-rate-limit; 0: no limit
+  std::int64_t api_block_after_violations = 10;    ///< --api-block-after; 0: never block
+  std::int64_t api_violation_window_seconds = 60;  ///< --api-violation-window
+  std::int64_t api_block_seconds = 15 * 60;        ///< --api-block-seconds
+  std::int64_t api_retry_after_seconds = 1;        ///< --api-retry-after
 };
+
+/// Checks `options` and turns them into the simulator's Options, `state_dir` included (it is not
+/// created here). Errors: one sentence naming the flag and its allowed range.
+[[nodiscard]] Checked<sandbox::Options> ToSandboxOptions(const SandboxOptions& options);
 
 /// Each returns the process exit code: 0 ok, 1 the operation failed, 2 bad configuration.
 int RunServe(const ServeOptions& options);

@@ -16,6 +16,64 @@ void AddCommonFlags(CLI::App& cmd, amoauth::app::CommonOptions& o) {
   cmd.add_option("--database-url", o.database_url, "sqlite://PATH (AMOAUTH_DATABASE_URL)");
 }
 
+/// The simulator's knobs (docs/sandbox.md §4): start values of what GET/POST /sandbox/config
+/// read and change at run time. RunSandbox checks the ranges (exit code 2 and a sentence).
+void AddSandboxKnobs(CLI::App& cmd, amoauth::app::SandboxOptions& o) {
+  const std::string group = "Simulator knobs (change at run time: POST /sandbox/config)";
+  cmd.add_option("--code-ttl",
+                 o.code_ttl_seconds,
+                 "Authorization code lifetime, seconds (1..315360000 = 10 years)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--access-token-ttl",
+                 o.access_token_ttl_seconds,
+                 "Access token lifetime (expires_in), seconds (1..315360000)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--refresh-token-ttl",
+                 o.refresh_token_ttl_seconds,
+                 "Refresh token lifetime, seconds (1..315360000); each refresh issues a new one")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--rotation",
+                 o.rotation,
+                 "Used refresh tokens: strict (amoCRM: dead at once) or grace_until_new_used "
+                 "(Kommo: valid until the new one is first used)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_flag("--keep-access-on-refresh",
+               o.keep_access_on_refresh,
+               "A refresh does not revoke the access token issued before it (default: it does)")
+      ->group(group);
+  cmd.add_option("--api-rate-limit",
+                 o.api_rate_limit_rps,
+                 "Most API requests per account in any sliding second; more get 429 (0..10000; "
+                 "0: no limit)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--api-block-after",
+                 o.api_block_after_violations,
+                 "This many 429s within --api-violation-window block the account: 403 "
+                 "(0..1000000; 0: never block)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--api-violation-window",
+                 o.api_violation_window_seconds,
+                 "Window the 429s are counted in, seconds (1..86400)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--api-block-seconds",
+                 o.api_block_seconds,
+                 "How long a block lasts, seconds (1..315360000)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--api-retry-after",
+                 o.api_retry_after_seconds,
+                 "Retry-After of a 429 (and Kommo's retry_after), seconds (0..86400)")
+      ->capture_default_str()
+      ->group(group);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,6 +100,7 @@ int main(int argc, char** argv) {
       "--client-secret", sandbox.client_secret, "Its secret (default: generated)");
   sandbox_cmd->add_option(
       "--ready-file", sandbox.ready_file, "Write the sandbox's addresses here once listening");
+  AddSandboxKnobs(*sandbox_cmd, sandbox);
 
   amoauth::app::CommonOptions exchange_common;
   std::string code;

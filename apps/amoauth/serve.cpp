@@ -1,4 +1,5 @@
 // `amoauth serve [--sandbox]` and `amoauth sandbox`: the long-running processes.
+#include <array>
 #include <charconv>
 #include <filesystem>
 #include <thread>
@@ -192,21 +193,92 @@ int RunServe(const ServeOptions& options) {
   return 0;
 }
 
-int RunSandbox(const SandboxOptions& options) {
-  SetUpLogging("info");
+namespace {
+
+// The simulator's own limits (libs/sandbox, docs/sandbox.md §4); Sandbox::Start checks them too,
+// but only names the /sandbox/config field in its log.
+constexpr std::int64_t kOneDay = 24 * 60 * 60;
+constexpr std::int64_t kTenYears = 10 * 365 * kOneDay;
+
+/// "" when `value` is in [min, max]; otherwise the sentence for the operator.
+std::string CheckFlag(std::string_view flag,
+                      std::int64_t value,
+                      std::int64_t min,
+                      std::int64_t max,
+                      std::string_view unit) {
+  if (value >= min && value <= max) {
+    return {};
+  }
+  return fmt::format("{} must be a whole number{} from {} to {} (got {}).",
+                     flag,
+                     unit.empty() ? std::string() : fmt::format(" of {}", unit),
+                     min,
+                     max,
+                     value);
+}
+
+}  // namespace
+
+Checked<sandbox::Options> ToSandboxOptions(const SandboxOptions& options) {
   sandbox::Options o;
   if (!SplitHostPort(options.http_listen, o.host, o.http_port)) {
-    fmt::print(stderr, "amoauth sandbox: --http-listen must be HOST:PORT\n");
-    return 2;
+    return fmt::format("--http-listen must be HOST:PORT, e.g. 127.0.0.1:8090 (got \"{}\").",
+                       options.http_listen);
   }
   std::string tls_host;
   if (!SplitHostPort(options.tls_listen, tls_host, o.tls_port) || tls_host != o.host) {
-    fmt::print(stderr, "amoauth sandbox: --tls-listen must be HOST:PORT on the same host\n");
+    return fmt::format(
+        "--tls-listen must be HOST:PORT on the same host as --http-listen (got \"{}\").",
+        options.tls_listen);
+  }
+  o.state_dir = options.state_dir;
+
+  const std::array errors = {
+      CheckFlag("--code-ttl", options.code_ttl_seconds, 1, kTenYears, "seconds"),
+      CheckFlag("--access-token-ttl", options.access_token_ttl_seconds, 1, kTenYears, "seconds"),
+      CheckFlag("--refresh-token-ttl", options.refresh_token_ttl_seconds, 1, kTenYears, "seconds"),
+      CheckFlag("--api-rate-limit", options.api_rate_limit_rps, 0, 10000, ""),
+      CheckFlag("--api-block-after", options.api_block_after_violations, 0, 1000000, ""),
+      CheckFlag(
+          "--api-violation-window", options.api_violation_window_seconds, 1, kOneDay, "seconds"),
+      CheckFlag("--api-block-seconds", options.api_block_seconds, 1, kTenYears, "seconds"),
+      CheckFlag("--api-retry-after", options.api_retry_after_seconds, 0, kOneDay, "seconds"),
+  };
+  for (const std::string& error : errors) {
+    if (!error.empty()) {
+      return error;
+    }
+  }
+  if (options.rotation == "strict") {
+    o.rotation = sandbox::Rotation::kStrict;
+  } else if (options.rotation == "grace_until_new_used") {
+    o.rotation = sandbox::Rotation::kGraceUntilNewUsed;
+  } else {
+    return fmt::format("--rotation must be \"strict\" or \"grace_until_new_used\" (got \"{}\").",
+                       options.rotation);
+  }
+  o.code_ttl = std::chrono::seconds(options.code_ttl_seconds);
+  o.access_token_ttl = std::chrono::seconds(options.access_token_ttl_seconds);
+  o.refresh_token_ttl = std::chrono::seconds(options.refresh_token_ttl_seconds);
+  o.revoke_access_token_on_refresh = !options.keep_access_on_refresh;
+  o.api_rate_limit_rps = static_cast<std::uint32_t>(options.api_rate_limit_rps);
+  o.api_block_after_violations = static_cast<std::uint32_t>(options.api_block_after_violations);
+  o.api_violation_window = std::chrono::seconds(options.api_violation_window_seconds);
+  o.api_block_duration = std::chrono::seconds(options.api_block_seconds);
+  o.api_retry_after = std::chrono::seconds(options.api_retry_after_seconds);
+  return o;
+}
+
+int RunSandbox(const SandboxOptions& options) {
+  SetUpLogging("info");
+  auto checked = ToSandboxOptions(options);
+  if (!checked) {
+    fmt::print(stderr, "amoauth sandbox: {}\n", checked.error());
     return 2;
   }
+  sandbox::Options o = std::move(*checked);
   std::error_code ec;
-  std::filesystem::create_directories(options.state_dir, ec);
-  o.state_dir = options.state_dir;
+  std::filesystem::create_directories(o.state_dir, ec);
 
   boost::asio::io_context ioc(1);
   auto started = sandbox::Sandbox::Start(ioc.get_executor(), o);

@@ -128,3 +128,45 @@ test('command line: exchange-code (a code pasted from the integration window), a
   // A referer outside the allow-list never gets the secret.
   assert.throws(() => cli('exchange-code', '--code', 'def50200abc', '--referer', 'evil.example'), /referer|allowed/i);
 });
+
+test('command line: `amoauth sandbox` starts with the knobs its flags set, and refuses bad ones', async () => {
+  const sandboxDir = join(dir, 'standalone');
+  const readyFile = join(sandboxDir, 'ready.json');
+  const flags = ['sandbox', '--http-listen', '127.0.0.1:0', '--tls-listen', '127.0.0.1:0',
+                 '--state-dir', join(sandboxDir, 'state'), '--ready-file', readyFile,
+                 '--code-ttl', '30', '--access-token-ttl', '60', '--refresh-token-ttl', '600',
+                 '--rotation', 'grace_until_new_used', '--keep-access-on-refresh',
+                 '--api-rate-limit', '3', '--api-block-after', '2', '--api-violation-window', '5',
+                 '--api-block-seconds', '30', '--api-retry-after', '2'];
+  const sandbox = spawn(BIN, flags, { cwd: dir, env: { PATH: process.env.PATH },
+                                      stdio: ['ignore', 'ignore', 'pipe'] });
+  let output = '';
+  sandbox.stderr.on('data', (d) => { output += d; });
+  try {
+    const deadline = Date.now() + 30000;
+    while (!existsSync(readyFile)) {
+      if (sandbox.exitCode !== null) throw new Error(`amoauth sandbox exited early:\n${output}`);
+      if (Date.now() > deadline) throw new Error(`amoauth sandbox did not start:\n${output}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const { url } = JSON.parse(readFileSync(readyFile, 'utf8'));
+    const config = await (await fetch(`${url}/sandbox/config`)).json();
+    assert.deepEqual(config, {
+      code_ttl_seconds: 30, access_token_ttl_seconds: 60, refresh_token_ttl_seconds: 600,
+      rotation: 'grace_until_new_used', revoke_access_token_on_refresh: false,
+      api_rate_limit_rps: 3, api_block_after_violations: 2, api_violation_window_seconds: 5,
+      api_block_seconds: 30, api_retry_after_seconds: 2,
+    });
+  } finally {
+    if (sandbox.exitCode === null) {
+      sandbox.kill('SIGTERM');
+      await new Promise((r) => sandbox.once('exit', r));
+    }
+  }
+
+  // A value out of the simulator's range stops it before it listens: exit code 2, naming the flag.
+  assert.throws(() => execFileSync(BIN, ['sandbox', '--http-listen', '127.0.0.1:0', '--tls-listen', '127.0.0.1:0',
+                                         '--state-dir', join(sandboxDir, 'state'), '--access-token-ttl', '0'],
+                                   { cwd: dir, env: { PATH: process.env.PATH }, stdio: 'pipe' }),
+                (e) => e.status === 2 && /--access-token-ttl must be/.test(e.stderr.toString()));
+});
