@@ -95,4 +95,82 @@ const boost::system::error_category& AmoauthCategory() noexcept {
   return category;
 }
 
+std::string_view ErrcCode(Errc e) noexcept {
+  switch (e) {
+    case Errc::kInvalidArgument:
+      return "invalid_request";
+    case Errc::kUnauthorized:
+      return "unauthorized";
+    case Errc::kNotFound:
+      return "not_found";
+    case Errc::kConflict:
+      return "conflict";
+    case Errc::kBusy:
+      return "busy";
+    case Errc::kConfigInvalid:
+      return "config_invalid";
+    case Errc::kStateInvalid:
+      return "state_invalid";
+    case Errc::kRefererNotAllowed:
+      return "referer_not_allowed";
+    case Errc::kAccessDenied:
+      return "access_denied";
+    case Errc::kCodeAlreadyUsed:
+      return "code_already_used";
+    case Errc::kReauthRequired:
+      return "reauth_required";
+    case Errc::kRefreshDeferred:
+      return "refresh_deferred";
+    case Errc::kThrottled:
+      return "throttled";
+    case Errc::kAmoCodeExpired:
+      return "amo_code_expired";
+    case Errc::kAmoCodeRevoked:
+      return "amo_code_revoked";
+    case Errc::kAmoCodeInvalid:
+      return "amo_code_invalid";
+    case Errc::kAmoRedirectUriMismatch:
+      return "amo_redirect_uri_mismatch";
+    case Errc::kAmoInvalidClient:
+      return "amo_invalid_client";
+    case Errc::kAmoInvalidAccount:
+      return "amo_invalid_account";
+    case Errc::kAmoTokenRevoked:
+      return "amo_token_revoked";
+    case Errc::kAmoTokenNotLinked:
+      return "amo_token_not_linked";
+    case Errc::kAmoTokenExpired:
+      return "amo_token_expired";
+    case Errc::kAmoUnauthorized:
+      return "amo_unauthorized";
+    case Errc::kAmoNotFound:
+      return "amo_not_found";
+    case Errc::kAmoRejected:
+      return "amo_rejected";
+    case Errc::kAmoRateLimited:
+      return "amo_rate_limited";
+    case Errc::kAmoBlocked:
+      return "amo_blocked";
+    case Errc::kAmoServerError:
+      return "amo_server_error";
+    case Errc::kAmoUnreachable:
+      return "amo_unreachable";
+    case Errc::kAmoMalformedResponse:
+      return "amo_malformed_response";
+    case Errc::kStoreFailure:
+      return "store_failure";
+    case Errc::kCryptoFailure:
+      return "crypto_failure";
+  }
+  return "internal_error";
+}
+
+std::string_view ErrorCode(const boost::system::error_code& ec) noexcept {
+  if (IsAmoauth(ec)) {
+    return ErrcCode(static_cast<Errc>(ec.value()));
+  }
+  // Foreign codes come from Asio, Beast and OpenSSL: the network.
+  return ec ? "transport" : "internal_error";
+}
+
 }  // namespace amoauth

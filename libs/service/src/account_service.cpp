@@ -31,11 +31,11 @@ double Jitter(core::Random& random) {
   return static_cast<double>(v) / 4294967296.0;
 }
 
-std::string ErrorCodeName(const boost::system::error_code& ec) {
-  if (!IsAmoauth(ec)) {
-    return "transport";
-  }
-  return std::to_string(ec.value());
+/// amoCRM's block for abuse is nginx's HTML 403 page (protocol §7.4, §9.7); a 403 in JSON is an
+/// API answer about rights or an IP allow-list, for this request only.
+bool IsBlockPage(const net::HttpResponse& response) {
+  const std::string_view type = response.headers.Get("Content-Type").value_or("");
+  return type.find("json") == std::string_view::npos;
 }
 
 /// Retry-After (seconds form) or Kommo's body field retry_after; amoCRM may send neither.
@@ -382,7 +382,7 @@ Task<Result<core::Connection>> AccountService::RecordFailure(core::Connection ro
                row.refresh_failures,
                error.message(),
                delay.count());
-  json::object data{{"error", ErrorCodeName(error)},
+  json::object data{{"error", std::string(ErrorCode(error))},
                     {"message", row.last_error},
                     {"attempt", row.refresh_failures},
                     {"next_attempt_at", core::FormatIsoTime(row.next_refresh_at)},
@@ -404,7 +404,7 @@ Task<Result<core::Connection>> AccountService::MarkReauthRequired(
   row.last_error = reason.message();
   row.last_error_at = ports_.clock.Now();
   row.next_refresh_at = core::TimePoint{};
-  json::object data{{"reason", ErrorCodeName(reason)}, {"message", row.last_error}};
+  json::object data{{"reason", std::string(ErrorCode(reason))}, {"message", row.last_error}};
   auto events = ports_.events.Make(event_type::kAccountReauthRequired, row, json::serialize(data));
   auto stored = co_await ports_.connections.Replace(std::move(row), version, std::move(events));
   if (!stored && !Is(stored.error(), Errc::kConflict)) {
@@ -452,7 +452,8 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
                  wait.count());
     ports_.limiter.OnRateLimited(account_id, wait);
   }
-  if (response && response->status == 403 && ports_.limiter.OnBlocked(account_id)) {
+  if (response && response->status == 403 && IsBlockPage(*response) &&
+      ports_.limiter.OnBlocked(account_id)) {
     co_await ReportBlocked(account_id);
   }
   co_return response;

@@ -12,107 +12,108 @@ ErrorView ViewOfErrc(Errc e) {
   switch (e) {
     case Errc::kInvalidArgument:
       return {400,
-              "invalid_request",
+              ErrcCode(e),
               "The request is malformed or misses a parameter.",
               "This link is incomplete",
               "The address is missing something amoCRM should have sent. Please start connecting "
               "again."};
     case Errc::kUnauthorized:
       return {401,
-              "unauthorized",
+              ErrcCode(e),
               "Missing or wrong API key: send Authorization: Bearer <AMOAUTH_API_KEY>.",
               "Not allowed",
               "This page needs the amoauth API key."};
     case Errc::kNotFound:
       return {404,
-              "not_found",
+              ErrcCode(e),
               "No connected account with this id.",
               "Not found",
               "There is no connected account with this id."};
     case Errc::kConflict:
       return {409,
-              "conflict",
+              ErrcCode(e),
               "The account changed while this request ran; retry it.",
               "Something changed meanwhile",
               kRetry};
     case Errc::kBusy:
-      return {503, "busy", "amoauth is at a capacity limit; retry shortly.", "Too busy", kRetry};
+      return {
+          503, ErrcCode(e), "amoauth is at a capacity limit; retry shortly.", "Too busy", kRetry};
     case Errc::kConfigInvalid:
       return {500,
-              "config_invalid",
+              ErrcCode(e),
               "amoauth is misconfigured; see its log.",
               "amoauth is misconfigured",
               "Tell the people who run this service."};
     case Errc::kStateInvalid:
       return {400,
-              "state_invalid",
+              ErrcCode(e),
               "The state is missing, unknown, expired or was already used.",
               "This sign-in link has expired or was already used",
               "Sign-in links work once and for 20 minutes. Please start connecting again."};
     case Errc::kRefererNotAllowed:
       return {400,
-              "referer_not_allowed",
+              ErrcCode(e),
               "The referer is not an allowed amoCRM/Kommo account host.",
               "This does not come from an amoCRM account",
               "The account address in this link is not an amoCRM or Kommo account, so nothing "
               "was sent to it. Please start connecting again from this site."};
     case Errc::kAccessDenied:
       return {403,
-              "access_denied",
+              ErrcCode(e),
               "The user did not grant access.",
               "Access was not granted",
               "You chose not to give access to your amoCRM account. Nothing was connected; you "
               "can start again whenever you like."};
     case Errc::kCodeAlreadyUsed:
       return {409,
-              "code_already_used",
+              ErrcCode(e),
               "This authorization code was already exchanged.",
               "This sign-in was already used",
               "amoCRM's codes work once. If the account is not connected yet, please start "
               "connecting again."};
     case Errc::kReauthRequired:
       return {409,
-              "reauth_required",
+              ErrcCode(e),
               "amoCRM no longer accepts this account's refresh token; connect the account again.",
               "The account must be connected again",
               kStartAgain};
     case Errc::kRefreshDeferred:
       return {503,
-              "refresh_deferred",
+              ErrcCode(e),
               "The access token expired and the last refresh failed; amoauth retries after a "
               "backoff (GET /v1/accounts/{id} shows the error and the next attempt).",
               "amoCRM could not be reached",
               kRetry};
     case Errc::kThrottled:
       return {503,
-              "throttled",
+              ErrcCode(e),
               "Too many requests are waiting for this account under amoCRM's limit of requests "
               "per second; slow down or retry later.",
               "Too busy",
               kRetry};
     case Errc::kAmoCodeExpired:
       return {502,
-              "amo_code_expired",
+              ErrcCode(e),
               "amoCRM says the authorization code has expired.",
               "The sign-in took too long",
               "amoCRM's codes live 20 minutes and this one expired. Please start connecting "
               "again."};
     case Errc::kAmoCodeRevoked:
       return {502,
-              "amo_code_revoked",
+              ErrcCode(e),
               "amoCRM says the authorization code was already used.",
               "This sign-in was already used",
               "amoCRM says this code was used before. Please start connecting again."};
     case Errc::kAmoCodeInvalid:
       return {502,
-              "amo_code_invalid",
+              ErrcCode(e),
               "amoCRM cannot read the authorization code.",
               "amoCRM did not recognise the sign-in",
               "The code in this link is not one amoCRM issued for this account. Please start "
               "connecting again."};
     case Errc::kAmoRedirectUriMismatch:
       return {502,
-              "amo_redirect_uri_mismatch",
+              ErrcCode(e),
               "amoCRM says the redirect_uri does not match the integration's Redirect URI "
               "(AMO_REDIRECT_URI must equal it byte for byte).",
               "The integration is set up inconsistently",
@@ -121,94 +122,87 @@ ErrorView ViewOfErrc(Errc e) {
               "settings exactly."};
     case Errc::kAmoInvalidClient:
       return {502,
-              "amo_invalid_client",
+              ErrcCode(e),
               "amoCRM rejected the client id or secret (AMO_CLIENT_ID / AMO_CLIENT_SECRET).",
               "The integration's keys were rejected",
               "amoCRM does not accept this service's integration keys. Tell the people who run "
               "it."};
     case Errc::kAmoInvalidAccount:
       return {502,
-              "amo_invalid_account",
+              ErrcCode(e),
               "amoCRM says the code belongs to another account.",
               "The code does not belong to this account",
               kStartAgain};
     case Errc::kAmoTokenRevoked:
       return {502,
-              "amo_token_revoked",
+              ErrcCode(e),
               "amoCRM says the refresh token was revoked.",
               "Access was revoked",
               kStartAgain};
     case Errc::kAmoTokenNotLinked:
       return {502,
-              "amo_token_not_linked",
+              ErrcCode(e),
               "amoCRM says the refresh token belongs to another integration.",
               "Access belongs to another integration",
               kStartAgain};
     case Errc::kAmoTokenExpired:
       return {502,
-              "amo_token_expired",
+              ErrcCode(e),
               "amoCRM says the refresh token has expired.",
               "Access has expired",
               kStartAgain};
     case Errc::kAmoUnauthorized:
-      return {502,
-              "amo_unauthorized",
-              "amoCRM answered 401 Unauthorized.",
-              "amoCRM said no",
-              kStartAgain};
+      return {502, ErrcCode(e), "amoCRM answered 401 Unauthorized.", "amoCRM said no", kStartAgain};
     case Errc::kAmoNotFound:
       return {502,
-              "amo_not_found",
+              ErrcCode(e),
               "amoCRM answered 404 Not Found for the account's host: the account may have been "
               "renamed or deleted.",
               "amoCRM does not know this account",
               kStartAgain};
     case Errc::kAmoRejected:
-      return {502, "amo_rejected", "amoCRM rejected the request.", "amoCRM said no", kStartAgain};
+      return {502, ErrcCode(e), "amoCRM rejected the request.", "amoCRM said no", kStartAgain};
     case Errc::kAmoRateLimited:
-      return {503,
-              "amo_rate_limited",
-              "amoCRM is rate-limiting requests (429).",
-              "amoCRM is busy",
-              kRetry};
+      return {
+          503, ErrcCode(e), "amoCRM is rate-limiting requests (429).", "amoCRM is busy", kRetry};
     case Errc::kAmoBlocked:
       return {503,
-              "amo_blocked",
+              ErrcCode(e),
               "amoCRM answered 403: the account or this server's IP is blocked.",
               "amoCRM refused access",
               "amoCRM is refusing requests for now. Please try again later."};
     case Errc::kAmoServerError:
       return {502,
-              "amo_server_error",
+              ErrcCode(e),
               "amoCRM answered with a server error (5xx).",
               "amoCRM had a problem",
               kRetry};
     case Errc::kAmoUnreachable:
       return {504,
-              "amo_unreachable",
+              ErrcCode(e),
               "amoCRM could not be reached (network, TLS or timeout).",
               "amoCRM could not be reached",
               kRetry};
     case Errc::kAmoMalformedResponse:
       return {502,
-              "amo_malformed_response",
+              ErrcCode(e),
               "amoCRM answered something amoauth cannot read.",
               "amoCRM answered unexpectedly",
               kRetry};
     case Errc::kStoreFailure:
       return {500,
-              "store_failure",
+              ErrcCode(e),
               "amoauth's database failed; see its log.",
               "Something went wrong on our side",
               kRetry};
     case Errc::kCryptoFailure:
       return {500,
-              "crypto_failure",
+              ErrcCode(e),
               "A stored secret does not decrypt (wrong AMOAUTH_MASTER_KEY?); see the log.",
               "Something went wrong on our side",
               "Tell the people who run this service."};
   }
-  return {500, "internal_error", "Internal error.", "Something went wrong on our side", kRetry};
+  return {500, ErrcCode(e), "Internal error.", "Something went wrong on our side", kRetry};
 }
 
 }  // namespace

@@ -1,5 +1,8 @@
 #include "amoauth/core/errc.hpp"
 
+#include <set>
+#include <string_view>
+
 #include <gtest/gtest.h>
 
 #include "amoauth/core/result.hpp"
@@ -21,6 +24,21 @@ TEST(Errc, EveryEnumeratorHasAMessage) {
     EXPECT_FALSE(message.empty()) << ev;
     EXPECT_EQ(message.rfind(unknown_prefix, 0), std::string::npos) << ev;
   }
+}
+
+TEST(Errc, EveryEnumeratorHasAUniqueMachineCode) {
+  std::set<std::string_view> seen;
+  for (int ev = static_cast<int>(Errc::kInvalidArgument);
+       ev <= static_cast<int>(Errc::kCryptoFailure);
+       ++ev) {
+    const std::string_view code = ErrcCode(static_cast<Errc>(ev));
+    EXPECT_NE(code, "internal_error") << ev;
+    EXPECT_EQ(code.find_first_not_of("abcdefghijklmnopqrstuvwxyz_"), std::string_view::npos);
+    EXPECT_TRUE(seen.insert(code).second) << code << " twice";
+  }
+  EXPECT_EQ(ErrorCode(make_error_code(Errc::kAmoServerError)), "amo_server_error");
+  EXPECT_EQ(ErrorCode(boost::system::errc::make_error_code(boost::system::errc::timed_out)),
+            "transport");
 }
 
 TEST(Errc, UnknownValuesStillDescribeThemselves) {

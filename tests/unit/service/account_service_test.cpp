@@ -330,6 +330,21 @@ TEST_F(AccountServiceTest, ScheduledRefreshSkipsARowSomeoneElseRefreshed) {
   EXPECT_EQ(amo.refreshes.load(), 1);
 }
 
+TEST_F(AccountServiceTest, AJson403IsAnAnswerAboutRightsNotABlock) {
+  net::HttpRequest request;
+  request.method = "GET";
+  request.target = "/api/v4/leads";
+  amo.forward_statuses = {403};
+  amo.forward_content_type = "application/problem+json";
+  auto denied = RunCo(ioc, service.Proxy(30000001, request));
+  ASSERT_TRUE(denied);
+  EXPECT_EQ(denied->status, 403);
+  EXPECT_FALSE(limiter.BlockedFor(30000001).has_value());
+  amo.forward_content_type.clear();
+  EXPECT_TRUE(RunCo(ioc, service.Proxy(30000001, request))) << "the next call goes out";
+  EXPECT_TRUE(EventTypes().empty());
+}
+
 TEST_F(AccountServiceTest, ProxyKeepsToTheRateLimitAndHonours429And403) {
   net::HttpRequest request;
   request.method = "GET";

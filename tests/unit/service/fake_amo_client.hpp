@@ -86,6 +86,9 @@ class FakeAmoClient final : public service::AmoClient {
       forward_statuses.pop_front();
     }
     r.body = request.target;
+    if (!forward_content_type.empty()) {
+      r.headers.Set("Content-Type", forward_content_type);
+    }
     if (!forward_headers_retry_after.empty()) {
       r.headers.Set("Retry-After", forward_headers_retry_after.front());
       forward_headers_retry_after.pop_front();
@@ -133,7 +136,9 @@ class FakeAmoClient final : public service::AmoClient {
   std::string last_secret;
   std::string last_refresh_token;
   std::vector<std::string> forwarded_tokens;
-  std::deque<std::string> forward_headers_retry_after;  ///< Retry-After per forwarded answer
+  std::deque<std::string> forward_headers_retry_after;
+  std::string forward_content_type;  ///< of every forwarded answer; empty: none  ///< Retry-After
+                                     ///< per forwarded answer
   // Domain lookup (protocol §7.2) and per-host refresh failures (a renamed account).
   std::optional<core::AccountDomain> domain_answer;
   std::optional<Errc> lookup_error;

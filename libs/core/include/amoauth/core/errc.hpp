@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string_view>
 #include <type_traits>
 
 #include <boost/system/error_code.hpp>
@@ -54,6 +55,12 @@ enum class Errc {
 };
 
 [[nodiscard]] const boost::system::error_category& AmoauthCategory() noexcept;
+
+/// The stable machine code of `e` — "amo_server_error", "reauth_required" — as the internal API's
+/// {"error": …} and the webhook events' data carry it.
+[[nodiscard]] std::string_view ErrcCode(Errc e) noexcept;
+/// ErrcCode for ours; "transport" for foreign failures (Asio, Beast, OpenSSL).
+[[nodiscard]] std::string_view ErrorCode(const boost::system::error_code& ec) noexcept;
 
 [[nodiscard]] inline boost::system::error_code make_error_code(
     Errc e) noexcept {  // NOLINT: ADL name
