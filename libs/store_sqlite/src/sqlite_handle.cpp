@@ -2,9 +2,12 @@
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
+#include <map>
 #include <optional>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -36,9 +39,6 @@ void Database::Closer::operator()(sqlite3* db) const noexcept {
   // Statements are finalized before their connection (they never outlive a store method).
   sqlite3_close_v2(db);
 }
-
-Database::Database(std::unique_ptr<sqlite3, Closer> db, std::shared_ptr<spdlog::logger> log)
-    : db_(std::move(db)), log_(std::move(log)) {}
 
 Result<Database> Database::Open(const std::string& path, std::shared_ptr<spdlog::logger> log) {
   CreateOwnerOnly(path);
@@ -133,24 +133,94 @@ std::int64_t Database::Changes() const noexcept {
   return sqlite3_changes64(db_.get());
 }
 
+// ---- Statement cache --------------------------------------------------------------------------
+
+/// A few statements per SQL text (one is the common case; nested use of the same text prepares
+/// another). The store's SQL is a fixed set, so the cache is bounded by it.
+struct Database::StatementCache {
+  static constexpr std::size_t kPerText = 4;
+  std::map<std::string, std::vector<sqlite3_stmt*>, std::less<>> kept;
+};
+
+Database::Database(std::unique_ptr<sqlite3, Closer> db, std::shared_ptr<spdlog::logger> log)
+    : db_(std::move(db)), log_(std::move(log)), cache_(new StatementCache) {}
+
+void Database::StatementCacheDeleter::operator()(StatementCache* cache) const noexcept {
+  for (auto& [sql, statements] : cache->kept) {
+    for (sqlite3_stmt* stmt : statements) {
+      sqlite3_finalize(stmt);
+    }
+  }
+  delete cache;  // NOLINT(cppcoreguidelines-owning-memory): the deleter of a unique_ptr
+}
+
+sqlite3_stmt* Database::TakeCached(std::string_view sql) noexcept {
+  if (!cache_) {
+    return nullptr;
+  }
+  auto it = cache_->kept.find(sql);
+  if (it == cache_->kept.end() || it->second.empty()) {
+    return nullptr;
+  }
+  sqlite3_stmt* stmt = it->second.back();
+  it->second.pop_back();
+  return stmt;
+}
+
+bool Database::Keep(std::string_view sql, sqlite3_stmt* stmt) noexcept {
+  if (!cache_) {
+    return false;
+  }
+  try {
+    auto it = cache_->kept.find(sql);
+    if (it == cache_->kept.end()) {
+      it = cache_->kept.emplace(std::string(sql), std::vector<sqlite3_stmt*>{}).first;
+    }
+    if (it->second.size() >= StatementCache::kPerText) {
+      return false;
+    }
+    it->second.push_back(stmt);
+    return true;
+  } catch (...) {
+    return false;  // out of memory: finalize instead
+  }
+}
+
 // ---- Statement --------------------------------------------------------------------------------
 
 void Statement::Finalizer::operator()(sqlite3_stmt* stmt) const noexcept {
   sqlite3_finalize(stmt);
 }
 
-Statement::Statement(Database& db, std::unique_ptr<sqlite3_stmt, Finalizer> stmt)
-    : db_(&db), stmt_(std::move(stmt)) {}
+Statement::Statement(Database& db,
+                     std::unique_ptr<sqlite3_stmt, Finalizer> stmt,
+                     std::string_view sql)
+    : db_(&db), stmt_(std::move(stmt)), sql_(sql) {}
+
+Statement::~Statement() {
+  if (!stmt_) {
+    return;  // moved from
+  }
+  // A statement goes back only when it is clean: reset (which also ends a read transaction it
+  // held) and without bindings, so no secret stays bound in memory longer than its query.
+  if (sqlite3_reset(stmt_.get()) == SQLITE_OK && sqlite3_clear_bindings(stmt_.get()) == SQLITE_OK &&
+      db_->Keep(sql_, stmt_.get())) {
+    static_cast<void>(stmt_.release());
+  }
+}
 
 Result<Statement> Statement::Prepare(Database& db, std::string_view sql) {
+  if (sqlite3_stmt* cached = db.TakeCached(sql)) {
+    return Statement(db, std::unique_ptr<sqlite3_stmt, Finalizer>(cached), sql);
+  }
   sqlite3_stmt* raw = nullptr;
-  const int rc =
-      sqlite3_prepare_v2(db.Get(), sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+  const int rc = sqlite3_prepare_v3(
+      db.Get(), sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
   std::unique_ptr<sqlite3_stmt, Finalizer> stmt(raw);
   if (rc != SQLITE_OK || !stmt) {
     return db.Failure("prepare");
   }
-  return Statement(db, std::move(stmt));
+  return Statement(db, std::move(stmt), sql);
 }
 
 Result<void> Statement::CheckBind(int rc, int index) const {

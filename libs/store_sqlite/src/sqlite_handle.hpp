@@ -45,6 +45,13 @@ class Database final {
   /// Rows changed by the last INSERT/UPDATE/DELETE on this connection (sqlite3_changes64).
   [[nodiscard]] std::int64_t Changes() const noexcept;
 
+  /// Prepared statements kept for reuse, by SQL text: parsing a statement costs more than running
+  /// the point queries the API makes. Statement takes from here and gives back.
+  [[nodiscard]] sqlite3_stmt* TakeCached(std::string_view sql) noexcept;
+  /// Keeps `stmt` (reset, bindings cleared) for the next Prepare of `sql`; false if the cache of
+  /// that text is full (then the caller finalizes it).
+  bool Keep(std::string_view sql, sqlite3_stmt* stmt) noexcept;
+
  private:
   struct Closer {
     void operator()(sqlite3* db) const noexcept;
@@ -52,8 +59,15 @@ class Database final {
   Database(std::unique_ptr<sqlite3, Closer> db, std::shared_ptr<spdlog::logger> log);
   [[nodiscard]] Result<void> ApplyPragmas();
 
+  struct StatementCache;
+  struct StatementCacheDeleter {
+    void operator()(StatementCache* cache) const noexcept;
+  };
+
   std::unique_ptr<sqlite3, Closer> db_;
   std::shared_ptr<spdlog::logger> log_;
+  /// Destroyed (statements finalized) before db_ closes.
+  std::unique_ptr<StatementCache, StatementCacheDeleter> cache_;
 };
 
 /// A BLOB parameter (a TEXT parameter is a plain std::string_view).
@@ -74,10 +88,11 @@ class Statement final {
   [[nodiscard]] static Result<Statement> Prepare(Database& db, std::string_view sql);
 
   Statement(Statement&&) noexcept = default;
-  Statement& operator=(Statement&&) noexcept = default;
+  Statement& operator=(Statement&&) noexcept = delete;
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
-  ~Statement() = default;
+  /// Gives the statement back to the database's cache (or finalizes it).
+  ~Statement();
 
   [[nodiscard]] Result<void> Bind(int index, std::int64_t value);
   [[nodiscard]] Result<void> Bind(int index, std::string_view text);
@@ -113,11 +128,12 @@ class Statement final {
   struct Finalizer {
     void operator()(sqlite3_stmt* stmt) const noexcept;
   };
-  Statement(Database& db, std::unique_ptr<sqlite3_stmt, Finalizer> stmt);
+  Statement(Database& db, std::unique_ptr<sqlite3_stmt, Finalizer> stmt, std::string_view sql);
   [[nodiscard]] Result<void> CheckBind(int rc, int index) const;
 
   Database* db_;
   std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
+  std::string sql_;
 };
 
 /// BEGIN IMMEDIATE … COMMIT: takes the write lock up front (waiting up to busy_timeout), so a
