@@ -115,7 +115,14 @@ Task<Result<core::Connection>> AccountService::ForceRefresh(std::int64_t account
   if (connection->status != core::ConnectionStatus::kActive) {
     co_return Fail(Errc::kReauthRequired);
   }
-  co_return co_await Refresh(std::move(*connection), Mode::kForced);
+  const core::TimePoint before = connection->last_refresh_at;
+  auto refreshed = co_await Refresh(*connection, Mode::kForced);
+  if (refreshed && refreshed->last_refresh_at <= before) {
+    // We joined a flight started for another reason (a caller who only needed a valid token)
+    // that did not refresh: the operator asked for a refresh, so run one of our own.
+    refreshed = co_await Refresh(std::move(*connection), Mode::kForced);
+  }
+  co_return refreshed;
 }
 
 Task<Result<core::Connection>> AccountService::RefreshIfDue(core::Connection due) {
