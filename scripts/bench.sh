@@ -6,13 +6,14 @@
 #                                          vs the sandbox's API called directly (TLS, keep-alive)
 #                                          vs nginx proxy_pass to the same sandbox (keep-alive upstream)
 #   3. the SQLite store with 100,000 accounts (bench/store_bench.cpp)
+#   4. the refresh scheduler over 100,000 due accounts, amoCRM faked (bench/scheduler_bench.cpp)
 # Installs what is missing (apt; as root or with sudo), builds the `release` preset, starts
 # everything on free ports in a temp dir and stops it all on exit. Exits non-zero when a step
 # fails or a run sees errors; a figure below its target is reported, not a failure.
 #
 # Settings (environment):
 #   BENCH_DURATION=5s BENCH_CONNECTIONS=32 BENCH_THREADS=2   wrk's -d, -c, -t
-#   BENCH_ACCOUNTS=100000                                    store benchmark size
+#   BENCH_ACCOUNTS=100000                                    store and scheduler benchmark size
 #   BENCH_BUILD_DIR=build-release                            where amoauth and the benchmark are built
 #   BENCH_SKIP_BUILD=1   use the binaries already in BENCH_BUILD_DIR
 #   BENCH_SKIP_INSTALL=1 install nothing (every tool must be there)
@@ -133,8 +134,8 @@ build() {
   elif ! grep -q '^AMOAUTH_BUILD_BENCHMARKS:BOOL=ON' "$build_dir/CMakeCache.txt"; then
     cmake -S "$root" -B "$build_dir" -DAMOAUTH_BUILD_BENCHMARKS=ON >/dev/null
   fi
-  log "building amoauth and amoauth_store_bench in $build_dir"
-  cmake --build "$build_dir" --target amoauth amoauth_store_bench
+  log "building amoauth, amoauth_store_bench and amoauth_scheduler_bench in $build_dir"
+  cmake --build "$build_dir" --target amoauth amoauth_store_bench amoauth_scheduler_bench
 }
 
 # --- Helpers ---------------------------------------------------------------------------------------
@@ -212,6 +213,12 @@ amoauth="$build_dir/amoauth"
 store_bench="$build_dir/bench/amoauth_store_bench"
 [ -x "$amoauth" ] || die "no $amoauth"
 [ -x "$store_bench" ] || die "no $store_bench"
+# A build dir from before the scheduler benchmark (BENCH_SKIP_BUILD=1) has none: reported, not fatal.
+scheduler_bench="$build_dir/bench/amoauth_scheduler_bench"
+if [ ! -x "$scheduler_bench" ]; then
+  [ "${BENCH_SKIP_BUILD:-0}" = 1 ] || die "no $scheduler_bench"
+  log "no $scheduler_bench in this build: the scheduler benchmark is skipped"
+fi
 nginx="$(nginx_bin)"
 
 tmp="$(mktemp -d /tmp/amoauth-bench.XXXXXX)"
@@ -407,6 +414,18 @@ log "store benchmark: $accounts accounts (takes a while)"
 mkdir -p "$tmp/store"
 "$store_bench" --accounts "$accounts" --dir "$tmp/store" >"$tmp/store.txt" 2>"$tmp/store.log" ||
   die "amoauth_store_bench: $(tail -5 "$tmp/store.log")"
+
+# --- 6b. The refresh scheduler at scale ------------------------------------------------------------
+
+# The real RefreshScheduler, AccountService and SqliteStore; amoCRM is an in-process fake that
+# answers at once. The service logs one line per refresh (level info, as in production): those go
+# to scheduler.log.
+if [ -x "$scheduler_bench" ]; then
+  log "scheduler benchmark: $accounts due accounts (takes a while)"
+  mkdir -p "$tmp/scheduler"
+  "$scheduler_bench" --accounts "$accounts" --dir "$tmp/scheduler" >"$tmp/scheduler.txt" \
+    2>"$tmp/scheduler.log" || die "amoauth_scheduler_bench: $(tail -5 "$tmp/scheduler.log")"
+fi
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 7. Results ------------------------------------------------------------------------------------
@@ -434,6 +453,25 @@ if [ -n "$(s list_due_100_median)" ]; then
   due_row="| ListDue(now, 100) — first / median / max of 20 | $(ms "$(s list_due_100_first)") / $(ms "$(s list_due_100_median)") / $(ms "$(s list_due_100_max)") ms ($(s list_due_100_rows | cut -d. -f1) rows) |"
 else
   due_row="| ListDue(now, 100) | not in this build (List() below instead) |"
+fi
+
+sc() { field "$tmp/scheduler.txt" "$1"; }
+whole() { cut -d. -f1; }
+if [ -s "$tmp/scheduler.txt" ]; then
+  scheduler_table="| scheduler: SQLite, $(sc accounts | whole) due accounts, one RunOnce | value |
+|---|---|
+| fill (one Upsert, one transaction, at a time) | $(sc fill_rate | whole) rows/s ($(sc fill_total) s) |
+| idle RunOnce, nothing due — first / median / max of 20 | $(sc idle_run_once_first) / $(sc idle_run_once_median) / $(sc idle_run_once_max) µs |
+| RunOnce over every account, all due | $(sc run_total) s: $(sc run_per_account) µs per account, $(sc run_rate | whole) refreshes/s |
+| CPU of that run, all threads: user / sys | $(sc run_cpu_user) / $(sc run_cpu_sys) s ($(sc run_cpu_per_account) µs per account) |
+| voluntary context switches per account | $(sc run_switches_per_account) |
+| outbox rows written (expected) | $(sc outbox_rows_created | whole) ($(sc outbox_rows_expected | whole)) |
+| afterwards: rows still due / sampled rows refreshed once | $(sc due_after_run | whole) / $(sc sampled_rows_ok | whole) of $(sc sampled_rows | whole) |
+| RSS before the run / after / peak during it | $(sc rss_before_run) / $(sc rss_after_run) / $(sc rss_peak_run) MiB ($(sc rss_growth_per_account | whole) B per account) |
+| measured alone: pool round trip / seal / open of a $(sc access_token_chars | whole)-char token | $(sc component_pool_round_trip) / $(sc component_seal_access_token) / $(sc component_open_access_token) µs |"
+else
+  scheduler_table="| scheduler | not in this build |
+|---|---|"
 fi
 
 # Which source the measured binaries were built from (the build dir may be another checkout's).
@@ -482,4 +520,6 @@ $due_row
 | Find() one row by key, mean | $(s find_mean) µs |
 | RSS after fill / after ListDue / after List() and Find() / peak (VmHWM) | $(s rss_after_fill) / $(s rss_after_list_due) / $(s rss_end) / $(s rss_peak) MiB |
 | database file | $(s db_size) MiB, $(s db_bytes_per_account | cut -d. -f1) B per account |
+
+$scheduler_table
 EOF
