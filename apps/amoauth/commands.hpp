@@ -31,6 +31,7 @@ struct SandboxOptions {
   std::string redirect_uri;  ///< registers one integration with this Redirect URI
   std::string client_id;
   std::string client_secret;
+  std::string disconnect_hook_url;  ///< its disconnect hook (protocol §7.1); empty: none
   std::string ready_file;
 
   // Start values of the simulator's knobs (docs/sandbox.md §4; POST /sandbox/config changes them

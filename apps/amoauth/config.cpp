@@ -166,6 +166,17 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
     c.callback_path = *v;
   }
 
+  if (auto v = Get(vars, "AMOAUTH_DISCONNECT_PATH")) {
+    if (v->front() != '/' || v->find_first_of("?# ") != std::string::npos) {
+      return fmt::format("AMOAUTH_DISCONNECT_PATH must be a path starting with / (got \"{}\").",
+                         *v);
+    }
+    if (*v == c.callback_path) {
+      return Error("AMOAUTH_DISCONNECT_PATH must differ from AMOAUTH_CALLBACK_PATH.");
+    }
+    c.disconnect_path = *v;
+  }
+
   c.api_key = Secret(Get(vars, "AMOAUTH_API_KEY").value_or(""));
   if (!sandbox && c.api_key.Reveal().size() < 16) {
     return Error(

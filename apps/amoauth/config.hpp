@@ -28,6 +28,8 @@ struct Config {
   std::string listen_host = "127.0.0.1";  ///< AMOAUTH_LISTEN host part (default 127.0.0.1:8080).
   std::uint16_t listen_port = 8080;       ///< AMOAUTH_LISTEN port part; 0 picks a free port.
   std::string callback_path = "/api/v1/integrations/amo-crm/callback";  ///< AMOAUTH_CALLBACK_PATH.
+  /// AMOAUTH_DISCONNECT_PATH: where amoCRM's disconnect hook is served (protocol §7.1).
+  std::string disconnect_path = "/api/v1/integrations/amo-crm/disconnect";
   Secret api_key;   ///< AMOAUTH_API_KEY: bearer key of the internal API. REQUIRES: ≥ 16 chars,
                     ///< unless --sandbox.
   int threads = 2;  ///< AMOAUTH_THREADS: I/O threads, 1..64.

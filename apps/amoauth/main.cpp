@@ -98,6 +98,9 @@ int main(int argc, char** argv) {
   sandbox_cmd->add_option("--client-id", sandbox.client_id, "Its client id (default: generated)");
   sandbox_cmd->add_option(
       "--client-secret", sandbox.client_secret, "Its secret (default: generated)");
+  sandbox_cmd->add_option("--disconnect-hook-url",
+                          sandbox.disconnect_hook_url,
+                          "Its disconnect hook (POST /sandbox/accounts/{id}/disconnect calls it)");
   sandbox_cmd->add_option(
       "--ready-file", sandbox.ready_file, "Write the sandbox's addresses here once listening");
   AddSandboxKnobs(*sandbox_cmd, sandbox);

@@ -116,6 +116,7 @@ int RunServe(const ServeOptions& options) {
         .client_secret = config.client_secret.Reveal(),
         .redirect_uri = config.redirect_uri,
         .name = "amoauth (sandbox)",
+        .disconnect_hook_url = base_url + config.disconnect_path,
     });
     config.client_id = integration.client_id;
     config.client_secret = Secret(integration.client_secret);
@@ -135,6 +136,7 @@ int RunServe(const ServeOptions& options) {
     return 1;
   }
   web::WebApp web({.callback_path = config.callback_path,
+                   .disconnect_path = config.disconnect_path,
                    .api_key = config.api_key,
                    .button_script_url = config.button_script_url,
                    .platform = config.platform},
@@ -292,7 +294,8 @@ int RunSandbox(const SandboxOptions& options) {
   if (!options.redirect_uri.empty()) {
     auto integration = sb.AddIntegration({.client_id = options.client_id,
                                           .client_secret = options.client_secret,
-                                          .redirect_uri = options.redirect_uri});
+                                          .redirect_uri = options.redirect_uri,
+                                          .disconnect_hook_url = options.disconnect_hook_url});
     fmt::print("integration: client_id={} client_secret={} redirect_uri={}\n",
                integration.client_id,
                integration.client_secret,

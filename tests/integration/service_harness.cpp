@@ -41,7 +41,9 @@ ServiceHarness::ServiceHarness(Options options)
   const auto port = Must(server_->Listen("127.0.0.1", 0), "listen");
   base_url_ = "http://127.0.0.1:" + std::to_string(port);
   const std::string callback_path = "/api/v1/integrations/amo-crm/callback";
-  integration_ = sandbox_->AddIntegration({.redirect_uri = base_url_ + callback_path});
+  integration_ =
+      sandbox_->AddIntegration({.redirect_uri = base_url_ + callback_path,
+                                .disconnect_hook_url = base_url_ + std::string(kDisconnectPath)});
 
   store_ = Must(store_sqlite::SqliteStore::Open({.path = DatabasePath(), .clock = &clock},
                                                 crypto::MasterKey::Generate()),
@@ -97,6 +99,7 @@ ServiceHarness::ServiceHarness(Options options)
       *accounts_, *store_, clock, service::SchedulerSettings{});
   web_ = std::make_unique<web::WebApp>(
       web::WebSettings{.callback_path = callback_path,
+                       .disconnect_path = std::string(kDisconnectPath),
                        .api_key = Secret(api_key_),
                        .button_script_url = sandbox_->BrowserBaseUrl() + "/auth/button.js"},
       *flow_,

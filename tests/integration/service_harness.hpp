@@ -64,6 +64,9 @@ class CountingAmoClient final : public service::AmoClient {
 /// a FakeClock; the sandbox keeps its own (moved through its control API).
 class ServiceHarness {
  public:
+  /// Where amoauth serves amoCRM's disconnect hook (the default AMOAUTH_DISCONNECT_PATH).
+  static constexpr std::string_view kDisconnectPath = "/api/v1/integrations/amo-crm/disconnect";
+
   struct Options {
     /// Empty: the Redirect URI the sandbox knows (the normal case).
     std::string redirect_uri_override;

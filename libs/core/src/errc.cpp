@@ -30,6 +30,8 @@ class AmoauthErrorCategory final : public boost::system::error_category {
         return "A configuration value is unusable.";
       case Errc::kStateInvalid:
         return "The OAuth state is missing, unknown, expired or already used.";
+      case Errc::kSignatureInvalid:
+        return "The hook's signature does not verify.";
       case Errc::kRefererNotAllowed:
         return "The referer is not an allowed amoCRM or Kommo account host.";
       case Errc::kAccessDenied:
@@ -39,6 +41,8 @@ class AmoauthErrorCategory final : public boost::system::error_category {
       case Errc::kReauthRequired:
         return "The account's refresh token is no longer valid; the account must be connected "
                "again.";
+      case Errc::kAccountDisconnected:
+        return "The account disconnected the integration; it must be connected again.";
       case Errc::kRefreshDeferred:
         return "The last refresh of this account failed; the next attempt waits for its backoff.";
       case Errc::kThrottled:
@@ -111,6 +115,8 @@ std::string_view ErrcCode(Errc e) noexcept {
       return "config_invalid";
     case Errc::kStateInvalid:
       return "state_invalid";
+    case Errc::kSignatureInvalid:
+      return "signature_invalid";
     case Errc::kRefererNotAllowed:
       return "referer_not_allowed";
     case Errc::kAccessDenied:
@@ -119,6 +125,8 @@ std::string_view ErrcCode(Errc e) noexcept {
       return "code_already_used";
     case Errc::kReauthRequired:
       return "reauth_required";
+    case Errc::kAccountDisconnected:
+      return "account_disconnected";
     case Errc::kRefreshDeferred:
       return "refresh_deferred";
     case Errc::kThrottled:

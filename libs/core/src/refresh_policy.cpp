@@ -54,9 +54,11 @@ RefreshFailure ClassifyRefreshFailure(const boost::system::error_code& ec) {
     case Errc::kBusy:
     case Errc::kConfigInvalid:
     case Errc::kStateInvalid:
+    case Errc::kSignatureInvalid:
     case Errc::kRefererNotAllowed:
     case Errc::kAccessDenied:
     case Errc::kCodeAlreadyUsed:
+    case Errc::kAccountDisconnected:  // never from a refresh: amoauth's own answer
     case Errc::kRefreshDeferred:
     case Errc::kThrottled:
     case Errc::kAmoCodeExpired:

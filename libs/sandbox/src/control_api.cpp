@@ -43,6 +43,7 @@ boost::json::object ToJson(const Integration& integration) {
       {"redirect_uri", integration.redirect_uri},
       {"name", integration.name},
       {"scopes", std::move(scopes)},
+      {"disconnect_hook_url", integration.disconnect_hook_url},
   };
 }
 
@@ -299,18 +300,27 @@ net::HttpResponse ServeCreateIntegration(SandboxContext& ctx, const net::HttpReq
   const auto client_secret = StringMember(*body, "client_secret");
   const auto redirect_uri = StringMember(*body, "redirect_uri");
   const auto name = StringMember(*body, "name");
-  if (!client_id || !client_secret || !redirect_uri || !name) {
-    return BadRequest("client_id, client_secret, redirect_uri and name must be strings");
+  const auto disconnect_hook_url = StringMember(*body, "disconnect_hook_url");
+  if (!client_id || !client_secret || !redirect_uri || !name || !disconnect_hook_url) {
+    return BadRequest(
+        "client_id, client_secret, redirect_uri, name and disconnect_hook_url must be strings");
   }
   const auto parsed = boost::urls::parse_absolute_uri(*redirect_uri);
   if (!parsed || (parsed->scheme() != "https" && parsed->scheme() != "http")) {
     return BadRequest("redirect_uri must be an absolute http(s) URL");
+  }
+  if (!disconnect_hook_url->empty()) {
+    const auto hook = boost::urls::parse_absolute_uri(*disconnect_hook_url);
+    if (!hook || (hook->scheme() != "https" && hook->scheme() != "http")) {
+      return BadRequest("disconnect_hook_url must be an absolute http(s) URL");
+    }
   }
   Integration integration;
   integration.client_id = *client_id;
   integration.client_secret = *client_secret;
   integration.redirect_uri = *redirect_uri;
   integration.name = *name;
+  integration.disconnect_hook_url = *disconnect_hook_url;
   if (const auto* scopes = body->if_contains("scopes"); scopes != nullptr) {
     if (!scopes->is_array()) {
       return BadRequest("scopes must be an array of strings");

@@ -12,7 +12,9 @@
 
 #include "amoauth/http_server/http_server.hpp"
 #include "amoauth/net/certificate_authority.hpp"
+#include "disconnect_hook.hpp"
 #include "endpoints.hpp"
+#include "responses.hpp"
 #include "sandbox_context.hpp"
 
 namespace amoauth::sandbox {
@@ -23,8 +25,31 @@ namespace asio = boost::asio;
 constexpr std::string_view kCaFileName = "sandbox-ca.pem";
 
 // Named coroutines taking parameters by value (no capturing coroutine lambdas, style §2.5).
+/// "/sandbox/accounts/{id}/disconnect": the id, else empty.
+std::string_view DisconnectRouteId(std::string_view path) {
+  constexpr std::string_view kPrefix = "/sandbox/accounts/";
+  constexpr std::string_view kSuffix = "/disconnect";
+  if (!path.starts_with(kPrefix) || !path.ends_with(kSuffix) ||
+      path.size() <= kPrefix.size() + kSuffix.size()) {
+    return {};
+  }
+  const std::string_view id =
+      path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+  return id.find('/') == std::string_view::npos ? id : std::string_view{};
+}
+
 asio::awaitable<net::HttpResponse> ServeBrowserCo(std::shared_ptr<SandboxContext> ctx,
+                                                  std::shared_ptr<http_client::HttpClient> hooks,
                                                   net::HttpRequest req) {
+  // The one route that does I/O (it calls the integration's hook), so it is not among the
+  // plain request-to-response handlers of dispatch.cpp.
+  if (const std::string_view id = DisconnectRouteId(req.Path()); !id.empty()) {
+    if (req.method != "POST") {
+      co_return MethodNotAllowedResponse("POST");
+    }
+    req.path_params = {{"id", std::string(id)}};
+    co_return co_await ServeDisconnect(*ctx, *hooks, std::move(req));
+  }
   co_return ServeBrowserSide(*ctx, req);
 }
 
@@ -67,6 +92,8 @@ std::shared_ptr<spdlog::logger> SandboxLogger() {
 
 struct Sandbox::Impl {
   std::shared_ptr<SandboxContext> ctx;
+  /// Sends the disconnect hook; shared with the handlers, which may outlive a Stop().
+  std::shared_ptr<http_client::HttpClient> hooks;
   std::unique_ptr<http_server::HttpServer> browser_server;
   std::unique_ptr<http_server::HttpServer> amo_server;
   std::string url_host;
@@ -115,11 +142,19 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(asio::any_io_executor executor, 
     impl->ctx->state.PutIntegration(std::move(integration));
   }
 
+  // Like amoCRM's hooks: a short deadline, no retry (protocol §10.2).
+  auto hooks = http_client::HttpClient::Create(
+      executor, {.timeout = std::chrono::seconds(5), .user_agent = std::string(kHookUserAgent)});
+  if (!hooks) {
+    return hooks.error();
+  }
+  impl->hooks = std::move(*hooks);
+
   http_server::ServerOptions browser_options;
   browser_options.log_name = "sandbox";
   impl->browser_server = std::make_unique<http_server::HttpServer>(
-      executor, browser_options, [ctx = impl->ctx](net::HttpRequest req) {
-        return ServeBrowserCo(ctx, std::move(req));
+      executor, browser_options, [ctx = impl->ctx, hooks = impl->hooks](net::HttpRequest req) {
+        return ServeBrowserCo(ctx, hooks, std::move(req));
       });
   const auto http_port = impl->browser_server->Listen(options.host, options.http_port);
   if (!http_port) {

@@ -305,18 +305,36 @@ Result<RevokeCount> SandboxState::RevokeTokens(std::int64_t account_id, RevokeSc
   if (FindAccountLocked(account_id) == nullptr) {
     return Fail(Errc::kNotFound);
   }
+  return RevokeLocked(account_id, scope, {});
+}
+
+Result<RevokeCount> SandboxState::DisconnectIntegration(std::int64_t account_id,
+                                                        std::string_view client_id) {
+  const std::lock_guard lock(mutex_);
+  if (FindAccountLocked(account_id) == nullptr || !integrations_.contains(client_id)) {
+    return Fail(Errc::kNotFound);
+  }
+  return RevokeLocked(account_id, RevokeScope::kAll, client_id);
+}
+
+RevokeCount SandboxState::RevokeLocked(std::int64_t account_id,
+                                       RevokeScope scope,
+                                       std::string_view client_id) {
   const TimePoint now = NowLocked();
+  const auto in_scope = [&](std::uint64_t grant_id) {
+    const Grant& grant = grants_.at(grant_id);
+    return grant.account_id == account_id && (client_id.empty() || grant.client_id == client_id);
+  };
   RevokeCount count;
   for (auto& [jti, token] : access_tokens_) {
-    if (!token.revoked && now < token.expires_at &&
-        grants_.at(token.grant_id).account_id == account_id) {
+    if (!token.revoked && now < token.expires_at && in_scope(token.grant_id)) {
       token.revoked = true;
       ++count.access_tokens;
     }
   }
   if (scope == RevokeScope::kAll) {
     for (auto& [value, token] : refresh_tokens_) {
-      if (RefreshTokenLiveLocked(token) && grants_.at(token.grant_id).account_id == account_id) {
+      if (RefreshTokenLiveLocked(token) && in_scope(token.grant_id)) {
         token.revoked = true;
         ++count.refresh_tokens;
       }

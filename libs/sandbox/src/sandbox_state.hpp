@@ -224,6 +224,11 @@ class SandboxState {
   /// Revokes the account's live access tokens, and with kAll its live refresh tokens.
   /// Errors: Errc::kNotFound.
   [[nodiscard]] Result<RevokeCount> RevokeTokens(std::int64_t account_id, RevokeScope scope);
+  /// The account disconnects the integration (protocol §7.1): every live access and refresh
+  /// token of `client_id` in the account is revoked, whatever grant issued it.
+  /// Errors: Errc::kNotFound (no such account or integration).
+  [[nodiscard]] Result<RevokeCount> DisconnectIntegration(std::int64_t account_id,
+                                                          std::string_view client_id);
 
   // --- Integrations.
   /// Generates client_id (UUID v4) and client_secret (64 chars) when empty.
@@ -322,6 +327,8 @@ class SandboxState {
   TokenOutcome RefreshLocked(const TokenRequest& request, std::int64_t host_account_id);
   IssuedTokens IssueLocked(std::uint64_t grant_id, const std::string& parent_refresh_token);
   [[nodiscard]] const Account* FindAccountLocked(std::int64_t id) const;
+  /// Revokes the account's live tokens (of `client_id` only, when not empty).
+  RevokeCount RevokeLocked(std::int64_t account_id, RevokeScope scope, std::string_view client_id);
 
   const BaseClock base_clock_;
   mutable std::mutex mutex_;

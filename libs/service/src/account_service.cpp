@@ -9,7 +9,9 @@
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "amoauth/core/disconnect_signature.hpp"
 #include "amoauth/core/iso_time.hpp"
+#include "amoauth/crypto/constant_time.hpp"
 #include "amoauth/service/connection_builder.hpp"
 
 namespace amoauth::service {
@@ -19,6 +21,13 @@ namespace json = boost::json;
 
 /// How often a caller waiting for another process's refresh looks at the row again.
 constexpr std::chrono::milliseconds kLeasePoll{25};
+
+/// How often Disconnect re-reads and retries when a refresh or a connect wrote the row between
+/// its read and its compare-and-swap.
+constexpr int kDisconnectAttempts = 5;
+
+constexpr std::string_view kDisconnectedMessage =
+    "amoCRM reported that the account disconnected the integration";
 
 /// A uniform number in [0, 1) from the injected randomness (backoff jitter).
 double Jitter(core::Random& random) {
@@ -85,6 +94,12 @@ Task<Result<core::Connection>> AccountService::Get(std::int64_t account_id) {
   co_return std::move(**found);
 }
 
+boost::system::error_code AccountService::InactiveError(const core::Connection& c) {
+  return make_error_code(c.status == core::ConnectionStatus::kDisconnected
+                             ? Errc::kAccountDisconnected
+                             : Errc::kReauthRequired);
+}
+
 bool AccountService::NeedsRefresh(const core::Connection& c) const {
   return c.expires_at - settings_.refresh.margin <= ports_.clock.Now();
 }
@@ -99,7 +114,7 @@ Task<Result<core::Connection>> AccountService::FreshToken(std::int64_t account_i
     co_return connection;
   }
   if (connection->status != core::ConnectionStatus::kActive) {
-    co_return Fail(Errc::kReauthRequired);
+    co_return InactiveError(*connection);
   }
   if (!NeedsRefresh(*connection)) {
     co_return connection;
@@ -113,11 +128,12 @@ Task<Result<core::Connection>> AccountService::ForceRefresh(std::int64_t account
     co_return connection;
   }
   if (connection->status != core::ConnectionStatus::kActive) {
-    co_return Fail(Errc::kReauthRequired);
+    co_return InactiveError(*connection);
   }
-  const core::TimePoint before = connection->last_refresh_at;
   auto refreshed = co_await Refresh(*connection, Mode::kForced);
-  if (refreshed && refreshed->last_refresh_at <= before) {
+  // Every refresh rotates the refresh token; timestamps cannot tell, as a refresh within the same
+  // second as the last one (whole seconds in the store, or a clock that stands still) looks old.
+  if (refreshed && refreshed->refresh_token == connection->refresh_token) {
     // We joined a flight started for another reason (a caller who only needed a valid token)
     // that did not refresh: the operator asked for a refresh, so run one of our own.
     refreshed = co_await Refresh(std::move(*connection), Mode::kForced);
@@ -165,7 +181,7 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection se
     }
     if ((*current)->version != seen.version) {
       if ((*current)->status != core::ConnectionStatus::kActive) {
-        co_return Fail(Errc::kReauthRequired);
+        co_return InactiveError(**current);
       }
       if (mode != Mode::kOnDemand || !NeedsRefresh(**current)) {
         co_return std::move(**current);
@@ -199,7 +215,7 @@ Task<Result<core::Connection>> AccountService::RefreshLeased(core::Connection se
   }
   core::Connection row = std::move(**current);
   if (row.status != core::ConnectionStatus::kActive) {
-    co_return Fail(Errc::kReauthRequired);
+    co_return InactiveError(row);
   }
   const core::TimePoint now = ports_.clock.Now();
   const bool moved = row.version != seen.version;
@@ -343,13 +359,17 @@ Task<Result<core::Connection>> AccountService::StoreRefreshed(core::Connection r
   auto stored = co_await ports_.connections.Replace(*fresh, row.version, std::move(events));
   if (!stored) {
     if (Is(stored.error(), Errc::kConflict)) {
-      // Only a new connect (Upsert) writes without the lease; its fresh grant supersedes ours.
+      // Only a new connect (Upsert) and the disconnect hook write without the lease; either
+      // supersedes our grant.
       spdlog::warn(
-          "account {}: the account was connected again during a refresh; keeping the new "
-          "connection",
+          "account {}: the account was connected again or disconnected during a refresh; keeping "
+          "the stored connection",
           row.account_id);
       auto current = co_await ports_.connections.Find(row.Key());
       if (current && *current) {
+        if ((*current)->status != core::ConnectionStatus::kActive) {
+          co_return InactiveError(**current);  // e.g. the disconnect hook came meanwhile
+        }
         co_return std::move(**current);
       }
     }
@@ -464,6 +484,65 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
     co_await ReportBlocked(account_id);
   }
   co_return response;
+}
+
+Task<Result<void>> AccountService::Disconnect(std::string client_uuid,
+                                              std::string account_id_text,
+                                              std::string signature) {
+  // Both checks always run, so the time taken does not tell which one failed.
+  const bool ours = crypto::ConstantTimeEquals(client_uuid, integration_.client_id);
+  const bool signed_by_amo = core::VerifyDisconnectSignature(
+      integration_.client_secret.Reveal(), client_uuid, account_id_text, signature);
+  if (!ours || !signed_by_amo) {
+    co_return Fail(Errc::kSignatureInvalid);
+  }
+  std::int64_t account_id = 0;
+  const auto [end, ec] = std::from_chars(
+      account_id_text.data(), account_id_text.data() + account_id_text.size(), account_id);
+  if (ec != std::errc{} || end != account_id_text.data() + account_id_text.size() ||
+      account_id <= 0) {
+    co_return Fail(Errc::kInvalidArgument);
+  }
+  const core::AccountKey key{account_id, integration_.client_id};
+  for (int attempt = 1;; ++attempt) {
+    auto found = co_await ports_.connections.Find(key);
+    if (!found) {
+      co_return found.error();
+    }
+    if (!*found) {
+      spdlog::info("account {}: amoCRM says it disconnected the integration; it was not connected",
+                   account_id);
+      co_return Result<void>{};
+    }
+    core::Connection row = std::move(**found);
+    if (row.status == core::ConnectionStatus::kDisconnected) {
+      co_return Result<void>{};  // a repeated hook: told once already
+    }
+    const std::int64_t version = row.version;
+    row.status = core::ConnectionStatus::kDisconnected;
+    row.access_token = Secret();
+    row.refresh_token = Secret();
+    row.next_refresh_at = core::TimePoint{};
+    row.refresh_failures = 0;
+    row.last_error = std::string(kDisconnectedMessage);
+    row.last_error_at = ports_.clock.Now();
+    auto events = ports_.events.Make(event_type::kAccountDisconnected, row);
+    auto stored = co_await ports_.connections.Replace(std::move(row), version, std::move(events));
+    if (stored) {
+      spdlog::info("account {}: disconnected the integration in amoCRM; its tokens are erased",
+                   account_id);
+      co_return Result<void>{};
+    }
+    if (Is(stored.error(), Errc::kNotFound)) {
+      co_return Result<void>{};  // removed meanwhile: nothing left to disconnect
+    }
+    if (!Is(stored.error(), Errc::kConflict) || attempt == kDisconnectAttempts) {
+      spdlog::error(
+          "account {}: could not record the disconnect: {}", account_id, stored.error().message());
+      co_return stored.error();
+    }
+    // A refresh or a connect wrote the row meanwhile: read it again and disconnect that.
+  }
 }
 
 Task<void> AccountService::ReportBlocked(std::int64_t account_id) {

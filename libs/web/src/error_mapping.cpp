@@ -50,6 +50,12 @@ ErrorView ViewOfErrc(Errc e) {
               "The state is missing, unknown, expired or was already used.",
               "This sign-in link has expired or was already used",
               "Sign-in links work once and for 20 minutes. Please start connecting again."};
+    case Errc::kSignatureInvalid:
+      return {403,
+              ErrcCode(e),
+              "The hook's signature does not verify for this integration.",
+              "Not allowed",
+              "This request does not come from amoCRM."};
     case Errc::kRefererNotAllowed:
       return {400,
               ErrcCode(e),
@@ -76,6 +82,13 @@ ErrorView ViewOfErrc(Errc e) {
               ErrcCode(e),
               "amoCRM no longer accepts this account's refresh token; connect the account again.",
               "The account must be connected again",
+              kStartAgain};
+    case Errc::kAccountDisconnected:
+      return {409,
+              ErrcCode(e),
+              "The account disconnected the integration in amoCRM and its tokens were erased; "
+              "connect the account again.",
+              "The account disconnected this integration",
               kStartAgain};
     case Errc::kRefreshDeferred:
       return {503,

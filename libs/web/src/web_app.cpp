@@ -72,6 +72,9 @@ void WebApp::AddRoutes(http_server::Router& router) {
   router.Add("GET", "/", [this](HttpRequest r) { return ConnectPage(std::move(r)); });
   router.Add(
       "GET", settings_.callback_path, [this](HttpRequest r) { return Callback(std::move(r)); });
+  router.Add("GET", settings_.disconnect_path, [this](HttpRequest r) {
+    return DisconnectHook(std::move(r));
+  });
   router.Add("GET", "/healthz", [this](HttpRequest r) { return Health(std::move(r)); });
 
   router.Add("POST", "/v1/connect", [this](HttpRequest r) { return StartConnect(std::move(r)); });
@@ -121,6 +124,39 @@ WebApp::Task WebApp::Callback(Request request) {
     co_return pages::Error(ViewOf(connected.error()), request.request_id);
   }
   co_return pages::Connected(*connected);
+}
+
+WebApp::Task WebApp::DisconnectHook(Request request) {
+  // amoCRM's GET {hook}?client_uuid=…&account_id=…&signature=… (protocol §7.1). The query holds
+  // the signature: log neither it nor the query.
+  auto query = net::ParseQuery(request.RawQuery());
+  if (!query) {
+    co_return json::Error(query.error(), request.request_id);
+  }
+  // An older page of amoCRM's docs names the parameter client_id: take either.
+  auto client_uuid = net::Find(*query, "client_uuid");
+  if (!client_uuid) {
+    client_uuid = net::Find(*query, "client_id");
+  }
+  const auto account_id = net::Find(*query, "account_id");
+  const auto signature = net::Find(*query, "signature");
+  if (!client_uuid || !account_id || !signature) {
+    co_return HttpResponse::Json(
+        400,
+        boost::json::serialize(boost::json::object{
+            {"error", "invalid_request"},
+            {"message", "The hook needs client_uuid (or client_id), account_id and signature."},
+            {"request_id", request.request_id},
+        }));
+  }
+  auto done = co_await accounts_.Disconnect(
+      std::string(*client_uuid), std::string(*account_id), std::string(*signature));
+  if (!done) {
+    spdlog::warn(
+        "[req={}] disconnect hook refused: {}", request.request_id, done.error().message());
+    co_return json::Error(done.error(), request.request_id);
+  }
+  co_return HttpResponse::Json(200, R"({"status":"ok"})");
 }
 
 WebApp::Task WebApp::Health(Request /*request*/) {

@@ -28,6 +28,7 @@ TEST(Config, DefaultsAreTheDocumentedOnes) {
   EXPECT_EQ(c->database_path, "./data/amoauth.db");
   EXPECT_EQ(c->DataDir(), "./data");
   EXPECT_EQ(c->callback_path, "/api/v1/integrations/amo-crm/callback");
+  EXPECT_EQ(c->disconnect_path, "/api/v1/integrations/amo-crm/disconnect");
   EXPECT_EQ(c->allowed_domains, (std::vector<std::string>{"amocrm.ru", "amocrm.com", "kommo.com"}));
   EXPECT_EQ(c->consent_url, "https://www.amocrm.ru/oauth");
   EXPECT_EQ(c->refresh_margin, std::chrono::seconds(300));
@@ -56,6 +57,8 @@ TEST(Config, BadValuesNameTheirVariable) {
       {"AMOAUTH_REFRESH_MARGIN", "-5"},
       {"AMOAUTH_PLATFORM", "bitrix"},
       {"AMOAUTH_CALLBACK_PATH", "callback"},
+      {"AMOAUTH_DISCONNECT_PATH", "disconnect?x"},
+      {"AMOAUTH_DISCONNECT_PATH", "/api/v1/integrations/amo-crm/callback"},
       {"AMOAUTH_LOG_LEVEL", "loud"},
       {"AMO_REDIRECT_URI", "not a url"},
       {"AMOAUTH_CONSENT_URL", "ftp://x"},

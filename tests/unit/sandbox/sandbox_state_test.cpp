@@ -533,6 +533,40 @@ TEST_F(SandboxStateTest, RevokeAllKillsRefreshTokensWithoutCountingReuses) {
   EXPECT_TRUE(Is(state_.RevokeTokens(42, RevokeScope::kAll).error(), Errc::kNotFound));
 }
 
+TEST_F(SandboxStateTest, DisconnectRevokesOnlyThatIntegrationsTokensInThatAccount) {
+  const IssuedTokens a = Exchange();
+  const IssuedTokens b = Exchange();
+  const IssuedTokens kommo = Exchange(kKommoAccount);
+  Integration other_integration;
+  other_integration.redirect_uri = std::string(kRedirect);
+  other_integration = state_.PutIntegration(other_integration);
+  const auto other_code = state_.IssueCode(other_integration.client_id, kAmoAccount);
+  ASSERT_TRUE(other_code.has_value());
+  const TokenOutcome other = state_.ExchangeToken(TokenRequest{"authorization_code",
+                                                               other_integration.client_id,
+                                                               other_integration.client_secret,
+                                                               other_integration.redirect_uri,
+                                                               *other_code,
+                                                               ""},
+                                                  kAmoAccount);
+  ASSERT_TRUE(std::holds_alternative<IssuedTokens>(other));
+
+  const auto revoked = state_.DisconnectIntegration(kAmoAccount, integration_.client_id);
+  ASSERT_TRUE(revoked.has_value());
+  EXPECT_EQ(revoked->access_tokens, 2U);
+  EXPECT_EQ(revoked->refresh_tokens, 2U);
+  EXPECT_EQ(state_.CheckAccessToken(a.jti, kAmoAccount), std::nullopt);
+  EXPECT_EQ(state_.CheckAccessToken(b.jti, kAmoAccount), std::nullopt);
+  EXPECT_FALSE(state_.AccountOfRefreshToken(b.refresh_token).has_value());
+  // Another account, and another integration in the same account, keep theirs.
+  EXPECT_TRUE(state_.CheckAccessToken(kommo.jti, kKommoAccount).has_value());
+  EXPECT_TRUE(state_.CheckAccessToken(std::get<IssuedTokens>(other).jti, kAmoAccount).has_value());
+  EXPECT_TRUE(
+      Is(state_.DisconnectIntegration(42, integration_.client_id).error(), Errc::kNotFound));
+  EXPECT_TRUE(
+      Is(state_.DisconnectIntegration(kAmoAccount, "no-such-client").error(), Errc::kNotFound));
+}
+
 // --- Renaming.
 
 TEST(SandboxStateRename, MovesTheHostAndKeepsTokens) {

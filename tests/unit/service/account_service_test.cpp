@@ -1,11 +1,14 @@
 #include "amoauth/service/account_service.hpp"
 
+#include <cctype>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "amoauth/crypto/digest.hpp"
 #include "fake_amo_client.hpp"
 #include "fake_clock.hpp"
 #include "in_memory_stores.hpp"
@@ -375,6 +378,224 @@ TEST_F(AccountServiceTest, ProxyKeepsToTheRateLimitAndHonours429And403) {
   EXPECT_EQ(amo.forwards.load(), forwards) << "nothing is sent during the cool-off";
   EXPECT_TRUE(limiter.BlockedFor(30000001).has_value());
   EXPECT_EQ(EventTypes(), std::vector<std::string>{"account.api_blocked"});
+}
+
+TEST_F(AccountServiceTest, AForcedRefreshInTheSameSecondAsTheLastOneRefreshesOnce) {
+  // The clock stands still: the new last_refresh_at equals the old one, yet one refresh is made.
+  auto forced = RunCo(ioc, service.ForceRefresh(30000001));
+  ASSERT_TRUE(forced) << forced.error().message();
+  EXPECT_EQ(amo.refreshes.load(), 1);
+  EXPECT_EQ(forced->refresh_token.Reveal(), "def50200refresh-refresh1");
+}
+
+// ---- The disconnect hook (protocol §7.1) ---------------------------------------------------
+
+/// What amoCRM would sign for our integration (client secret "s").
+std::string AmoSignature(std::string_view client_uuid, std::string_view account_id) {
+  return crypto::HmacSha256Hex("s", std::string(client_uuid) + "|" + std::string(account_id));
+}
+
+TEST_F(AccountServiceTest, DisconnectHookErasesTheTokensAndTellsTheBackendOnce) {
+  const std::int64_t version_before = Row().version;
+  auto done =
+      RunCo(ioc, service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001")));
+  ASSERT_TRUE(done) << done.error().message();
+  const core::Connection row = Row();
+  EXPECT_EQ(row.status, core::ConnectionStatus::kDisconnected);
+  EXPECT_TRUE(row.access_token.Empty());
+  EXPECT_TRUE(row.refresh_token.Empty());
+  EXPECT_EQ(row.next_refresh_at, core::TimePoint{}) << "the scheduler leaves it alone";
+  EXPECT_EQ(row.last_error, "amoCRM reported that the account disconnected the integration");
+  EXPECT_EQ(row.version, version_before + 1) << "one write";
+  EXPECT_EQ(EventTypes(), std::vector<std::string>{"account.disconnected"});
+  const auto body = boost::json::parse(stores.EnqueuedEvents().back().body).as_object();
+  EXPECT_EQ(body.at("status"), "disconnected");
+  EXPECT_EQ(body.at("account_id"), 30000001);
+  EXPECT_EQ(body.at("type"), "account.disconnected");
+
+  // amoCRM may send the hook again: still fine, nothing new.
+  ASSERT_TRUE(
+      RunCo(ioc, service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001"))));
+  EXPECT_EQ(Row().version, version_before + 1);
+  EXPECT_EQ(EventTypes().size(), 1U);
+}
+
+TEST_F(AccountServiceTest, AForgedDisconnectHookChangesNothing) {
+  const core::Connection before = Row();
+  const std::string other_client = "99999999-2222-3333-4444-555555555555";
+  const std::string good = AmoSignature(kClient, "30000001");
+  std::string upper = good;
+  for (char& c : upper) {
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  }
+  struct Case {
+    std::string client;
+    std::string account;
+    std::string signature;
+  };
+  const std::vector<Case> forged = {
+      {kClient, "30000001", AmoSignature(kClient, "30000002")},  // another account's
+      {kClient, "30000001", crypto::HmacSha256Hex("other", std::string(kClient) + "|30000001")},
+      {other_client, "30000001", AmoSignature(other_client, "30000001")},  // not our client id
+      {kClient, "30000001", good.substr(0, 63)},
+      {kClient, "30000001", ""},
+      {kClient, "30000001", std::string(64, 'z')},
+      {kClient, "30000002", good},
+  };
+  for (const Case& c : forged) {
+    auto r = RunCo(ioc, service.Disconnect(c.client, c.account, c.signature));
+    ASSERT_FALSE(r) << c.client << " " << c.account;
+    EXPECT_TRUE(Is(r.error(), Errc::kSignatureInvalid)) << r.error().message();
+  }
+  const core::Connection after = Row();
+  EXPECT_EQ(after.status, core::ConnectionStatus::kActive);
+  EXPECT_EQ(after.version, before.version);
+  EXPECT_EQ(after.access_token.Reveal(), "old-access");
+  EXPECT_TRUE(EventTypes().empty());
+
+  // Uppercase hex is the same signature.
+  EXPECT_TRUE(RunCo(ioc, service.Disconnect(kClient, "30000001", upper)));
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kDisconnected);
+}
+
+TEST_F(AccountServiceTest, DisconnectHookNeedsAPositiveIntegerAccountId) {
+  for (const char* id : {"", "abc", "0", "-5", "12x", "99999999999999999999999"}) {
+    auto r = RunCo(ioc, service.Disconnect(kClient, id, AmoSignature(kClient, id)));
+    ASSERT_FALSE(r) << id;
+    EXPECT_TRUE(Is(r.error(), Errc::kInvalidArgument)) << id;
+  }
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kActive);
+}
+
+TEST_F(AccountServiceTest, DisconnectHookForAnUnknownAccountIsASuccessThatDoesNothing) {
+  EXPECT_TRUE(
+      RunCo(ioc, service.Disconnect(kClient, "30000002", AmoSignature(kClient, "30000002"))));
+  EXPECT_TRUE(EventTypes().empty());
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kActive);
+}
+
+TEST_F(AccountServiceTest, ADisconnectedAccountHandsOutNoTokenUntilConnectedAgain) {
+  ASSERT_TRUE(
+      RunCo(ioc, service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001"))));
+  EXPECT_TRUE(Is(RunCo(ioc, service.FreshToken(30000001)).error(), Errc::kAccountDisconnected));
+  EXPECT_TRUE(Is(RunCo(ioc, service.ForceRefresh(30000001)).error(), Errc::kAccountDisconnected));
+  net::HttpRequest request;
+  request.method = "GET";
+  request.target = "/api/v4/account";
+  EXPECT_TRUE(Is(RunCo(ioc, service.Proxy(30000001, request)).error(), Errc::kAccountDisconnected));
+  EXPECT_EQ(amo.refreshes.load(), 0);
+  EXPECT_EQ(amo.forwards.load(), 0);
+
+  // A new connect writes a fresh row (Upsert): active again.
+  core::Connection fresh = Row();
+  fresh.status = core::ConnectionStatus::kActive;
+  fresh.access_token = Secret("new-access");
+  fresh.refresh_token = Secret("new-refresh");
+  fresh.expires_at = clock.Now() + std::chrono::hours(24);
+  fresh.next_refresh_at = fresh.expires_at - std::chrono::hours(1);
+  fresh.last_error.clear();
+  ASSERT_TRUE(RunCo(ioc, stores.Upsert(fresh, {})));
+  auto token = RunCo(ioc, service.FreshToken(30000001));
+  ASSERT_TRUE(token) << token.error().message();
+  EXPECT_EQ(token->access_token.Reveal(), "new-access");
+}
+
+TEST_F(AccountServiceTest, ARefreshInFlightWhenTheHookArrivesDoesNotResurrectTheTokens) {
+  clock.Advance(std::chrono::hours(25));
+  amo.gate.emplace(ioc, boost::asio::steady_timer::time_point::max());
+  std::optional<Result<core::Connection>> refreshed;
+  boost::asio::co_spawn(ioc,
+                        service.FreshToken(30000001),
+                        [&refreshed](std::exception_ptr e, Result<core::Connection> r) {
+                          ASSERT_FALSE(e);
+                          refreshed = std::move(r);
+                        });
+  ioc.restart();
+  ioc.poll();  // the refresh waits at amoCRM's gate
+  ASSERT_EQ(amo.refreshes.load(), 1);
+  ASSERT_TRUE(
+      RunCo(ioc, service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001"))));
+  amo.gate->cancel();
+  ioc.restart();
+  ioc.run();
+  ASSERT_TRUE(refreshed.has_value());
+  ASSERT_FALSE(*refreshed);
+  EXPECT_TRUE(Is(refreshed->error(), Errc::kAccountDisconnected));
+  const core::Connection row = Row();
+  EXPECT_EQ(row.status, core::ConnectionStatus::kDisconnected);
+  EXPECT_TRUE(row.access_token.Empty());
+  EXPECT_TRUE(row.refresh_token.Empty());
+}
+
+/// A ConnectionStore whose row is rewritten (as by a concurrent refresh) just before each of the
+/// first `races` Replace calls, so they lose their compare-and-swap.
+class RacingStore final : public ConnectionStore {
+ public:
+  RacingStore(testing::InMemoryStores& inner, int races) : inner_(inner), races_(races) {}
+
+  Task<Result<core::Connection>> Upsert(core::Connection c, std::vector<Event> e) override {
+    co_return co_await inner_.Upsert(std::move(c), std::move(e));
+  }
+  Task<Result<core::Connection>> Replace(core::Connection c,
+                                         std::int64_t expected,
+                                         std::vector<Event> e) override {
+    if (races_ > 0) {
+      --races_;
+      auto current = co_await inner_.Find(c.Key());
+      core::Connection rewritten = **current;
+      [[maybe_unused]] auto bumped = co_await inner_.Replace(rewritten, rewritten.version, {});
+    }
+    co_return co_await inner_.Replace(std::move(c), expected, std::move(e));
+  }
+  Task<Result<std::vector<core::Connection>>> ListDue(core::TimePoint now,
+                                                      std::size_t limit) override {
+    co_return co_await inner_.ListDue(now, limit);
+  }
+  Task<Result<std::optional<core::Connection>>> Find(core::AccountKey key) override {
+    co_return co_await inner_.Find(std::move(key));
+  }
+  Task<Result<std::vector<core::Connection>>> FindByAccount(std::int64_t account_id) override {
+    co_return co_await inner_.FindByAccount(account_id);
+  }
+  Task<Result<std::vector<core::Connection>>> List() override { co_return co_await inner_.List(); }
+
+ private:
+  testing::InMemoryStores& inner_;
+  int races_;
+};
+
+TEST_F(AccountServiceTest, DisconnectHookRetriesALostCompareAndSwap) {
+  for (int races : {2, 10}) {
+    RacingStore racing(stores, races);
+    AccountService raced(
+        {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
+        FlowSettings{},
+        core::RefererPolicy({"amocrm.ru"}),
+        AccountPorts{.connections = racing,
+                     .leases = stores,
+                     .outbox = stores,
+                     .amo = amo,
+                     .limiter = limiter,
+                     .events = events,
+                     .clock = clock,
+                     .random = random});
+    auto r = RunCo(ioc, raced.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001")));
+    if (races == 2) {
+      ASSERT_TRUE(r) << r.error().message();
+      EXPECT_EQ(Row().status, core::ConnectionStatus::kDisconnected);
+      EXPECT_EQ(EventTypes(), std::vector<std::string>{"account.disconnected"}) << "once";
+      // Connect again for the next round.
+      core::Connection fresh = Row();
+      fresh.status = core::ConnectionStatus::kActive;
+      fresh.access_token = Secret("a");
+      ASSERT_TRUE(RunCo(ioc, stores.Upsert(fresh, {})));
+    } else {
+      ASSERT_FALSE(r) << "gives up after a few attempts";
+      EXPECT_TRUE(Is(r.error(), Errc::kConflict));
+      EXPECT_EQ(Row().status, core::ConnectionStatus::kActive);
+      EXPECT_EQ(EventTypes().size(), 1U);
+    }
+  }
 }
 
 /// Runs `ioc` until `done` holds (bounded), for callers the limiter's real timers release.

@@ -22,13 +22,15 @@ enum class Errc {
   kConfigInvalid,        ///< a configuration value is unusable
 
   // The OAuth dance on our side.
-  kStateInvalid,       ///< state missing, unknown, expired or already used
-  kRefererNotAllowed,  ///< referer is not an allow-listed amoCRM/Kommo account host
-  kAccessDenied,       ///< the user pressed "Deny" on amoCRM's consent page
-  kCodeAlreadyUsed,    ///< this authorization code was exchanged before
-  kReauthRequired,     ///< the account's refresh token is dead; a person must connect again
-  kRefreshDeferred,    ///< the last refresh failed; the next attempt waits for its backoff
-  kThrottled,          ///< the account's request queue (amoCRM's rate limit) is longer than allowed
+  kStateInvalid,         ///< state missing, unknown, expired or already used
+  kSignatureInvalid,     ///< a hook from amoCRM whose signature does not verify (protocol §7.1)
+  kRefererNotAllowed,    ///< referer is not an allow-listed amoCRM/Kommo account host
+  kAccessDenied,         ///< the user pressed "Deny" on amoCRM's consent page
+  kCodeAlreadyUsed,      ///< this authorization code was exchanged before
+  kReauthRequired,       ///< the account's refresh token is dead; a person must connect again
+  kAccountDisconnected,  ///< the account disconnected the integration; it must be connected again
+  kRefreshDeferred,      ///< the last refresh failed; the next attempt waits for its backoff
+  kThrottled,  ///< the account's request queue (amoCRM's rate limit) is longer than allowed
 
   // amoCRM answered, and said no (classified from HTTP status + `hint`, protocol §3.3).
   kAmoCodeExpired,          ///< "Authorization code has expired"

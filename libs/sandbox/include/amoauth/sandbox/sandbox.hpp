@@ -39,6 +39,9 @@ struct Integration {
   std::string redirect_uri;
   std::string name = "amoauth sandbox integration";
   std::vector<std::string> scopes = {"crm", "notifications"};
+  /// The "access revoked" hook (protocol §7.1): POST /sandbox/accounts/{id}/disconnect sends
+  /// GET {this}?client_uuid=…&account_id=…&signature=… here. Empty: the integration has none.
+  std::string disconnect_hook_url;
 };
 
 struct Options {
@@ -99,6 +102,10 @@ struct Options {
 ///                                               revokes the account's live tokens
 ///   POST /sandbox/accounts/{id}/rename {"subdomain":"new-name"}
 ///                                               moves the account to a new host
+///   POST /sandbox/accounts/{id}/disconnect {"client_id":"…"}
+///                                               the account disconnects the integration:
+///                                               its tokens are revoked and its disconnect hook
+///                                               is sent; answers with the hook's status
 ///   GET|POST|DELETE /sandbox/faults             scripted token-endpoint failures:
 ///                                               {"token_endpoint":{"status":503,"times":2}}
 ///                                               or {"token_endpoint":{"close":true,"times":1}}

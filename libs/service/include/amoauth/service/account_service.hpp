@@ -50,7 +50,8 @@ class AccountService {
 
   /// A connection whose access token is valid for at least the refresh margin, refreshing first
   /// if needed. While a failed refresh backs off, a token that has not yet expired is still
-  /// handed out. Errors: kNotFound, kReauthRequired, kRefreshDeferred, the errors of a refresh.
+  /// handed out. Errors: kNotFound, kReauthRequired, kAccountDisconnected, kRefreshDeferred, the
+  /// errors of a refresh.
   Task<Result<core::Connection>> FreshToken(std::int64_t account_id);
 
   /// Refreshes now, whatever the expiry (POST /v1/accounts/{id}/refresh). Single-flight too.
@@ -66,6 +67,17 @@ class AccountService {
   /// retry_after; a 403 stops it for the cool-off. amoCRM's answer comes back whatever its
   /// status. Errors: those of FreshToken, kThrottled, kAmoBlocked.
   Task<Result<net::HttpResponse>> Proxy(std::int64_t account_id, net::HttpRequest request);
+
+  /// amoCRM's disconnect hook (protocol §7.1): the account disconnected the integration. Checks
+  /// that `client_uuid` is our client id and `signature` verifies under our client secret (both
+  /// in constant time), else Errc::kSignatureInvalid and nothing changes; `account_id_text` must
+  /// be a positive decimal integer (Errc::kInvalidArgument). Then our row of the account, if any,
+  /// becomes kDisconnected with both tokens erased, in one compare-and-swap with its
+  /// account.disconnected event. An unknown account and a row already disconnected are
+  /// successes that change nothing (hooks may repeat).
+  Task<Result<void>> Disconnect(std::string client_uuid,
+                                std::string account_id_text,
+                                std::string signature);
 
   [[nodiscard]] const ApiLimiter& Limiter() const { return ports_.limiter; }
   [[nodiscard]] const core::RefreshPolicy& Policy() const { return settings_.refresh; }
@@ -97,6 +109,9 @@ class AccountService {
   /// Asks amoCRM where the account lives now (protocol §7.2). nullopt: nowhere new.
   Task<std::optional<std::string>> LookUpMovedHost(const core::Connection& row);
   Task<void> ReportBlocked(std::int64_t account_id);
+
+  /// The error a caller gets for a row that is not active: why no token can be handed out.
+  [[nodiscard]] static boost::system::error_code InactiveError(const core::Connection& c);
 
   [[nodiscard]] bool NeedsRefresh(const core::Connection& c) const;
   [[nodiscard]] bool InBackoff(const core::Connection& c) const;

@@ -14,6 +14,8 @@ namespace amoauth::web {
 struct WebSettings {
   /// Path of the Redirect URI amoCRM sends people and hooks to (AMOAUTH_CALLBACK_PATH).
   std::string callback_path = "/api/v1/integrations/amo-crm/callback";
+  /// Path of amoCRM's disconnect ("access revoked") hook (AMOAUTH_DISCONNECT_PATH, protocol §7.1).
+  std::string disconnect_path = "/api/v1/integrations/amo-crm/disconnect";
   /// Bearer key of the internal API (AMOAUTH_API_KEY), compared in constant time.
   Secret api_key;
   /// The site button script (amoCRM's in production, the sandbox's in sandbox mode).
@@ -22,7 +24,7 @@ struct WebSettings {
 };
 
 /// amoauth's HTTP surface:
-/// public — GET /, GET {callback_path}, GET /healthz;
+/// public — GET /, GET {callback_path}, GET {disconnect_path} (signed by amoCRM), GET /healthz;
 /// internal (Bearer API key) — POST /v1/connect, GET /v1/accounts, GET /v1/accounts/{id},
 /// GET /v1/accounts/{id}/token, POST /v1/accounts/{id}/refresh,
 /// ANY /v1/accounts/{id}/proxy/{path*}.
@@ -45,6 +47,7 @@ class WebApp {
 
   Task ConnectPage(Request request);
   Task Callback(Request request);
+  Task DisconnectHook(Request request);
   Task Health(Request request);
 
   Task StartConnect(Request request);

@@ -1,0 +1,133 @@
+#include "disconnect_hook.hpp"
+
+#include <array>
+#include <charconv>
+#include <optional>
+
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <spdlog/spdlog.h>
+
+#include "responses.hpp"
+
+namespace amoauth::sandbox {
+namespace {
+
+std::optional<std::int64_t> AccountIdOf(const net::HttpRequest& req) {
+  const std::string_view text = req.PathParam("id");
+  std::int64_t id = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
+    return std::nullopt;
+  }
+  return id;
+}
+
+}  // namespace
+
+std::string SignDisconnectHook(std::string_view client_secret,
+                               std::string_view client_uuid,
+                               std::string_view account_id) {
+  std::string message;
+  message.append(client_uuid).append("|").append(account_id);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> mac{};
+  unsigned int mac_size = 0;
+  if (HMAC(EVP_sha256(),
+           client_secret.data(),
+           static_cast<int>(client_secret.size()),
+           reinterpret_cast<const unsigned char*>(message.data()),  // NOLINT: OpenSSL's bytes
+           message.size(),
+           mac.data(),
+           &mac_size) == nullptr) {
+    return {};
+  }
+  constexpr std::string_view kHex = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(2 * mac_size);
+  for (unsigned int i = 0; i < mac_size; ++i) {
+    hex.push_back(kHex[mac[i] >> 4U]);
+    hex.push_back(kHex[mac[i] & 0x0fU]);
+  }
+  return hex;
+}
+
+boost::asio::awaitable<net::HttpResponse> ServeDisconnect(SandboxContext& ctx,
+                                                          http_client::HttpClient& client,
+                                                          net::HttpRequest req) {
+  const auto id = AccountIdOf(req);
+  if (!id) {
+    co_return ProblemResponse(404, "Not Found", "No such account in the amoauth sandbox");
+  }
+  boost::system::error_code ec;
+  const boost::json::value body = boost::json::parse(req.body, ec);
+  const auto* object = ec ? nullptr : body.if_object();
+  const auto* client_id = object != nullptr ? object->if_contains("client_id") : nullptr;
+  if (client_id == nullptr || !client_id->is_string() || client_id->get_string().empty()) {
+    co_return ProblemResponse(400, "Bad Request", R"(Expected {"client_id": "…"})");
+  }
+  const std::string client_uuid(client_id->get_string());
+  const auto integration = ctx.state.FindIntegration(client_uuid);
+  const auto revoked = ctx.state.DisconnectIntegration(*id, client_uuid);
+  if (!integration || !revoked) {
+    co_return ProblemResponse(
+        404, "Not Found", "No such account or integration in the amoauth sandbox");
+  }
+  SandboxLogger()->info(
+      "account {} disconnected client {}: revoked {} access and {} refresh token(s)",
+      *id,
+      client_uuid,
+      revoked->access_tokens,
+      revoked->refresh_tokens);
+  boost::json::object report{
+      {"account_id", *id},
+      {"client_id", client_uuid},
+      {"revoked_access_tokens", revoked->access_tokens},
+      {"revoked_refresh_tokens", revoked->refresh_tokens},
+      {"hook_url", nullptr},
+      {"hook_status", nullptr},
+  };
+  if (integration->disconnect_hook_url.empty()) {
+    co_return JsonResponse(200, report);
+  }
+  auto parsed = boost::urls::parse_absolute_uri(integration->disconnect_hook_url);
+  if (!parsed) {
+    co_return ProblemResponse(
+        500, "Internal Server Error", "The integration's disconnect_hook_url is not a URL");
+  }
+  const std::string account_text = std::to_string(*id);
+  boost::urls::url url(*parsed);
+  url.params().append({"client_uuid", client_uuid});
+  url.params().append({"account_id", account_text});
+  url.params().append(
+      {"signature", SignDisconnectHook(integration->client_secret, client_uuid, account_text)});
+  report["hook_url"] = integration->disconnect_hook_url;  // without the signed query
+
+  http_client::ClientRequest hook;
+  hook.method = "GET";
+  hook.url = std::string(url.buffer());
+  hook.headers.Set("User-Agent", std::string(kHookUserAgent));
+  auto answer = co_await client.Send(std::move(hook));
+  if (!answer) {
+    SandboxLogger()->warn("account {}: disconnect hook {} unreachable: {}",
+                          *id,
+                          integration->disconnect_hook_url,
+                          answer.error().message());
+    co_return ProblemResponse(
+        502,
+        "Bad Gateway",
+        "The disconnect hook could not be reached: " + answer.error().message());
+  }
+  SandboxLogger()->info("account {}: disconnect hook {} answered {}",
+                        *id,
+                        integration->disconnect_hook_url,
+                        answer->status);
+  report["hook_status"] = answer->status;
+  report["hook_body"] = answer->body;
+  co_return JsonResponse(answer->status, report);
+}
+
+}  // namespace amoauth::sandbox
