@@ -1,7 +1,9 @@
 #include "amoauth/core/refresh_policy.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstdint>
 
 #include "amoauth/core/errc.hpp"
 
@@ -26,6 +28,16 @@ Seconds Backoff(int failures, const RefreshPolicy& policy, double jitter) {
   const double spread = std::clamp(jitter, 0.0, 1.0);
   const double delay = full / 2.0 + (full / 2.0) * spread;
   return Seconds{std::max<std::int64_t>(1, static_cast<std::int64_t>(delay))};
+}
+
+double Jitter(Random& random) {
+  std::array<std::uint8_t, 4> bytes{};
+  random.Fill(bytes);
+  std::uint32_t v = 0;
+  for (std::uint8_t b : bytes) {
+    v = (v << 8U) | b;
+  }
+  return static_cast<double>(v) / 4294967296.0;
 }
 
 RefreshFailure ClassifyRefreshFailure(const boost::system::error_code& ec) {

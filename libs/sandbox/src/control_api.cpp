@@ -214,6 +214,12 @@ std::variant<ConfigPatch, std::string> ParseConfigPatch(const boost::json::objec
   return patch;
 }
 
+net::HttpResponse AccountNotFound() {
+  return ProblemResponse(404, "Not Found", "No such account in the amoauth sandbox");
+}
+
+}  // namespace
+
 std::optional<std::int64_t> AccountIdParam(const net::HttpRequest& req) {
   const std::string_view text = req.PathParam("id");
   std::int64_t id = 0;
@@ -223,12 +229,6 @@ std::optional<std::int64_t> AccountIdParam(const net::HttpRequest& req) {
   }
   return id;
 }
-
-net::HttpResponse AccountNotFound() {
-  return ProblemResponse(404, "Not Found", "No such account in the amoauth sandbox");
-}
-
-}  // namespace
 
 net::HttpResponse ServeIndex(SandboxContext& ctx, const net::HttpRequest& req) {
   const std::string host(req.headers.Get("Host").value_or("localhost"));

@@ -12,22 +12,11 @@
 #include <openssl/hmac.h>
 #include <spdlog/spdlog.h>
 
+#include "endpoints.hpp"
 #include "responses.hpp"
 
 namespace amoauth::sandbox {
-namespace {
-
-std::optional<std::int64_t> AccountIdOf(const net::HttpRequest& req) {
-  const std::string_view text = req.PathParam("id");
-  std::int64_t id = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (text.empty() || ec != std::errc() || end != text.data() + text.size()) {
-    return std::nullopt;
-  }
-  return id;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 std::string SignDisconnectHook(std::string_view client_secret,
                                std::string_view client_uuid,
@@ -58,7 +47,7 @@ std::string SignDisconnectHook(std::string_view client_secret,
 boost::asio::awaitable<net::HttpResponse> ServeDisconnect(SandboxContext& ctx,
                                                           http_client::HttpClient& client,
                                                           net::HttpRequest req) {
-  const auto id = AccountIdOf(req);
+  const auto id = AccountIdParam(req);
   if (!id) {
     co_return ProblemResponse(404, "Not Found", "No such account in the amoauth sandbox");
   }

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 #include "amoauth/net/http_message.hpp"
@@ -17,6 +19,8 @@ namespace amoauth::sandbox {
 [[nodiscard]] net::HttpResponse ServeAmoSide(SandboxContext& ctx, const net::HttpRequest& req);
 /// The Host header, lowercased, without the port.
 [[nodiscard]] std::string HostOf(const net::HttpRequest& req);
+/// The {id} path parameter of /sandbox/accounts/{id}/…, when it is a whole number.
+[[nodiscard]] std::optional<std::int64_t> AccountIdParam(const net::HttpRequest& req);
 
 // --- browser_endpoints.cpp (protocol §2).
 [[nodiscard]] net::HttpResponse ServeButtonScript(const net::HttpRequest& req);

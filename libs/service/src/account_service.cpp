@@ -29,17 +29,6 @@ constexpr int kDisconnectAttempts = 5;
 constexpr std::string_view kDisconnectedMessage =
     "amoCRM reported that the account disconnected the integration";
 
-/// A uniform number in [0, 1) from the injected randomness (backoff jitter).
-double Jitter(core::Random& random) {
-  std::array<std::uint8_t, 4> bytes{};
-  random.Fill(bytes);
-  std::uint32_t v = 0;
-  for (std::uint8_t b : bytes) {
-    v = (v << 8U) | b;
-  }
-  return static_cast<double>(v) / 4294967296.0;
-}
-
 /// amoCRM's block for abuse is nginx's HTML 403 page (protocol §7.4, §9.7); a 403 in JSON is an
 /// API answer about rights or an IP allow-list, for this request only.
 bool IsBlockPage(const net::HttpResponse& response) {
@@ -401,8 +390,9 @@ Task<Result<core::Connection>> AccountService::RecordFailure(core::Connection ro
   }
   row.last_error_at = now;
   const core::Seconds delay =
-      misconfigured ? settings_.refresh.backoff_cap
-                    : core::Backoff(row.refresh_failures, settings_.refresh, Jitter(ports_.random));
+      misconfigured
+          ? settings_.refresh.backoff_cap
+          : core::Backoff(row.refresh_failures, settings_.refresh, core::Jitter(ports_.random));
   row.next_refresh_at = now + delay;
   spdlog::warn("account {}: refresh attempt {} failed ({}); next attempt in {} s",
                row.account_id,

@@ -14,20 +14,6 @@
 #include "amoauth/core/webhook_signature.hpp"
 
 namespace amoauth::service {
-namespace {
-
-double Jitter(core::Random& random) {
-  std::array<std::uint8_t, 4> bytes{};
-  random.Fill(bytes);
-  std::uint32_t v = 0;
-  for (std::uint8_t b : bytes) {
-    v = (v << 8U) | b;
-  }
-  return static_cast<double>(v) / 4294967296.0;
-}
-
-}  // namespace
-
 WebhookDispatcher::WebhookDispatcher(EventOutbox& outbox,
                                      WebhookSender& sender,
                                      const core::Clock& clock,
@@ -72,7 +58,7 @@ Task<Result<std::size_t>> WebhookDispatcher::RunOnce() {
     backoff.backoff_base = settings_.backoff_base;
     backoff.backoff_cap = settings_.backoff_cap;
     const core::TimePoint next =
-        clock_.Now() + core::Backoff(entry.attempts, backoff, Jitter(random_));
+        clock_.Now() + core::Backoff(entry.attempts, backoff, core::Jitter(random_));
     spdlog::warn("webhook {} ({}): attempt {} failed: {}; next at {}",
                  entry.id,
                  entry.type,

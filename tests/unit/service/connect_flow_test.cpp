@@ -89,11 +89,11 @@ TEST_F(ConnectFlowTest, ExchangesOnceAndStoresTheConnection) {
   EXPECT_EQ(c->last_refresh_at, clock.Now());
   EXPECT_EQ(c->next_refresh_at, c->expires_at - std::chrono::hours(1));
   // The backend hears of it, from the same transaction.
-  auto events = stores.EnqueuedEvents();
-  ASSERT_EQ(events.size(), 1U);
-  EXPECT_EQ(events[0].type, "account.connected");
-  EXPECT_NE(events[0].body.find("\"account_id\":30000001"), std::string::npos);
-  EXPECT_EQ(events[0].body.find("def50200"), std::string::npos) << "no token in events";
+  auto queued = stores.EnqueuedEvents();
+  ASSERT_EQ(queued.size(), 1U);
+  EXPECT_EQ(queued[0].type, "account.connected");
+  EXPECT_NE(queued[0].body.find("\"account_id\":30000001"), std::string::npos);
+  EXPECT_EQ(queued[0].body.find("def50200"), std::string::npos) << "no token in events";
 
   // The same redirect again: the state is spent, amoCRM is not asked twice.
   auto again = Callback({.code = "def50200code", .referer = "example.amocrm.ru", .state = state});

@@ -7,6 +7,7 @@
 
 #include "amoauth/core/clock.hpp"
 #include "amoauth/core/connection.hpp"
+#include "amoauth/core/random.hpp"
 
 /// When to refresh an account's tokens, and what a failed refresh means. Pure arithmetic over
 /// times, so every rule here is tested with fixed clocks (tests/unit/core/refresh_policy_test.cpp).
@@ -36,6 +37,9 @@ struct RefreshPolicy {
 /// spread by `jitter` in [0, 1) over [delay/2, delay) ("equal jitter"), so that many accounts that
 /// failed together (amoCRM was down) do not all come back in the same second.
 [[nodiscard]] Seconds Backoff(int failures, const RefreshPolicy& policy, double jitter);
+
+/// A uniform number in [0, 1) from the injected randomness: Backoff's `jitter`.
+[[nodiscard]] double Jitter(Random& random);
 
 /// What a failed refresh means for the account (protocol §3.3; keyed on status + hint, never on
 /// an `error` field — the classification into Errc happened in ClassifyAmoFailure).
