@@ -64,6 +64,7 @@
 #include "amoauth/service/ports.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
+#include "process_memory.hpp"
 
 namespace {
 
@@ -160,27 +161,8 @@ Options ParseOptions(int argc, char** argv) {
 
 // ---- Measuring ----------------------------------------------------------------------------------
 
-/// VmRSS and VmHWM of this process, in KiB, from /proc/self/status.
-struct Memory {
-  std::int64_t rss_kib = 0;
-  std::int64_t hwm_kib = 0;
-};
-
-Memory ReadMemory() {
-  Memory m;
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto read = [&](std::string_view key, std::int64_t& out) {
-      if (line.starts_with(key)) {
-        out = std::strtoll(line.c_str() + key.size(), nullptr, 10);
-      }
-    };
-    read("VmRSS:", m.rss_kib);
-    read("VmHWM:", m.hwm_kib);
-  }
-  return m;
-}
+using amoauth::bench::Memory;
+using amoauth::bench::ReadMemory;
 
 /// Starts VmHWM again from the current RSS (Linux: "5" > /proc/PID/clear_refs), so that the peak
 /// read afterwards belongs to what ran in between. False if the kernel refused.

@@ -35,6 +35,7 @@
 #include "amoauth/crypto/aead.hpp"
 #include "amoauth/service/ports.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
+#include "process_memory.hpp"
 
 namespace {
 
@@ -107,27 +108,8 @@ Options ParseOptions(int argc, char** argv) {
   return o;
 }
 
-/// VmRSS and VmHWM of this process, in KiB, from /proc/self/status.
-struct Memory {
-  std::int64_t rss_kib = 0;
-  std::int64_t hwm_kib = 0;
-};
-
-Memory ReadMemory() {
-  Memory m;
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line)) {
-    const auto read = [&](std::string_view key, std::int64_t& out) {
-      if (line.starts_with(key)) {
-        out = std::strtoll(line.c_str() + key.size(), nullptr, 10);
-      }
-    };
-    read("VmRSS:", m.rss_kib);
-    read("VmHWM:", m.hwm_kib);
-  }
-  return m;
-}
+using amoauth::bench::Memory;
+using amoauth::bench::ReadMemory;
 
 template <class T>
 T Must(Result<T> r, const char* what) {
