@@ -1,10 +1,13 @@
 #include "amoauth/service/refresh_scheduler.hpp"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
@@ -17,6 +20,15 @@ RefreshScheduler::RefreshScheduler(AccountService& accounts,
                                    SchedulerSettings settings)
     : accounts_(accounts), connections_(connections), clock_(clock), settings_(settings) {}
 
+/// The rows of one batch and the workers taking them in turn. Touched only on the batch's strand.
+struct RefreshScheduler::Round {
+  explicit Round(const boost::asio::any_io_executor& executor) : done(executor) {}
+  std::vector<core::Connection> rows;
+  std::size_t next = 0;
+  std::size_t running = 0;
+  boost::asio::steady_timer done;  ///< cancelled by the last worker to finish
+};
+
 Task<Result<std::size_t>> RefreshScheduler::RunOnce() {
   const core::TimePoint now = clock_.Now();
   std::set<std::pair<std::int64_t, std::string>> attempted;
@@ -26,25 +38,56 @@ Task<Result<std::size_t>> RefreshScheduler::RunOnce() {
     if (!due) {
       co_return due.error();
     }
-    bool progressed = false;
+    std::vector<core::Connection> rows;
     for (core::Connection& row : *due) {
       // A row whose write failed stays due; never spin on it within one round.
-      if (!attempted.emplace(row.account_id, row.client_id).second) {
-        continue;
-      }
-      progressed = true;
-      ++count;
-      const std::int64_t account_id = row.account_id;
-      auto refreshed = co_await accounts_.RefreshIfDue(std::move(row));
-      if (!refreshed && !Is(refreshed.error(), Errc::kReauthRequired)) {
-        spdlog::debug("scheduler: account {}: {}", account_id, refreshed.error().message());
+      if (attempted.emplace(row.account_id, row.client_id).second) {
+        rows.push_back(std::move(row));
       }
     }
-    if (!progressed || due->size() < settings_.batch) {
+    if (rows.empty()) {
+      break;
+    }
+    count += rows.size();
+    auto strand = boost::asio::make_strand(co_await boost::asio::this_coro::executor);
+    co_await boost::asio::co_spawn(strand, RefreshAll(std::move(rows)), boost::asio::use_awaitable);
+    if (due->size() < settings_.batch) {
       break;
     }
   }
   co_return count;
+}
+
+Task<void> RefreshScheduler::RefreshAll(std::vector<core::Connection> rows) {
+  const auto executor = co_await boost::asio::this_coro::executor;
+  auto round = std::make_shared<Round>(executor);
+  round->rows = std::move(rows);
+  round->done.expires_at(boost::asio::steady_timer::time_point::max());
+  round->running = std::min(std::max<std::size_t>(settings_.parallel, 1), round->rows.size());
+  const std::size_t workers = round->running;
+  for (std::size_t i = 0; i < workers; ++i) {
+    // co_spawn posts: no worker runs before this coroutine waits on `done` below.
+    boost::asio::co_spawn(executor, Worker(round), [round](const std::exception_ptr&) {
+      if (--round->running == 0) {
+        round->done.cancel();
+      }
+    });
+  }
+  if (round->running > 0) {
+    boost::system::error_code ec;
+    co_await round->done.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+  }
+}
+
+Task<void> RefreshScheduler::Worker(std::shared_ptr<Round> round) {
+  while (round->next < round->rows.size()) {
+    core::Connection row = std::move(round->rows[round->next++]);
+    const std::int64_t account_id = row.account_id;
+    auto refreshed = co_await accounts_.RefreshIfDue(std::move(row));
+    if (!refreshed && !Is(refreshed.error(), Errc::kReauthRequired)) {
+      spdlog::debug("scheduler: account {}: {}", account_id, refreshed.error().message());
+    }
+  }
 }
 
 Task<void> RefreshScheduler::Run() {

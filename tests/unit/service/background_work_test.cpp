@@ -1,4 +1,5 @@
 // The scheduler and the webhook dispatcher over in-memory ports, with a fake clock.
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -107,6 +108,32 @@ TEST_F(SchedulerTest, ARowThatFailsIsTriedOncePerRoundNotInALoop) {
   EXPECT_EQ(RunCo(ioc, scheduler.RunOnce()).value(), 1U);
   EXPECT_EQ(RunCo(ioc, scheduler.RunOnce()).value(), 0U) << "backing off";
   EXPECT_EQ(amo.refreshes.load(), 1);
+}
+
+TEST_F(SchedulerTest, RefreshesSeveralAccountsAtOnceButNoMoreThanAllowed) {
+  RefreshScheduler wide(accounts, stores, clock, SchedulerSettings{.batch = 100, .parallel = 3});
+  for (std::int64_t id = 1; id <= 7; ++id) {
+    AddAccount(id, hours(24));
+  }
+  clock.Advance(hours(23));
+  // amoCRM holds every refresh until the test lets go: the ones in flight pile up at the gate.
+  amo.gate.emplace(ioc, boost::asio::steady_timer::time_point::max());
+  std::optional<Result<std::size_t>> round;
+  boost::asio::co_spawn(
+      ioc, wide.RunOnce(), [&round](std::exception_ptr, Result<std::size_t> r) { round = r; });
+  ioc.restart();
+  ioc.run_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(amo.refreshes.load(), 3) << "three in flight, the rest waiting their turn";
+  EXPECT_FALSE(round.has_value());
+  amo.gate.reset();  // let go: the held refreshes finish, the others pass straight through
+  while (!round.has_value()) {
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(*round);
+  EXPECT_EQ(**round, 7U);
+  EXPECT_EQ(amo.refreshes.load(), 7);
+  EXPECT_TRUE(RunCo(ioc, stores.ListDue(clock.Now(), 100)).value().empty());
 }
 
 /// Records what would have gone to the integrator's backend.

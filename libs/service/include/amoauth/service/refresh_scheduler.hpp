@@ -3,6 +3,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <memory>
+#include <vector>
 
 #include "amoauth/core/clock.hpp"
 #include "amoauth/service/account_service.hpp"
@@ -16,6 +18,10 @@ struct SchedulerSettings {
   /// How often Run() looks for due rows. Due times are minutes to days apart, so a second is
   /// plenty; the cost of an idle look is one indexed query.
   std::chrono::milliseconds interval{1000};
+  /// Refreshes in flight at once. Each is mostly waiting for amoCRM, so a few in parallel keep a
+  /// backlog (every account due after an outage) from taking hours; few enough not to hammer
+  /// amoCRM's token endpoint.
+  std::size_t parallel = 4;
 };
 
 /// Refreshes every active account before its access token expires and at least every keepalive
@@ -38,6 +44,11 @@ class RefreshScheduler {
   void Stop() { stopped_ = true; }
 
  private:
+  struct Round;
+  /// Refreshes `rows`, settings_.parallel at a time. Runs on a strand of its own.
+  Task<void> RefreshAll(std::vector<core::Connection> rows);
+  Task<void> Worker(std::shared_ptr<Round> round);
+
   AccountService& accounts_;
   ConnectionStore& connections_;
   const core::Clock& clock_;
