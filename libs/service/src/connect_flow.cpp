@@ -60,38 +60,50 @@ Task<Result<ConnectStart>> ConnectFlow::Start(core::ConsentMode mode) {
   co_return ConnectStart{std::move(url), std::move(state), expires_at};
 }
 
-Task<Result<core::Connection>> ConnectFlow::CompleteCallback(CallbackParams params) {
+Task<CallbackOutcome> ConnectFlow::CompleteCallback(CallbackParams params) {
+  CallbackOutcome outcome;
   if (params.error) {
     // The person said no. Consume the state so the link cannot be replayed, then report.
     if (params.state && core::LooksLikeState(*params.state)) {
       std::string hash = core::HashState(*params.state);
       auto taken = co_await states_.Take(std::move(hash), clock_.Now());
-      (void)taken;  // a failure here changes nothing for the person: access was not granted
+      // A failure here changes nothing for the person: access was not granted.
+      if (taken && *taken) {
+        outcome.mode = (*taken)->mode;
+      }
     }
-    co_return Fail(Errc::kAccessDenied);
+    outcome.connection = Fail(Errc::kAccessDenied);
+    co_return outcome;
   }
   if (!params.code || params.code->empty()) {
-    co_return Fail(Errc::kInvalidArgument);
+    outcome.connection = Fail(Errc::kInvalidArgument);
+    co_return outcome;
   }
   // The referer decides where client_secret goes: check it before anything else leaves.
   auto host = referer_policy_.Check(params.referer.value_or(""));
   if (!host) {
     spdlog::warn("callback refused: referer is not an allowed amoCRM/Kommo account host");
-    co_return host.error();
+    outcome.connection = host.error();
+    co_return outcome;
   }
   if (!params.state || !core::LooksLikeState(*params.state)) {
-    co_return Fail(Errc::kStateInvalid);
+    outcome.connection = Fail(Errc::kStateInvalid);
+    co_return outcome;
   }
   std::string state_hash = core::HashState(*params.state);
   auto pending = co_await states_.Take(std::move(state_hash), clock_.Now());
   if (!pending) {
-    co_return pending.error();
+    outcome.connection = pending.error();
+    co_return outcome;
   }
   if (!*pending || (*pending)->client_id != integration_.client_id) {
-    co_return Fail(Errc::kStateInvalid);
+    outcome.connection = Fail(Errc::kStateInvalid);
+    co_return outcome;
   }
+  outcome.mode = (*pending)->mode;
   Secret code(std::move(*params.code));
-  co_return co_await Exchange(std::move(*host), std::move(code));
+  outcome.connection = co_await Exchange(std::move(*host), std::move(code));
+  co_return outcome;
 }
 
 Task<Result<core::Connection>> ConnectFlow::ExchangePastedCode(Secret code, std::string referer) {

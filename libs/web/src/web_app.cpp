@@ -117,7 +117,8 @@ WebApp::Task WebApp::Callback(Request request) {
     // amoCRM checks now and then that the Redirect URI answers (protocol §2.5).
     co_return HttpResponse::Text(200, "amoauth: this Redirect URI is up.\n");
   }
-  auto connected = co_await flow_.CompleteCallback(std::move(params));
+  auto outcome = co_await flow_.CompleteCallback(std::move(params));
+  auto& connected = outcome.connection;
   if (!connected) {
     spdlog::info(
         "[req={}] callback not completed: {}", request.request_id, connected.error().message());

@@ -45,7 +45,7 @@ class ConnectFlowTest : public ::testing::Test {
   }
 
   Result<core::Connection> Callback(CallbackParams p) {
-    return RunCo(ioc, flow.CompleteCallback(std::move(p)));
+    return RunCo(ioc, flow.CompleteCallback(std::move(p))).connection;
   }
 
   boost::asio::io_context ioc;
@@ -115,6 +115,30 @@ TEST_F(ConnectFlowTest, DeniedConsumesTheState) {
   EXPECT_TRUE(Is(r.error(), Errc::kAccessDenied));
   EXPECT_EQ(stores.PendingStates(), 0U);
   EXPECT_EQ(amo.exchanges.load(), 0);
+}
+
+TEST_F(ConnectFlowTest, OutcomeCarriesTheModeTheStateWasIssuedFor) {
+  // The callback page answers per mode (post_message tells the opener), so the mode must come
+  // back from the state, on success and on a deny alike.
+  auto start = RunCo(ioc, flow.Start(core::ConsentMode::kPostMessage));
+  ASSERT_TRUE(start);
+  auto ok =
+      RunCo(ioc,
+            flow.CompleteCallback(
+                {.code = "def50200a", .referer = "example.amocrm.ru", .state = start->state}));
+  ASSERT_TRUE(ok.connection) << ok.connection.error().message();
+  EXPECT_EQ(ok.mode, core::ConsentMode::kPostMessage);
+
+  auto second = RunCo(ioc, flow.Start(core::ConsentMode::kPostMessage));
+  ASSERT_TRUE(second);
+  auto denied =
+      RunCo(ioc, flow.CompleteCallback({.state = second->state, .error = "access_denied"}));
+  EXPECT_TRUE(Is(denied.connection.error(), Errc::kAccessDenied));
+  EXPECT_EQ(denied.mode, core::ConsentMode::kPostMessage);
+
+  // No state of ours: the default, popup.
+  auto unknown = RunCo(ioc, flow.CompleteCallback({.error = "access_denied"}));
+  EXPECT_EQ(unknown.mode, core::ConsentMode::kPopup);
 }
 
 TEST_F(ConnectFlowTest, ExpiredOrForeignStateIsRefused) {

@@ -36,6 +36,13 @@ struct CallbackParams {
   [[nodiscard]] bool IsProbe() const;
 };
 
+/// How a callback ended, and in which mode the person's consent window was opened (the state's
+/// mode; popup when no state of ours came back). The page answers differently per mode.
+struct CallbackOutcome {
+  core::ConsentMode mode = core::ConsentMode::kPopup;
+  Result<core::Connection> connection = Fail(Errc::kStateInvalid);
+};
+
 /// Connect → exchange → store: every way a code becomes a stored connection.
 /// Thread-safe; holds references to ports that must outlive it.
 class ConnectFlow {
@@ -59,7 +66,7 @@ class ConnectFlow {
   /// out: error=… (→ kAccessDenied, the state is consumed), a code is present
   /// (kInvalidArgument), the referer is an allowed account host (kRefererNotAllowed), the state is
   /// one we issued and have not seen (kStateInvalid, consumed now). Then exchanges the code once.
-  Task<Result<core::Connection>> CompleteCallback(CallbackParams params);
+  Task<CallbackOutcome> CompleteCallback(CallbackParams params);
 
   /// A code copied from the integration's window (seed 001, way 2): no state exists.
   Task<Result<core::Connection>> ExchangePastedCode(Secret code, std::string referer);
