@@ -177,6 +177,18 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
     c.disconnect_path = *v;
   }
 
+  if (auto v = Get(vars, "AMOAUTH_SECRETS_PATH")) {
+    if (v->front() != '/' || v->find_first_of("?# ") != std::string::npos) {
+      return fmt::format("AMOAUTH_SECRETS_PATH must be a path starting with / (got \"{}\").", *v);
+    }
+    if (*v == c.callback_path || *v == c.disconnect_path) {
+      return Error(
+          "AMOAUTH_SECRETS_PATH must differ from AMOAUTH_CALLBACK_PATH and "
+          "AMOAUTH_DISCONNECT_PATH.");
+    }
+    c.secrets_path = *v;
+  }
+
   c.api_key = Secret(Get(vars, "AMOAUTH_API_KEY").value_or(""));
   if (!sandbox && c.api_key.Reveal().size() < 16) {
     return Error(
@@ -319,6 +331,12 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
           "is: webhooks are signed with it (generate one with openssl rand -hex 32).");
     }
   }
+  auto secrets_wait = ReadRange(vars, "AMOAUTH_SECRETS_WAIT_MS", 10000, 0, 60000);
+  if (!secrets_wait) {
+    return secrets_wait.error();
+  }
+  c.secrets_wait = std::chrono::milliseconds(*secrets_wait);
+
   auto webhook_timeout = ReadRange(vars, "AMOAUTH_WEBHOOK_TIMEOUT_MS", 10000, 100, 60000);
   if (!webhook_timeout) {
     return webhook_timeout.error();

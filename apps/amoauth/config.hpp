@@ -30,6 +30,10 @@ struct Config {
   std::string callback_path = "/api/v1/integrations/amo-crm/callback";  ///< AMOAUTH_CALLBACK_PATH.
   /// AMOAUTH_DISCONNECT_PATH: where amoCRM's disconnect hook is served (protocol §7.1).
   std::string disconnect_path = "/api/v1/integrations/amo-crm/disconnect";
+  /// AMOAUTH_SECRETS_PATH: where amoCRM posts an external integration's keys (protocol §5).
+  std::string secrets_path = "/api/v1/integrations/amo-crm/secrets";
+  /// AMOAUTH_SECRETS_WAIT_MS: how long a metadata-button redirect waits for those keys.
+  std::chrono::milliseconds secrets_wait{10000};
   Secret api_key;   ///< AMOAUTH_API_KEY: bearer key of the internal API. REQUIRES: ≥ 16 chars,
                     ///< unless --sandbox.
   int threads = 2;  ///< AMOAUTH_THREADS: I/O threads, 1..64.

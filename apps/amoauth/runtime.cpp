@@ -78,6 +78,7 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
       // the lease must outlast it.
       .lease_ttl = std::chrono::duration_cast<std::chrono::seconds>(c.amo_timeout * 3) +
                    std::chrono::seconds(5),
+      .secrets_wait = c.secrets_wait,
       .instance_id = rt->instance_id_,
   };
   rt->events_ =
@@ -90,7 +91,8 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
       },
       executor);
   core::RefererPolicy referer_policy(c.allowed_domains);
-  rt->flow_ = std::make_unique<service::ConnectFlow>(integration,
+  rt->integrations_ = std::make_unique<service::IntegrationDirectory>(integration, *rt->store_);
+  rt->flow_ = std::make_unique<service::ConnectFlow>(*rt->integrations_,
                                                      settings,
                                                      referer_policy,
                                                      *rt->store_,
@@ -100,7 +102,7 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
                                                      *rt->events_,
                                                      rt->clock_,
                                                      rt->random_);
-  rt->accounts_ = std::make_unique<service::AccountService>(integration,
+  rt->accounts_ = std::make_unique<service::AccountService>(*rt->integrations_,
                                                             settings,
                                                             referer_policy,
                                                             service::AccountPorts{

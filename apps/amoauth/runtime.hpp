@@ -55,6 +55,7 @@ class Runtime {
   std::string instance_id_;
   std::unique_ptr<service::EventFactory> events_;
   std::unique_ptr<service::ApiLimiter> limiter_;
+  std::unique_ptr<service::IntegrationDirectory> integrations_;
   std::unique_ptr<service::ConnectFlow> flow_;
   std::unique_ptr<service::AccountService> accounts_;
   std::unique_ptr<service::RefreshScheduler> scheduler_;

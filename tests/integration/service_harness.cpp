@@ -72,7 +72,8 @@ ServiceHarness::ServiceHarness(Options options)
                                        .instance_id = "integration-harness"};
   events_ = std::make_unique<service::EventFactory>(options.events, clock, random_);
   limiter_ = std::make_unique<service::ApiLimiter>(options.limiter, ioc_.get_executor());
-  flow_ = std::make_unique<service::ConnectFlow>(integration,
+  integrations_ = std::make_unique<service::IntegrationDirectory>(integration, *store_);
+  flow_ = std::make_unique<service::ConnectFlow>(*integrations_,
                                                  settings,
                                                  referer_policy,
                                                  *store_,
@@ -82,7 +83,7 @@ ServiceHarness::ServiceHarness(Options options)
                                                  *events_,
                                                  clock,
                                                  random_);
-  accounts_ = std::make_unique<service::AccountService>(integration,
+  accounts_ = std::make_unique<service::AccountService>(*integrations_,
                                                         settings,
                                                         referer_policy,
                                                         service::AccountPorts{

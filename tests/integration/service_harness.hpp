@@ -141,6 +141,7 @@ class ServiceHarness {
   std::unique_ptr<http_client::HttpClient> amo_http_;
   std::unique_ptr<http_client::HttpClient> plain_http_;
   std::unique_ptr<amo_client::AmoHttpClient> amo_;
+  std::unique_ptr<service::IntegrationDirectory> integrations_;
   std::unique_ptr<service::ConnectFlow> flow_;
   std::unique_ptr<service::ApiLimiter> limiter_;
   std::unique_ptr<service::EventFactory> events_;

@@ -24,7 +24,8 @@ class InMemoryStores final : public service::ConnectionStore,
                              public service::StateStore,
                              public service::CodeLedger,
                              public service::RefreshLeases,
-                             public service::EventOutbox {
+                             public service::EventOutbox,
+                             public service::IntegrationStore {
  public:
   explicit InMemoryStores(const core::Clock& clock) : clock_(clock) {}
 
@@ -124,9 +125,49 @@ class InMemoryStores final : public service::ConnectionStore,
     states_.erase(it);
     co_return s.expires_at <= now ? std::nullopt : std::optional(s);
   }
+  service::Task<Result<std::optional<service::PendingState>>> Peek(std::string hash,
+                                                                   core::TimePoint now) override {
+    std::lock_guard lock(mutex_);
+    auto it = states_.find(hash);
+    if (it == states_.end() || it->second.expires_at <= now) {
+      co_return std::nullopt;
+    }
+    co_return std::optional(it->second);
+  }
   service::Task<Result<bool>> MarkUsed(std::string hash, core::TimePoint /*now*/) override {
     std::lock_guard lock(mutex_);
     co_return used_.insert(hash).second;
+  }
+
+  // ---- IntegrationStore -------------------------------------------------------------------------
+
+  service::Task<Result<void>> AddIntegration(service::ExternalIntegration i) override {
+    std::lock_guard lock(mutex_);
+    const bool state_known =
+        std::any_of(integrations_.begin(), integrations_.end(), [&](const auto& kv) {
+          return kv.second.state_hash == i.state_hash;
+        });
+    if (state_known || integrations_.contains(i.client_id)) {
+      co_return Fail(Errc::kSecretsAlreadyReceived);
+    }
+    integrations_.emplace(i.client_id, i);
+    co_return Result<void>{};
+  }
+  service::Task<Result<std::optional<service::ExternalIntegration>>> FindIntegration(
+      std::string client_id) override {
+    std::lock_guard lock(mutex_);
+    auto it = integrations_.find(client_id);
+    co_return it == integrations_.end() ? std::nullopt : std::optional(it->second);
+  }
+  service::Task<Result<std::optional<service::ExternalIntegration>>> FindIntegrationByState(
+      std::string state_hash) override {
+    std::lock_guard lock(mutex_);
+    for (const auto& [id, i] : integrations_) {
+      if (i.state_hash == state_hash) {
+        co_return std::optional(i);
+      }
+    }
+    co_return std::nullopt;
   }
 
   // ---- RefreshLeases ----------------------------------------------------------------------------
@@ -278,6 +319,7 @@ class InMemoryStores final : public service::ConnectionStore,
   std::mutex mutex_;
   std::map<std::pair<std::int64_t, std::string>, core::Connection> rows_;
   std::map<std::string, service::PendingState> states_;
+  std::map<std::string, service::ExternalIntegration> integrations_;
   std::set<std::string> used_;
   std::map<std::pair<std::int64_t, std::string>, Lease> leases_;
   std::map<std::int64_t, OutboxSlot> outbox_;

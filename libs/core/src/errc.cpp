@@ -47,6 +47,14 @@ class AmoauthErrorCategory final : public boost::system::error_category {
         return "The last refresh of this account failed; the next attempt waits for its backoff.";
       case Errc::kThrottled:
         return "Too many requests are queued for this account under amoCRM's rate limit.";
+      case Errc::kIntegrationUnknown:
+        return "No integration with this client id.";
+      case Errc::kIntegrationAmbiguous:
+        return "The account is connected through several integrations; say which (client_id).";
+      case Errc::kSecretsNotReceived:
+        return "amoCRM did not send the new integration's keys in time.";
+      case Errc::kSecretsAlreadyReceived:
+        return "The keys for this authorization were received already.";
       case Errc::kAmoCodeExpired:
         return "amoCRM rejected the authorization code because it has expired.";
       case Errc::kAmoCodeRevoked:
@@ -131,6 +139,14 @@ std::string_view ErrcCode(Errc e) noexcept {
       return "refresh_deferred";
     case Errc::kThrottled:
       return "throttled";
+    case Errc::kIntegrationUnknown:
+      return "integration_unknown";
+    case Errc::kIntegrationAmbiguous:
+      return "integration_ambiguous";
+    case Errc::kSecretsNotReceived:
+      return "secrets_not_received";
+    case Errc::kSecretsAlreadyReceived:
+      return "secrets_already_received";
     case Errc::kAmoCodeExpired:
       return "amo_code_expired";
     case Errc::kAmoCodeRevoked:

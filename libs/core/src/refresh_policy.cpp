@@ -56,6 +56,7 @@ RefreshFailure ClassifyRefreshFailure(const boost::system::error_code& ec) {
       return RefreshFailure::kHostMoved;
     case Errc::kAmoInvalidClient:
     case Errc::kAmoRedirectUriMismatch:
+    case Errc::kIntegrationUnknown:  // the row's integration has no keys here
       // Our configuration, not the account: marking accounts dead over a typo in
       // AMO_CLIENT_SECRET would be unforgivable. Retry slowly until someone fixes it.
       return RefreshFailure::kMisconfigured;
@@ -73,6 +74,9 @@ RefreshFailure ClassifyRefreshFailure(const boost::system::error_code& ec) {
     case Errc::kAccountDisconnected:  // never from a refresh: amoauth's own answer
     case Errc::kRefreshDeferred:
     case Errc::kThrottled:
+    case Errc::kIntegrationAmbiguous:
+    case Errc::kSecretsNotReceived:
+    case Errc::kSecretsAlreadyReceived:
     case Errc::kAmoCodeExpired:
     case Errc::kAmoCodeRevoked:
     case Errc::kAmoCodeInvalid:

@@ -58,11 +58,11 @@ std::chrono::seconds RetryAfterOf(const net::HttpResponse& response) {
 
 }  // namespace
 
-AccountService::AccountService(Integration integration,
+AccountService::AccountService(IntegrationDirectory& integrations,
                                FlowSettings settings,
                                core::RefererPolicy referer_policy,
                                AccountPorts ports)
-    : integration_(std::move(integration)),
+    : integrations_(integrations),
       settings_(std::move(settings)),
       referer_policy_(std::move(referer_policy)),
       ports_(ports) {}
@@ -71,16 +71,36 @@ Task<Result<std::vector<core::Connection>>> AccountService::List() {
   co_return co_await ports_.connections.List();
 }
 
-Task<Result<core::Connection>> AccountService::Get(std::int64_t account_id) {
-  core::AccountKey key{account_id, integration_.client_id};
-  auto found = co_await ports_.connections.Find(std::move(key));
-  if (!found) {
-    co_return found.error();
+Task<Result<core::Connection>> AccountService::Get(std::int64_t account_id,
+                                                   std::optional<std::string> client_id) {
+  if (client_id) {
+    core::AccountKey key{account_id, std::move(*client_id)};
+    auto found = co_await ports_.connections.Find(std::move(key));
+    if (!found) {
+      co_return found.error();
+    }
+    if (!*found) {
+      co_return Fail(Errc::kNotFound);
+    }
+    co_return std::move(**found);
   }
-  if (!*found) {
+  auto rows = co_await ports_.connections.FindByAccount(account_id);
+  if (!rows) {
+    co_return rows.error();
+  }
+  const std::string& primary = integrations_.Primary().client_id;
+  for (auto& row : *rows) {
+    if (row.client_id == primary) {
+      co_return std::move(row);
+    }
+  }
+  if (rows->empty()) {
     co_return Fail(Errc::kNotFound);
   }
-  co_return std::move(**found);
+  if (rows->size() > 1) {
+    co_return Fail(Errc::kIntegrationAmbiguous);
+  }
+  co_return std::move(rows->front());
 }
 
 boost::system::error_code AccountService::InactiveError(const core::Connection& c) {
@@ -97,8 +117,9 @@ bool AccountService::InBackoff(const core::Connection& c) const {
   return c.refresh_failures > 0 && ports_.clock.Now() < c.next_refresh_at;
 }
 
-Task<Result<core::Connection>> AccountService::FreshToken(std::int64_t account_id) {
-  auto connection = co_await Get(account_id);
+Task<Result<core::Connection>> AccountService::FreshToken(std::int64_t account_id,
+                                                          std::optional<std::string> client_id) {
+  auto connection = co_await Get(account_id, std::move(client_id));
   if (!connection) {
     co_return connection;
   }
@@ -111,8 +132,9 @@ Task<Result<core::Connection>> AccountService::FreshToken(std::int64_t account_i
   co_return co_await Refresh(std::move(*connection), Mode::kOnDemand);
 }
 
-Task<Result<core::Connection>> AccountService::ForceRefresh(std::int64_t account_id) {
-  auto connection = co_await Get(account_id);
+Task<Result<core::Connection>> AccountService::ForceRefresh(std::int64_t account_id,
+                                                            std::optional<std::string> client_id) {
+  auto connection = co_await Get(account_id, std::move(client_id));
   if (!connection) {
     co_return connection;
   }
@@ -244,11 +266,20 @@ Task<Result<core::Connection>> AccountService::RefreshLeased(core::Connection se
 }
 
 Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row, Mode mode) {
+  auto integration = co_await integrations_.Resolve(row.client_id);
+  if (!integration) {
+    // A row of an integration we no longer know (its keys are gone): nobody can refresh it.
+    spdlog::error("account {}: no credentials for its integration {}: {}",
+                  row.account_id,
+                  row.client_id,
+                  integration.error().message());
+    co_return integration.error();
+  }
   core::RefreshTokenGrant request{
-      .client_id = integration_.client_id,
-      .client_secret = integration_.client_secret,
+      .client_id = integration->client_id,
+      .client_secret = integration->client_secret,
       .refresh_token = row.refresh_token,
-      .redirect_uri = integration_.redirect_uri,
+      .redirect_uri = integration->redirect_uri,
   };
   std::string host = row.base_domain;
   core::RefreshTokenGrant retry_request = request;
@@ -431,8 +462,9 @@ Task<Result<core::Connection>> AccountService::MarkReauthRequired(
 }
 
 Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
-                                                      net::HttpRequest request) {
-  auto connection = co_await FreshToken(account_id);
+                                                      net::HttpRequest request,
+                                                      std::optional<std::string> client_id) {
+  auto connection = co_await FreshToken(account_id, std::move(client_id));
   if (!connection) {
     co_return connection.error();
   }
@@ -449,7 +481,7 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
   if (response && response->status == 401) {
     // amoCRM no longer accepts the token (revoked, or refreshed elsewhere): refresh once,
     // replay once.
-    auto refreshed = co_await Refresh(std::move(*connection), Mode::kOnDemand);
+    auto refreshed = co_await Refresh(*connection, Mode::kOnDemand);
     if (!refreshed) {
       co_return refreshed.error();
     }
@@ -471,7 +503,7 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
   }
   if (response && response->status == 403 && IsBlockPage(*response) &&
       ports_.limiter.OnBlocked(account_id)) {
-    co_await ReportBlocked(account_id);
+    co_await ReportBlocked(std::move(*connection));
   }
   co_return response;
 }
@@ -479,11 +511,14 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
 Task<Result<void>> AccountService::Disconnect(std::string client_uuid,
                                               std::string account_id_text,
                                               std::string signature) {
-  // Both checks always run, so the time taken does not tell which one failed.
-  const bool ours = crypto::ConstantTimeEquals(client_uuid, integration_.client_id);
-  const bool signed_by_amo = core::VerifyDisconnectSignature(
-      integration_.client_secret.Reveal(), client_uuid, account_id_text, signature);
-  if (!ours || !signed_by_amo) {
+  // Client ids are not secret; the signature is, and is compared in constant time.
+  auto integration = co_await integrations_.Resolve(client_uuid);
+  if (!integration) {
+    co_return Is(integration.error(), Errc::kIntegrationUnknown) ? Fail(Errc::kSignatureInvalid)
+                                                                 : integration.error();
+  }
+  if (!core::VerifyDisconnectSignature(
+          integration->client_secret.Reveal(), client_uuid, account_id_text, signature)) {
     co_return Fail(Errc::kSignatureInvalid);
   }
   std::int64_t account_id = 0;
@@ -493,7 +528,7 @@ Task<Result<void>> AccountService::Disconnect(std::string client_uuid,
       account_id <= 0) {
     co_return Fail(Errc::kInvalidArgument);
   }
-  const core::AccountKey key{account_id, integration_.client_id};
+  const core::AccountKey key{account_id, integration->client_id};
   for (int attempt = 1;; ++attempt) {
     auto found = co_await ports_.connections.Find(key);
     if (!found) {
@@ -535,18 +570,15 @@ Task<Result<void>> AccountService::Disconnect(std::string client_uuid,
   }
 }
 
-Task<void> AccountService::ReportBlocked(std::int64_t account_id) {
+Task<void> AccountService::ReportBlocked(core::Connection connection) {
+  const std::int64_t account_id = connection.account_id;
   const auto cooloff = ports_.limiter.BlockedFor(account_id).value_or(std::chrono::seconds{0});
   spdlog::error("account {}: amoCRM answered 403 (account or IP blocked); no requests for {} s",
                 account_id,
                 cooloff.count());
-  auto connection = co_await Get(account_id);
-  if (!connection) {
-    co_return;
-  }
   json::object data{{"cooloff_seconds", cooloff.count()}};
   auto events =
-      ports_.events.Make(event_type::kAccountApiBlocked, *connection, json::serialize(data));
+      ports_.events.Make(event_type::kAccountApiBlocked, connection, json::serialize(data));
   if (!events.empty()) {
     if (auto queued = co_await ports_.outbox.Enqueue(std::move(events), ports_.clock.Now());
         !queued) {

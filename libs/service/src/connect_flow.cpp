@@ -1,5 +1,11 @@
 #include "amoauth/service/connect_flow.hpp"
 
+#include <algorithm>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "amoauth/core/access_token_claims.hpp"
@@ -15,7 +21,28 @@ bool CallbackParams::IsProbe() const {
          !from_exchange;
 }
 
-ConnectFlow::ConnectFlow(Integration integration,
+namespace {
+
+/// How often a redirect that came before its secrets looks again (across processes the store is
+/// the only channel, so this is a poll; it ends as soon as the keys are there).
+constexpr std::chrono::milliseconds kSecretsPoll{50};
+
+/// amoCRM's client ids are UUIDs; accept any short id of letters, digits and dashes.
+bool LooksLikeClientId(std::string_view id) {
+  return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '-';
+  });
+}
+
+/// A secret is printable ASCII of sane length: it goes into JSON bodies and HMAC keys.
+bool LooksLikeClientSecret(std::string_view secret) {
+  return !secret.empty() && secret.size() <= 512 &&
+         std::all_of(secret.begin(), secret.end(), [](char c) { return c > ' ' && c < 127; });
+}
+
+}  // namespace
+
+ConnectFlow::ConnectFlow(IntegrationDirectory& integrations,
                          FlowSettings settings,
                          core::RefererPolicy referer_policy,
                          StateStore& states,
@@ -25,7 +52,7 @@ ConnectFlow::ConnectFlow(Integration integration,
                          const EventFactory& events,
                          const core::Clock& clock,
                          core::Random& random)
-    : integration_(std::move(integration)),
+    : integrations_(integrations),
       settings_(settings),
       referer_policy_(std::move(referer_policy)),
       states_(states),
@@ -36,13 +63,15 @@ ConnectFlow::ConnectFlow(Integration integration,
       clock_(clock),
       random_(random) {}
 
-Task<Result<ConnectStart>> ConnectFlow::Start(core::ConsentMode mode) {
+Task<Result<ConnectStart>> ConnectFlow::Start(core::ConsentMode mode, StatePurpose purpose) {
   const auto now = clock_.Now();
+  const Integration& integration = integrations_.Primary();
   std::string state = core::GenerateState(random_);
   PendingState pending{
       .state_hash = core::HashState(state),
-      .client_id = integration_.client_id,
+      .client_id = integration.client_id,
       .mode = mode,
+      .purpose = purpose,
       .created_at = now,
       .expires_at = now + settings_.state_ttl,
   };
@@ -51,12 +80,15 @@ Task<Result<ConnectStart>> ConnectFlow::Start(core::ConsentMode mode) {
   if (!stored) {
     co_return stored.error();
   }
-  std::string url = core::BuildAuthorizeUrl({
-      .consent_url = integration_.consent_url,
-      .client_id = integration_.client_id,
-      .state = state,
-      .mode = mode,
-  });
+  std::string url;
+  if (purpose == StatePurpose::kConnect) {
+    url = core::BuildAuthorizeUrl({
+        .consent_url = integration.consent_url,
+        .client_id = integration.client_id,
+        .state = state,
+        .mode = mode,
+    });
+  }
   co_return ConnectStart{std::move(url), std::move(state), expires_at};
 }
 
@@ -91,19 +123,106 @@ Task<CallbackOutcome> ConnectFlow::CompleteCallback(CallbackParams params) {
     co_return outcome;
   }
   std::string state_hash = core::HashState(*params.state);
+  // A metadata state must stay pending while its redirect waits for the keys: the secrets
+  // webhook accepts keys only for a pending state. So look first, wait, and take it after.
+  std::optional<Integration> created;
+  auto peeked = co_await states_.Peek(state_hash, clock_.Now());
+  if (!peeked) {
+    outcome.connection = peeked.error();
+    co_return outcome;
+  }
+  if (*peeked && (*peeked)->purpose == StatePurpose::kCreateIntegration) {
+    outcome.mode = (*peeked)->mode;
+    auto keys = co_await WaitForSecrets(state_hash);
+    if (!keys) {
+      spdlog::warn("callback for a new external integration: {}", keys.error().message());
+      outcome.connection = keys.error();
+      co_return outcome;
+    }
+    created = std::move(*keys);
+  }
   auto pending = co_await states_.Take(std::move(state_hash), clock_.Now());
   if (!pending) {
     outcome.connection = pending.error();
     co_return outcome;
   }
-  if (!*pending || (*pending)->client_id != integration_.client_id) {
+  if (!*pending || (*pending)->client_id != integrations_.Primary().client_id) {
     outcome.connection = Fail(Errc::kStateInvalid);
     co_return outcome;
   }
   outcome.mode = (*pending)->mode;
   Secret code(std::move(*params.code));
-  outcome.connection = co_await Exchange(std::move(*host), std::move(code));
+  if ((*pending)->purpose == StatePurpose::kConnect) {
+    outcome.connection = co_await Exchange(std::move(*host), std::move(code), GetIntegration());
+    co_return outcome;
+  }
+  if (!created) {
+    // Issued for a metadata button, but seen as something else a moment ago: refuse.
+    outcome.connection = Fail(Errc::kStateInvalid);
+    co_return outcome;
+  }
+  if (params.client_id && *params.client_id != created->client_id) {
+    // amoCRM names the integration the code is for; it must be the one whose keys we hold.
+    spdlog::warn("callback refused: its client_id is not the integration created for its state");
+    outcome.connection = Fail(Errc::kStateInvalid);
+    co_return outcome;
+  }
+  outcome.connection = co_await Exchange(std::move(*host), std::move(code), *created);
   co_return outcome;
+}
+
+Task<Result<Integration>> ConnectFlow::WaitForSecrets(std::string state_hash) {
+  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+  const auto deadline = std::chrono::steady_clock::now() + settings_.secrets_wait;
+  for (;;) {
+    auto found = co_await integrations_.ForState(state_hash);
+    if (!found) {
+      co_return found.error();
+    }
+    if (*found) {
+      co_return std::move(**found);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      co_return Fail(Errc::kSecretsNotReceived);
+    }
+    timer.expires_after(
+        std::min<std::chrono::steady_clock::duration>(kSecretsPoll, deadline - now));
+    boost::system::error_code ec;
+    co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
+  }
+}
+
+Task<Result<void>> ConnectFlow::AcceptSecrets(SecretsDelivery delivery) {
+  if (!LooksLikeClientId(delivery.client_id) ||
+      !LooksLikeClientSecret(delivery.client_secret.Reveal())) {
+    co_return Fail(Errc::kInvalidArgument);
+  }
+  if (!core::LooksLikeState(delivery.state)) {
+    co_return Fail(Errc::kStateInvalid);
+  }
+  std::string state_hash = core::HashState(delivery.state);
+  const auto now = clock_.Now();
+  auto pending = co_await states_.Peek(state_hash, now);
+  if (!pending) {
+    co_return pending.error();
+  }
+  if (!*pending || (*pending)->purpose != StatePurpose::kCreateIntegration ||
+      (*pending)->client_id != integrations_.Primary().client_id) {
+    co_return Fail(Errc::kStateInvalid);
+  }
+  ExternalIntegration external{
+      .client_id = std::move(delivery.client_id),
+      .client_secret = std::move(delivery.client_secret),
+      .state_hash = std::move(state_hash),
+      .created_at = now,
+  };
+  const std::string client_id = external.client_id;
+  auto added = co_await integrations_.Add(std::move(external));
+  if (added) {
+    spdlog::info("external integration {} created by amoCRM; its keys are stored", client_id);
+  }
+  co_return added;
 }
 
 Task<Result<core::Connection>> ConnectFlow::ExchangePastedCode(Secret code, std::string referer) {
@@ -114,10 +233,12 @@ Task<Result<core::Connection>> ConnectFlow::ExchangePastedCode(Secret code, std:
   if (!host) {
     co_return host.error();
   }
-  co_return co_await Exchange(std::move(*host), std::move(code));
+  co_return co_await Exchange(std::move(*host), std::move(code), GetIntegration());
 }
 
-Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host, Secret code) {
+Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host,
+                                                     Secret code,
+                                                     const Integration& integration) {
   // Each code goes to amoCRM at most once, whatever reloads or duplicate deliveries happen.
   std::string code_hash = crypto::Sha256Hex(code.Reveal());
   auto first_use = co_await codes_.MarkUsed(std::move(code_hash), clock_.Now());
@@ -128,17 +249,17 @@ Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host, Sec
     co_return Fail(Errc::kCodeAlreadyUsed);
   }
   core::AuthorizationCodeGrant request{
-      .client_id = integration_.client_id,
-      .client_secret = integration_.client_secret,
+      .client_id = integration.client_id,
+      .client_secret = integration.client_secret,
       .code = std::move(code),
-      .redirect_uri = integration_.redirect_uri,
+      .redirect_uri = integration.redirect_uri,
   };
   std::string account_host = host.host;
   auto grant = co_await amo_.ExchangeCode(std::move(account_host), std::move(request));
   if (!grant) {
     co_return grant.error();
   }
-  auto connection = BuildConnection(*grant, host.host, integration_.client_id, clock_.Now());
+  auto connection = BuildConnection(*grant, host.host, integration.client_id, clock_.Now());
   if (!connection) {
     co_return connection.error();
   }

@@ -83,7 +83,21 @@ CREATE INDEX webhook_outbox_delivered ON webhook_outbox ("deliveredAt")
   WHERE "deliveredAt" IS NOT NULL;
 )sql";
 
-constexpr std::array<std::string_view, 2> kMigrations = {kVersion1, kVersion2};
+// External integrations (issue 4, "every way in"): amoCRM creates one per metadata-button
+// authorization and posts its keys to the secrets webhook; the client secret is sealed like the
+// tokens. A state remembers what it was issued for, so only a metadata state accepts keys.
+constexpr std::string_view kVersion3 = R"sql(
+CREATE TABLE integrations (
+  "clientId"     TEXT PRIMARY KEY,
+  "keyId"        TEXT NOT NULL,
+  "clientSecret" BLOB NOT NULL,
+  "stateHash"    TEXT NOT NULL UNIQUE,
+  "createdAt"    TEXT NOT NULL
+);
+ALTER TABLE oauth_states ADD COLUMN purpose TEXT NOT NULL DEFAULT 'connect';
+)sql";
+
+constexpr std::array<std::string_view, 3> kMigrations = {kVersion1, kVersion2, kVersion3};
 
 Result<int> CurrentVersion(Database& db) {
   auto stmt = Statement::Prepare(db, "SELECT coalesce(max(version), 0) FROM schema_migrations");

@@ -716,7 +716,8 @@ struct SqliteStore::Impl {
     {
       auto insert = Statement::Prepare(db,
                                        "INSERT INTO oauth_states (state_hash, client_id, mode, "
-                                       "created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+                                       "created_at, expires_at, purpose) "
+                                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
                                        "ON CONFLICT (state_hash) DO NOTHING");
       if (!insert) {
         return insert.error();
@@ -725,7 +726,8 @@ struct SqliteStore::Impl {
                                        std::string_view(state.client_id),
                                        core::ToString(state.mode),
                                        FormatIsoTime(state.created_at),
-                                       FormatIsoTime(state.expires_at));
+                                       FormatIsoTime(state.expires_at),
+                                       service::ToString(state.purpose));
           !bound) {
         return bound.error();
       }
@@ -746,9 +748,30 @@ struct SqliteStore::Impl {
                                                     const core::TimePoint& now) {
     // DELETE … RETURNING is one atomic statement: of any number of threads or processes taking
     // the same state, exactly one gets the row.
-    auto stmt = Statement::Prepare(db,
-                                   "DELETE FROM oauth_states WHERE state_hash = ?1 "
-                                   "RETURNING client_id, mode, created_at, expires_at");
+    return ReadState(db,
+                     "DELETE FROM oauth_states WHERE state_hash = ?1 "
+                     "RETURNING client_id, mode, created_at, expires_at, purpose",
+                     state_hash,
+                     now);
+  }
+
+  Result<std::optional<service::PendingState>> Peek(Database& db,
+                                                    const std::string& state_hash,
+                                                    const core::TimePoint& now) {
+    return ReadState(db,
+                     "SELECT client_id, mode, created_at, expires_at, purpose FROM oauth_states "
+                     "WHERE state_hash = ?1",
+                     state_hash,
+                     now);
+  }
+
+  /// Runs `sql` (one row of client_id, mode, created_at, expires_at, purpose for ?1 = the hash);
+  /// nullopt when there is none or it expired at `now`.
+  Result<std::optional<service::PendingState>> ReadState(Database& db,
+                                                         std::string_view sql,
+                                                         const std::string& state_hash,
+                                                         const core::TimePoint& now) {
+    auto stmt = Statement::Prepare(db, sql);
     if (!stmt) {
       return stmt.error();
     }
@@ -765,24 +788,112 @@ struct SqliteStore::Impl {
     service::PendingState state;
     state.state_hash = state_hash;
     state.client_id = stmt->Text(0);
-    const std::string mode = stmt->Text(1);
-    const auto parsed_mode = core::ParseConsentMode(mode);
+    const auto parsed_mode = core::ParseConsentMode(stmt->Text(1));
     const auto created = ParseIsoTime(stmt->Text(2));
     const auto expires = ParseIsoTime(stmt->Text(3));
+    const auto purpose = service::ParseStatePurpose(stmt->Text(4));
     if (auto finished = stmt->Run(); !finished) {  // completes the autocommit transaction
       return finished.error();
     }
-    if (!parsed_mode || !created || !expires) {
-      log->error("oauth_states row for client {} is malformed; dropped", state.client_id);
+    if (!parsed_mode || !created || !expires || !purpose) {
+      log->error("oauth_states row for client {} is malformed", state.client_id);
       return Fail(Errc::kStoreFailure);
     }
     state.mode = *parsed_mode;
+    state.purpose = *purpose;
     state.created_at = *created;
     state.expires_at = *expires;
     if (state.expires_at <= now) {
-      return std::optional<service::PendingState>();  // expired: removed, and not returned
+      return std::optional<service::PendingState>();  // expired: not returned
     }
     return std::optional<service::PendingState>(std::move(state));
+  }
+
+  // ---- integrations ---------------------------------------------------------------------------
+
+  [[nodiscard]] static std::string SecretAad(std::string_view client_id) {
+    return fmt::format("integrations/{}/client_secret", client_id);
+  }
+
+  Result<void> AddIntegration(Database& db, const service::ExternalIntegration& integration) {
+    auto stmt = Statement::Prepare(db,
+                                   "INSERT INTO integrations (\"clientId\", \"keyId\", "
+                                   "\"clientSecret\", \"stateHash\", \"createdAt\") "
+                                   "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING");
+    if (!stmt) {
+      return stmt.error();
+    }
+    const std::string sealed =
+        crypto::Seal(key, integration.client_secret.Reveal(), SecretAad(integration.client_id));
+    if (auto bound = stmt->BindAll(std::string_view(integration.client_id),
+                                   std::string_view(key.Id()),
+                                   Blob{sealed},
+                                   std::string_view(integration.state_hash),
+                                   FormatIsoTime(integration.created_at));
+        !bound) {
+      return bound.error();
+    }
+    if (auto done = stmt->Run(); !done) {
+      return done.error();
+    }
+    if (db.Changes() != 1) {
+      return Fail(Errc::kSecretsAlreadyReceived);  // its client id or its state is known
+    }
+    return {};
+  }
+
+  Result<std::optional<service::ExternalIntegration>> FindIntegrationWhere(
+      Database& db, std::string_view column, const std::string& value) {
+    auto stmt = Statement::Prepare(
+        db,
+        fmt::format("SELECT \"clientId\", \"keyId\", \"clientSecret\", \"stateHash\", "
+                    "\"createdAt\" FROM integrations WHERE \"{}\" = ?1",
+                    column));
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->Bind(1, std::string_view(value)); !bound) {
+      return bound.error();
+    }
+    auto row = stmt->Step();
+    if (!row) {
+      return row.error();
+    }
+    if (!*row) {
+      return std::optional<service::ExternalIntegration>();
+    }
+    service::ExternalIntegration integration;
+    integration.client_id = stmt->Text(0);
+    if (stmt->Text(1) != key.Id()) {
+      log->error("integrations row clientId={} was written under another master key",
+                 integration.client_id);
+      return Fail(Errc::kCryptoFailure);
+    }
+    auto secret = crypto::Open(key, stmt->BlobAt(2), SecretAad(integration.client_id));
+    if (!secret) {
+      log->error("integrations row clientId={}: the client secret does not decrypt",
+                 integration.client_id);
+      return Fail(Errc::kCryptoFailure);
+    }
+    integration.client_secret = Secret(std::move(*secret));
+    integration.state_hash = stmt->Text(3);
+    const auto created = ParseIsoTime(stmt->Text(4));
+    if (!created) {
+      log->error("integrations row clientId={} has a malformed createdAt", integration.client_id);
+      return Fail(Errc::kStoreFailure);
+    }
+    integration.created_at = *created;
+    return std::optional<service::ExternalIntegration>(std::move(integration));
+  }
+
+  Result<std::optional<service::ExternalIntegration>> FindIntegration(
+      Database& db, const std::string& client_id) {
+    return FindIntegrationWhere(db, "clientId", client_id);
+  }
+
+  Result<std::optional<service::ExternalIntegration>> FindIntegrationByState(
+      Database& db, const std::string& state_hash) {
+    return FindIntegrationWhere(db, "stateHash", state_hash);
   }
 
   // ---- used_codes -----------------------------------------------------------------------------
@@ -1119,6 +1230,41 @@ service::Task<Result<std::optional<service::PendingState>>> SqliteStore::Take(
   Impl* impl = impl_.get();
   auto work = [impl, state_hash = std::move(state_hash), now] {
     return impl->Run("take state", &Impl::Take, state_hash, now);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::optional<service::PendingState>>> SqliteStore::Peek(
+    std::string state_hash, core::TimePoint now) {
+  Impl* impl = impl_.get();
+  auto work = [impl, state_hash = std::move(state_hash), now] {
+    return impl->Run("peek state", &Impl::Peek, state_hash, now);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<void>> SqliteStore::AddIntegration(service::ExternalIntegration integration) {
+  Impl* impl = impl_.get();
+  auto work = [impl, integration = std::move(integration)] {
+    return impl->Run("add integration", &Impl::AddIntegration, integration);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::optional<service::ExternalIntegration>>> SqliteStore::FindIntegration(
+    std::string client_id) {
+  Impl* impl = impl_.get();
+  auto work = [impl, client_id = std::move(client_id)] {
+    return impl->Run("find integration", &Impl::FindIntegration, client_id);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::optional<service::ExternalIntegration>>>
+SqliteStore::FindIntegrationByState(std::string state_hash) {
+  Impl* impl = impl_.get();
+  auto work = [impl, state_hash = std::move(state_hash)] {
+    return impl->Run("find integration by state", &Impl::FindIntegrationByState, state_hash);
   };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }

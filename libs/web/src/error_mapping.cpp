@@ -104,6 +104,35 @@ ErrorView ViewOfErrc(Errc e) {
               "per second; slow down or retry later.",
               "Too busy",
               kRetry};
+    case Errc::kIntegrationUnknown:
+      return {404,
+              ErrcCode(e),
+              "No integration with this client_id: neither AMO_CLIENT_ID nor an external "
+              "integration created through a metadata button.",
+              "Unknown integration",
+              kStartAgain};
+    case Errc::kIntegrationAmbiguous:
+      return {409,
+              ErrcCode(e),
+              "This account is connected through several integrations; name one with the "
+              "client_id query parameter or the X-Amoauth-Client-Id header.",
+              "Several integrations",
+              kStartAgain};
+    case Errc::kSecretsNotReceived:
+      return {504,
+              ErrcCode(e),
+              "amoCRM created the integration but its keys (the secrets webhook) did not arrive "
+              "in time, so the code could not be exchanged.",
+              "amoCRM did not finish creating the integration",
+              "amoCRM did not send the new integration's keys to this site in time. Please start "
+              "connecting again; if it happens again, tell the people who run this service."};
+    case Errc::kSecretsAlreadyReceived:
+      return {409,
+              ErrcCode(e),
+              "The keys for this authorization were received already; a second delivery is "
+              "refused.",
+              "Already done",
+              kStartAgain};
     case Errc::kAmoCodeExpired:
       return {502,
               ErrcCode(e),

@@ -34,6 +34,63 @@ HttpResponse BadAccountId(const HttpRequest& request) {
                             }));
 }
 
+/// Which integration the caller means (several may be connected to one account): the client_id
+/// query parameter or the X-Amoauth-Client-Id header; nullopt lets AccountService choose.
+std::optional<std::string> ClientIdOf(const HttpRequest& request) {
+  if (auto header = request.headers.Get("X-Amoauth-Client-Id"); header && !header->empty()) {
+    return std::string(*header);
+  }
+  if (auto query = net::ParseQuery(request.RawQuery())) {
+    if (auto v = net::Find(*query, "client_id"); v && !v->empty()) {
+      return std::string(*v);
+    }
+  }
+  return std::nullopt;
+}
+
+/// The secrets webhook's fields (protocol §5). amoCRM's docs do not name the content type:
+/// integrators see JSON, so JSON is read first and a form body is accepted too.
+std::optional<service::SecretsDelivery> ParseSecretsBody(const HttpRequest& request) {
+  service::SecretsDelivery delivery;
+  boost::system::error_code ec;
+  boost::json::value body = boost::json::parse(request.body, ec);
+  if (!ec) {
+    const auto* object = body.if_object();
+    if (object == nullptr) {
+      return std::nullopt;
+    }
+    auto text = [object](std::string_view name) -> std::optional<std::string> {
+      const auto* v = object->if_contains(name);
+      const auto* str = v != nullptr ? v->if_string() : nullptr;
+      return str != nullptr ? std::optional<std::string>(std::string(*str)) : std::nullopt;
+    };
+    auto client_id = text("client_id");
+    auto client_secret = text("client_secret");
+    auto state = text("state");
+    if (!client_id || !client_secret || !state) {
+      return std::nullopt;
+    }
+    delivery.client_id = std::move(*client_id);
+    delivery.client_secret = Secret(std::move(*client_secret));
+    delivery.state = std::move(*state);
+    return delivery;
+  }
+  auto form = net::ParseQuery(request.body);
+  if (!form) {
+    return std::nullopt;
+  }
+  auto client_id = net::Find(*form, "client_id");
+  auto client_secret = net::Find(*form, "client_secret");
+  auto state = net::Find(*form, "state");
+  if (!client_id || !client_secret || !state) {
+    return std::nullopt;
+  }
+  delivery.client_id = std::string(*client_id);
+  delivery.client_secret = Secret(std::string(*client_secret));
+  delivery.state = std::string(*state);
+  return delivery;
+}
+
 HttpResponse NoStore(HttpResponse response) {
   response.headers.Set("Cache-Control", "no-store");
   return response;
@@ -75,6 +132,8 @@ void WebApp::AddRoutes(http_server::Router& router) {
   router.Add("GET", settings_.disconnect_path, [this](HttpRequest r) {
     return DisconnectHook(std::move(r));
   });
+  router.Add(
+      "POST", settings_.secrets_path, [this](HttpRequest r) { return SecretsHook(std::move(r)); });
   router.Add("GET", "/healthz", [this](HttpRequest r) { return Health(std::move(r)); });
 
   router.Add("POST", "/v1/connect", [this](HttpRequest r) { return StartConnect(std::move(r)); });
@@ -160,6 +219,31 @@ WebApp::Task WebApp::DisconnectHook(Request request) {
   co_return HttpResponse::Json(200, R"({"status":"ok"})");
 }
 
+WebApp::Task WebApp::SecretsHook(Request request) {
+  // amoCRM's POST {secrets_uri} with {client_id, client_secret, state} (protocol §5). amoCRM goes
+  // on to hand out the code only after exactly 200; anything else aborts the person's flow, which
+  // is what a forged or replayed delivery deserves. Never log the body: it holds the secret.
+  auto delivery = ParseSecretsBody(request);
+  if (!delivery) {
+    co_return HttpResponse::Json(
+        400,
+        boost::json::serialize(boost::json::object{
+            {"error", "invalid_request"},
+            {"message",
+             "The body must be JSON (or a form) with string fields client_id, client_secret and "
+             "state."},
+            {"request_id", request.request_id},
+        }));
+  }
+  auto accepted = co_await flow_.AcceptSecrets(std::move(*delivery));
+  if (!accepted) {
+    spdlog::warn(
+        "[req={}] secrets webhook refused: {}", request.request_id, accepted.error().message());
+    co_return json::Error(accepted.error(), request.request_id);
+  }
+  co_return HttpResponse::Json(200, R"({"status":"ok"})");
+}
+
 WebApp::Task WebApp::Health(Request /*request*/) {
   co_return HttpResponse::Json(200, R"({"status":"ok"})");
 }
@@ -237,7 +321,8 @@ WebApp::Task WebApp::GetAccount(Request request) {
   if (!id) {
     co_return BadAccountId(request);
   }
-  auto account = co_await accounts_.Get(*id);
+  std::optional<std::string> client_id = ClientIdOf(request);
+  auto account = co_await accounts_.Get(*id, std::move(client_id));
   if (!account) {
     co_return json::Error(account.error(), request.request_id);
   }
@@ -252,7 +337,8 @@ WebApp::Task WebApp::ForceRefresh(Request request) {
   if (!id) {
     co_return BadAccountId(request);
   }
-  auto refreshed = co_await accounts_.ForceRefresh(*id);
+  std::optional<std::string> client_id = ClientIdOf(request);
+  auto refreshed = co_await accounts_.ForceRefresh(*id, std::move(client_id));
   if (!refreshed) {
     co_return json::Error(refreshed.error(), request.request_id);
   }
@@ -267,7 +353,8 @@ WebApp::Task WebApp::GetToken(Request request) {
   if (!id) {
     co_return BadAccountId(request);
   }
-  auto fresh = co_await accounts_.FreshToken(*id);
+  std::optional<std::string> client_id = ClientIdOf(request);
+  auto fresh = co_await accounts_.FreshToken(*id, std::move(client_id));
   if (!fresh) {
     co_return json::Error(fresh.error(), request.request_id);
   }
@@ -289,8 +376,13 @@ WebApp::Task WebApp::ProxyCall(Request request) {
     target += query;
   }
   const std::string request_id = request.request_id;
+  // The query belongs to amoCRM here: only the header names the integration.
+  std::optional<std::string> client_id;
+  if (auto header = request.headers.Get("X-Amoauth-Client-Id"); header && !header->empty()) {
+    client_id = std::string(*header);
+  }
   request.target = std::move(target);
-  auto answer = co_await accounts_.Proxy(*id, std::move(request));
+  auto answer = co_await accounts_.Proxy(*id, std::move(request), std::move(client_id));
   if (!answer) {
     HttpResponse refused = json::Error(answer.error(), request_id);
     if (Is(answer.error(), Errc::kThrottled) || Is(answer.error(), Errc::kAmoBlocked)) {

@@ -31,22 +31,24 @@ class AccountServiceTest : public ::testing::Test {
                 ioc.get_executor(),
                 [this] { return steady_now; }),
         events(true, clock, random),
-        service(
+        directory(
             {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
-            FlowSettings{.refresh = {.margin = std::chrono::minutes(5),
-                                     .ahead = std::chrono::hours(1),
-                                     .keepalive = std::chrono::hours(24 * 7)},
-                         .lease_ttl = std::chrono::seconds(2),
-                         .instance_id = "this-process"},
-            core::RefererPolicy({"amocrm.ru", "kommo.com"}),
-            AccountPorts{.connections = stores,
-                         .leases = stores,
-                         .outbox = stores,
-                         .amo = amo,
-                         .limiter = limiter,
-                         .events = events,
-                         .clock = clock,
-                         .random = random}) {
+            stores),
+        service(directory,
+                FlowSettings{.refresh = {.margin = std::chrono::minutes(5),
+                                         .ahead = std::chrono::hours(1),
+                                         .keepalive = std::chrono::hours(24 * 7)},
+                             .lease_ttl = std::chrono::seconds(2),
+                             .instance_id = "this-process"},
+                core::RefererPolicy({"amocrm.ru", "kommo.com"}),
+                AccountPorts{.connections = stores,
+                             .leases = stores,
+                             .outbox = stores,
+                             .amo = amo,
+                             .limiter = limiter,
+                             .events = events,
+                             .clock = clock,
+                             .random = random}) {
     core::Connection c;
     c.account_id = 30000001;
     c.client_id = kClient;
@@ -78,6 +80,7 @@ class AccountServiceTest : public ::testing::Test {
   ApiLimiter::SteadyClock::time_point steady_now = ApiLimiter::SteadyClock::now();
   ApiLimiter limiter;
   EventFactory events;
+  IntegrationDirectory directory;
   AccountService service;
 };
 
@@ -567,18 +570,17 @@ class RacingStore final : public ConnectionStore {
 TEST_F(AccountServiceTest, DisconnectHookRetriesALostCompareAndSwap) {
   for (int races : {2, 10}) {
     RacingStore racing(stores, races);
-    AccountService raced(
-        {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
-        FlowSettings{},
-        core::RefererPolicy({"amocrm.ru"}),
-        AccountPorts{.connections = racing,
-                     .leases = stores,
-                     .outbox = stores,
-                     .amo = amo,
-                     .limiter = limiter,
-                     .events = events,
-                     .clock = clock,
-                     .random = random});
+    AccountService raced(directory,
+                         FlowSettings{},
+                         core::RefererPolicy({"amocrm.ru"}),
+                         AccountPorts{.connections = racing,
+                                      .leases = stores,
+                                      .outbox = stores,
+                                      .amo = amo,
+                                      .limiter = limiter,
+                                      .events = events,
+                                      .clock = clock,
+                                      .random = random});
     auto r = RunCo(ioc, raced.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001")));
     if (races == 2) {
       ASSERT_TRUE(r) << r.error().message();
@@ -646,6 +648,92 @@ TEST(ApiLimiter, QueuesCallersUntilAWindowAfterAnAnswerAndRefusesBeyondTheBound)
   RunUntil(ioc, [&] { return fourth.has_value(); });
   ASSERT_TRUE(fourth.has_value());
   EXPECT_TRUE(Is(fourth->error(), Errc::kThrottled));
+}
+
+// ---- Several integrations in one amoauth -------------------------------------------------------
+
+constexpr const char* kExternal = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+class SeveralIntegrationsTest : public AccountServiceTest {
+ protected:
+  SeveralIntegrationsTest() {
+    RunCo(ioc,
+          stores.AddIntegration({.client_id = kExternal,
+                                 .client_secret = Secret("external-secret"),
+                                 .state_hash = "h",
+                                 .created_at = clock.Now()}))
+        .value();
+  }
+
+  /// The same account, connected through the external integration too.
+  void ConnectExternal(std::int64_t account_id = 30000001) {
+    core::Connection c = Row();
+    c.account_id = account_id;
+    c.client_id = kExternal;
+    c.access_token = Secret("external-access");
+    c.refresh_token = Secret("external-refresh");
+    RunCo(ioc, stores.Upsert(c, {})).value();
+  }
+};
+
+TEST_F(SeveralIntegrationsTest, WithoutAClientIdTheConfiguredIntegrationIsTheDefault) {
+  ConnectExternal();
+  auto row = RunCo(ioc, service.Get(30000001));
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->client_id, kClient);
+  auto external = RunCo(ioc, service.Get(30000001, kExternal));
+  ASSERT_TRUE(external);
+  EXPECT_EQ(external->access_token.Reveal(), "external-access");
+  EXPECT_TRUE(Is(RunCo(ioc, service.Get(30000001, "nobody")).error(), Errc::kNotFound));
+}
+
+TEST_F(SeveralIntegrationsTest, AnAccountWithOnlyExternalIntegrationsNeedsAClientIdWhenAmbiguous) {
+  ConnectExternal(555);
+  auto only = RunCo(ioc, service.Get(555));
+  ASSERT_TRUE(only) << "one connection: no need to say which";
+  EXPECT_EQ(only->client_id, kExternal);
+
+  RunCo(ioc,
+        stores.AddIntegration({.client_id = "bbbbbbbb-0000-0000-0000-000000000000",
+                               .client_secret = Secret("second"),
+                               .state_hash = "h2",
+                               .created_at = clock.Now()}))
+      .value();
+  core::Connection second = *only;
+  second.client_id = "bbbbbbbb-0000-0000-0000-000000000000";
+  RunCo(ioc, stores.Upsert(second, {})).value();
+  EXPECT_TRUE(Is(RunCo(ioc, service.Get(555)).error(), Errc::kIntegrationAmbiguous));
+}
+
+TEST_F(SeveralIntegrationsTest, AnExternalIntegrationsTokenIsRefreshedWithItsOwnKeys) {
+  ConnectExternal();
+  amo.token_client_id = kExternal;
+  clock.Advance(std::chrono::hours(25));
+  auto fresh = RunCo(ioc, service.FreshToken(30000001, kExternal));
+  ASSERT_TRUE(fresh) << fresh.error().message();
+  EXPECT_EQ(amo.last_client_id, kExternal);
+  EXPECT_EQ(amo.last_secret, "external-secret");
+  EXPECT_EQ(amo.last_refresh_token, "external-refresh");
+  EXPECT_EQ(fresh->client_id, kExternal);
+}
+
+TEST_F(SeveralIntegrationsTest, DisconnectHookOfAnExternalIntegrationIsVerifiedWithItsSecret) {
+  ConnectExternal();
+  const std::string with_ours = crypto::HmacSha256Hex("s", std::string(kExternal) + "|30000001");
+  EXPECT_TRUE(Is(RunCo(ioc, service.Disconnect(kExternal, "30000001", with_ours)).error(),
+                 Errc::kSignatureInvalid))
+      << "signed with another integration's secret";
+  const std::string signature =
+      crypto::HmacSha256Hex("external-secret", std::string(kExternal) + "|30000001");
+  ASSERT_TRUE(RunCo(ioc, service.Disconnect(kExternal, "30000001", signature)));
+  EXPECT_EQ(RunCo(ioc, service.Get(30000001, kExternal))->status,
+            core::ConnectionStatus::kDisconnected);
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kActive) << "the other integration stays";
+  EXPECT_TRUE(Is(
+      RunCo(ioc, service.Disconnect("cccccccc-0000-0000-0000-000000000000", "30000001", signature))
+          .error(),
+      Errc::kSignatureInvalid))
+      << "an unknown integration";
 }
 
 }  // namespace

@@ -28,19 +28,21 @@ class SchedulerTest : public ::testing::Test {
         amo(kClient),
         limiter({}, ioc.get_executor()),
         events(false, clock, random),
-        accounts(
+        directory(
             {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
-            FlowSettings{.refresh = {.ahead = hours(1), .keepalive = hours(24 * 7)},
-                         .instance_id = "this-process"},
-            core::RefererPolicy({"amocrm.ru"}),
-            AccountPorts{.connections = stores,
-                         .leases = stores,
-                         .outbox = stores,
-                         .amo = amo,
-                         .limiter = limiter,
-                         .events = events,
-                         .clock = clock,
-                         .random = random}),
+            stores),
+        accounts(directory,
+                 FlowSettings{.refresh = {.ahead = hours(1), .keepalive = hours(24 * 7)},
+                              .instance_id = "this-process"},
+                 core::RefererPolicy({"amocrm.ru"}),
+                 AccountPorts{.connections = stores,
+                              .leases = stores,
+                              .outbox = stores,
+                              .amo = amo,
+                              .limiter = limiter,
+                              .events = events,
+                              .clock = clock,
+                              .random = random}),
         scheduler(accounts, stores, clock, SchedulerSettings{.batch = 2}) {
     // Hosts are "a{id}.amocrm.ru": answer each refresh with a token of that account.
     amo.account_for_host = [](const std::string& host) {
@@ -68,6 +70,7 @@ class SchedulerTest : public ::testing::Test {
   testing::FakeAmoClient amo;
   ApiLimiter limiter;
   EventFactory events;
+  IntegrationDirectory directory;
   AccountService accounts;
   RefreshScheduler scheduler;
 };

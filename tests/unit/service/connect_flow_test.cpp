@@ -1,5 +1,6 @@
 #include "amoauth/service/connect_flow.hpp"
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/url.hpp>
 #include <gtest/gtest.h>
@@ -23,11 +24,13 @@ class ConnectFlowTest : public ::testing::Test {
   ConnectFlowTest()
       : stores(clock),
         amo(kClient),
-        flow({.platform = core::Platform::kAmocrm,
-              .client_id = kClient,
-              .client_secret = Secret("s3cr3t"),
-              .redirect_uri = "https://app.example/callback",
-              .consent_url = "https://www.amocrm.ru/oauth"},
+        directory({.platform = core::Platform::kAmocrm,
+                   .client_id = kClient,
+                   .client_secret = Secret("s3cr3t"),
+                   .redirect_uri = "https://app.example/callback",
+                   .consent_url = "https://www.amocrm.ru/oauth"},
+                  stores),
+        flow(directory,
              FlowSettings{},
              core::RefererPolicy({"amocrm.ru", "kommo.com"}),
              stores,
@@ -54,6 +57,7 @@ class ConnectFlowTest : public ::testing::Test {
   testing::InMemoryStores stores;
   FakeAmoClient amo;
   EventFactory events{true, clock, random};
+  IntegrationDirectory directory;
   ConnectFlow flow;
 };
 
@@ -180,6 +184,145 @@ TEST_F(ConnectFlowTest, TokenOfAnotherIntegrationIsNotStored) {
   auto r = Callback({.code = "c", .referer = "example.amocrm.ru", .state = NewState()});
   EXPECT_TRUE(Is(r.error(), Errc::kAmoMalformedResponse));
   EXPECT_TRUE(RunCo(ioc, stores.List()).value().empty());
+}
+
+// ---- External integrations: the metadata button and the secrets webhook (protocol §2.2, §5) ----
+
+constexpr const char* kExternal = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+
+TEST_F(ConnectFlowTest, SecretsFirstThenTheRedirectExchangesWithTheNewIntegrationsKeys) {
+  auto start = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  ASSERT_TRUE(start);
+  EXPECT_TRUE(start->authorize_url.empty()) << "the metadata button builds its own URL";
+  auto accepted = RunCo(ioc,
+                        flow.AcceptSecrets({.client_id = kExternal,
+                                            .client_secret = Secret("external-secret"),
+                                            .state = start->state}));
+  ASSERT_TRUE(accepted) << accepted.error().message();
+
+  amo.token_client_id = kExternal;
+  auto c = Callback({.code = "def50200ext",
+                     .referer = "example.amocrm.ru",
+                     .state = start->state,
+                     .client_id = kExternal});
+  ASSERT_TRUE(c) << c.error().message();
+  EXPECT_EQ(c->client_id, kExternal) << "tokens are keyed by (account, integration)";
+  EXPECT_EQ(amo.last_client_id, kExternal);
+  EXPECT_EQ(amo.last_secret, "external-secret");
+}
+
+TEST_F(ConnectFlowTest, CodeFirstWaitsForTheSecretsThenExchanges) {
+  auto start = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  ASSERT_TRUE(start);
+  amo.token_client_id = kExternal;
+  std::optional<CallbackOutcome> outcome;
+  boost::asio::co_spawn(
+      ioc,
+      flow.CompleteCallback(
+          {.code = "def50200early", .referer = "example.amocrm.ru", .state = start->state}),
+      [&](std::exception_ptr e, CallbackOutcome o) {
+        ASSERT_FALSE(e);
+        outcome = std::move(o);
+      });
+  // The redirect is now waiting (it has consumed the state); the secrets still count.
+  ioc.run_for(std::chrono::milliseconds(20));
+  ASSERT_FALSE(outcome.has_value()) << "it must wait for the keys";
+  EXPECT_EQ(amo.exchanges.load(), 0);
+  bool accepted = false;
+  boost::asio::co_spawn(
+      ioc,
+      flow.AcceptSecrets(
+          {.client_id = kExternal, .client_secret = Secret("late-secret"), .state = start->state}),
+      [&](std::exception_ptr e, Result<void> r) {
+        ASSERT_FALSE(e);
+        accepted = r.has_value();
+      });
+  ioc.restart();
+  while (!outcome && ioc.run_one_for(std::chrono::seconds(5)) > 0) {
+  }
+  ASSERT_TRUE(accepted) << "the keys are accepted while their redirect waits";
+  ASSERT_TRUE(outcome.has_value());
+  ASSERT_TRUE(outcome->connection) << outcome->connection.error().message();
+  EXPECT_EQ(outcome->connection->client_id, kExternal);
+  EXPECT_EQ(amo.last_secret, "late-secret");
+}
+
+TEST_F(ConnectFlowTest, RedirectGivesUpWhenTheSecretsNeverCome) {
+  IntegrationDirectory dir({.client_id = kClient, .client_secret = Secret("s3cr3t")}, stores);
+  ConnectFlow impatient(dir,
+                        FlowSettings{.secrets_wait = std::chrono::milliseconds(30)},
+                        core::RefererPolicy({"amocrm.ru"}),
+                        stores,
+                        stores,
+                        stores,
+                        amo,
+                        events,
+                        clock,
+                        random);
+  auto start =
+      RunCo(ioc, impatient.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  ASSERT_TRUE(start);
+  auto o = RunCo(ioc,
+                 impatient.CompleteCallback(
+                     {.code = "def50200x", .referer = "example.amocrm.ru", .state = start->state}));
+  EXPECT_TRUE(Is(o.connection.error(), Errc::kSecretsNotReceived));
+  EXPECT_EQ(amo.exchanges.load(), 0);
+}
+
+TEST_F(ConnectFlowTest, ForgedOrMisdirectedSecretsAreRefusedAndStoreNothing) {
+  auto secrets = [&](std::string state, std::string client_id = kExternal) {
+    return RunCo(ioc,
+                 flow.AcceptSecrets({.client_id = std::move(client_id),
+                                     .client_secret = Secret("x"),
+                                     .state = std::move(state)}));
+  };
+  // A state we never issued.
+  EXPECT_TRUE(Is(secrets(core::GenerateState(random)).error(), Errc::kStateInvalid));
+  // Not a state at all.
+  EXPECT_TRUE(Is(secrets("123qwe").error(), Errc::kStateInvalid));
+  // A state of the standard button: no integration is being created for it.
+  EXPECT_TRUE(Is(secrets(NewState()).error(), Errc::kStateInvalid));
+  // An expired metadata state.
+  auto old = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  clock.Advance(std::chrono::minutes(20));
+  EXPECT_TRUE(Is(secrets(old->state).error(), Errc::kStateInvalid));
+  // Malformed keys.
+  auto fresh = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  EXPECT_TRUE(Is(secrets(fresh->state, "").error(), Errc::kInvalidArgument));
+  EXPECT_TRUE(Is(secrets(fresh->state, "<script>").error(), Errc::kInvalidArgument));
+  EXPECT_FALSE(RunCo(ioc, stores.FindIntegration(kExternal)).value().has_value());
+}
+
+TEST_F(ConnectFlowTest, ReplayedSecretsAreRefusedBeforeAndAfterTheRedirect) {
+  auto start = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  SecretsDelivery first{
+      .client_id = kExternal, .client_secret = Secret("first"), .state = start->state};
+  ASSERT_TRUE(RunCo(ioc, flow.AcceptSecrets(first)));
+  SecretsDelivery again{.client_id = "ffffffff-0000-0000-0000-000000000000",
+                        .client_secret = Secret("attacker"),
+                        .state = start->state};
+  EXPECT_TRUE(Is(RunCo(ioc, flow.AcceptSecrets(again)).error(), Errc::kSecretsAlreadyReceived));
+
+  amo.token_client_id = kExternal;
+  ASSERT_TRUE(
+      Callback({.code = "def50200r", .referer = "example.amocrm.ru", .state = start->state}));
+  // The redirect consumed the state: a late replay finds nothing to attach to.
+  EXPECT_TRUE(Is(RunCo(ioc, flow.AcceptSecrets(again)).error(), Errc::kStateInvalid));
+  EXPECT_EQ(RunCo(ioc, stores.FindIntegration(kExternal)).value()->client_secret.Reveal(), "first");
+}
+
+TEST_F(ConnectFlowTest, RedirectNamingAnotherIntegrationThanItsStateIsRefused) {
+  auto start = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  ASSERT_TRUE(
+      RunCo(ioc,
+            flow.AcceptSecrets(
+                {.client_id = kExternal, .client_secret = Secret("k"), .state = start->state})));
+  auto r = Callback({.code = "def50200m",
+                     .referer = "example.amocrm.ru",
+                     .state = start->state,
+                     .client_id = "99999999-0000-0000-0000-000000000000"});
+  EXPECT_TRUE(Is(r.error(), Errc::kStateInvalid));
+  EXPECT_EQ(amo.exchanges.load(), 0);
 }
 
 TEST(CallbackParams, NoParameterAtAllIsTheProbe) {

@@ -42,6 +42,7 @@ class FakeAmoClient final : public service::AmoClient {
                                                        core::AuthorizationCodeGrant g) override {
     ++exchanges;
     last_host = host;
+    last_client_id = g.client_id;
     last_secret = g.client_secret.Reveal();
     if (exchange_error) {
       co_return Fail(*exchange_error);
@@ -53,6 +54,8 @@ class FakeAmoClient final : public service::AmoClient {
                                                   core::RefreshTokenGrant g) override {
     ++refreshes;
     last_host = host;
+    last_client_id = g.client_id;
+    last_secret = g.client_secret.Reveal();
     last_refresh_token = g.refresh_token.Reveal();
     if (gate) {
       auto [ec] = co_await gate->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
@@ -133,7 +136,8 @@ class FakeAmoClient final : public service::AmoClient {
   std::atomic<int> refreshes{0};
   std::atomic<int> forwards{0};
   std::string last_host;
-  std::string last_secret;
+  std::string last_client_id;  ///< of the last exchange or refresh
+  std::string last_secret;     ///< of the last exchange or refresh
   std::string last_refresh_token;
   std::vector<std::string> forwarded_tokens;
   std::deque<std::string> forward_headers_retry_after;

@@ -597,7 +597,8 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
         R"(', '2025-10-10T00:00:00Z', 3, '2025-10-01T00:00:00Z', '2025-10-05T12:00:00Z'))");
   }
   auto store = OpenStore();
-  EXPECT_EQ(store->SchemaVersion(), 2);
+  const int latest = store->SchemaVersion();
+  EXPECT_GE(latest, 3);
 
   const auto found = Unwrap(Run(store->Find({42, "legacy-client"})));
   ASSERT_TRUE(found.has_value());
@@ -618,8 +619,12 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
             (std::vector<std::string>{"legacy-client"}));
 
   RawDb raw(DbPath());
-  EXPECT_EQ(raw.Query("SELECT version FROM schema_migrations ORDER BY version"),
-            (Rows{{"1"}, {"2"}}));
+  Rows versions;
+  for (int v = 1; v <= latest; ++v) {
+    versions.push_back({std::to_string(v)});
+  }
+  EXPECT_EQ(raw.Query("SELECT version FROM schema_migrations ORDER BY version"), versions)
+      << "every migration applied once, in order";
   EXPECT_EQ(raw.Query(R"(SELECT "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError",
                                 "lastErrorAt" FROM amo_tokens)"),
             (Rows{{"2025-10-05T12:00:00Z", "2025-10-05T12:00:00Z", "0", "", "NULL"}}));
@@ -1077,6 +1082,77 @@ TEST_F(SqliteStoreTest, StateTakenThroughOneStoreIsGoneForAnotherOnTheSameFile) 
   ASSERT_TRUE(Unwrap(Run(second->Take("shared-state", FromUnixSeconds(kNow + 1)))).has_value());
   EXPECT_FALSE(Unwrap(Run(first->Take("shared-state", FromUnixSeconds(kNow + 1)))).has_value());
   EXPECT_FALSE(Unwrap(Run(second->Take("shared-state", FromUnixSeconds(kNow + 1)))).has_value());
+}
+
+TEST_F(SqliteStoreTest, PeekLeavesTheStatePendingAndKeepsItsPurpose) {
+  auto store = OpenStore();
+  PendingState state = MakeState("meta-state", kNow);
+  state.purpose = amoauth::service::StatePurpose::kCreateIntegration;
+  Unwrap(Run(store->Put(state, FromUnixSeconds(kNow))));
+
+  const auto peeked = Unwrap(Run(store->Peek("meta-state", FromUnixSeconds(kNow + 1))));
+  ASSERT_TRUE(peeked.has_value());
+  EXPECT_EQ(peeked->purpose, amoauth::service::StatePurpose::kCreateIntegration);
+  EXPECT_EQ(peeked->mode, state.mode);
+  // Still there for the redirect, which takes it once.
+  const auto taken = Unwrap(Run(store->Take("meta-state", FromUnixSeconds(kNow + 2))));
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->purpose, amoauth::service::StatePurpose::kCreateIntegration);
+  EXPECT_FALSE(Unwrap(Run(store->Peek("meta-state", FromUnixSeconds(kNow + 3)))).has_value());
+  // An expired state is not peeked either.
+  Unwrap(Run(store->Put(MakeState("short", kNow, 10), FromUnixSeconds(kNow))));
+  EXPECT_FALSE(Unwrap(Run(store->Peek("short", FromUnixSeconds(kNow + 10)))).has_value());
+}
+
+// ---- integrations -------------------------------------------------------------------------------
+
+TEST_F(SqliteStoreTest, ExternalIntegrationIsStoredSealedAndFoundByIdAndByState) {
+  const std::string secret = "SECRET-of-the-external-integration-unique-marker";
+  auto store = OpenStore();
+  Unwrap(Run(store->AddIntegration({.client_id = "ext-client-1",
+                                    .client_secret = amoauth::Secret(secret),
+                                    .state_hash = "state-hash-1",
+                                    .created_at = FromUnixSeconds(kNow)})));
+
+  auto other_process = OpenStore();
+  const auto by_id = Unwrap(Run(other_process->FindIntegration("ext-client-1")));
+  ASSERT_TRUE(by_id.has_value());
+  EXPECT_EQ(by_id->client_secret.Reveal(), secret);
+  EXPECT_EQ(by_id->state_hash, "state-hash-1");
+  EXPECT_EQ(by_id->created_at, FromUnixSeconds(kNow));
+  const auto by_state = Unwrap(Run(other_process->FindIntegrationByState("state-hash-1")));
+  ASSERT_TRUE(by_state.has_value());
+  EXPECT_EQ(by_state->client_id, "ext-client-1");
+  EXPECT_FALSE(Unwrap(Run(store->FindIntegration("nobody"))).has_value());
+  EXPECT_FALSE(Unwrap(Run(store->FindIntegrationByState("no-state"))).has_value());
+
+  const std::string bytes =
+      ReadFileBytes(DbPath()) + ReadFileBytes(DbPath() + "-wal") + ReadFileBytes(DbPath() + "-shm");
+  ASSERT_NE(bytes.find("ext-client-1"), std::string::npos) << "sanity: the row is in the files";
+  EXPECT_EQ(bytes.find("unique-marker"), std::string::npos) << "the secret is sealed";
+}
+
+TEST_F(SqliteStoreTest, ASecondIntegrationForOneStateOrOneClientIsRefused) {
+  auto store = OpenStore();
+  Unwrap(Run(store->AddIntegration({.client_id = "ext-a",
+                                    .client_secret = amoauth::Secret("s1"),
+                                    .state_hash = "state-a",
+                                    .created_at = FromUnixSeconds(kNow)})));
+  auto replay = Run(store->AddIntegration({.client_id = "ext-b",
+                                           .client_secret = amoauth::Secret("s2"),
+                                           .state_hash = "state-a",
+                                           .created_at = FromUnixSeconds(kNow)}));
+  ASSERT_FALSE(replay);
+  EXPECT_TRUE(Is(replay.error(), amoauth::Errc::kSecretsAlreadyReceived));
+  auto same_client = Run(store->AddIntegration({.client_id = "ext-a",
+                                                .client_secret = amoauth::Secret("s3"),
+                                                .state_hash = "state-c",
+                                                .created_at = FromUnixSeconds(kNow)}));
+  ASSERT_FALSE(same_client);
+  EXPECT_TRUE(Is(same_client.error(), amoauth::Errc::kSecretsAlreadyReceived));
+  // The first keys are untouched.
+  EXPECT_EQ(Unwrap(Run(store->FindIntegration("ext-a")))->client_secret.Reveal(), "s1");
+  EXPECT_FALSE(Unwrap(Run(store->FindIntegration("ext-b"))).has_value());
 }
 
 // ---- used_codes ---------------------------------------------------------------------------------

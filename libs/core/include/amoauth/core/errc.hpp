@@ -31,6 +31,10 @@ enum class Errc {
   kAccountDisconnected,  ///< the account disconnected the integration; it must be connected again
   kRefreshDeferred,      ///< the last refresh failed; the next attempt waits for its backoff
   kThrottled,  ///< the account's request queue (amoCRM's rate limit) is longer than allowed
+  kIntegrationUnknown,      ///< no integration with this client id (configured or external)
+  kIntegrationAmbiguous,    ///< the account has several integrations; the caller must pick one
+  kSecretsNotReceived,      ///< the external integration's keys did not arrive in time (§5)
+  kSecretsAlreadyReceived,  ///< a second secrets webhook for one authorization (a replay)
 
   // amoCRM answered, and said no (classified from HTTP status + `hint`, protocol §3.3).
   kAmoCodeExpired,          ///< "Authorization code has expired"

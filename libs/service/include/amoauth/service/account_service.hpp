@@ -12,6 +12,7 @@
 #include "amoauth/service/api_limiter.hpp"
 #include "amoauth/service/events.hpp"
 #include "amoauth/service/integration.hpp"
+#include "amoauth/service/integration_directory.hpp"
 #include "amoauth/service/ports.hpp"
 #include "amoauth/service/single_flight.hpp"
 
@@ -38,24 +39,29 @@ struct AccountPorts {
 /// the row's version before anyone uses it (docs/architecture.md, "Refreshing"). Thread-safe.
 class AccountService {
  public:
-  AccountService(Integration integration,
+  AccountService(IntegrationDirectory& integrations,
                  FlowSettings settings,
                  core::RefererPolicy referer_policy,
                  AccountPorts ports);
 
   Task<Result<std::vector<core::Connection>>> List();
 
-  /// The account's connection for our integration. Errors: kNotFound.
-  Task<Result<core::Connection>> Get(std::int64_t account_id);
+  /// The account's connection through integration `client_id`; without one, through the
+  /// configured integration if the account has that, else its only one. Errors: kNotFound,
+  /// kIntegrationAmbiguous (several external integrations and no client_id).
+  Task<Result<core::Connection>> Get(std::int64_t account_id,
+                                     std::optional<std::string> client_id = std::nullopt);
 
   /// A connection whose access token is valid for at least the refresh margin, refreshing first
   /// if needed. While a failed refresh backs off, a token that has not yet expired is still
   /// handed out. Errors: kNotFound, kReauthRequired, kAccountDisconnected, kRefreshDeferred, the
   /// errors of a refresh.
-  Task<Result<core::Connection>> FreshToken(std::int64_t account_id);
+  Task<Result<core::Connection>> FreshToken(std::int64_t account_id,
+                                            std::optional<std::string> client_id = std::nullopt);
 
   /// Refreshes now, whatever the expiry (POST /v1/accounts/{id}/refresh). Single-flight too.
-  Task<Result<core::Connection>> ForceRefresh(std::int64_t account_id);
+  Task<Result<core::Connection>> ForceRefresh(std::int64_t account_id,
+                                              std::optional<std::string> client_id = std::nullopt);
 
   /// The scheduler's call for a row ListDue returned: refreshes unless someone already did (or
   /// rescheduled it) since the row was read.
@@ -66,11 +72,14 @@ class AccountService {
   /// refreshes once (single-flight) and replays once; a 429 holds the account back for its
   /// retry_after; a 403 stops it for the cool-off. amoCRM's answer comes back whatever its
   /// status. Errors: those of FreshToken, kThrottled, kAmoBlocked.
-  Task<Result<net::HttpResponse>> Proxy(std::int64_t account_id, net::HttpRequest request);
+  Task<Result<net::HttpResponse>> Proxy(std::int64_t account_id,
+                                        net::HttpRequest request,
+                                        std::optional<std::string> client_id = std::nullopt);
 
   /// amoCRM's disconnect hook (protocol §7.1): the account disconnected the integration. Checks
-  /// that `client_uuid` is our client id and `signature` verifies under our client secret (both
-  /// in constant time), else Errc::kSignatureInvalid and nothing changes; `account_id_text` must
+  /// that `client_uuid` is one of our integrations (the configured one or an external one) and
+  /// `signature` verifies under its client secret (in constant time), else
+  /// Errc::kSignatureInvalid and nothing changes; `account_id_text` must
   /// be a positive decimal integer (Errc::kInvalidArgument). Then our row of the account, if any,
   /// becomes kDisconnected with both tokens erased, in one compare-and-swap with its
   /// account.disconnected event. An unknown account and a row already disconnected are
@@ -108,7 +117,7 @@ class AccountService {
                                                     boost::system::error_code reason);
   /// Asks amoCRM where the account lives now (protocol §7.2). nullopt: nowhere new.
   Task<std::optional<std::string>> LookUpMovedHost(const core::Connection& row);
-  Task<void> ReportBlocked(std::int64_t account_id);
+  Task<void> ReportBlocked(core::Connection connection);
 
   /// The error a caller gets for a row that is not active: why no token can be handed out.
   [[nodiscard]] static boost::system::error_code InactiveError(const core::Connection& c);
@@ -116,7 +125,7 @@ class AccountService {
   [[nodiscard]] bool NeedsRefresh(const core::Connection& c) const;
   [[nodiscard]] bool InBackoff(const core::Connection& c) const;
 
-  Integration integration_;
+  IntegrationDirectory& integrations_;
   FlowSettings settings_;
   core::RefererPolicy referer_policy_;
   AccountPorts ports_;

@@ -9,6 +9,7 @@
 #include "amoauth/core/referer_policy.hpp"
 #include "amoauth/service/events.hpp"
 #include "amoauth/service/integration.hpp"
+#include "amoauth/service/integration_directory.hpp"
 #include "amoauth/service/ports.hpp"
 
 namespace amoauth::service {
@@ -36,6 +37,14 @@ struct CallbackParams {
   [[nodiscard]] bool IsProbe() const;
 };
 
+/// The body of amoCRM's secrets webhook (protocol §5): the keys of the external integration it
+/// created for the authorization that carried `state`.
+struct SecretsDelivery {
+  std::string client_id;
+  Secret client_secret;
+  std::string state;
+};
+
 /// How a callback ended, and in which mode the person's consent window was opened (the state's
 /// mode; popup when no state of ours came back). The page answers differently per mode.
 struct CallbackOutcome {
@@ -47,7 +56,7 @@ struct CallbackOutcome {
 /// Thread-safe; holds references to ports that must outlive it.
 class ConnectFlow {
  public:
-  ConnectFlow(Integration integration,
+  ConnectFlow(IntegrationDirectory& integrations,
               FlowSettings settings,
               core::RefererPolicy referer_policy,
               StateStore& states,
@@ -58,25 +67,40 @@ class ConnectFlow {
               const core::Clock& clock,
               core::Random& random);
 
-  /// Mints a single-use state (stored by hash, expiring after settings.state_ttl) and the
-  /// consent URL carrying it. Errors: Errc::kBusy, Errc::kStoreFailure.
-  Task<Result<ConnectStart>> Start(core::ConsentMode mode);
+  /// Mints a single-use state (stored by hash, expiring after settings.state_ttl) and, for
+  /// kConnect, the consent URL carrying it (a metadata button builds its own URL: authorize_url
+  /// is empty for kCreateIntegration). Errors: Errc::kBusy, Errc::kStoreFailure.
+  Task<Result<ConnectStart>> Start(core::ConsentMode mode,
+                                   StatePurpose purpose = StatePurpose::kConnect);
 
   /// A person came back from the consent page. Checks, in this order and before anything goes
   /// out: error=… (→ kAccessDenied, the state is consumed), a code is present
   /// (kInvalidArgument), the referer is an allowed account host (kRefererNotAllowed), the state is
-  /// one we issued and have not seen (kStateInvalid, consumed now). Then exchanges the code once.
+  /// one we issued and have not seen (kStateInvalid, consumed now). Then exchanges the code once,
+  /// for a metadata state with the keys of the integration amoCRM created for it — waiting up to
+  /// settings.secrets_wait for them if the code came first (kSecretsNotReceived).
   Task<CallbackOutcome> CompleteCallback(CallbackParams params);
+
+  /// amoCRM's secrets webhook (protocol §5). Accepted only for a pending state we issued for a
+  /// metadata button (else kStateInvalid: forged, expired, or already used by its redirect), and
+  /// only once per state (kSecretsAlreadyReceived); malformed keys are kInvalidArgument. The
+  /// client secret is stored sealed.
+  Task<Result<void>> AcceptSecrets(SecretsDelivery delivery);
 
   /// A code copied from the integration's window (seed 001, way 2): no state exists.
   Task<Result<core::Connection>> ExchangePastedCode(Secret code, std::string referer);
 
-  [[nodiscard]] const Integration& GetIntegration() const { return integration_; }
+  /// The configured integration.
+  [[nodiscard]] const Integration& GetIntegration() const { return integrations_.Primary(); }
 
  private:
-  Task<Result<core::Connection>> Exchange(core::AccountHost host, Secret code);
+  Task<Result<core::Connection>> Exchange(core::AccountHost host,
+                                          Secret code,
+                                          const Integration& integration);
+  /// The integration amoCRM created for a metadata state, once its keys are stored.
+  Task<Result<Integration>> WaitForSecrets(std::string state_hash);
 
-  Integration integration_;
+  IntegrationDirectory& integrations_;
   FlowSettings settings_;
   core::RefererPolicy referer_policy_;
   StateStore& states_;

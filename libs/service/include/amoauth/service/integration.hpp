@@ -29,6 +29,9 @@ struct FlowSettings {
   /// How long one process may hold an account's refresh lease. Longer than a refresh can take
   /// (the amoCRM request timeout), so that a lease never ends under a live refresh.
   std::chrono::seconds lease_ttl{60};
+  /// How long a redirect for a metadata-button state waits for the new integration's keys (the
+  /// secrets webhook, protocol §5) when the code arrives first.
+  std::chrono::milliseconds secrets_wait{10'000};
   /// Names this process in refresh leases ("host:pid:random"); unique per process.
   std::string instance_id = "amoauth";
 };

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -111,11 +112,31 @@ class EventOutbox {
   virtual Task<Result<std::size_t>> CountPending() = 0;
 };
 
+/// What a state was issued for.
+enum class StatePurpose {
+  kConnect,            ///< the standard button or link: an existing integration (protocol §2.1)
+  kCreateIntegration,  ///< the metadata button: amoCRM creates an external integration (§2.2, §5)
+};
+/// As stored: "connect" | "create_integration". (Inline: the ports are a header-only library.)
+[[nodiscard]] inline std::string_view ToString(StatePurpose p) {
+  return p == StatePurpose::kCreateIntegration ? "create_integration" : "connect";
+}
+[[nodiscard]] inline std::optional<StatePurpose> ParseStatePurpose(std::string_view s) {
+  if (s == "connect") {
+    return StatePurpose::kConnect;
+  }
+  if (s == "create_integration") {
+    return StatePurpose::kCreateIntegration;
+  }
+  return std::nullopt;
+}
+
 /// A `state` we issued and have not yet seen come back. Stored by hash (core::HashState).
 struct PendingState {
   std::string state_hash;
-  std::string client_id;
+  std::string client_id;  ///< the configured integration that issued it
   core::ConsentMode mode = core::ConsentMode::kPopup;
+  StatePurpose purpose = StatePurpose::kConnect;
   core::TimePoint created_at{};
   core::TimePoint expires_at{};
 };
@@ -130,6 +151,32 @@ class StateStore {
   /// (an expired state is removed too).
   virtual Task<Result<std::optional<PendingState>>> Take(std::string state_hash,
                                                          core::TimePoint now) = 0;
+  /// The state if it is pending and not expired at `now`, leaving it pending (the secrets
+  /// webhook checks a state the person's redirect will consume later).
+  virtual Task<Result<std::optional<PendingState>>> Peek(std::string state_hash,
+                                                         core::TimePoint now) = 0;
+};
+
+/// An integration amoCRM created for one authorization through a metadata button (protocol §2.2):
+/// its keys arrive by the secrets webhook (§5), for the state that authorization carried.
+struct ExternalIntegration {
+  std::string client_id;
+  Secret client_secret;
+  std::string state_hash;  ///< the state it was created for: one integration per state
+  core::TimePoint created_at{};
+};
+
+/// The external integrations' credentials, the client secret sealed at rest.
+class IntegrationStore {
+ public:
+  virtual ~IntegrationStore() = default;
+  /// Stores a new integration. Errors: Errc::kSecretsAlreadyReceived when its client_id or its
+  /// state is stored already (a replayed or second webhook for one authorization).
+  virtual Task<Result<void>> AddIntegration(ExternalIntegration integration) = 0;
+  virtual Task<Result<std::optional<ExternalIntegration>>> FindIntegration(
+      std::string client_id) = 0;
+  virtual Task<Result<std::optional<ExternalIntegration>>> FindIntegrationByState(
+      std::string state_hash) = 0;
 };
 
 /// Remembers which authorization codes were already sent to amoCRM, so that no code is ever

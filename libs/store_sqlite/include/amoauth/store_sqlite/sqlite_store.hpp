@@ -34,7 +34,8 @@ class SqliteStore final : public service::ConnectionStore,
                           public service::StateStore,
                           public service::CodeLedger,
                           public service::RefreshLeases,
-                          public service::EventOutbox {
+                          public service::EventOutbox,
+                          public service::IntegrationStore {
  public:
   /// Opens (creating if needed) and migrates the database. Blocking: call at start-up.
   /// Errors: Errc::kStoreFailure with the reason logged.
@@ -57,6 +58,14 @@ class SqliteStore final : public service::ConnectionStore,
   service::Task<Result<void>> Put(service::PendingState state, core::TimePoint now) override;
   service::Task<Result<std::optional<service::PendingState>>> Take(std::string state_hash,
                                                                    core::TimePoint now) override;
+  service::Task<Result<std::optional<service::PendingState>>> Peek(std::string state_hash,
+                                                                   core::TimePoint now) override;
+
+  service::Task<Result<void>> AddIntegration(service::ExternalIntegration integration) override;
+  service::Task<Result<std::optional<service::ExternalIntegration>>> FindIntegration(
+      std::string client_id) override;
+  service::Task<Result<std::optional<service::ExternalIntegration>>> FindIntegrationByState(
+      std::string state_hash) override;
 
   service::Task<Result<bool>> MarkUsed(std::string code_hash, core::TimePoint now) override;
 

@@ -16,6 +16,8 @@ struct WebSettings {
   std::string callback_path = "/api/v1/integrations/amo-crm/callback";
   /// Path of amoCRM's disconnect ("access revoked") hook (AMOAUTH_DISCONNECT_PATH, protocol §7.1).
   std::string disconnect_path = "/api/v1/integrations/amo-crm/disconnect";
+  /// Path of the secrets webhook of external integrations (AMOAUTH_SECRETS_PATH, protocol §5).
+  std::string secrets_path = "/api/v1/integrations/amo-crm/secrets";
   /// Bearer key of the internal API (AMOAUTH_API_KEY), compared in constant time.
   Secret api_key;
   /// The site button script (amoCRM's in production, the sandbox's in sandbox mode).
@@ -24,7 +26,8 @@ struct WebSettings {
 };
 
 /// amoauth's HTTP surface:
-/// public — GET /, GET {callback_path}, GET {disconnect_path} (signed by amoCRM), GET /healthz;
+/// public — GET /, GET {callback_path}, GET {disconnect_path} (signed by amoCRM),
+/// POST {secrets_path} (checked against the states we issued), GET /healthz;
 /// internal (Bearer API key) — POST /v1/connect, GET /v1/accounts, GET /v1/accounts/{id},
 /// GET /v1/accounts/{id}/token, POST /v1/accounts/{id}/refresh,
 /// ANY /v1/accounts/{id}/proxy/{path*}.
@@ -48,6 +51,7 @@ class WebApp {
   Task ConnectPage(Request request);
   Task Callback(Request request);
   Task DisconnectHook(Request request);
+  Task SecretsHook(Request request);
   Task Health(Request request);
 
   Task StartConnect(Request request);
