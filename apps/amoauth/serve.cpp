@@ -137,9 +137,12 @@ int RunServe(const ServeOptions& options) {
   }
   web::WebApp web({.callback_path = config.callback_path,
                    .disconnect_path = config.disconnect_path,
+                   .secrets_path = config.secrets_path,
                    .api_key = config.api_key,
                    .button_script_url = config.button_script_url,
-                   .platform = config.platform},
+                   .platform = config.platform,
+                   .post_message_origin = config.post_message_origin,
+                   .connect_button = config.connect_button},
                   (*runtime)->Flow(),
                   (*runtime)->Accounts(),
                   (*runtime)->Clock());
