@@ -88,17 +88,16 @@ Checked<core::ButtonOptionPairs> ReadConnectButton(const Variables& vars, const 
       options.emplace_back(option, *v);
     }
   }
-  core::SiteButton button{.platform = c.platform, .client_id = c.client_id};
-  auto refused = core::ApplyButtonOptions(options, button);
-  if (!refused && button.variant == core::ButtonVariant::kMetadata) {
-    // As WebApp fills them in; sandbox mode replaces the Redirect URI with a loopback one later.
-    button.client_id.clear();
-    button.redirect_uri = c.redirect_uri.empty() ? "http://127.0.0.1/" : c.redirect_uri;
-    button.secrets_uri = core::WebOrigin(button.redirect_uri).value_or("") + c.secrets_path;
-  }
-  if (!refused) {
-    refused = core::ValidateSiteButton(button);
-  }
+  // As WebApp will make it; sandbox mode replaces the Redirect URI with a loopback one later.
+  const core::ButtonContext context{
+      .platform = c.platform,
+      .script_url = c.button_script_url,
+      .client_id = c.client_id,
+      .redirect_uri = c.redirect_uri.empty() ? std::string("http://127.0.0.1/") : c.redirect_uri,
+      .secrets_path = c.secrets_path,
+  };
+  core::SiteButton button;
+  auto refused = core::MakeSiteButton(context, options, button);
   if (refused) {
     auto it = std::find_if(kNames.begin(), kNames.end(), [&](const auto& name) {
       return name.second == refused->field;

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "amoauth/core/html_escape.hpp"
+#include "amoauth/core/web_origin.hpp"
 
 namespace amoauth::core {
 namespace {
@@ -322,6 +323,30 @@ std::optional<ButtonOptionError> ValidateSiteButton(const SiteButton& b) {
     }
   }
   return std::nullopt;
+}
+
+std::optional<ButtonOptionError> MakeSiteButton(const ButtonContext& context,
+                                                const ButtonOptionPairs& options,
+                                                SiteButton& button) {
+  button.platform = context.platform;
+  button.script_url = context.script_url;
+  button.client_id = context.client_id;
+  if (auto refused = ApplyButtonOptions(options, button)) {
+    return refused;
+  }
+  if (button.variant == ButtonVariant::kMetadata) {
+    // The new integration's code and keys come back to this amoauth unless the caller says where.
+    button.client_id.clear();
+    if (button.redirect_uri.empty()) {
+      button.redirect_uri = context.redirect_uri;
+    }
+    if (button.secrets_uri.empty()) {
+      if (auto origin = WebOrigin(context.redirect_uri)) {
+        button.secrets_uri = *origin + context.secrets_path;
+      }
+    }
+  }
+  return ValidateSiteButton(button);
 }
 
 std::string RenderSiteButton(const SiteButton& b) {

@@ -128,29 +128,14 @@ void WebApp::AddRoutes(http_server::Router& router) {
   });
 }
 
-core::SiteButton WebApp::BaseButton() const {
-  core::SiteButton button;
-  button.platform = settings_.platform;
-  button.script_url = settings_.button_script_url;
-  button.client_id = flow_.GetIntegration().client_id;
-  return button;
-}
-
-void WebApp::FillMetadataDefaults(core::SiteButton& button) const {
-  if (button.variant != core::ButtonVariant::kMetadata) {
-    return;
-  }
-  // The new integration's code and keys come back to this amoauth unless the caller says where.
-  button.client_id.clear();
-  const std::string& redirect_uri = flow_.GetIntegration().redirect_uri;
-  if (button.redirect_uri.empty()) {
-    button.redirect_uri = redirect_uri;
-  }
-  if (button.secrets_uri.empty()) {
-    if (auto origin = core::WebOrigin(redirect_uri)) {
-      button.secrets_uri = *origin + settings_.secrets_path;
-    }
-  }
+core::ButtonContext WebApp::ButtonContext() const {
+  return {
+      .platform = settings_.platform,
+      .script_url = settings_.button_script_url,
+      .client_id = flow_.GetIntegration().client_id,
+      .redirect_uri = flow_.GetIntegration().redirect_uri,
+      .secrets_path = settings_.secrets_path,
+  };
 }
 
 std::string WebApp::PostMessageOrigin() const {
@@ -161,17 +146,21 @@ std::string WebApp::PostMessageOrigin() const {
 }
 
 WebApp::Task WebApp::ConnectPage(Request request) {
-  core::SiteButton button = BaseButton();
-  button.title = settings_.platform == core::Platform::kKommo ? "Connect Kommo" : "Connect amoCRM";
-  // AMOAUTH_BUTTON_* were checked at start-up; a refusal here would be our bug, told plainly.
-  auto refused = core::ApplyButtonOptions(settings_.connect_button, button);
   auto query = net::ParseQuery(request.RawQuery());
   if (!query) {
     co_return pages::Error(ViewOf(query.error()), request.request_id);
   }
-  if (auto mode_text = net::Find(*query, "mode")) {
-    auto mode = core::ParseConsentMode(*mode_text);
-    if (!mode) {
+  // AMOAUTH_BUTTON_* (checked at start-up), the mode the link asks for, and the page's own error
+  // callback.
+  core::ButtonOptionPairs options;
+  const auto mode = net::Find(*query, "mode");
+  for (const auto& option : settings_.connect_button) {
+    if (!(mode && option.first == "mode")) {
+      options.push_back(option);
+    }
+  }
+  if (mode) {
+    if (!core::ParseConsentMode(*mode)) {
       co_return pages::Error({.status = 400,
                               .code = "invalid_request",
                               .message = "mode must be popup or post_message.",
@@ -179,14 +168,12 @@ WebApp::Task WebApp::ConnectPage(Request request) {
                               .advice = "The mode in the address must be popup or post_message."},
                              request.request_id);
     }
-    button.mode = *mode;
+    options.emplace_back("mode", *mode);
   }
-  button.error_callback = std::string(kConnectErrorCallback);
-  FillMetadataDefaults(button);
-  if (!refused) {
-    refused = core::ValidateSiteButton(button);
-  }
-  if (refused) {
+  options.emplace_back("error_callback", kConnectErrorCallback);
+  core::SiteButton button;
+  button.title = settings_.platform == core::Platform::kKommo ? "Connect Kommo" : "Connect amoCRM";
+  if (auto refused = core::MakeSiteButton(ButtonContext(), options, button)) {
     spdlog::error(
         "[req={}] the /connect button is misconfigured: {}", request.request_id, refused->message);
     co_return pages::Error(ViewOf(Fail(Errc::kConfigInvalid)), request.request_id);
@@ -335,13 +322,8 @@ WebApp::Task WebApp::Button(Request request) {
   if (!query) {
     co_return InvalidRequest(request, "The query string is not valid percent-encoding.");
   }
-  core::SiteButton button = BaseButton();
-  auto refused = core::ApplyButtonOptions(*query, button);
-  FillMetadataDefaults(button);
-  if (!refused) {
-    refused = core::ValidateSiteButton(button);
-  }
-  if (refused) {
+  core::SiteButton button;
+  if (auto refused = core::MakeSiteButton(ButtonContext(), *query, button)) {
     co_return RefusedButton(request, *refused);
   }
   // merge: metadata variant mints a metadata state

@@ -73,6 +73,24 @@ using ButtonOptionPairs = std::vector<std::pair<std::string, std::string>>;
 /// ::1 or localhost), scopes. nullopt when the button may be rendered.
 [[nodiscard]] std::optional<ButtonOptionError> ValidateSiteButton(const SiteButton& button);
 
+/// What amoauth itself puts on the buttons it renders.
+struct ButtonContext {
+  Platform platform = Platform::kAmocrm;
+  std::string script_url;
+  std::string client_id;     ///< amoauth's integration (existing variant)
+  std::string redirect_uri;  ///< its Redirect URI: the metadata variant's default redirect_uri
+  /// AMOAUTH_SECRETS_PATH: the metadata variant's default secrets_uri is the Redirect URI's
+  /// origin + this path.
+  std::string secrets_path;
+};
+
+/// `button` (its defaults, e.g. a title, set by the caller) with `context` put in, `options`
+/// applied, the metadata variant's redirect_uri and secrets_uri defaulted to amoauth's own, and
+/// the whole validated. nullopt when `button` may be rendered (once it has a state).
+[[nodiscard]] std::optional<ButtonOptionError> MakeSiteButton(const ButtonContext& context,
+                                                              const ButtonOptionPairs& options,
+                                                              SiteButton& button);
+
 /// The <script> tag. Renders whatever it is given, escaped; validate first.
 [[nodiscard]] std::string RenderSiteButton(const SiteButton& b);
 

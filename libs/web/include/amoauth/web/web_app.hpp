@@ -67,10 +67,8 @@ class WebApp {
   Task ForceRefresh(Request request);
   Task ProxyCall(Request request);
 
-  /// The button every button starts from: platform, script and amoauth's integration.
-  [[nodiscard]] core::SiteButton BaseButton() const;
-  /// The metadata variant's redirect_uri and secrets_uri default to amoauth's own.
-  void FillMetadataDefaults(core::SiteButton& button) const;
+  /// What amoauth puts on every button: platform, script, its integration and its own URLs.
+  [[nodiscard]] core::ButtonContext ButtonContext() const;
   /// The callback page's targetOrigin: the configured one, or the Redirect URI's origin.
   [[nodiscard]] std::string PostMessageOrigin() const;
 
