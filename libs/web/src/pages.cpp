@@ -211,7 +211,7 @@ net::HttpResponse Error(const ErrorView& view,
   return Page(view.status,
               view.title,
               fmt::format("<h1 id=\"result\">{}</h1>\n<div class=\"box\"><p id=\"advice\">{}</p>"
-                          "</div>\n<p><a class=\"button\" href=\"/connect\">Start again</a></p>\n"
+                          "</div>\n<p><a class=\"button\" href=\"/\">Start again</a></p>\n"
                           "<p class=\"muted\">Reference: {}</p>{}",
                           core::HtmlEscape(view.title),
                           core::HtmlEscape(view.advice),
