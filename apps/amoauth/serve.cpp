@@ -168,7 +168,7 @@ int RunServe(const ServeOptions& options) {
                  sandbox->BrowserBaseUrl());
     fmt::print(stderr,
                "\n  amoauth is running with the amoCRM sandbox.\n"
-               "  Open {}/ and press \"Connect amoCRM\".\n"
+               "  Open {}/connect and press \"Connect amoCRM\".\n"
                "  Internal API key: {}/api.key  (export AMOAUTH_API_KEY=$(cat {}/api.key))\n\n",
                base_url,
                config.DataDir(),
