@@ -1,4 +1,4 @@
-// The one-shot commands: exchange-code, accounts, token. They run the same use cases as the
+// The one-shot commands: exchange-code, accounts, token, button. They run the same use cases as the
 // server, on a private io_context, against the same database.
 #include "commands.hpp"
 
@@ -126,6 +126,38 @@ int RunToken(const CommonOptions& options, std::int64_t account_id) {
     return ReportFailure(fresh.error());
   }
   fmt::print("{}\n", fresh->access_token.Reveal());
+  return 0;
+}
+
+int RunButton(const CommonOptions& options, const core::ButtonOptionPairs& button_options) {
+  boost::asio::io_context ioc;
+  int exit_code = 0;
+  auto runtime = Prepare(options, ioc, exit_code);
+  if (!runtime) {
+    return exit_code;
+  }
+  const Config& c = runtime->GetConfig();
+  const core::ButtonContext context{
+      .platform = c.platform,
+      .script_url = c.button_script_url,
+      .client_id = c.client_id,
+      .redirect_uri = c.redirect_uri,
+      .secrets_path = c.secrets_path,
+  };
+  core::SiteButton button;
+  if (auto refused = core::MakeSiteButton(context, button_options, button)) {
+    fmt::print(stderr, "amoauth: {}\n", refused->message);
+    return 2;
+  }
+  auto start = Run(ioc, runtime->Flow().Start(button.mode, service::PurposeOf(button.variant)));
+  if (!start) {
+    return ReportFailure(start.error());
+  }
+  button.state = start->state;
+  fmt::print("{}\n", core::RenderSiteButton(button));
+  fmt::print(stderr,
+             "amoauth: the button's state works once, until {}.\n",
+             core::FormatIsoTime(start->expires_at));
   return 0;
 }
 

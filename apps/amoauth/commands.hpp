@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <string>
 
+#include "amoauth/core/site_button.hpp"
 #include "amoauth/sandbox/sandbox.hpp"
 #include "checked.hpp"
 
@@ -60,5 +61,9 @@ int RunExchangeCode(const CommonOptions& options,
                     const std::string& referer);
 int RunAccounts(const CommonOptions& options);
 int RunToken(const CommonOptions& options, std::int64_t account_id);
+/// `amoauth button`: prints the site button's HTML carrying a fresh single-use state. `button`
+/// holds the options given on the command line (core::ApplyButtonOptions names); a refused one
+/// exits with 2 and the sentence naming it.
+int RunButton(const CommonOptions& options, const core::ButtonOptionPairs& button);
 
 }  // namespace amoauth::app

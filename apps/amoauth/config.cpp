@@ -1,11 +1,14 @@
 #include "config.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <fstream>
 
 #include <boost/url/parse.hpp>
 #include <fmt/format.h>
+
+#include "amoauth/core/web_origin.hpp"
 
 extern char** environ;  // NOLINT: POSIX
 
@@ -61,6 +64,48 @@ Checked<long long> ReadRange(const Variables& vars,
 bool IsAbsoluteHttpUrl(std::string_view text) {
   auto url = boost::urls::parse_absolute_uri(text);
   return url && (url->scheme() == "http" || url->scheme() == "https") && !url->host().empty();
+}
+
+/// AMOAUTH_BUTTON_* → the /connect page's button options, checked as the page will use them.
+Checked<core::ButtonOptionPairs> ReadConnectButton(const Variables& vars, const Config& c) {
+  static const std::vector<std::pair<std::string, std::string>> kNames = {
+      {"AMOAUTH_BUTTON_VARIANT", "variant"},
+      {"AMOAUTH_BUTTON_TITLE", "title"},
+      {"AMOAUTH_BUTTON_COMPACT", "compact"},
+      {"AMOAUTH_BUTTON_CLASS_NAME", "class_name"},
+      {"AMOAUTH_BUTTON_COLOR", "color"},
+      {"AMOAUTH_BUTTON_THEME", "theme"},
+      {"AMOAUTH_BUTTON_LOCALE", "locale"},
+      {"AMOAUTH_BUTTON_MODE", "mode"},
+      {"AMOAUTH_BUTTON_NAME", "name"},
+      {"AMOAUTH_BUTTON_DESCRIPTION", "description"},
+      {"AMOAUTH_BUTTON_LOGO", "logo"},
+      {"AMOAUTH_BUTTON_SCOPES", "scopes"},
+  };
+  core::ButtonOptionPairs options;
+  for (const auto& [variable, option] : kNames) {
+    if (auto v = Get(vars, variable)) {
+      options.emplace_back(option, *v);
+    }
+  }
+  // As WebApp will make it; sandbox mode replaces the Redirect URI with a loopback one later.
+  const core::ButtonContext context{
+      .platform = c.platform,
+      .script_url = c.button_script_url,
+      .client_id = c.client_id,
+      .redirect_uri = c.redirect_uri.empty() ? std::string("http://127.0.0.1/") : c.redirect_uri,
+      .secrets_path = c.secrets_path,
+  };
+  core::SiteButton button;
+  auto refused = core::MakeSiteButton(context, options, button);
+  if (refused) {
+    auto it = std::find_if(kNames.begin(), kNames.end(), [&](const auto& name) {
+      return name.second == refused->field;
+    });
+    const std::string variable = it != kNames.end() ? it->first : std::string("AMO_REDIRECT_URI");
+    return fmt::format("{}: {}", variable, refused->message);
+  }
+  return options;
 }
 
 }  // namespace
@@ -175,18 +220,6 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
       return Error("AMOAUTH_DISCONNECT_PATH must differ from AMOAUTH_CALLBACK_PATH.");
     }
     c.disconnect_path = *v;
-  }
-
-  if (auto v = Get(vars, "AMOAUTH_SECRETS_PATH")) {
-    if (v->front() != '/' || v->find_first_of("?# ") != std::string::npos) {
-      return fmt::format("AMOAUTH_SECRETS_PATH must be a path starting with / (got \"{}\").", *v);
-    }
-    if (*v == c.callback_path || *v == c.disconnect_path) {
-      return Error(
-          "AMOAUTH_SECRETS_PATH must differ from AMOAUTH_CALLBACK_PATH and "
-          "AMOAUTH_DISCONNECT_PATH.");
-    }
-    c.secrets_path = *v;
   }
 
   c.api_key = Secret(Get(vars, "AMOAUTH_API_KEY").value_or(""));
@@ -356,6 +389,34 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
     }
     c.log_level = *v;
   }
+
+  if (auto v = Get(vars, "AMOAUTH_SECRETS_PATH")) {
+    if (v->front() != '/' || v->find_first_of("?# ") != std::string::npos) {
+      return fmt::format("AMOAUTH_SECRETS_PATH must be a path starting with / (got \"{}\").", *v);
+    }
+    if (*v == c.callback_path || *v == c.disconnect_path) {
+      return Error(
+          "AMOAUTH_SECRETS_PATH must differ from AMOAUTH_CALLBACK_PATH and "
+          "AMOAUTH_DISCONNECT_PATH.");
+    }
+    c.secrets_path = *v;
+  }
+  if (auto v = Get(vars, "AMOAUTH_POST_MESSAGE_ORIGIN")) {
+    // An exact origin: postMessage delivers nothing when it differs from the opener's, and "*"
+    // would hand the result to any page that opened the window.
+    if (core::WebOrigin(*v) != *v) {
+      return fmt::format(
+          "AMOAUTH_POST_MESSAGE_ORIGIN must be an origin: scheme://host[:port], lower case, no "
+          "path or trailing slash, e.g. https://your.site (got \"{}\").",
+          *v);
+    }
+    c.post_message_origin = *v;
+  }
+  auto connect_button = ReadConnectButton(vars, c);
+  if (!connect_button) {
+    return connect_button.error();
+  }
+  c.connect_button = std::move(*connect_button);
   return c;
 }
 

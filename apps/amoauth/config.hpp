@@ -9,6 +9,7 @@
 
 #include "amoauth/core/platform.hpp"
 #include "amoauth/core/secret.hpp"
+#include "amoauth/core/site_button.hpp"
 #include "amoauth/crypto/aead.hpp"
 #include "checked.hpp"
 
@@ -30,8 +31,6 @@ struct Config {
   std::string callback_path = "/api/v1/integrations/amo-crm/callback";  ///< AMOAUTH_CALLBACK_PATH.
   /// AMOAUTH_DISCONNECT_PATH: where amoCRM's disconnect hook is served (protocol §7.1).
   std::string disconnect_path = "/api/v1/integrations/amo-crm/disconnect";
-  /// AMOAUTH_SECRETS_PATH: where amoCRM posts an external integration's keys (protocol §5).
-  std::string secrets_path = "/api/v1/integrations/amo-crm/secrets";
   /// AMOAUTH_SECRETS_WAIT_MS: how long a metadata-button redirect waits for those keys.
   std::chrono::milliseconds secrets_wait{10000};
   Secret api_key;   ///< AMOAUTH_API_KEY: bearer key of the internal API. REQUIRES: ≥ 16 chars,
@@ -69,6 +68,18 @@ struct Config {
   std::chrono::milliseconds webhook_timeout{10000};  ///< AMOAUTH_WEBHOOK_TIMEOUT_MS.
 
   std::string log_level = "info";  ///< AMOAUTH_LOG_LEVEL: trace|debug|info|warn|error.
+
+  // The site button and the pages around it.
+  /// AMOAUTH_SECRETS_PATH: where amoCRM posts a new external integration's keys (protocol §5);
+  /// the metadata button's secrets_uri is the Redirect URI's origin + this path.
+  std::string secrets_path = "/api/v1/integrations/amo-crm/secrets";
+  /// AMOAUTH_POST_MESSAGE_ORIGIN: the callback page's postMessage targetOrigin in post_message
+  /// mode (scheme://host[:port]); empty: the origin of AMO_REDIRECT_URI.
+  std::string post_message_origin;
+  /// AMOAUTH_BUTTON_VARIANT, _TITLE, _COMPACT, _CLASS_NAME, _COLOR, _THEME, _LOCALE, _MODE, _NAME,
+  /// _DESCRIPTION, _LOGO, _SCOPES: the /connect page's button, as core::ApplyButtonOptions names
+  /// them (checked at start-up).
+  core::ButtonOptionPairs connect_button;
 
   /// The folder the SQLite file lives in; sandbox mode keeps its generated keys there too.
   [[nodiscard]] std::string DataDir() const;

@@ -1,4 +1,8 @@
 // amoauth: the one binary. Commands parse flags here and run in commands.cpp / serve.cpp.
+#include <string>
+#include <utility>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 #include "commands.hpp"
@@ -127,6 +131,35 @@ int main(int argc, char** argv) {
   AddCommonFlags(*token_cmd, token_common);
   token_cmd->add_option("ACCOUNT_ID", account_id, "amoCRM account id")->required();
 
+  amoauth::app::CommonOptions button_common;
+  auto* button_cmd = app.add_subcommand(
+      "button", "Print the site button's HTML (seed 002) carrying a fresh single-use state");
+  AddCommonFlags(*button_cmd, button_common);
+  // Flag → option name (core::ApplyButtonOptions); only the flags given are passed on.
+  const std::vector<std::pair<std::string, std::string>> button_flags = {
+      {"--variant", "existing (default) or metadata (creates an external integration)"},
+      {"--title", "Button text"},
+      {"--compact", "true: the logo only"},
+      {"--class-name", "CSS class(es) of the button"},
+      {"--color", "amoCRM: default, blue, violet, green, orange or red"},
+      {"--theme", "Kommo: light or dark"},
+      {"--locale", "Kommo: en, es, pt or id"},
+      {"--error-callback", "Name of a global JS function called when access is denied"},
+      {"--mode", "popup (default) or post_message"},
+      {"--name", "metadata: the new integration's name"},
+      {"--description", "metadata: its description"},
+      {"--redirect-uri", "metadata: https Redirect URI (default: amoauth's)"},
+      {"--secrets-uri", "metadata: https secrets webhook (default: amoauth's)"},
+      {"--logo", "metadata: https logo URL (400x272)"},
+      {"--scopes", "metadata: crm,notifications (default both)"},
+  };
+  std::vector<std::string> button_values(button_flags.size());
+  std::vector<CLI::Option*> button_options;
+  for (std::size_t i = 0; i < button_flags.size(); ++i) {
+    button_options.push_back(
+        button_cmd->add_option(button_flags[i].first, button_values[i], button_flags[i].second));
+  }
+
   CLI11_PARSE(app, argc, argv);
 
   if (*serve_cmd) {
@@ -143,6 +176,15 @@ int main(int argc, char** argv) {
   }
   if (*token_cmd) {
     return amoauth::app::RunToken(token_common, account_id);
+  }
+  if (*button_cmd) {
+    amoauth::core::ButtonOptionPairs given;
+    for (std::size_t i = 0; i < button_flags.size(); ++i) {
+      if (button_options[i]->count() > 0) {
+        given.emplace_back(button_flags[i].first.substr(2), button_values[i]);
+      }
+    }
+    return amoauth::app::RunButton(button_common, given);
   }
   return 2;
 }

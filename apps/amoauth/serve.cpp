@@ -140,7 +140,9 @@ int RunServe(const ServeOptions& options) {
                    .secrets_path = config.secrets_path,
                    .api_key = config.api_key,
                    .button_script_url = config.button_script_url,
-                   .platform = config.platform},
+                   .platform = config.platform,
+                   .post_message_origin = config.post_message_origin,
+                   .connect_button = config.connect_button},
                   (*runtime)->Flow(),
                   (*runtime)->Accounts(),
                   (*runtime)->Clock());
@@ -166,7 +168,7 @@ int RunServe(const ServeOptions& options) {
                  sandbox->BrowserBaseUrl());
     fmt::print(stderr,
                "\n  amoauth is running with the amoCRM sandbox.\n"
-               "  Open {}/ and press \"Connect amoCRM\".\n"
+               "  Open {}/connect and press \"Connect amoCRM\".\n"
                "  Internal API key: {}/api.key  (export AMOAUTH_API_KEY=$(cat {}/api.key))\n\n",
                base_url,
                config.DataDir(),

@@ -102,7 +102,8 @@ ServiceHarness::ServiceHarness(Options options)
       web::WebSettings{.callback_path = callback_path,
                        .disconnect_path = std::string(kDisconnectPath),
                        .api_key = Secret(api_key_),
-                       .button_script_url = sandbox_->BrowserBaseUrl() + "/auth/button.js"},
+                       .button_script_url = sandbox_->BrowserBaseUrl() + "/auth/button.js",
+                       .post_message_origin = options.post_message_origin},
       *flow_,
       *accounts_,
       clock);

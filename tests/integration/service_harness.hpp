@@ -74,6 +74,8 @@ class ServiceHarness {
     service::LimiterSettings limiter;
     /// Events are built (and land in the outbox) as when AMOAUTH_WEBHOOK_URL is set.
     bool events = true;
+    /// AMOAUTH_POST_MESSAGE_ORIGIN; empty: the Redirect URI's origin.
+    std::string post_message_origin;
   };
 
   ServiceHarness();

@@ -1,12 +1,17 @@
 #include "amoauth/web/web_app.hpp"
 
+#include <array>
 #include <charconv>
 
 #include <boost/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "amoauth/core/iso_time.hpp"
 #include "amoauth/core/site_button.hpp"
+#include "amoauth/core/web_origin.hpp"
+#include "amoauth/crypto/base64.hpp"
 #include "amoauth/crypto/constant_time.hpp"
+#include "amoauth/crypto/random_bytes.hpp"
 #include "json_views.hpp"
 #include "pages.hpp"
 
@@ -96,6 +101,36 @@ HttpResponse NoStore(HttpResponse response) {
   return response;
 }
 
+/// The /connect page's own error callback: the button names it, the page defines it.
+constexpr std::string_view kConnectErrorCallback = "amoauthConnectFailed";
+
+/// A CSP nonce: 128 random bits, fresh for every response that carries an inline script.
+std::string FreshNonce() {
+  std::array<std::uint8_t, 16> bytes{};
+  crypto::FillRandom(bytes);
+  return crypto::Base64Encode(
+      std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+}
+
+HttpResponse InvalidRequest(const HttpRequest& request, std::string_view message) {
+  return HttpResponse::Json(400,
+                            boost::json::serialize(boost::json::object{
+                                {"error", "invalid_request"},
+                                {"message", message},
+                                {"request_id", request.request_id},
+                            }));
+}
+
+HttpResponse RefusedButton(const HttpRequest& request, const core::ButtonOptionError& refused) {
+  return HttpResponse::Json(400,
+                            boost::json::serialize(boost::json::object{
+                                {"error", "invalid_request"},
+                                {"message", refused.message},
+                                {"field", refused.field},
+                                {"request_id", request.request_id},
+                            }));
+}
+
 /// Copies the query parameters amoCRM sends to the Redirect URI (protocol §2.5).
 service::CallbackParams ToCallbackParams(const net::QueryParams& query) {
   auto get = [&query](std::string_view name) -> std::optional<std::string> {
@@ -127,6 +162,7 @@ WebApp::WebApp(WebSettings settings,
 void WebApp::AddRoutes(http_server::Router& router) {
   // Each route is a non-capturing-coroutine member; the lambdas only forward (style.md §2.5).
   router.Add("GET", "/", [this](HttpRequest r) { return ConnectPage(std::move(r)); });
+  router.Add("GET", "/connect", [this](HttpRequest r) { return ConnectPage(std::move(r)); });
   router.Add(
       "GET", settings_.callback_path, [this](HttpRequest r) { return Callback(std::move(r)); });
   router.Add("GET", settings_.disconnect_path, [this](HttpRequest r) {
@@ -137,6 +173,7 @@ void WebApp::AddRoutes(http_server::Router& router) {
   router.Add("GET", "/healthz", [this](HttpRequest r) { return Health(std::move(r)); });
 
   router.Add("POST", "/v1/connect", [this](HttpRequest r) { return StartConnect(std::move(r)); });
+  router.Add("GET", "/v1/button", [this](HttpRequest r) { return Button(std::move(r)); });
   router.Add("GET", "/v1/accounts", [this](HttpRequest r) { return ListAccounts(std::move(r)); });
   router.Add(
       "GET", "/v1/accounts/{id}", [this](HttpRequest r) { return GetAccount(std::move(r)); });
@@ -150,20 +187,71 @@ void WebApp::AddRoutes(http_server::Router& router) {
   });
 }
 
-WebApp::Task WebApp::ConnectPage(Request request) {
-  auto start = co_await flow_.Start(core::ConsentMode::kPopup);
-  if (!start) {
-    co_return pages::Error(ViewOf(start.error()), request.request_id);
-  }
-  const std::string button = core::RenderSiteButton({
+core::ButtonContext WebApp::ButtonContext() const {
+  return {
       .platform = settings_.platform,
       .script_url = settings_.button_script_url,
       .client_id = flow_.GetIntegration().client_id,
-      .title = settings_.platform == core::Platform::kKommo ? "Connect Kommo" : "Connect amoCRM",
-      .state = start->state,
-      .mode = core::ConsentMode::kPopup,
-  });
-  co_return pages::Connect(button);
+      .redirect_uri = flow_.GetIntegration().redirect_uri,
+      .secrets_path = settings_.secrets_path,
+  };
+}
+
+std::string WebApp::PostMessageOrigin() const {
+  if (!settings_.post_message_origin.empty()) {
+    return settings_.post_message_origin;
+  }
+  return core::WebOrigin(flow_.GetIntegration().redirect_uri).value_or("");
+}
+
+WebApp::Task WebApp::ConnectPage(Request request) {
+  auto query = net::ParseQuery(request.RawQuery());
+  if (!query) {
+    co_return pages::Error(ViewOf(query.error()), request.request_id);
+  }
+  // AMOAUTH_BUTTON_* (checked at start-up), the mode the link asks for, and the page's own error
+  // callback.
+  core::ButtonOptionPairs options;
+  const auto mode = net::Find(*query, "mode");
+  for (const auto& option : settings_.connect_button) {
+    if (!(mode && option.first == "mode")) {
+      options.push_back(option);
+    }
+  }
+  if (mode) {
+    if (!core::ParseConsentMode(*mode)) {
+      co_return pages::Error({.status = 400,
+                              .code = "invalid_request",
+                              .message = "mode must be popup or post_message.",
+                              .title = "This link is not valid",
+                              .advice = "The mode in the address must be popup or post_message."},
+                             request.request_id);
+    }
+    options.emplace_back("mode", *mode);
+  }
+  options.emplace_back("error_callback", kConnectErrorCallback);
+  core::SiteButton button;
+  button.title = settings_.platform == core::Platform::kKommo ? "Connect Kommo" : "Connect amoCRM";
+  if (auto refused = core::MakeSiteButton(ButtonContext(), options, button)) {
+    spdlog::error(
+        "[req={}] the /connect button is misconfigured: {}", request.request_id, refused->message);
+    co_return pages::Error(ViewOf(Fail(Errc::kConfigInvalid)), request.request_id);
+  }
+  auto start = co_await flow_.Start(button.mode, service::PurposeOf(button.variant));
+  if (!start) {
+    co_return pages::Error(ViewOf(start.error()), request.request_id);
+  }
+  button.state = start->state;
+  pages::ConnectPageView view{
+      .button_html = core::RenderSiteButton(button),
+      .mode = button.mode,
+      .client_id = button.client_id,
+      .error_callback = button.error_callback,
+      .callback_origin = core::WebOrigin(flow_.GetIntegration().redirect_uri).value_or(""),
+      .script_origin = core::WebOrigin(settings_.button_script_url).value_or(""),
+      .nonce = FreshNonce(),
+  };
+  co_return pages::Connect(view);
 }
 
 WebApp::Task WebApp::Callback(Request request) {
@@ -178,12 +266,19 @@ WebApp::Task WebApp::Callback(Request request) {
   }
   auto outcome = co_await flow_.CompleteCallback(std::move(params));
   auto& connected = outcome.connection;
+  // post_message: this page runs in the consent window and must tell the opener (protocol §2.4).
+  std::optional<pages::OpenerMessage> opener;
+  if (outcome.mode == core::ConsentMode::kPostMessage) {
+    if (std::string origin = PostMessageOrigin(); !origin.empty()) {
+      opener = pages::OpenerMessage{.target_origin = std::move(origin), .nonce = FreshNonce()};
+    }
+  }
   if (!connected) {
     spdlog::info(
         "[req={}] callback not completed: {}", request.request_id, connected.error().message());
-    co_return pages::Error(ViewOf(connected.error()), request.request_id);
+    co_return pages::Error(ViewOf(connected.error()), request.request_id, opener);
   }
-  co_return pages::Connected(*connected);
+  co_return pages::Connected(*connected, opener);
 }
 
 WebApp::Task WebApp::DisconnectHook(Request request) {
@@ -300,6 +395,33 @@ WebApp::Task WebApp::StartConnect(Request request) {
     co_return json::Error(start.error(), request.request_id);
   }
   co_return NoStore(HttpResponse::Json(201, json::ConnectStart(*start)));
+}
+
+WebApp::Task WebApp::Button(Request request) {
+  if (auto rejected = RejectUnauthorized(request)) {
+    co_return std::move(*rejected);
+  }
+  auto query = net::ParseQuery(request.RawQuery());
+  if (!query) {
+    co_return InvalidRequest(request, "The query string is not valid percent-encoding.");
+  }
+  core::SiteButton button;
+  if (auto refused = core::MakeSiteButton(ButtonContext(), *query, button)) {
+    co_return RefusedButton(request, *refused);
+  }
+  auto start = co_await flow_.Start(button.mode, service::PurposeOf(button.variant));
+  if (!start) {
+    co_return json::Error(start.error(), request.request_id);
+  }
+  button.state = start->state;
+  co_return NoStore(HttpResponse::Json(200,
+                                       boost::json::serialize(boost::json::object{
+                                           {"html", core::RenderSiteButton(button)},
+                                           {"state", start->state},
+                                           {"expires_at", core::FormatIsoTime(start->expires_at)},
+                                           {"variant", core::ToString(button.variant)},
+                                           {"mode", core::ToString(button.mode)},
+                                       })));
 }
 
 WebApp::Task WebApp::ListAccounts(Request request) {

@@ -62,6 +62,19 @@ TEST(Config, BadValuesNameTheirVariable) {
       {"AMOAUTH_LOG_LEVEL", "loud"},
       {"AMO_REDIRECT_URI", "not a url"},
       {"AMOAUTH_CONSENT_URL", "ftp://x"},
+      {"AMOAUTH_SECRETS_PATH", "secrets"},
+      {"AMOAUTH_SECRETS_PATH", "/api/v1/integrations/amo-crm/callback"},
+      {"AMOAUTH_POST_MESSAGE_ORIGIN", "*"},
+      {"AMOAUTH_POST_MESSAGE_ORIGIN", "https://your.site/"},
+      {"AMOAUTH_POST_MESSAGE_ORIGIN", "https://your.site/path"},
+      {"AMOAUTH_POST_MESSAGE_ORIGIN", "HTTPS://YOUR.SITE"},
+      {"AMOAUTH_BUTTON_VARIANT", "both"},
+      {"AMOAUTH_BUTTON_COLOR", "pink"},
+      {"AMOAUTH_BUTTON_THEME", "dark"},
+      {"AMOAUTH_BUTTON_MODE", "redirect"},
+      {"AMOAUTH_BUTTON_COMPACT", "yes"},
+      {"AMOAUTH_BUTTON_CLASS_NAME", "a\"b"},
+      {"AMOAUTH_BUTTON_TITLE", "two\nlines"},
   };
   for (const auto& [name, value] : cases) {
     auto vars = Production();
@@ -82,6 +95,54 @@ TEST(Config, BadValuesNameTheirVariable) {
     ASSERT_FALSE(c) << missing;
     EXPECT_THAT(c.error(), HasSubstr(missing));
   }
+}
+
+TEST(Config, ButtonAndPostMessageDefaults) {
+  auto c = LoadConfig(Production(), false);
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->secrets_path, "/api/v1/integrations/amo-crm/secrets");
+  EXPECT_EQ(c->post_message_origin, "");  // the Redirect URI's origin, taken where it is wired
+  EXPECT_TRUE(c->connect_button.empty());
+
+  auto vars = Production();
+  vars["AMOAUTH_POST_MESSAGE_ORIGIN"] = "https://app.your.site:8443";
+  vars["AMOAUTH_BUTTON_TITLE"] = "Connect";
+  vars["AMOAUTH_BUTTON_MODE"] = "post_message";
+  vars["AMOAUTH_BUTTON_COLOR"] = "red";
+  c = LoadConfig(vars, false);
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->post_message_origin, "https://app.your.site:8443");
+  EXPECT_EQ(
+      c->connect_button,
+      (core::ButtonOptionPairs{{"title", "Connect"}, {"color", "red"}, {"mode", "post_message"}}));
+}
+
+TEST(Config, MetadataButtonNeedsItsFieldsAndAnHttpsRedirectUri) {
+  auto vars = Production();
+  vars["AMOAUTH_BUTTON_VARIANT"] = "metadata";
+  auto c = LoadConfig(vars, false);
+  ASSERT_FALSE(c);
+  EXPECT_THAT(c.error(), HasSubstr("AMOAUTH_BUTTON_NAME"));
+
+  vars["AMOAUTH_BUTTON_NAME"] = "Sync";
+  vars["AMOAUTH_BUTTON_DESCRIPTION"] = "Keeps deals in step";
+  vars["AMOAUTH_BUTTON_LOGO"] = "http://your.site/logo.png";
+  c = LoadConfig(vars, false);
+  ASSERT_FALSE(c);
+  EXPECT_THAT(c.error(), HasSubstr("AMOAUTH_BUTTON_LOGO: logo must be an absolute https:// URL"));
+
+  vars["AMOAUTH_BUTTON_LOGO"] = "https://your.site/logo.png";
+  vars["AMOAUTH_BUTTON_SCOPES"] = "crm";
+  EXPECT_TRUE(LoadConfig(vars, false));
+
+  vars["AMO_REDIRECT_URI"] = "http://your.site/callback";  // amoCRM wants https here
+  c = LoadConfig(vars, false);
+  ASSERT_FALSE(c);
+  EXPECT_THAT(c.error(), HasSubstr("AMO_REDIRECT_URI"));
+  EXPECT_THAT(c.error(), HasSubstr("redirect_uri must be an absolute https:// URL"));
+
+  vars.erase("AMO_REDIRECT_URI");  // sandbox mode puts a loopback one in later
+  EXPECT_TRUE(LoadConfig(vars, true));
 }
 
 TEST(Config, SecretNeverAppearsInAnError) {

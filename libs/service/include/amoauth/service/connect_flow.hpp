@@ -7,6 +7,7 @@
 #include "amoauth/core/connection.hpp"
 #include "amoauth/core/random.hpp"
 #include "amoauth/core/referer_policy.hpp"
+#include "amoauth/core/site_button.hpp"
 #include "amoauth/service/events.hpp"
 #include "amoauth/service/integration.hpp"
 #include "amoauth/service/integration_directory.hpp"
@@ -36,6 +37,12 @@ struct CallbackParams {
   /// No parameter at all: amoCRM checking that the Redirect URI answers.
   [[nodiscard]] bool IsProbe() const;
 };
+
+/// What a button's state is for: a metadata button makes amoCRM create an external integration.
+[[nodiscard]] inline StatePurpose PurposeOf(core::ButtonVariant variant) {
+  return variant == core::ButtonVariant::kMetadata ? StatePurpose::kCreateIntegration
+                                                   : StatePurpose::kConnect;
+}
 
 /// The body of amoCRM's secrets webhook (protocol §5): the keys of the external integration it
 /// created for the authorization that carried `state`.

@@ -5,6 +5,7 @@
 
 #include "amoauth/core/platform.hpp"
 #include "amoauth/core/secret.hpp"
+#include "amoauth/core/site_button.hpp"
 #include "amoauth/http_server/router.hpp"
 #include "amoauth/service/account_service.hpp"
 #include "amoauth/service/connect_flow.hpp"
@@ -16,20 +17,26 @@ struct WebSettings {
   std::string callback_path = "/api/v1/integrations/amo-crm/callback";
   /// Path of amoCRM's disconnect ("access revoked") hook (AMOAUTH_DISCONNECT_PATH, protocol §7.1).
   std::string disconnect_path = "/api/v1/integrations/amo-crm/disconnect";
-  /// Path of the secrets webhook of external integrations (AMOAUTH_SECRETS_PATH, protocol §5).
+  /// Path of the secrets webhook of external integrations (AMOAUTH_SECRETS_PATH, protocol §5):
+  /// the metadata button's secrets_uri is the Redirect URI's origin + this path.
   std::string secrets_path = "/api/v1/integrations/amo-crm/secrets";
   /// Bearer key of the internal API (AMOAUTH_API_KEY), compared in constant time.
   Secret api_key;
   /// The site button script (amoCRM's in production, the sandbox's in sandbox mode).
   std::string button_script_url;
   core::Platform platform = core::Platform::kAmocrm;
+  /// The callback page's postMessage targetOrigin in post_message mode
+  /// (AMOAUTH_POST_MESSAGE_ORIGIN); empty: the Redirect URI's origin.
+  std::string post_message_origin;
+  /// The /connect page's button options (AMOAUTH_BUTTON_*), checked at start-up.
+  core::ButtonOptionPairs connect_button;
 };
 
 /// amoauth's HTTP surface:
-/// public — GET /, GET {callback_path}, GET {disconnect_path} (signed by amoCRM),
+/// public — GET /connect (and /), GET {callback_path}, GET {disconnect_path} (signed by amoCRM),
 /// POST {secrets_path} (checked against the states we issued), GET /healthz;
-/// internal (Bearer API key) — POST /v1/connect, GET /v1/accounts, GET /v1/accounts/{id},
-/// GET /v1/accounts/{id}/token, POST /v1/accounts/{id}/refresh,
+/// internal (Bearer API key) — POST /v1/connect, GET /v1/button, GET /v1/accounts,
+/// GET /v1/accounts/{id}, GET /v1/accounts/{id}/token, POST /v1/accounts/{id}/refresh,
 /// ANY /v1/accounts/{id}/proxy/{path*}.
 /// Handlers translate HTTP to use-case calls and results to pages or JSON; nothing else.
 class WebApp {
@@ -55,11 +62,17 @@ class WebApp {
   Task Health(Request request);
 
   Task StartConnect(Request request);
+  Task Button(Request request);
   Task ListAccounts(Request request);
   Task GetAccount(Request request);
   Task GetToken(Request request);
   Task ForceRefresh(Request request);
   Task ProxyCall(Request request);
+
+  /// What amoauth puts on every button: platform, script, its integration and its own URLs.
+  [[nodiscard]] core::ButtonContext ButtonContext() const;
+  /// The callback page's targetOrigin: the configured one, or the Redirect URI's origin.
+  [[nodiscard]] std::string PostMessageOrigin() const;
 
   /// The internal API's key check; nullopt when the caller may pass.
   [[nodiscard]] std::optional<Response> RejectUnauthorized(const Request& request) const;
