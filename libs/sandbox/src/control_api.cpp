@@ -109,6 +109,9 @@ boost::json::object ToJson(const Counters& c) {
       {"api_blocked", c.api_blocked},
       {"max_api_requests_per_second", c.max_api_requests_per_second},
       {"subdomain_lookups", c.subdomain_lookups},
+      {"widget_installs", c.widget_installs},
+      {"hooks_delivered", c.hooks_delivered},
+      {"hooks_failed", c.hooks_failed},
   };
 }
 
@@ -124,6 +127,7 @@ boost::json::object ToJson(const StateConfig& c) {
       {"api_violation_window_seconds", c.api_violation_window.count()},
       {"api_block_seconds", c.api_block_duration.count()},
       {"api_retry_after_seconds", c.api_retry_after.count()},
+      {"token_delay_ms", c.token_delay.count()},
   };
 }
 
@@ -167,6 +171,12 @@ constexpr std::array<std::pair<std::string_view, CountField>, 2> kCountFields{{
     {"api_block_after_violations", &ConfigPatch::api_block_after_violations},
 }};
 
+/// Fields in whole milliseconds (delays of the simulated amoCRM).
+using MillisField = std::optional<std::chrono::milliseconds> ConfigPatch::*;
+constexpr std::array<std::pair<std::string_view, MillisField>, 1> kMillisFields{{
+    {"token_delay_ms", &ConfigPatch::token_delay},
+}};
+
 template <class Field, std::size_t N>
 const Field* FindField(const std::array<std::pair<std::string_view, Field>, N>& fields,
                        std::string_view name) {
@@ -194,6 +204,12 @@ std::variant<ConfigPatch, std::string> ParseConfigPatch(const boost::json::objec
         return std::string(key) + " must be an integer";
       }
       patch.*(*count) = *n;
+    } else if (const auto* millis = FindField(kMillisFields, key)) {
+      const auto n = Integer(value);
+      if (!n) {
+        return std::string(key) + " must be an integer";
+      }
+      patch.*(*millis) = std::chrono::milliseconds{*n};
     } else if (key == "rotation") {
       if (value == "strict") {
         patch.rotation = Rotation::kStrict;

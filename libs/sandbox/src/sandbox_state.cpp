@@ -49,6 +49,7 @@ OAuthError Refuse(int status, std::string_view hint_text) {
 constexpr std::chrono::seconds kOneSecond{1};
 constexpr std::chrono::seconds kOneDay{24 * 60 * 60};
 constexpr std::chrono::seconds kTenYears{10 * 365 * 24 * 60 * 60};
+constexpr std::chrono::milliseconds kOneMinuteMs{60 * 1000};
 constexpr std::uint32_t kMaxRps = 10000;
 constexpr std::uint32_t kMaxViolations = 1000000;
 
@@ -84,6 +85,7 @@ StateConfig ConfigFromOptions(const Options& options) {
   config.api_violation_window = options.api_violation_window;
   config.api_block_duration = options.api_block_duration;
   config.api_retry_after = options.api_retry_after;
+  config.token_delay = options.token_delay;
   return config;
 }
 
@@ -97,6 +99,7 @@ std::optional<std::string> ValidateConfig(const StateConfig& c) {
       CheckSeconds("api_violation_window_seconds", c.api_violation_window, kOneSecond, kOneDay),
       CheckSeconds("api_block_seconds", c.api_block_duration, kOneSecond, kTenYears),
       CheckSeconds("api_retry_after_seconds", c.api_retry_after, std::chrono::seconds{0}, kOneDay),
+      CheckRange("token_delay_ms", c.token_delay.count(), 0, kOneMinuteMs.count()),
   };
   for (const auto& check : checks) {
     if (check) {
@@ -228,6 +231,7 @@ std::optional<std::string> SandboxState::ApplyConfig(const ConfigPatch& patch) {
   next.api_violation_window = patch.api_violation_window.value_or(next.api_violation_window);
   next.api_block_duration = patch.api_block_duration.value_or(next.api_block_duration);
   next.api_retry_after = patch.api_retry_after.value_or(next.api_retry_after);
+  next.token_delay = patch.token_delay.value_or(next.token_delay);
   if (auto error = ValidateConfig(next)) {
     return error;
   }
@@ -398,6 +402,11 @@ std::vector<Integration> SandboxState::Integrations() const {
 
 Result<std::string> SandboxState::IssueCode(std::string_view client_id, std::int64_t account_id) {
   const std::lock_guard lock(mutex_);
+  return IssueCodeLocked(client_id, account_id);
+}
+
+Result<std::string> SandboxState::IssueCodeLocked(std::string_view client_id,
+                                                  std::int64_t account_id) {
   const auto integration = integrations_.find(client_id);
   const Account* account = FindAccountLocked(account_id);
   if (integration == integrations_.end() || account == nullptr) {
@@ -411,8 +420,29 @@ Result<std::string> SandboxState::IssueCode(std::string_view client_id, std::int
                       integration->second.redirect_uri,
                       NowLocked() + config_.code_ttl,
                       false});
+  installed_.emplace(account->id, integration->second.client_id);
   CountLocked(account->id, &Counters::codes_issued);
   return code;
+}
+
+bool SandboxState::IsInstalled(std::int64_t account_id, std::string_view client_id) const {
+  const std::lock_guard lock(mutex_);
+  return installed_.contains({account_id, std::string(client_id)});
+}
+
+Result<std::string> SandboxState::InstallWidget(std::int64_t account_id,
+                                                std::string_view client_id) {
+  const std::lock_guard lock(mutex_);
+  auto code = IssueCodeLocked(client_id, account_id);
+  if (code) {
+    CountLocked(account_id, &Counters::widget_installs);
+  }
+  return code;
+}
+
+void SandboxState::CountHook(std::int64_t account_id, bool delivered) {
+  const std::lock_guard lock(mutex_);
+  CountLocked(account_id, delivered ? &Counters::hooks_delivered : &Counters::hooks_failed);
 }
 
 // --- Token endpoint.

@@ -83,6 +83,9 @@ struct Options {
   /// A 429's Retry-After header (both flavors) and Kommo's `retry_after` body field.
   /// REQUIRES: 0 .. 1 day.
   std::chrono::seconds api_retry_after{1};
+  /// POST /oauth2/access_token waits this long before it is handled (a slow amoCRM). Other
+  /// requests are not held up: the wait is a timer. REQUIRES: 0 .. 60 s.
+  std::chrono::milliseconds token_delay{0};
 };
 
 /// Runs on the given executor until Stop(). Thread-safe. docs/sandbox.md describes every route.
