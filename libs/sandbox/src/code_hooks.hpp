@@ -18,4 +18,13 @@ namespace amoauth::sandbox {
                                                                            HookSender& hooks,
                                                                            net::HttpRequest req);
 
+/// POST https://{account host}/oauth2/exchange_api_key, JSON {login, api_key, client_uuid,
+/// client_secret, state?} (protocol §6): 202 with no body, then — exchange_hook_delay_ms later,
+/// through ctx.send_later — GET {redirect_uri}?code=…&referer=…&platform=1|client_id=…
+/// [&state=…]&from_exchange=1, no retry. Refusals (SandboxState::ExchangeApiKey) are
+/// application/problem+json; a 429 carries Retry-After.
+[[nodiscard]] net::HttpResponse ServeExchangeApiKey(SandboxContext& ctx,
+                                                    const Account& host_account,
+                                                    const net::HttpRequest& req);
+
 }  // namespace amoauth::sandbox

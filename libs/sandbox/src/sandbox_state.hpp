@@ -78,6 +78,27 @@ struct IssuedTokens {
 
 using TokenOutcome = std::variant<IssuedTokens, OAuthError>;
 
+/// A POST /oauth2/exchange_api_key body (protocol §6). Absent and empty are the same.
+struct ApiKeyExchange {
+  std::string login;
+  std::string api_key;
+  std::string client_uuid;
+  std::string client_secret;
+  std::string state;
+};
+
+/// What exchange_api_key answers: 202 and a code for the hook, or a refusal in words.
+struct ApiKeyExchangeOutcome {
+  int status = 202;    ///< 202, 400, 403 or 429
+  std::string detail;  ///< a refusal's reason
+  std::string code;    ///< 202: the code the hook carries
+  std::string redirect_uri;
+  std::chrono::seconds retry_after{0};  ///< 429: until the next call is allowed
+};
+
+/// amoCRM's limit on exchange_api_key: one call per 5 minutes per (user, integration) (§6).
+inline constexpr std::chrono::seconds kApiKeyExchangeInterval{5 * 60};
+
 /// What a Host header names.
 enum class HostKind { kUnknown, kAccount, kApi };
 struct HostMatch {
@@ -118,6 +139,10 @@ struct Counters {
   /// answer, whatever its status; and those that did not (timeout, refused connection).
   std::uint64_t hooks_delivered = 0;
   std::uint64_t hooks_failed = 0;
+  /// POST /oauth2/exchange_api_key requests (per account: the host's); the 202s; the 429s.
+  std::uint64_t exchange_api_key_requests = 0;
+  std::uint64_t exchange_api_key_accepted = 0;
+  std::uint64_t exchange_api_key_rate_limited = 0;
 };
 
 struct JournalSnapshot {
@@ -139,6 +164,9 @@ struct StateConfig {
   std::chrono::seconds api_block_duration{15 * 60};
   std::chrono::seconds api_retry_after{1};
   std::chrono::milliseconds token_delay{0};
+  std::chrono::milliseconds exchange_hook_delay{0};
+  SecretsDelivery secrets_delivery = SecretsDelivery::kBeforeRedirect;
+  std::chrono::milliseconds secrets_delay{0};
   std::size_t journal_capacity = 1000;  ///< not changeable at run time
 };
 
@@ -155,6 +183,9 @@ struct ConfigPatch {
   std::optional<std::chrono::seconds> api_block_duration;
   std::optional<std::chrono::seconds> api_retry_after;
   std::optional<std::chrono::milliseconds> token_delay;
+  std::optional<std::chrono::milliseconds> exchange_hook_delay;
+  std::optional<SecretsDelivery> secrets_delivery;
+  std::optional<std::chrono::milliseconds> secrets_delay;
 };
 
 /// The Options knobs as a StateConfig.
@@ -263,6 +294,14 @@ class SandboxState {
   /// Counts one call to an integration for `account_id`: answered (any status) or not.
   void CountHook(std::int64_t account_id, bool delivered);
 
+  /// POST https://{host}/oauth2/exchange_api_key on the host of `host_account_id` (protocol §6),
+  /// checked in this order: 400 a field missing; 403 login or api_key not the account user's;
+  /// 403 unknown client_uuid or wrong client_secret; 403 the integration is not installed in the
+  /// account; 429 the same (user, integration) got a 202 less than 5 minutes ago (sandbox
+  /// clock). Then 202 with a fresh code.
+  [[nodiscard]] ApiKeyExchangeOutcome ExchangeApiKey(const ApiKeyExchange& request,
+                                                     std::int64_t host_account_id);
+
   // --- Token endpoint (protocol §3), validated in the order of §10.2.
   /// `host_account_id` is the account whose host received the request.
   [[nodiscard]] TokenOutcome ExchangeToken(const TokenRequest& request,
@@ -359,6 +398,8 @@ class SandboxState {
   std::map<std::string, Code, std::less<>> codes_;
   /// (account, client_id) pairs: the integration is installed in the account.
   std::set<std::pair<std::int64_t, std::string>> installed_;
+  /// (user, client_id) → the last exchange_api_key call answered 202.
+  std::map<std::pair<std::int64_t, std::string>, TimePoint> api_key_exchanges_;
   std::map<std::uint64_t, Grant> grants_;
   std::uint64_t next_grant_id_ = 1;
   std::map<std::string, RefreshToken, std::less<>> refresh_tokens_;

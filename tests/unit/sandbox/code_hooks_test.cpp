@@ -216,5 +216,38 @@ TEST_F(CodeHooksTest, WidgetInstallRefusesUnknownsAndBadBodies) {
   EXPECT_TRUE(recorder_.seen.empty());
 }
 
+TEST_F(CodeHooksTest, ExchangeApiKeyHookArrivesAfterThe202) {
+  ASSERT_EQ(InstallWidget(30000001, integration_.client_id).status, 200);  // installs it
+  ASSERT_EQ(recorder_.seen.size(), 1U);
+  const auto accounts = boost::json::parse(Control("GET", "/sandbox/accounts").body).as_array();
+  const auto& user = accounts.at(0).at("users").as_array().at(0).as_object();
+
+  http_client::ClientRequest request;
+  request.method = "POST";
+  request.url = "https://example.amocrm.ru/oauth2/exchange_api_key";
+  request.headers.Set("Content-Type", "application/json");
+  request.body = boost::json::serialize(boost::json::object{
+      {"login", user.at("login")},
+      {"api_key", user.at("api_key")},
+      {"client_uuid", integration_.client_id},
+      {"client_secret", integration_.client_secret},
+      {"state", "xs"},
+  });
+  const auto accepted = Send(*amo_, request);
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  EXPECT_TRUE(accepted.body.empty());
+  ASSERT_TRUE(RunUntil([this] { return recorder_.seen.size() == 2; }));
+  const net::HttpRequest& hook = recorder_.seen.back();
+  EXPECT_EQ(hook.headers.Get("User-Agent").value_or(""), kHookUserAgent);
+  auto q = QueryMap(hook);
+  EXPECT_EQ(q["from_exchange"], "1");
+  EXPECT_EQ(q["state"], "xs");
+  EXPECT_EQ(q["referer"], "example.amocrm.ru");
+  EXPECT_EQ(Exchange("example.amocrm.ru", q["code"]).status, 200);
+  ASSERT_TRUE(RunUntil([this] { return Counters().at("hooks_delivered") == 2; }));
+
+  EXPECT_EQ(Send(*amo_, request).status, 429) << "again within 5 minutes";
+}
+
 }  // namespace
 }  // namespace amoauth::sandbox
