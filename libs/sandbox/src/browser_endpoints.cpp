@@ -13,6 +13,7 @@
 #include "code_redirect.hpp"
 #include "consent_pages.hpp"
 #include "endpoints.hpp"
+#include "external_integration.hpp"
 #include "responses.hpp"
 
 namespace amoauth::sandbox {
@@ -32,11 +33,15 @@ std::optional<std::int64_t> ParseId(std::string_view text) {
 }
 
 net::HttpResponse BadRequestPage(std::string_view message) {
-  return HtmlResponse(400, RenderErrorPage("Ошибка запроса", message));
+  return ConsentErrorPage(400, message);
 }
 
-/// What the consent window does with the outcome: popup posts `message` to the opener; any other
-/// mode redirects the window itself (post_message).
+}  // namespace
+
+net::HttpResponse ConsentErrorPage(int status, std::string_view message) {
+  return HtmlResponse(status, RenderErrorPage("Ошибка запроса", message));
+}
+
 net::HttpResponse HandBack(std::string_view mode,
                            const boost::json::object& message,
                            const std::string& url) {
@@ -45,8 +50,6 @@ net::HttpResponse HandBack(std::string_view mode,
   }
   return RedirectResponse(url);
 }
-
-}  // namespace
 
 net::HttpResponse ServeButtonScript(const net::HttpRequest& /*req*/) {
   net::HttpResponse response;
@@ -64,10 +67,10 @@ net::HttpResponse ServeConsentPage(SandboxContext& ctx, const net::HttpRequest& 
   // Unknown parameters (response_type, approval_prompt, scope, redirect_uri, origin…) are ignored.
   const std::string client_id = Param(*params, "client_id");
   if (client_id.empty()) {
-    const bool metadata = net::Find(*params, "secrets_uri").has_value();
-    return BadRequestPage(metadata ? "Кнопка с метаданными (внешняя интеграция) в песочнице пока "
-                                     "не поддерживается: передайте client_id."
-                                   : "Не передан client_id интеграции.");
+    if (IsExternalRequest(*params)) {
+      return ServeExternalConsentPage(ctx, *params);
+    }
+    return BadRequestPage("Не передан client_id интеграции.");
   }
   const auto integration = ctx.state.FindIntegration(client_id);
   if (!integration) {

@@ -280,13 +280,35 @@ std::string_view ButtonScript() {
 std::string RenderConsentPage(const ConsentView& view) {
   const Integration& integration = view.integration;
   std::string body;
+  if (view.external && !view.external->logo.empty()) {
+    body += "<p><img id=\"integration-logo\" alt=\"\" width=\"64\" height=\"64\" src=\"" +
+            HtmlEscape(view.external->logo) + "\"></p>\n";
+  }
   body += "<h1 id=\"integration-name\">" + HtmlEscape(integration.name) + "</h1>\n";
+  if (view.external) {
+    body += "<p id=\"integration-description\">" + HtmlEscape(view.external->description) +
+            "</p>\n<p class=\"muted\">Будет создана новая внешняя интеграция; её ключи получит "
+            "<code>" +
+            HtmlEscape(view.external->secrets_uri) + "</code>.</p>\n";
+  }
   body += "<p>Интеграция запрашивает доступ к вашему аккаунту:</p>\n<ul id=\"scopes\">\n";
   for (const std::string& scope : integration.scopes) {
     body += "<li><code>" + HtmlEscape(scope) + "</code></li>\n";
   }
   body += "</ul>\n<form method=\"post\" action=\"/oauth/decision\">\n";
-  body += Hidden("client_id", integration.client_id);
+  if (view.external) {
+    const ExternalRequest& e = *view.external;
+    body += Hidden("name", e.name);
+    body += Hidden("description", e.description);
+    body += Hidden("redirect_uri", e.redirect_uri);
+    body += Hidden("secrets_uri", e.secrets_uri);
+    body += Hidden("logo", e.logo);
+    for (const std::string& scope : e.scopes) {
+      body += Hidden("scopes[]", scope);
+    }
+  } else {
+    body += Hidden("client_id", integration.client_id);
+  }
   body += Hidden("state", view.state);
   body += Hidden("mode", view.mode);
   body += "<label for=\"account_id\">Аккаунт</label>\n";

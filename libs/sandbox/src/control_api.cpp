@@ -44,6 +44,10 @@ boost::json::object ToJson(const Integration& integration) {
       {"name", integration.name},
       {"scopes", std::move(scopes)},
       {"disconnect_hook_url", integration.disconnect_hook_url},
+      // External integrations (metadata consent) belong to one account; null for the others.
+      {"account_id",
+       integration.owner_account_id != 0 ? boost::json::value(integration.owner_account_id)
+                                         : boost::json::value(nullptr)},
   };
 }
 
@@ -130,6 +134,7 @@ boost::json::object ToJson(const Counters& c) {
       {"exchange_api_key_requests", c.exchange_api_key_requests},
       {"exchange_api_key_accepted", c.exchange_api_key_accepted},
       {"exchange_api_key_rate_limited", c.exchange_api_key_rate_limited},
+      {"external_integrations_created", c.external_integrations_created},
   };
 }
 

@@ -3,6 +3,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include <boost/json/object.hpp>
 
 #include "amoauth/net/http_message.hpp"
 #include "sandbox_context.hpp"
@@ -26,6 +29,13 @@ namespace amoauth::sandbox {
 [[nodiscard]] net::HttpResponse ServeButtonScript(const net::HttpRequest& req);
 /// GET /oauth: the standard (client_id) variant of the consent page.
 [[nodiscard]] net::HttpResponse ServeConsentPage(SandboxContext& ctx, const net::HttpRequest& req);
+/// The end of a consent: `mode` "popup" posts `message` to the opener (a page that does so);
+/// any other mode redirects the window to `url` (post_message).
+[[nodiscard]] net::HttpResponse HandBack(std::string_view mode,
+                                         const boost::json::object& message,
+                                         const std::string& url);
+/// An HTML page for a refused consent request.
+[[nodiscard]] net::HttpResponse ConsentErrorPage(int status, std::string_view message);
 /// POST /oauth/decision: Allow → code, Deny → access_denied; popup or redirect.
 [[nodiscard]] net::HttpResponse ServeConsentDecision(SandboxContext& ctx,
                                                      const net::HttpRequest& req);

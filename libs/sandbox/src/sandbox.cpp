@@ -20,6 +20,7 @@
 #include "code_hooks.hpp"
 #include "disconnect_hook.hpp"
 #include "endpoints.hpp"
+#include "external_integration.hpp"
 #include "responses.hpp"
 #include "sandbox_context.hpp"
 
@@ -64,6 +65,17 @@ asio::awaitable<net::HttpResponse> ServeBrowserCo(std::shared_ptr<SandboxContext
       }
       req.path_params = {{"id", std::string(id)}};
       co_return co_await serve(*ctx, *hooks, std::move(req));
+    }
+  }
+  // The metadata variant's decision may wait for the integration's secrets webhook.
+  if (req.Path() == "/oauth/decision" && req.method == "POST") {
+    const auto form = net::ParseQuery(req.body);
+    if (form && IsExternalRequest(*form)) {
+      const std::string host = HostOf(req);
+      const std::string path(req.Path());
+      net::HttpResponse response = co_await ServeExternalDecision(*ctx, *hooks, std::move(req));
+      ctx->state.Record(JournalEntry{host, "POST", path, response.status});
+      co_return response;
     }
   }
   co_return ServeBrowserSide(*ctx, req);

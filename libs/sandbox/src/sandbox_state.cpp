@@ -391,6 +391,21 @@ Result<Integration> SandboxState::AddIntegration(Integration integration) {
   return integration;
 }
 
+Result<Integration> SandboxState::AddExternalIntegration(Integration integration,
+                                                         std::int64_t account_id) {
+  const std::lock_guard lock(mutex_);
+  if (FindAccountLocked(account_id) == nullptr) {
+    return Fail(Errc::kNotFound);
+  }
+  integration.client_id.clear();
+  integration.client_secret.clear();
+  integration.owner_account_id = account_id;
+  integration = NormalizeLocked(std::move(integration));
+  integrations_.emplace(integration.client_id, integration);
+  CountLocked(account_id, &Counters::external_integrations_created);
+  return integration;
+}
+
 Integration SandboxState::PutIntegration(Integration integration) {
   const std::lock_guard lock(mutex_);
   integration = NormalizeLocked(std::move(integration));

@@ -143,6 +143,8 @@ struct Counters {
   std::uint64_t exchange_api_key_requests = 0;
   std::uint64_t exchange_api_key_accepted = 0;
   std::uint64_t exchange_api_key_rate_limited = 0;
+  /// Integrations created through the metadata consent (protocol §2.2, §5).
+  std::uint64_t external_integrations_created = 0;
 };
 
 struct JournalSnapshot {
@@ -275,6 +277,11 @@ class SandboxState {
   [[nodiscard]] Result<Integration> AddIntegration(Integration integration);
   /// Like AddIntegration, but replaces an integration with the same client_id.
   Integration PutIntegration(Integration integration);
+  /// The account creates an external integration (protocol §2.2): fresh client_id and secret,
+  /// owner_account_id = `account_id`. Not installed until a code is issued for it.
+  /// Errors: Errc::kNotFound (no such account).
+  [[nodiscard]] Result<Integration> AddExternalIntegration(Integration integration,
+                                                           std::int64_t account_id);
   [[nodiscard]] std::optional<Integration> FindIntegration(std::string_view client_id) const;
   [[nodiscard]] std::vector<Integration> Integrations() const;
 

@@ -116,18 +116,43 @@ class CodeHooksTest : public ::testing::Test {
 
   /// Code → tokens on `host`, as the integrator's backend would.
   net::HttpResponse Exchange(const std::string& host, const std::string& code) {
+    return Exchange(host, code, integration_);
+  }
+  net::HttpResponse Exchange(const std::string& host,
+                             const std::string& code,
+                             const Integration& integration) {
     http_client::ClientRequest request;
     request.method = "POST";
     request.url = "https://" + host + "/oauth2/access_token";
     request.headers.Set("Content-Type", "application/json");
     request.body = boost::json::serialize(boost::json::object{
-        {"client_id", integration_.client_id},
-        {"client_secret", integration_.client_secret},
+        {"client_id", integration.client_id},
+        {"client_secret", integration.client_secret},
         {"grant_type", "authorization_code"},
         {"code", code},
-        {"redirect_uri", integration_.redirect_uri},
+        {"redirect_uri", integration.redirect_uri},
     });
     return Send(*amo_, std::move(request));
+  }
+
+  /// The metadata consent form as the page posts it (protocol §2.2).
+  std::string ExternalForm(std::string_view decision,
+                           std::string_view mode = "post_message",
+                           std::int64_t account_id = 30000001) const {
+    return "name=Shop&description=Sells&redirect_uri=" + app_ + "/amo/external" +
+           "&secrets_uri=" + app_ + "/amo/secrets" +
+           "&logo=&scopes%5B%5D=crm&scopes%5B%5D=notifications&state=st-9&mode=" +
+           std::string(mode) + "&account_id=" + std::to_string(account_id) +
+           "&decision=" + std::string(decision);
+  }
+
+  net::HttpResponse Decide(std::string form) {
+    http_client::ClientRequest request;
+    request.method = "POST";
+    request.url = sandbox_->BrowserBaseUrl() + "/oauth/decision";
+    request.headers.Set("Content-Type", "application/x-www-form-urlencoded");
+    request.body = std::move(form);
+    return Send(*plain_, std::move(request));
   }
 
   /// Runs the io_context until `done()` or a 10 s deadline.
@@ -247,6 +272,101 @@ TEST_F(CodeHooksTest, ExchangeApiKeyHookArrivesAfterThe202) {
   ASSERT_TRUE(RunUntil([this] { return Counters().at("hooks_delivered") == 2; }));
 
   EXPECT_EQ(Send(*amo_, request).status, 429) << "again within 5 minutes";
+}
+
+TEST_F(CodeHooksTest, ExternalConsentPostsSecretsThenHandsBackTheCode) {
+  const auto page = Control("GET",
+                            "/oauth/?state=st-9&mode=post_message&name=Shop&description=%3Cb%3E"
+                            "&redirect_uri=" +
+                                app_ + "/amo/external&secrets_uri=" + app_ +
+                                "/amo/secrets&scopes%5B%5D=crm&scopes%5B%5D=notifications");
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_NE(page.body.find("&lt;b&gt;"), std::string::npos);
+
+  const auto answer = Decide(ExternalForm("allow"));
+  ASSERT_EQ(answer.status, 302) << answer.body;
+  ASSERT_EQ(recorder_.seen.size(), 1U);
+  const net::HttpRequest& secrets = recorder_.seen.front();
+  EXPECT_EQ(secrets.method, "POST");
+  EXPECT_EQ(secrets.Path(), "/amo/secrets");
+  EXPECT_EQ(secrets.headers.Get("Content-Type").value_or(""), "application/json");
+  const auto keys = boost::json::parse(secrets.body).as_object();
+  EXPECT_EQ(keys.at("state"), "st-9");
+  Integration created;
+  created.client_id = std::string(keys.at("client_id").as_string());
+  created.client_secret = std::string(keys.at("client_secret").as_string());
+  created.redirect_uri = app_ + "/amo/external";
+  EXPECT_EQ(created.client_secret.size(), 64U);
+
+  const std::string location(answer.headers.Get("Location").value_or(""));
+  ASSERT_TRUE(location.starts_with(created.redirect_uri + "?code=def50200")) << location;
+  net::HttpRequest back;
+  back.target = location.substr(app_.size());
+  auto q = QueryMap(back);
+  EXPECT_EQ(q["client_id"], created.client_id) << "the metadata variant always names it";
+  EXPECT_EQ(q["platform"], "1");
+  EXPECT_EQ(q["state"], "st-9");
+  EXPECT_EQ(Exchange("example.amocrm.ru", q["code"], created).status, 200);
+
+  const auto listed = boost::json::parse(Control("GET", "/sandbox/integrations").body).as_array();
+  bool found = false;
+  for (const auto& i : listed) {
+    if (i.at("client_id") == created.client_id.c_str()) {
+      found = true;
+      EXPECT_EQ(i.at("account_id"), 30000001);
+      EXPECT_EQ(i.at("name"), "Shop");
+    }
+  }
+  EXPECT_TRUE(found);
+  EXPECT_EQ(Counters().at("external_integrations_created"), 1);
+}
+
+TEST_F(CodeHooksTest, ExternalConsentWithoutExactly200IssuesNoCode) {
+  recorder_.status = 204;
+  const auto answer = Decide(ExternalForm("allow"));
+  EXPECT_EQ(answer.status, 502);
+  EXPECT_FALSE(answer.headers.Get("Location").has_value());
+  EXPECT_NE(answer.body.find("Произошла ошибка создания, обратитесь к разработчику интеграции. "
+                             "(Code 204)"),
+            std::string::npos)
+      << answer.body;
+  EXPECT_EQ(answer.body.find("def50200"), std::string::npos);
+  EXPECT_EQ(recorder_.seen.size(), 1U);
+  EXPECT_EQ(Counters().at("codes_issued"), 0);
+
+  hook_server_->Stop();
+  const auto unreachable = Decide(ExternalForm("allow"));
+  EXPECT_EQ(unreachable.status, 502);
+  EXPECT_NE(unreachable.body.find("(Code 0)"), std::string::npos);
+}
+
+TEST_F(CodeHooksTest, ExternalSecretsCanArriveAfterTheRedirect) {
+  ASSERT_EQ(Control("POST",
+                    "/sandbox/config",
+                    R"({"secrets_delivery":"after_redirect","secrets_delay_ms":200})")
+                .status,
+            200);
+  recorder_.status = 500;  // ignored in this order
+  const auto answer = Decide(ExternalForm("allow", "popup", 31000001));
+  ASSERT_EQ(answer.status, 200) << answer.body;
+  EXPECT_NE(answer.body.find("window.opener.postMessage"), std::string::npos);
+  EXPECT_NE(answer.body.find("referer=example.kommo.com"), std::string::npos);
+  EXPECT_TRUE(recorder_.seen.empty()) << "the secrets come later";
+  ASSERT_TRUE(RunUntil([this] { return recorder_.seen.size() == 1; }));
+  EXPECT_EQ(recorder_.seen.front().Path(), "/amo/secrets");
+  EXPECT_EQ(boost::json::parse(recorder_.seen.front().body).at("state"), "st-9");
+}
+
+TEST_F(CodeHooksTest, ExternalDenyCallsNobodyAndPostsTheError) {
+  const auto denied = Decide(ExternalForm("deny", "popup"));
+  ASSERT_EQ(denied.status, 200) << denied.body;
+  EXPECT_NE(denied.body.find(R"({"error":"access_denied"})"), std::string::npos) << denied.body;
+  const auto redirected = Decide(ExternalForm("deny"));
+  ASSERT_EQ(redirected.status, 302);
+  EXPECT_EQ(redirected.headers.Get("Location").value_or(""),
+            app_ + "/amo/external?error=access_denied&state=st-9");
+  EXPECT_TRUE(recorder_.seen.empty());
+  EXPECT_EQ(Counters().at("external_integrations_created"), 0);
 }
 
 }  // namespace

@@ -53,6 +53,9 @@ struct Integration {
   /// The "access revoked" hook (protocol §7.1): POST /sandbox/accounts/{id}/disconnect sends
   /// GET {this}?client_uuid=…&account_id=…&signature=… here. Empty: the integration has none.
   std::string disconnect_hook_url;
+  /// An external integration (protocol §2.2, §5) is private to the account it was created in;
+  /// 0 for the others.
+  std::int64_t owner_account_id = 0;
 };
 
 struct Options {
