@@ -135,6 +135,7 @@ boost::json::object ToJson(const Counters& c) {
       {"exchange_api_key_accepted", c.exchange_api_key_accepted},
       {"exchange_api_key_rate_limited", c.exchange_api_key_rate_limited},
       {"external_integrations_created", c.external_integrations_created},
+      {"long_lived_tokens_issued", c.long_lived_tokens_issued},
   };
 }
 
@@ -532,6 +533,38 @@ net::HttpResponse ServeClearFaults(SandboxContext& ctx, const net::HttpRequest& 
   ctx.state.ClearFaults();
   SandboxLogger()->info("faults cleared");
   return JsonResponse(200, FaultsJson(std::nullopt));
+}
+
+net::HttpResponse ServeIssueLongLivedToken(SandboxContext& ctx, const net::HttpRequest& req) {
+  const std::string usage = R"(Expected {"account_id": N, "days": D} with D from )" +
+                            std::to_string(kLongLivedMinDays) + " to " +
+                            std::to_string(kLongLivedMaxDays);
+  const auto body = ParseJsonObject(req.body);
+  const auto* account_id = body ? body->if_contains("account_id") : nullptr;
+  const auto* days = body ? body->if_contains("days") : nullptr;
+  const auto account = account_id != nullptr ? Integer(*account_id) : std::nullopt;
+  const auto day_count = days != nullptr ? Integer(*days) : std::nullopt;
+  if (!account || !day_count || *day_count < kLongLivedMinDays || *day_count > kLongLivedMaxDays) {
+    return BadRequest(usage);
+  }
+  const std::string client_id(req.PathParam("client_id"));
+  const auto issued = ctx.state.IssueLongLivedToken(client_id, *account, *day_count);
+  if (!issued) {
+    return ProblemResponse(
+        404, "Not Found", "No such integration or account in the amoauth sandbox");
+  }
+  const auto token = MintAccessToken(ctx.signer, *issued);
+  if (!token) {
+    return ProblemResponse(500, "Internal Server Error", "The sandbox could not sign a token");
+  }
+  SandboxLogger()->info("long-lived token issued: client {} account {} until {}",
+                        client_id,
+                        *account,
+                        issued->expires_at);
+  net::HttpResponse response = JsonResponse(
+      200, boost::json::object{{"access_token", *token}, {"expires_at", issued->expires_at}});
+  response.headers.Set("Cache-Control", "no-store");
+  return response;
 }
 
 }  // namespace amoauth::sandbox

@@ -45,6 +45,7 @@ constexpr std::array kBrowserRoutes = {
     Route{"POST", "/sandbox/config", ServeSetConfig},
     Route{"GET", "/sandbox/integrations", ServeListIntegrations},
     Route{"POST", "/sandbox/integrations", ServeCreateIntegration},
+    Route{"POST", "/sandbox/integrations/{client_id}/long-lived-tokens", ServeIssueLongLivedToken},
     Route{"GET", "/sandbox/accounts", ServeListAccounts},
     Route{"POST", "/sandbox/accounts/{id}/revoke", ServeRevokeTokens},
     Route{"POST", "/sandbox/accounts/{id}/rename", ServeRenameAccount},

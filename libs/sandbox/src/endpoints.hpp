@@ -41,6 +41,8 @@ namespace amoauth::sandbox {
                                                      const net::HttpRequest& req);
 
 // --- token_endpoint.cpp (protocol §3).
+/// The access token JWT: the §4 header and claims, in the order amoCRM's tokens carry them.
+[[nodiscard]] Result<std::string> MintAccessToken(const JwtSigner& signer, const IssuedTokens& t);
 /// POST https://{account host}/oauth2/access_token.
 [[nodiscard]] net::HttpResponse ServeTokenEndpoint(SandboxContext& ctx,
                                                    const Account& host_account,
@@ -78,5 +80,9 @@ namespace amoauth::sandbox {
 [[nodiscard]] net::HttpResponse ServeGetFaults(SandboxContext& ctx, const net::HttpRequest& req);
 [[nodiscard]] net::HttpResponse ServeSetFaults(SandboxContext& ctx, const net::HttpRequest& req);
 [[nodiscard]] net::HttpResponse ServeClearFaults(SandboxContext& ctx, const net::HttpRequest& req);
+/// POST /sandbox/integrations/{client_id}/long-lived-tokens {"account_id":N,"days":D}
+/// (path param "client_id"): {"access_token","expires_at"} (protocol §7.5).
+[[nodiscard]] net::HttpResponse ServeIssueLongLivedToken(SandboxContext& ctx,
+                                                         const net::HttpRequest& req);
 
 }  // namespace amoauth::sandbox

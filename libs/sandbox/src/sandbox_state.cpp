@@ -676,6 +676,48 @@ IssuedTokens SandboxState::IssueLocked(std::uint64_t grant_id,
   return out;
 }
 
+Result<IssuedTokens> SandboxState::IssueLongLivedToken(std::string_view client_id,
+                                                       std::int64_t account_id,
+                                                       std::int64_t days) {
+  if (days < kLongLivedMinDays || days > kLongLivedMaxDays) {
+    return Fail(Errc::kInvalidArgument);
+  }
+  const std::lock_guard lock(mutex_);
+  const auto integration = integrations_.find(client_id);
+  const Account* account = FindAccountLocked(account_id);
+  if (integration == integrations_.end() || account == nullptr) {
+    return Fail(Errc::kNotFound);
+  }
+  constexpr std::int64_t kDay = 24 * 60 * 60;
+  const std::int64_t now = ToUnix(NowLocked());
+  const std::uint64_t grant_id = next_grant_id_++;
+  Grant& grant = grants_
+                     .emplace(grant_id,
+                              Grant{integration->second.client_id,
+                                    account->id,
+                                    account->user_id,
+                                    RandomUuid(),
+                                    std::string()})
+                     .first->second;
+  IssuedTokens out;
+  out.jti = RandomHex(kJtiBytes);
+  out.client_id = grant.client_id;
+  out.account_id = account->id;
+  out.user_id = account->user_id;
+  out.issued_at = now;
+  out.expires_at = (now / kDay + days) * kDay;  // 00:00 UTC of the chosen day
+  out.expires_in = out.expires_at - now;
+  out.base_domain = std::string(BaseDomain(account->flavor));
+  out.api_domain = account->api_domain;
+  out.flavor = account->flavor;
+  out.hash_uuid = grant.hash_uuid;
+  out.scopes = integration->second.scopes;
+  access_tokens_.emplace(out.jti, AccessToken{grant_id, FromUnix(out.expires_at), false});
+  grant.current_access_jti = out.jti;
+  CountLocked(account->id, &Counters::long_lived_tokens_issued);
+  return out;
+}
+
 // --- API side.
 
 std::optional<std::int64_t> SandboxState::CheckAccessToken(std::string_view jti,

@@ -99,6 +99,10 @@ struct ApiKeyExchangeOutcome {
 /// amoCRM's limit on exchange_api_key: one call per 5 minutes per (user, integration) (§6).
 inline constexpr std::chrono::seconds kApiKeyExchangeInterval{5 * 60};
 
+/// A long-lived token's lifetime in days: 1 day to 5 years (protocol §7.5).
+inline constexpr std::int64_t kLongLivedMinDays = 1;
+inline constexpr std::int64_t kLongLivedMaxDays = 5 * 365;
+
 /// What a Host header names.
 enum class HostKind { kUnknown, kAccount, kApi };
 struct HostMatch {
@@ -145,6 +149,7 @@ struct Counters {
   std::uint64_t exchange_api_key_rate_limited = 0;
   /// Integrations created through the metadata consent (protocol §2.2, §5).
   std::uint64_t external_integrations_created = 0;
+  std::uint64_t long_lived_tokens_issued = 0;  ///< protocol §7.5
 };
 
 struct JournalSnapshot {
@@ -313,6 +318,15 @@ class SandboxState {
   /// `host_account_id` is the account whose host received the request.
   [[nodiscard]] TokenOutcome ExchangeToken(const TokenRequest& request,
                                            std::int64_t host_account_id);
+
+  /// A long-lived token (protocol §7.5): an access token of a new authorization of
+  /// (client, account, account's user) that expires at 00:00 UTC `days` days from today
+  /// (sandbox clock), with no refresh token (IssuedTokens::refresh_token stays empty). Revoked
+  /// like any access token. Errors: Errc::kNotFound (integration or account),
+  /// Errc::kInvalidArgument (`days` outside kLongLivedDays).
+  [[nodiscard]] Result<IssuedTokens> IssueLongLivedToken(std::string_view client_id,
+                                                         std::int64_t account_id,
+                                                         std::int64_t days);
 
   // --- API side.
   /// The user id when `jti` names a live (issued, unrevoked, unexpired) access token of this
