@@ -40,6 +40,9 @@ constexpr std::string_view kButtonScript =
   var POPUP_HEIGHT = 580;
   var POPUP_TITLE = "Предоставить доступ для интеграции";
   var IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+  // Kommo: data-locale picks the consent page's language path (protocol §2.3, §8).
+  var KOMMO_LOCALE_PATHS = { es: "/es", pt: "/br", id: "/id" };
+  var KOMMO_THEMES = { light: "#4C8BF7", dark: "#0C1F35" };
   var registry = window.__amoauthSandboxOAuth ||
       (window.__amoauthSandboxOAuth = { scripts: [], origins: {} });
 
@@ -88,7 +91,12 @@ constexpr std::string_view kButtonScript =
         }
       });
     }
-    return origin + "/oauth?" + params.join("&");
+    var prefix = "";
+    if (script.classList.contains("kommo_oauth") &&
+        Object.prototype.hasOwnProperty.call(KOMMO_LOCALE_PATHS, d.locale)) {
+      prefix = KOMMO_LOCALE_PATHS[d.locale];
+    }
+    return origin + prefix + "/oauth?" + params.join("&");
   }
 
   function openCentered(url) {
@@ -127,9 +135,21 @@ constexpr std::string_view kButtonScript =
         return;
       }
       d.error = data.error;
+      // amoCRM eval()s the name; an identifier check first keeps that from running code.
       var name = d.errorCallback;
-      if (has(name) && IDENTIFIER.test(name) && typeof window[name] === "function") {
-        window[name](data);
+      if (!has(name) || !IDENTIFIER.test(name)) {
+        return;
+      }
+      var callback = window[name];
+      if (typeof callback !== "function") {
+        try {
+          callback = (0, eval)(name);  // global let/const bindings are not window properties
+        } catch (e) {
+          return;
+        }
+      }
+      if (typeof callback === "function") {
+        callback(data);
       }
     });
   }
@@ -141,6 +161,10 @@ constexpr std::string_view kButtonScript =
         (kommo ? "Авторизоваться через Kommo" : "Авторизоваться через amoCRM");
     var color = Object.prototype.hasOwnProperty.call(COLORS, d.color) ? COLORS[d.color] :
         COLORS["default"];
+    if (kommo) {
+      color = Object.prototype.hasOwnProperty.call(KOMMO_THEMES, d.theme) ?
+          KOMMO_THEMES[d.theme] : KOMMO_THEMES.light;
+    }
     var origin = originOf(script);
     var state = has(d.state) ? d.state : randomState();
     var mode = has(d.mode) ? d.mode : "popup";

@@ -35,6 +35,13 @@ constexpr std::array kBrowserRoutes = {
     Route{"GET", "/auth/button.min.js", ServeButton},
     Route{"GET", "/oauth", ServeConsentPage},
     Route{"GET", "/oauth/", ServeConsentPage},
+    // Kommo's localized consent paths (protocol §1, §8): the same page.
+    Route{"GET", "/es/oauth", ServeConsentPage},
+    Route{"GET", "/es/oauth/", ServeConsentPage},
+    Route{"GET", "/br/oauth", ServeConsentPage},
+    Route{"GET", "/br/oauth/", ServeConsentPage},
+    Route{"GET", "/id/oauth", ServeConsentPage},
+    Route{"GET", "/id/oauth/", ServeConsentPage},
     Route{"POST", "/oauth/decision", ServeConsentDecision},
     Route{"GET", "/sandbox", ServeIndex},
     Route{"GET", "/sandbox/", ServeIndex},

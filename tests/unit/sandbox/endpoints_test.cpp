@@ -182,6 +182,18 @@ TEST_F(EndpointsTest, ConsentPageIgnoresUnknownParameters) {
   EXPECT_EQ(response.body.find(integration_.client_secret), std::string::npos);
 }
 
+TEST_F(EndpointsTest, KommoLocalizedConsentPathsServeTheSamePage) {
+  for (const char* path : {"/es/oauth", "/br/oauth/", "/id/oauth/"}) {
+    const auto response = ServeBrowserSide(
+        ctx_,
+        Request("GET", "127.0.0.1", std::string(path) + "?client_id=" + integration_.client_id));
+    EXPECT_EQ(response.status, 200) << path;
+    EXPECT_NE(response.body.find("Test shop"), std::string::npos) << path;
+  }
+  EXPECT_EQ(ServeBrowserSide(ctx_, Request("GET", "127.0.0.1", "/fr/oauth?client_id=x")).status,
+            404);
+}
+
 TEST_F(EndpointsTest, ConsentPageRefusesUnknownClient) {
   const auto response =
       ServeBrowserSide(ctx_, Request("GET", "127.0.0.1", "/oauth?client_id=%3Cscript%3Enope"));
