@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -386,9 +387,27 @@ net::HttpResponse ServeCreateIntegration(SandboxContext& ctx, const net::HttpReq
       integration.scopes.emplace_back(s.get_string());
     }
   }
+  // Accounts the integration is installed in from the start (exchange_api_key needs that).
+  std::vector<std::int64_t> installed_in;
+  if (const auto* accounts = body->if_contains("installed_in"); accounts != nullptr) {
+    const auto* list = accounts->if_array();
+    if (list == nullptr) {
+      return BadRequest("installed_in must be an array of account ids");
+    }
+    for (const auto& id : *list) {
+      const auto account = Integer(id);
+      if (!account || !ctx.state.FindAccount(*account)) {
+        return BadRequest("installed_in must list existing account ids");
+      }
+      installed_in.push_back(*account);
+    }
+  }
   const auto stored = ctx.state.AddIntegration(std::move(integration));
   if (!stored) {
     return ProblemResponse(409, "Conflict", "An integration with this client_id exists");
+  }
+  for (const std::int64_t account : installed_in) {
+    (void)ctx.state.MarkInstalled(account, stored->client_id);  // both exist: checked above
   }
   SandboxLogger()->info("integration registered: client {}", stored->client_id);
   return JsonResponse(201, ToJson(*stored));

@@ -456,6 +456,15 @@ Result<std::string> SandboxState::IssueCodeLocked(std::string_view client_id,
   return code;
 }
 
+Result<void> SandboxState::MarkInstalled(std::int64_t account_id, std::string_view client_id) {
+  const std::lock_guard lock(mutex_);
+  if (FindAccountLocked(account_id) == nullptr || !integrations_.contains(client_id)) {
+    return Fail(Errc::kNotFound);
+  }
+  installed_.emplace(account_id, std::string(client_id));
+  return {};
+}
+
 bool SandboxState::IsInstalled(std::int64_t account_id, std::string_view client_id) const {
   const std::lock_guard lock(mutex_);
   return installed_.contains({account_id, std::string(client_id)});

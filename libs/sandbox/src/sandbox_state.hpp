@@ -296,6 +296,9 @@ class SandboxState {
   /// unknown integration or account.
   [[nodiscard]] Result<std::string> IssueCode(std::string_view client_id, std::int64_t account_id);
 
+  /// The account installs the integration without a consent (a test's shortcut).
+  /// Errors: Errc::kNotFound.
+  [[nodiscard]] Result<void> MarkInstalled(std::int64_t account_id, std::string_view client_id);
   /// Whether the account has installed the integration: granted it on the consent page, or
   /// installed its widget.
   [[nodiscard]] bool IsInstalled(std::int64_t account_id, std::string_view client_id) const;

@@ -163,5 +163,22 @@ TEST_F(ExchangeApiKeyTest, RefusesMissingFieldsWrongKeysAndUninstalledIntegratio
   EXPECT_EQ(Call(amo_, Body(amo_)).status, 202);
 }
 
+TEST_F(ExchangeApiKeyTest, IntegrationsCanBeRegisteredAsInstalled) {
+  net::HttpRequest req;
+  req.method = "POST";
+  req.target = "/sandbox/integrations";
+  req.headers.Set("Host", "127.0.0.1");
+  req.body = R"({"redirect_uri":"https://app.example.com/x","installed_in":[99]})";
+  EXPECT_EQ(ServeBrowserSide(ctx_, req).status, 400);
+  req.body = R"({"redirect_uri":"https://app.example.com/x","installed_in":[31000001]})";
+  const auto created = ServeBrowserSide(ctx_, req);
+  ASSERT_EQ(created.status, 201) << created.body;
+  integration_.client_id = boost::json::parse(created.body).at("client_id").as_string().c_str();
+  integration_.client_secret =
+      boost::json::parse(created.body).at("client_secret").as_string().c_str();
+  EXPECT_EQ(Call(kommo_, Body(kommo_)).status, 202);
+  EXPECT_EQ(Call(amo_, Body(amo_)).status, 403) << "only where it was installed";
+}
+
 }  // namespace
 }  // namespace amoauth::sandbox
