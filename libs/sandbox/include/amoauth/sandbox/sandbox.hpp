@@ -131,11 +131,20 @@ struct Options {
 ///                                               the account disconnects the integration:
 ///                                               its tokens are revoked and its disconnect hook
 ///                                               is sent; answers with the hook's status
+///   POST /sandbox/accounts/{id}/install-widget {"client_id":"…"}
+///                                               the widget-install hook (from_widget=1), sent
+///                                               once; answers {"delivered","status","elapsed_ms"}
+///   POST /sandbox/integrations/{client_id}/long-lived-tokens {"account_id":N,"days":D}
+///                                               a long-lived token {"access_token","expires_at"}
+///   GET /oauth without client_id (metadata)     external integration consent; Allow POSTs the
+///                                               keys to secrets_uri (secrets_delivery)
 ///   GET|POST|DELETE /sandbox/faults             scripted token-endpoint failures:
 ///                                               {"token_endpoint":{"status":503,"times":2}}
 ///                                               or {"token_endpoint":{"close":true,"times":1}}
 /// TLS (ConnectTo(), CaFile()), dispatched on Host:
-///   {sub}.amocrm.ru, {sub}.kommo.com            POST /oauth2/access_token, /api/v4/... (per
+///   {sub}.amocrm.ru, {sub}.kommo.com            POST /oauth2/exchange_api_key (202, then the
+///                                               from_exchange=1 hook), POST /oauth2/access_token
+///                                               (token_delay_ms), /api/v4/... (per
 ///                                               account: rate limit 429, then block 403 HTML)
 ///   api_domain hosts (api-b.amocrm.ru...)       GET /oauth2/account/current/subdomain
 ///   any other host (e.g. a renamed account's old one)  404 problem+json, no hint
