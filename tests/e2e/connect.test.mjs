@@ -156,6 +156,8 @@ test('command line: `amoauth sandbox` starts with the knobs its flags set, and r
       rotation: 'grace_until_new_used', revoke_access_token_on_refresh: false,
       api_rate_limit_rps: 3, api_block_after_violations: 2, api_violation_window_seconds: 5,
       api_block_seconds: 30, api_retry_after_seconds: 2,
+      token_delay_ms: 0, exchange_hook_delay_ms: 0, secrets_delivery: 'before_redirect',
+      secrets_delay_ms: 0,
     });
   } finally {
     if (sandbox.exitCode === null) {

@@ -8,12 +8,12 @@
 #include <vector>
 
 #include <boost/json/object.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url.hpp>
 #include <spdlog/spdlog.h>
 
+#include "code_redirect.hpp"
 #include "consent_pages.hpp"
 #include "endpoints.hpp"
+#include "external_integration.hpp"
 #include "responses.hpp"
 
 namespace amoauth::sandbox {
@@ -33,27 +33,15 @@ std::optional<std::int64_t> ParseId(std::string_view text) {
 }
 
 net::HttpResponse BadRequestPage(std::string_view message) {
-  return HtmlResponse(400, RenderErrorPage("Ошибка запроса", message));
+  return ConsentErrorPage(400, message);
 }
 
-/// `redirect_uri` with `params` appended (after any query it already has). Boost.URL
-/// percent-encodes the values.
-std::optional<std::string> WithParams(
-    std::string_view redirect_uri,
-    const std::vector<std::pair<std::string_view, std::string>>& params) {
-  auto parsed = boost::urls::parse_uri_reference(redirect_uri);
-  if (!parsed) {
-    return std::nullopt;
-  }
-  boost::urls::url url(*parsed);
-  for (const auto& [key, value] : params) {
-    url.params().append({key, value});
-  }
-  return std::string(url.buffer());
+}  // namespace
+
+net::HttpResponse ConsentErrorPage(int status, std::string_view message) {
+  return HtmlResponse(status, RenderErrorPage("Ошибка запроса", message));
 }
 
-/// What the consent window does with the outcome: popup posts `message` to the opener; any other
-/// mode redirects the window itself (post_message).
 net::HttpResponse HandBack(std::string_view mode,
                            const boost::json::object& message,
                            const std::string& url) {
@@ -62,8 +50,6 @@ net::HttpResponse HandBack(std::string_view mode,
   }
   return RedirectResponse(url);
 }
-
-}  // namespace
 
 net::HttpResponse ServeButtonScript(const net::HttpRequest& /*req*/) {
   net::HttpResponse response;
@@ -81,10 +67,10 @@ net::HttpResponse ServeConsentPage(SandboxContext& ctx, const net::HttpRequest& 
   // Unknown parameters (response_type, approval_prompt, scope, redirect_uri, origin…) are ignored.
   const std::string client_id = Param(*params, "client_id");
   if (client_id.empty()) {
-    const bool metadata = net::Find(*params, "secrets_uri").has_value();
-    return BadRequestPage(metadata ? "Кнопка с метаданными (внешняя интеграция) в песочнице пока "
-                                     "не поддерживается: передайте client_id."
-                                   : "Не передан client_id интеграции.");
+    if (IsExternalRequest(*params)) {
+      return ServeExternalConsentPage(ctx, *params);
+    }
+    return BadRequestPage("Не передан client_id интеграции.");
   }
   const auto integration = ctx.state.FindIntegration(client_id);
   if (!integration) {
@@ -118,7 +104,7 @@ net::HttpResponse ServeConsentDecision(SandboxContext& ctx, const net::HttpReque
   if (decision == "deny") {
     // Deny needs no account; it only picks which platform's parameters come back.
     const bool kommo = account && account->flavor == Flavor::kKommo;
-    std::vector<std::pair<std::string_view, std::string>> params{{"error", "access_denied"}};
+    UrlParams params{{"error", "access_denied"}};
     if (!state.empty()) {
       params.emplace_back("state", state);
     }
@@ -143,19 +129,7 @@ net::HttpResponse ServeConsentDecision(SandboxContext& ctx, const net::HttpReque
   if (!code) {
     return BadRequestPage("Не удалось выдать код авторизации.");
   }
-  std::vector<std::pair<std::string_view, std::string>> params{{"code", *code},
-                                                               {"referer", AccountHost(*account)}};
-  if (!state.empty()) {
-    params.emplace_back("state", state);
-  }
-  switch (account->flavor) {
-    case Flavor::kAmocrm:
-      params.emplace_back("platform", "1");  // §2.5: 1 = installed from amocrm.ru
-      break;
-    case Flavor::kKommo:
-      params.emplace_back("client_id", client_id);  // §2.5: Kommo sends client_id instead
-      break;
-  }
+  const UrlParams params = CodeParams(*account, client_id, *code, state);
   const auto url = WithParams(integration->redirect_uri, params);
   if (!url) {
     return BadRequestPage("Redirect URI интеграции не является корректным URL.");

@@ -40,6 +40,9 @@ constexpr std::string_view kButtonScript =
   var POPUP_HEIGHT = 580;
   var POPUP_TITLE = "Предоставить доступ для интеграции";
   var IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+  // Kommo: data-locale picks the consent page's language path (protocol §2.3, §8).
+  var KOMMO_LOCALE_PATHS = { es: "/es", pt: "/br", id: "/id" };
+  var KOMMO_THEMES = { light: "#4C8BF7", dark: "#0C1F35" };
   var registry = window.__amoauthSandboxOAuth ||
       (window.__amoauthSandboxOAuth = { scripts: [], origins: {} });
 
@@ -88,7 +91,12 @@ constexpr std::string_view kButtonScript =
         }
       });
     }
-    return origin + "/oauth?" + params.join("&");
+    var prefix = "";
+    if (script.classList.contains("kommo_oauth") &&
+        Object.prototype.hasOwnProperty.call(KOMMO_LOCALE_PATHS, d.locale)) {
+      prefix = KOMMO_LOCALE_PATHS[d.locale];
+    }
+    return origin + prefix + "/oauth?" + params.join("&");
   }
 
   function openCentered(url) {
@@ -127,9 +135,21 @@ constexpr std::string_view kButtonScript =
         return;
       }
       d.error = data.error;
+      // amoCRM eval()s the name; an identifier check first keeps that from running code.
       var name = d.errorCallback;
-      if (has(name) && IDENTIFIER.test(name) && typeof window[name] === "function") {
-        window[name](data);
+      if (!has(name) || !IDENTIFIER.test(name)) {
+        return;
+      }
+      var callback = window[name];
+      if (typeof callback !== "function") {
+        try {
+          callback = (0, eval)(name);  // global let/const bindings are not window properties
+        } catch (e) {
+          return;
+        }
+      }
+      if (typeof callback === "function") {
+        callback(data);
       }
     });
   }
@@ -141,6 +161,10 @@ constexpr std::string_view kButtonScript =
         (kommo ? "Авторизоваться через Kommo" : "Авторизоваться через amoCRM");
     var color = Object.prototype.hasOwnProperty.call(COLORS, d.color) ? COLORS[d.color] :
         COLORS["default"];
+    if (kommo) {
+      color = Object.prototype.hasOwnProperty.call(KOMMO_THEMES, d.theme) ?
+          KOMMO_THEMES[d.theme] : KOMMO_THEMES.light;
+    }
     var origin = originOf(script);
     var state = has(d.state) ? d.state : randomState();
     var mode = has(d.mode) ? d.mode : "popup";
@@ -280,13 +304,35 @@ std::string_view ButtonScript() {
 std::string RenderConsentPage(const ConsentView& view) {
   const Integration& integration = view.integration;
   std::string body;
+  if (view.external && !view.external->logo.empty()) {
+    body += "<p><img id=\"integration-logo\" alt=\"\" width=\"64\" height=\"64\" src=\"" +
+            HtmlEscape(view.external->logo) + "\"></p>\n";
+  }
   body += "<h1 id=\"integration-name\">" + HtmlEscape(integration.name) + "</h1>\n";
+  if (view.external) {
+    body += "<p id=\"integration-description\">" + HtmlEscape(view.external->description) +
+            "</p>\n<p class=\"muted\">Будет создана новая внешняя интеграция; её ключи получит "
+            "<code>" +
+            HtmlEscape(view.external->secrets_uri) + "</code>.</p>\n";
+  }
   body += "<p>Интеграция запрашивает доступ к вашему аккаунту:</p>\n<ul id=\"scopes\">\n";
   for (const std::string& scope : integration.scopes) {
     body += "<li><code>" + HtmlEscape(scope) + "</code></li>\n";
   }
   body += "</ul>\n<form method=\"post\" action=\"/oauth/decision\">\n";
-  body += Hidden("client_id", integration.client_id);
+  if (view.external) {
+    const ExternalRequest& e = *view.external;
+    body += Hidden("name", e.name);
+    body += Hidden("description", e.description);
+    body += Hidden("redirect_uri", e.redirect_uri);
+    body += Hidden("secrets_uri", e.secrets_uri);
+    body += Hidden("logo", e.logo);
+    for (const std::string& scope : e.scopes) {
+      body += Hidden("scopes[]", scope);
+    }
+  } else {
+    body += Hidden("client_id", integration.client_id);
+  }
   body += Hidden("state", view.state);
   body += Hidden("mode", view.mode);
   body += "<label for=\"account_id\">Аккаунт</label>\n";

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -23,11 +24,23 @@ namespace amoauth::sandbox {
 /// The stand-in for https://www.amocrm.ru/auth/button.js (protocol §2.3).
 [[nodiscard]] std::string_view ButtonScript();
 
+/// The metadata variant of the consent URL (protocol §2.2): an integration to be created.
+struct ExternalRequest {
+  std::string name;
+  std::string description;
+  std::string redirect_uri;
+  std::string secrets_uri;
+  std::string logo;  ///< optional
+  std::vector<std::string> scopes;
+};
+
 struct ConsentView {
   Integration integration;  ///< the secret is never rendered
   std::vector<Account> accounts;
   std::string state;
   std::string mode;
+  /// Set for the metadata variant: the form then carries these fields instead of client_id.
+  std::optional<ExternalRequest> external;
 };
 /// GET /oauth: integration name, scopes, account choice, Allow / Deny posting to /oauth/decision.
 [[nodiscard]] std::string RenderConsentPage(const ConsentView& view);

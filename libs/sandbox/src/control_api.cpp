@@ -7,6 +7,7 @@
 #include <string_view>
 #include <utility>
 #include <variant>
+#include <vector>
 
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
@@ -44,6 +45,10 @@ boost::json::object ToJson(const Integration& integration) {
       {"name", integration.name},
       {"scopes", std::move(scopes)},
       {"disconnect_hook_url", integration.disconnect_hook_url},
+      // External integrations (metadata consent) belong to one account; null for the others.
+      {"account_id",
+       integration.owner_account_id != 0 ? boost::json::value(integration.owner_account_id)
+                                         : boost::json::value(nullptr)},
   };
 }
 
@@ -56,6 +61,11 @@ boost::json::object ToJson(const Account& account) {
       {"host", AccountHost(account)},
       {"api_domain", account.api_domain},
       {"user_id", account.user_id},
+      // One user per simulated account; its fake key is shown so tests can use it.
+      {"users",
+       boost::json::array{boost::json::object{{"id", account.user_id},
+                                              {"login", account.user_login},
+                                              {"api_key", account.user_api_key}}}},
   };
 }
 
@@ -94,6 +104,16 @@ std::string_view RotationName(Rotation rotation) {
   return "strict";
 }
 
+std::string_view SecretsDeliveryName(SecretsDelivery delivery) {
+  switch (delivery) {
+    case SecretsDelivery::kBeforeRedirect:
+      return "before_redirect";
+    case SecretsDelivery::kAfterRedirect:
+      return "after_redirect";
+  }
+  return "before_redirect";
+}
+
 boost::json::object ToJson(const Counters& c) {
   return boost::json::object{
       {"token_requests", c.token_requests},
@@ -109,6 +129,14 @@ boost::json::object ToJson(const Counters& c) {
       {"api_blocked", c.api_blocked},
       {"max_api_requests_per_second", c.max_api_requests_per_second},
       {"subdomain_lookups", c.subdomain_lookups},
+      {"widget_installs", c.widget_installs},
+      {"hooks_delivered", c.hooks_delivered},
+      {"hooks_failed", c.hooks_failed},
+      {"exchange_api_key_requests", c.exchange_api_key_requests},
+      {"exchange_api_key_accepted", c.exchange_api_key_accepted},
+      {"exchange_api_key_rate_limited", c.exchange_api_key_rate_limited},
+      {"external_integrations_created", c.external_integrations_created},
+      {"long_lived_tokens_issued", c.long_lived_tokens_issued},
   };
 }
 
@@ -124,6 +152,10 @@ boost::json::object ToJson(const StateConfig& c) {
       {"api_violation_window_seconds", c.api_violation_window.count()},
       {"api_block_seconds", c.api_block_duration.count()},
       {"api_retry_after_seconds", c.api_retry_after.count()},
+      {"token_delay_ms", c.token_delay.count()},
+      {"exchange_hook_delay_ms", c.exchange_hook_delay.count()},
+      {"secrets_delivery", SecretsDeliveryName(c.secrets_delivery)},
+      {"secrets_delay_ms", c.secrets_delay.count()},
   };
 }
 
@@ -167,6 +199,14 @@ constexpr std::array<std::pair<std::string_view, CountField>, 2> kCountFields{{
     {"api_block_after_violations", &ConfigPatch::api_block_after_violations},
 }};
 
+/// Fields in whole milliseconds (delays of the simulated amoCRM).
+using MillisField = std::optional<std::chrono::milliseconds> ConfigPatch::*;
+constexpr std::array<std::pair<std::string_view, MillisField>, 3> kMillisFields{{
+    {"token_delay_ms", &ConfigPatch::token_delay},
+    {"exchange_hook_delay_ms", &ConfigPatch::exchange_hook_delay},
+    {"secrets_delay_ms", &ConfigPatch::secrets_delay},
+}};
+
 template <class Field, std::size_t N>
 const Field* FindField(const std::array<std::pair<std::string_view, Field>, N>& fields,
                        std::string_view name) {
@@ -194,6 +234,12 @@ std::variant<ConfigPatch, std::string> ParseConfigPatch(const boost::json::objec
         return std::string(key) + " must be an integer";
       }
       patch.*(*count) = *n;
+    } else if (const auto* millis = FindField(kMillisFields, key)) {
+      const auto n = Integer(value);
+      if (!n) {
+        return std::string(key) + " must be an integer";
+      }
+      patch.*(*millis) = std::chrono::milliseconds{*n};
     } else if (key == "rotation") {
       if (value == "strict") {
         patch.rotation = Rotation::kStrict;
@@ -201,6 +247,14 @@ std::variant<ConfigPatch, std::string> ParseConfigPatch(const boost::json::objec
         patch.rotation = Rotation::kGraceUntilNewUsed;
       } else {
         return std::string(R"(rotation must be "strict" or "grace_until_new_used")");
+      }
+    } else if (key == "secrets_delivery") {
+      if (value == "before_redirect") {
+        patch.secrets_delivery = SecretsDelivery::kBeforeRedirect;
+      } else if (value == "after_redirect") {
+        patch.secrets_delivery = SecretsDelivery::kAfterRedirect;
+      } else {
+        return std::string(R"(secrets_delivery must be "before_redirect" or "after_redirect")");
       }
     } else if (key == "revoke_access_token_on_refresh") {
       if (!value.is_bool()) {
@@ -333,9 +387,27 @@ net::HttpResponse ServeCreateIntegration(SandboxContext& ctx, const net::HttpReq
       integration.scopes.emplace_back(s.get_string());
     }
   }
+  // Accounts the integration is installed in from the start (exchange_api_key needs that).
+  std::vector<std::int64_t> installed_in;
+  if (const auto* accounts = body->if_contains("installed_in"); accounts != nullptr) {
+    const auto* list = accounts->if_array();
+    if (list == nullptr) {
+      return BadRequest("installed_in must be an array of account ids");
+    }
+    for (const auto& id : *list) {
+      const auto account = Integer(id);
+      if (!account || !ctx.state.FindAccount(*account)) {
+        return BadRequest("installed_in must list existing account ids");
+      }
+      installed_in.push_back(*account);
+    }
+  }
   const auto stored = ctx.state.AddIntegration(std::move(integration));
   if (!stored) {
     return ProblemResponse(409, "Conflict", "An integration with this client_id exists");
+  }
+  for (const std::int64_t account : installed_in) {
+    (void)ctx.state.MarkInstalled(account, stored->client_id);  // both exist: checked above
   }
   SandboxLogger()->info("integration registered: client {}", stored->client_id);
   return JsonResponse(201, ToJson(*stored));
@@ -480,6 +552,38 @@ net::HttpResponse ServeClearFaults(SandboxContext& ctx, const net::HttpRequest& 
   ctx.state.ClearFaults();
   SandboxLogger()->info("faults cleared");
   return JsonResponse(200, FaultsJson(std::nullopt));
+}
+
+net::HttpResponse ServeIssueLongLivedToken(SandboxContext& ctx, const net::HttpRequest& req) {
+  const std::string usage = R"(Expected {"account_id": N, "days": D} with D from )" +
+                            std::to_string(kLongLivedMinDays) + " to " +
+                            std::to_string(kLongLivedMaxDays);
+  const auto body = ParseJsonObject(req.body);
+  const auto* account_id = body ? body->if_contains("account_id") : nullptr;
+  const auto* days = body ? body->if_contains("days") : nullptr;
+  const auto account = account_id != nullptr ? Integer(*account_id) : std::nullopt;
+  const auto day_count = days != nullptr ? Integer(*days) : std::nullopt;
+  if (!account || !day_count || *day_count < kLongLivedMinDays || *day_count > kLongLivedMaxDays) {
+    return BadRequest(usage);
+  }
+  const std::string client_id(req.PathParam("client_id"));
+  const auto issued = ctx.state.IssueLongLivedToken(client_id, *account, *day_count);
+  if (!issued) {
+    return ProblemResponse(
+        404, "Not Found", "No such integration or account in the amoauth sandbox");
+  }
+  const auto token = MintAccessToken(ctx.signer, *issued);
+  if (!token) {
+    return ProblemResponse(500, "Internal Server Error", "The sandbox could not sign a token");
+  }
+  SandboxLogger()->info("long-lived token issued: client {} account {} until {}",
+                        client_id,
+                        *account,
+                        issued->expires_at);
+  net::HttpResponse response = JsonResponse(
+      200, boost::json::object{{"access_token", *token}, {"expires_at", issued->expires_at}});
+  response.headers.Set("Cache-Control", "no-store");
+  return response;
 }
 
 }  // namespace amoauth::sandbox

@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "code_hooks.hpp"
 #include "endpoints.hpp"
 #include "responses.hpp"
 
@@ -34,6 +35,13 @@ constexpr std::array kBrowserRoutes = {
     Route{"GET", "/auth/button.min.js", ServeButton},
     Route{"GET", "/oauth", ServeConsentPage},
     Route{"GET", "/oauth/", ServeConsentPage},
+    // Kommo's localized consent paths (protocol §1, §8): the same page.
+    Route{"GET", "/es/oauth", ServeConsentPage},
+    Route{"GET", "/es/oauth/", ServeConsentPage},
+    Route{"GET", "/br/oauth", ServeConsentPage},
+    Route{"GET", "/br/oauth/", ServeConsentPage},
+    Route{"GET", "/id/oauth", ServeConsentPage},
+    Route{"GET", "/id/oauth/", ServeConsentPage},
     Route{"POST", "/oauth/decision", ServeConsentDecision},
     Route{"GET", "/sandbox", ServeIndex},
     Route{"GET", "/sandbox/", ServeIndex},
@@ -44,6 +52,7 @@ constexpr std::array kBrowserRoutes = {
     Route{"POST", "/sandbox/config", ServeSetConfig},
     Route{"GET", "/sandbox/integrations", ServeListIntegrations},
     Route{"POST", "/sandbox/integrations", ServeCreateIntegration},
+    Route{"POST", "/sandbox/integrations/{client_id}/long-lived-tokens", ServeIssueLongLivedToken},
     Route{"GET", "/sandbox/accounts", ServeListAccounts},
     Route{"POST", "/sandbox/accounts/{id}/revoke", ServeRevokeTokens},
     Route{"POST", "/sandbox/accounts/{id}/rename", ServeRenameAccount},
@@ -112,6 +121,10 @@ net::HttpResponse ServeAccountHost(SandboxContext& ctx,
   const std::string_view path = req.Path();
   if (path == "/oauth2/access_token") {
     return req.method == "POST" ? ServeTokenEndpoint(ctx, account, req)
+                                : MethodNotAllowedResponse("POST");
+  }
+  if (path == "/oauth2/exchange_api_key") {
+    return req.method == "POST" ? ServeExchangeApiKey(ctx, account, req)
                                 : MethodNotAllowedResponse("POST");
   }
   if (path.starts_with("/api/v4/")) {

@@ -3,6 +3,9 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+
+#include <boost/json/object.hpp>
 
 #include "amoauth/net/http_message.hpp"
 #include "sandbox_context.hpp"
@@ -26,11 +29,20 @@ namespace amoauth::sandbox {
 [[nodiscard]] net::HttpResponse ServeButtonScript(const net::HttpRequest& req);
 /// GET /oauth: the standard (client_id) variant of the consent page.
 [[nodiscard]] net::HttpResponse ServeConsentPage(SandboxContext& ctx, const net::HttpRequest& req);
+/// The end of a consent: `mode` "popup" posts `message` to the opener (a page that does so);
+/// any other mode redirects the window to `url` (post_message).
+[[nodiscard]] net::HttpResponse HandBack(std::string_view mode,
+                                         const boost::json::object& message,
+                                         const std::string& url);
+/// An HTML page for a refused consent request.
+[[nodiscard]] net::HttpResponse ConsentErrorPage(int status, std::string_view message);
 /// POST /oauth/decision: Allow → code, Deny → access_denied; popup or redirect.
 [[nodiscard]] net::HttpResponse ServeConsentDecision(SandboxContext& ctx,
                                                      const net::HttpRequest& req);
 
 // --- token_endpoint.cpp (protocol §3).
+/// The access token JWT: the §4 header and claims, in the order amoCRM's tokens carry them.
+[[nodiscard]] Result<std::string> MintAccessToken(const JwtSigner& signer, const IssuedTokens& t);
 /// POST https://{account host}/oauth2/access_token.
 [[nodiscard]] net::HttpResponse ServeTokenEndpoint(SandboxContext& ctx,
                                                    const Account& host_account,
@@ -68,5 +80,9 @@ namespace amoauth::sandbox {
 [[nodiscard]] net::HttpResponse ServeGetFaults(SandboxContext& ctx, const net::HttpRequest& req);
 [[nodiscard]] net::HttpResponse ServeSetFaults(SandboxContext& ctx, const net::HttpRequest& req);
 [[nodiscard]] net::HttpResponse ServeClearFaults(SandboxContext& ctx, const net::HttpRequest& req);
+/// POST /sandbox/integrations/{client_id}/long-lived-tokens {"account_id":N,"days":D}
+/// (path param "client_id"): {"access_token","expires_at"} (protocol §7.5).
+[[nodiscard]] net::HttpResponse ServeIssueLongLivedToken(SandboxContext& ctx,
+                                                         const net::HttpRequest& req);
 
 }  // namespace amoauth::sandbox

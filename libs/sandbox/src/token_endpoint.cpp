@@ -77,7 +77,21 @@ TokenRequest ParseTokenRequest(const net::HttpRequest& req) {
   return out;
 }
 
-/// The §4 header and claims, in the order amoCRM's tokens carry them.
+net::HttpResponse FaultResponse(const Fault& fault) {
+  if (fault.close) {
+    // http_server gives a handler no way to drop the connection unanswered, so a "close" fault
+    // is what a reverse proxy answers when its upstream hung up: 502, marked for tests.
+    net::HttpResponse response = NginxErrorResponse(502);
+    response.headers.Set("X-Sandbox-Fault", "close");
+    return response;
+  }
+  net::HttpResponse response = NginxErrorResponse(fault.status);
+  response.headers.Set("X-Sandbox-Fault", "status");
+  return response;
+}
+
+}  // namespace
+
 Result<std::string> MintAccessToken(const JwtSigner& signer, const IssuedTokens& t) {
   boost::json::array scopes;
   for (const std::string& s : t.scopes) {
@@ -101,21 +115,6 @@ Result<std::string> MintAccessToken(const JwtSigner& signer, const IssuedTokens&
   };
   return signer.Sign(header, payload);
 }
-
-net::HttpResponse FaultResponse(const Fault& fault) {
-  if (fault.close) {
-    // http_server gives a handler no way to drop the connection unanswered, so a "close" fault
-    // is what a reverse proxy answers when its upstream hung up: 502, marked for tests.
-    net::HttpResponse response = NginxErrorResponse(502);
-    response.headers.Set("X-Sandbox-Fault", "close");
-    return response;
-  }
-  net::HttpResponse response = NginxErrorResponse(fault.status);
-  response.headers.Set("X-Sandbox-Fault", "status");
-  return response;
-}
-
-}  // namespace
 
 net::HttpResponse ServeTokenEndpoint(SandboxContext& ctx,
                                      const Account& host_account,

@@ -182,6 +182,18 @@ TEST_F(EndpointsTest, ConsentPageIgnoresUnknownParameters) {
   EXPECT_EQ(response.body.find(integration_.client_secret), std::string::npos);
 }
 
+TEST_F(EndpointsTest, KommoLocalizedConsentPathsServeTheSamePage) {
+  for (const char* path : {"/es/oauth", "/br/oauth/", "/id/oauth/"}) {
+    const auto response = ServeBrowserSide(
+        ctx_,
+        Request("GET", "127.0.0.1", std::string(path) + "?client_id=" + integration_.client_id));
+    EXPECT_EQ(response.status, 200) << path;
+    EXPECT_NE(response.body.find("Test shop"), std::string::npos) << path;
+  }
+  EXPECT_EQ(ServeBrowserSide(ctx_, Request("GET", "127.0.0.1", "/fr/oauth?client_id=x")).status,
+            404);
+}
+
 TEST_F(EndpointsTest, ConsentPageRefusesUnknownClient) {
   const auto response =
       ServeBrowserSide(ctx_, Request("GET", "127.0.0.1", "/oauth?client_id=%3Cscript%3Enope"));
@@ -505,7 +517,9 @@ TEST_F(EndpointsTest, ConfigShowsEveryKnobWithItsDefault) {
             R"("refresh_token_ttl_seconds":7776000,"rotation":"strict",)"
             R"("revoke_access_token_on_refresh":true,"api_rate_limit_rps":7,)"
             R"("api_block_after_violations":10,"api_violation_window_seconds":60,)"
-            R"("api_block_seconds":900,"api_retry_after_seconds":1})");
+            R"("api_block_seconds":900,"api_retry_after_seconds":1,"token_delay_ms":0,)"
+            R"("exchange_hook_delay_ms":0,"secrets_delivery":"before_redirect",)"
+            R"("secrets_delay_ms":0})");
 }
 
 TEST_F(EndpointsTest, ConfigChangesWhatIsGiven) {

@@ -24,6 +24,13 @@ enum class Rotation {
   kGraceUntilNewUsed,  ///< Kommo: still valid until the new one is first presented
 };
 
+/// When an external integration's keys reach its secrets_uri (protocol §5: reported before the
+/// redirect; not documented).
+enum class SecretsDelivery {
+  kBeforeRedirect,  ///< POST first; no code unless it answers exactly 200
+  kAfterRedirect,   ///< hand the code back first, POST later; the answer is ignored
+};
+
 struct Account {
   std::int64_t id = 0;
   std::string subdomain;  ///< "example" → example.amocrm.ru
@@ -31,6 +38,10 @@ struct Account {
   Flavor flavor = Flavor::kAmocrm;
   std::string api_domain;  ///< "api-b.amocrm.ru"; empty picks a default for the flavor
   std::int64_t user_id = 0;
+  /// The user's login (an email) and legacy API key, for POST /oauth2/exchange_api_key
+  /// (protocol §6). Empty: "admin@{host}" and 40 random hex characters.
+  std::string user_login;
+  std::string user_api_key;
 };
 
 struct Integration {
@@ -42,6 +53,9 @@ struct Integration {
   /// The "access revoked" hook (protocol §7.1): POST /sandbox/accounts/{id}/disconnect sends
   /// GET {this}?client_uuid=…&account_id=…&signature=… here. Empty: the integration has none.
   std::string disconnect_hook_url;
+  /// An external integration (protocol §2.2, §5) is private to the account it was created in;
+  /// 0 for the others.
+  std::int64_t owner_account_id = 0;
 };
 
 struct Options {
@@ -83,6 +97,17 @@ struct Options {
   /// A 429's Retry-After header (both flavors) and Kommo's `retry_after` body field.
   /// REQUIRES: 0 .. 1 day.
   std::chrono::seconds api_retry_after{1};
+  /// POST /oauth2/access_token waits this long before it is handled (a slow amoCRM). Other
+  /// requests are not held up: the wait is a timer. REQUIRES: 0 .. 60 s.
+  std::chrono::milliseconds token_delay{0};
+  /// How long after a 202 from /oauth2/exchange_api_key the code reaches the Redirect URI
+  /// (from_exchange=1). REQUIRES: 0 .. 10 min.
+  std::chrono::milliseconds exchange_hook_delay{0};
+  /// External integrations (protocol §5): whether the secrets webhook is POSTed before the
+  /// redirect (and must answer exactly 200), or after it, secrets_delay later, status ignored.
+  SecretsDelivery secrets_delivery = SecretsDelivery::kBeforeRedirect;
+  /// kAfterRedirect only. REQUIRES: 0 .. 10 min.
+  std::chrono::milliseconds secrets_delay{0};
 };
 
 /// Runs on the given executor until Stop(). Thread-safe. docs/sandbox.md describes every route.
@@ -106,11 +131,20 @@ struct Options {
 ///                                               the account disconnects the integration:
 ///                                               its tokens are revoked and its disconnect hook
 ///                                               is sent; answers with the hook's status
+///   POST /sandbox/accounts/{id}/install-widget {"client_id":"…"}
+///                                               the widget-install hook (from_widget=1), sent
+///                                               once; answers {"delivered","status","elapsed_ms"}
+///   POST /sandbox/integrations/{client_id}/long-lived-tokens {"account_id":N,"days":D}
+///                                               a long-lived token {"access_token","expires_at"}
+///   GET /oauth without client_id (metadata)     external integration consent; Allow POSTs the
+///                                               keys to secrets_uri (secrets_delivery)
 ///   GET|POST|DELETE /sandbox/faults             scripted token-endpoint failures:
 ///                                               {"token_endpoint":{"status":503,"times":2}}
 ///                                               or {"token_endpoint":{"close":true,"times":1}}
 /// TLS (ConnectTo(), CaFile()), dispatched on Host:
-///   {sub}.amocrm.ru, {sub}.kommo.com            POST /oauth2/access_token, /api/v4/... (per
+///   {sub}.amocrm.ru, {sub}.kommo.com            POST /oauth2/exchange_api_key (202, then the
+///                                               from_exchange=1 hook), POST /oauth2/access_token
+///                                               (token_delay_ms), /api/v4/... (per
 ///                                               account: rate limit 429, then block 403 HTML)
 ///   api_domain hosts (api-b.amocrm.ru...)       GET /oauth2/account/current/subdomain
 ///   any other host (e.g. a renamed account's old one)  404 problem+json, no hint
