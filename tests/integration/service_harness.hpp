@@ -53,6 +53,11 @@ class CountingAmoClient final : public service::AmoClient {
     ++calls;
     co_return co_await inner_.LookupDomain(std::move(api_domain), std::move(refresh_token));
   }
+  service::Task<Result<void>> ExchangeApiKey(std::string host,
+                                             core::ApiKeyExchangeRequest request) override {
+    ++calls;
+    co_return co_await inner_.ExchangeApiKey(std::move(host), std::move(request));
+  }
   std::atomic<int> calls{0};
 
  private:

@@ -115,6 +115,10 @@ Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host, Sec
   if (!*first_use) {
     co_return Fail(Errc::kCodeAlreadyUsed);
   }
+  co_return co_await ExchangeAndStore(std::move(host), std::move(code));
+}
+
+Task<Result<core::Connection>> ConnectFlow::ExchangeAndStore(core::AccountHost host, Secret code) {
   core::AuthorizationCodeGrant request{
       .client_id = integration_.client_id,
       .client_secret = integration_.client_secret,
@@ -138,6 +142,28 @@ Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host, Sec
     spdlog::info("account {} ({}) connected", stored->account_id, stored->base_domain);
   }
   co_return stored;
+}
+
+Task<Result<core::Connection>> ConnectFlow::ExchangeQueuedCode(Secret code,
+                                                               core::AccountHost host,
+                                                               std::string client_id,
+                                                               bool first_attempt) {
+  if (code.Empty()) {
+    co_return Fail(Errc::kInvalidArgument);
+  }
+  if (client_id != integration_.client_id) {
+    spdlog::warn("queued code for {} refused: it was issued to integration {}, not ours ({})",
+                 host.host,
+                 client_id,
+                 integration_.client_id);
+    co_return Fail(Errc::kAmoInvalidClient);
+  }
+  if (first_attempt) {
+    co_return co_await Exchange(std::move(host), std::move(code));
+  }
+  // A retry: the ledger has held this code since the first attempt, which was ours (the queue
+  // claims each entry for one worker at a time).
+  co_return co_await ExchangeAndStore(std::move(host), std::move(code));
 }
 
 }  // namespace amoauth::service
