@@ -8,10 +8,9 @@
 #include <vector>
 
 #include <boost/json/object.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url.hpp>
 #include <spdlog/spdlog.h>
 
+#include "code_redirect.hpp"
 #include "consent_pages.hpp"
 #include "endpoints.hpp"
 #include "responses.hpp"
@@ -34,22 +33,6 @@ std::optional<std::int64_t> ParseId(std::string_view text) {
 
 net::HttpResponse BadRequestPage(std::string_view message) {
   return HtmlResponse(400, RenderErrorPage("Ошибка запроса", message));
-}
-
-/// `redirect_uri` with `params` appended (after any query it already has). Boost.URL
-/// percent-encodes the values.
-std::optional<std::string> WithParams(
-    std::string_view redirect_uri,
-    const std::vector<std::pair<std::string_view, std::string>>& params) {
-  auto parsed = boost::urls::parse_uri_reference(redirect_uri);
-  if (!parsed) {
-    return std::nullopt;
-  }
-  boost::urls::url url(*parsed);
-  for (const auto& [key, value] : params) {
-    url.params().append({key, value});
-  }
-  return std::string(url.buffer());
 }
 
 /// What the consent window does with the outcome: popup posts `message` to the opener; any other
@@ -118,7 +101,7 @@ net::HttpResponse ServeConsentDecision(SandboxContext& ctx, const net::HttpReque
   if (decision == "deny") {
     // Deny needs no account; it only picks which platform's parameters come back.
     const bool kommo = account && account->flavor == Flavor::kKommo;
-    std::vector<std::pair<std::string_view, std::string>> params{{"error", "access_denied"}};
+    UrlParams params{{"error", "access_denied"}};
     if (!state.empty()) {
       params.emplace_back("state", state);
     }
@@ -143,19 +126,7 @@ net::HttpResponse ServeConsentDecision(SandboxContext& ctx, const net::HttpReque
   if (!code) {
     return BadRequestPage("Не удалось выдать код авторизации.");
   }
-  std::vector<std::pair<std::string_view, std::string>> params{{"code", *code},
-                                                               {"referer", AccountHost(*account)}};
-  if (!state.empty()) {
-    params.emplace_back("state", state);
-  }
-  switch (account->flavor) {
-    case Flavor::kAmocrm:
-      params.emplace_back("platform", "1");  // §2.5: 1 = installed from amocrm.ru
-      break;
-    case Flavor::kKommo:
-      params.emplace_back("client_id", client_id);  // §2.5: Kommo sends client_id instead
-      break;
-  }
+  const UrlParams params = CodeParams(*account, client_id, *code, state);
   const auto url = WithParams(integration->redirect_uri, params);
   if (!url) {
     return BadRequestPage("Redirect URI интеграции не является корректным URL.");

@@ -56,6 +56,11 @@ boost::json::object ToJson(const Account& account) {
       {"host", AccountHost(account)},
       {"api_domain", account.api_domain},
       {"user_id", account.user_id},
+      // One user per simulated account; its fake key is shown so tests can use it.
+      {"users",
+       boost::json::array{boost::json::object{{"id", account.user_id},
+                                              {"login", account.user_login},
+                                              {"api_key", account.user_api_key}}}},
   };
 }
 
@@ -94,6 +99,16 @@ std::string_view RotationName(Rotation rotation) {
   return "strict";
 }
 
+std::string_view SecretsDeliveryName(SecretsDelivery delivery) {
+  switch (delivery) {
+    case SecretsDelivery::kBeforeRedirect:
+      return "before_redirect";
+    case SecretsDelivery::kAfterRedirect:
+      return "after_redirect";
+  }
+  return "before_redirect";
+}
+
 boost::json::object ToJson(const Counters& c) {
   return boost::json::object{
       {"token_requests", c.token_requests},
@@ -109,6 +124,12 @@ boost::json::object ToJson(const Counters& c) {
       {"api_blocked", c.api_blocked},
       {"max_api_requests_per_second", c.max_api_requests_per_second},
       {"subdomain_lookups", c.subdomain_lookups},
+      {"widget_installs", c.widget_installs},
+      {"hooks_delivered", c.hooks_delivered},
+      {"hooks_failed", c.hooks_failed},
+      {"exchange_api_key_requests", c.exchange_api_key_requests},
+      {"exchange_api_key_accepted", c.exchange_api_key_accepted},
+      {"exchange_api_key_rate_limited", c.exchange_api_key_rate_limited},
   };
 }
 
@@ -124,6 +145,10 @@ boost::json::object ToJson(const StateConfig& c) {
       {"api_violation_window_seconds", c.api_violation_window.count()},
       {"api_block_seconds", c.api_block_duration.count()},
       {"api_retry_after_seconds", c.api_retry_after.count()},
+      {"token_delay_ms", c.token_delay.count()},
+      {"exchange_hook_delay_ms", c.exchange_hook_delay.count()},
+      {"secrets_delivery", SecretsDeliveryName(c.secrets_delivery)},
+      {"secrets_delay_ms", c.secrets_delay.count()},
   };
 }
 
@@ -167,6 +192,14 @@ constexpr std::array<std::pair<std::string_view, CountField>, 2> kCountFields{{
     {"api_block_after_violations", &ConfigPatch::api_block_after_violations},
 }};
 
+/// Fields in whole milliseconds (delays of the simulated amoCRM).
+using MillisField = std::optional<std::chrono::milliseconds> ConfigPatch::*;
+constexpr std::array<std::pair<std::string_view, MillisField>, 3> kMillisFields{{
+    {"token_delay_ms", &ConfigPatch::token_delay},
+    {"exchange_hook_delay_ms", &ConfigPatch::exchange_hook_delay},
+    {"secrets_delay_ms", &ConfigPatch::secrets_delay},
+}};
+
 template <class Field, std::size_t N>
 const Field* FindField(const std::array<std::pair<std::string_view, Field>, N>& fields,
                        std::string_view name) {
@@ -194,6 +227,12 @@ std::variant<ConfigPatch, std::string> ParseConfigPatch(const boost::json::objec
         return std::string(key) + " must be an integer";
       }
       patch.*(*count) = *n;
+    } else if (const auto* millis = FindField(kMillisFields, key)) {
+      const auto n = Integer(value);
+      if (!n) {
+        return std::string(key) + " must be an integer";
+      }
+      patch.*(*millis) = std::chrono::milliseconds{*n};
     } else if (key == "rotation") {
       if (value == "strict") {
         patch.rotation = Rotation::kStrict;
@@ -201,6 +240,14 @@ std::variant<ConfigPatch, std::string> ParseConfigPatch(const boost::json::objec
         patch.rotation = Rotation::kGraceUntilNewUsed;
       } else {
         return std::string(R"(rotation must be "strict" or "grace_until_new_used")");
+      }
+    } else if (key == "secrets_delivery") {
+      if (value == "before_redirect") {
+        patch.secrets_delivery = SecretsDelivery::kBeforeRedirect;
+      } else if (value == "after_redirect") {
+        patch.secrets_delivery = SecretsDelivery::kAfterRedirect;
+      } else {
+        return std::string(R"(secrets_delivery must be "before_redirect" or "after_redirect")");
       }
     } else if (key == "revoke_access_token_on_refresh") {
       if (!value.is_bool()) {

@@ -16,8 +16,6 @@
 #include "responses.hpp"
 
 namespace amoauth::sandbox {
-namespace {}  // namespace
-
 std::string SignDisconnectHook(std::string_view client_secret,
                                std::string_view client_uuid,
                                std::string_view account_id) {
@@ -45,7 +43,7 @@ std::string SignDisconnectHook(std::string_view client_secret,
 }
 
 boost::asio::awaitable<net::HttpResponse> ServeDisconnect(SandboxContext& ctx,
-                                                          http_client::HttpClient& client,
+                                                          HookSender& hooks,
                                                           net::HttpRequest req) {
   const auto id = AccountIdParam(req);
   if (!id) {
@@ -95,28 +93,20 @@ boost::asio::awaitable<net::HttpResponse> ServeDisconnect(SandboxContext& ctx,
       {"signature", SignDisconnectHook(integration->client_secret, client_uuid, account_text)});
   report["hook_url"] = integration->disconnect_hook_url;  // without the signed query
 
-  http_client::ClientRequest hook;
-  hook.method = "GET";
+  OutgoingHook hook;
   hook.url = std::string(url.buffer());
-  hook.headers.Set("User-Agent", std::string(kHookUserAgent));
-  auto answer = co_await client.Send(std::move(hook));
-  if (!answer) {
-    SandboxLogger()->warn("account {}: disconnect hook {} unreachable: {}",
-                          *id,
-                          integration->disconnect_hook_url,
-                          answer.error().message());
+  hook.log_url = integration->disconnect_hook_url;
+  hook.what = "disconnect hook";
+  hook.account_id = *id;
+  const HookDelivery answer = co_await hooks.Send(std::move(hook));
+  ctx.state.CountHook(*id, answer.delivered);
+  if (!answer.delivered) {
     co_return ProblemResponse(
-        502,
-        "Bad Gateway",
-        "The disconnect hook could not be reached: " + answer.error().message());
+        502, "Bad Gateway", "The disconnect hook could not be reached: " + answer.error);
   }
-  SandboxLogger()->info("account {}: disconnect hook {} answered {}",
-                        *id,
-                        integration->disconnect_hook_url,
-                        answer->status);
-  report["hook_status"] = answer->status;
-  report["hook_body"] = answer->body;
-  co_return JsonResponse(answer->status, report);
+  report["hook_status"] = answer.status;
+  report["hook_body"] = answer.body;
+  co_return JsonResponse(answer.status, report);
 }
 
 }  // namespace amoauth::sandbox

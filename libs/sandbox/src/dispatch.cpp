@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "code_hooks.hpp"
 #include "endpoints.hpp"
 #include "responses.hpp"
 
@@ -112,6 +113,10 @@ net::HttpResponse ServeAccountHost(SandboxContext& ctx,
   const std::string_view path = req.Path();
   if (path == "/oauth2/access_token") {
     return req.method == "POST" ? ServeTokenEndpoint(ctx, account, req)
+                                : MethodNotAllowedResponse("POST");
+  }
+  if (path == "/oauth2/exchange_api_key") {
+    return req.method == "POST" ? ServeExchangeApiKey(ctx, account, req)
                                 : MethodNotAllowedResponse("POST");
   }
   if (path.starts_with("/api/v4/")) {

@@ -2,16 +2,22 @@
 
 #include "amoauth/sandbox/sandbox.hpp"
 
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
 #include <utility>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "amoauth/http_server/http_server.hpp"
 #include "amoauth/net/certificate_authority.hpp"
+#include "code_hooks.hpp"
 #include "disconnect_hook.hpp"
 #include "endpoints.hpp"
 #include "responses.hpp"
@@ -24,37 +30,55 @@ namespace asio = boost::asio;
 
 constexpr std::string_view kCaFileName = "sandbox-ca.pem";
 
-// Named coroutines taking parameters by value (no capturing coroutine lambdas, style §2.5).
-/// "/sandbox/accounts/{id}/disconnect": the id, else empty.
-std::string_view DisconnectRouteId(std::string_view path) {
+/// "/sandbox/accounts/{id}{action}": the id, else empty.
+std::string_view AccountActionId(std::string_view path, std::string_view action) {
   constexpr std::string_view kPrefix = "/sandbox/accounts/";
-  constexpr std::string_view kSuffix = "/disconnect";
-  if (!path.starts_with(kPrefix) || !path.ends_with(kSuffix) ||
-      path.size() <= kPrefix.size() + kSuffix.size()) {
+  if (!path.starts_with(kPrefix) || !path.ends_with(action) ||
+      path.size() <= kPrefix.size() + action.size()) {
     return {};
   }
   const std::string_view id =
-      path.substr(kPrefix.size(), path.size() - kPrefix.size() - kSuffix.size());
+      path.substr(kPrefix.size(), path.size() - kPrefix.size() - action.size());
   return id.find('/') == std::string_view::npos ? id : std::string_view{};
 }
 
+using AccountAction = asio::awaitable<net::HttpResponse> (*)(SandboxContext&,
+                                                             HookSender&,
+                                                             net::HttpRequest);
+
+/// The control routes that call an integration and answer with what it said: they suspend, so
+/// they are not among the plain request-to-response handlers of dispatch.cpp.
+constexpr std::array<std::pair<std::string_view, AccountAction>, 2> kAccountActions{{
+    {"/disconnect", ServeDisconnect},
+    {"/install-widget", ServeInstallWidget},
+}};
+
+// Named coroutines taking parameters by value (no capturing coroutine lambdas, style §2.5).
 asio::awaitable<net::HttpResponse> ServeBrowserCo(std::shared_ptr<SandboxContext> ctx,
-                                                  std::shared_ptr<http_client::HttpClient> hooks,
+                                                  std::shared_ptr<HookSender> hooks,
                                                   net::HttpRequest req) {
-  // The one route that does I/O (it calls the integration's hook), so it is not among the
-  // plain request-to-response handlers of dispatch.cpp.
-  if (const std::string_view id = DisconnectRouteId(req.Path()); !id.empty()) {
-    if (req.method != "POST") {
-      co_return MethodNotAllowedResponse("POST");
+  for (const auto& [action, serve] : kAccountActions) {
+    if (const std::string_view id = AccountActionId(req.Path(), action); !id.empty()) {
+      if (req.method != "POST") {
+        co_return MethodNotAllowedResponse("POST");
+      }
+      req.path_params = {{"id", std::string(id)}};
+      co_return co_await serve(*ctx, *hooks, std::move(req));
     }
-    req.path_params = {{"id", std::string(id)}};
-    co_return co_await ServeDisconnect(*ctx, *hooks, std::move(req));
   }
   co_return ServeBrowserSide(*ctx, req);
 }
 
 asio::awaitable<net::HttpResponse> ServeAmoCo(std::shared_ptr<SandboxContext> ctx,
                                               net::HttpRequest req) {
+  // A slow amoCRM (token_delay_ms): a timer, so every other request is answered meanwhile.
+  if (req.Path() == "/oauth2/access_token") {
+    const std::chrono::milliseconds delay = ctx->state.Config().token_delay;
+    if (delay.count() > 0) {
+      asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+      co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+  }
   co_return ServeAmoSide(*ctx, req);
 }
 
@@ -92,8 +116,8 @@ std::shared_ptr<spdlog::logger> SandboxLogger() {
 
 struct Sandbox::Impl {
   std::shared_ptr<SandboxContext> ctx;
-  /// Sends the disconnect hook; shared with the handlers, which may outlive a Stop().
-  std::shared_ptr<http_client::HttpClient> hooks;
+  /// Calls integrations (hooks, secrets); shared with the handlers, which may outlive a Stop().
+  std::shared_ptr<HookSender> hooks;
   std::unique_ptr<http_server::HttpServer> browser_server;
   std::unique_ptr<http_server::HttpServer> amo_server;
   std::string url_host;
@@ -142,13 +166,21 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(asio::any_io_executor executor, 
     impl->ctx->state.PutIntegration(std::move(integration));
   }
 
-  // Like amoCRM's hooks: a short deadline, no retry (protocol §10.2).
-  auto hooks = http_client::HttpClient::Create(
-      executor, {.timeout = std::chrono::seconds(5), .user_agent = std::string(kHookUserAgent)});
+  // Like amoCRM's hooks: a short deadline, no retry (protocol §2.6, §10.2).
+  auto hooks = HookSender::Create(executor);
   if (!hooks) {
     return hooks.error();
   }
   impl->hooks = std::move(*hooks);
+  impl->ctx->send_later = [hooks = impl->hooks,
+                           weak = std::weak_ptr<SandboxContext>(impl->ctx)](OutgoingHook hook) {
+    const std::int64_t account_id = hook.account_id;
+    SendLater(hooks, std::move(hook), [weak, account_id](const HookDelivery& delivery) {
+      if (const auto ctx = weak.lock()) {
+        ctx->state.CountHook(account_id, delivery.delivered);
+      }
+    });
+  };
 
   http_server::ServerOptions browser_options;
   browser_options.log_name = "sandbox";

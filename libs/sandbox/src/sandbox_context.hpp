@@ -1,9 +1,11 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <utility>
 #include <vector>
 
+#include "hook_sender.hpp"
 #include "jwt_signer.hpp"
 #include "sandbox_state.hpp"
 
@@ -24,6 +26,9 @@ struct SandboxContext {
 
   SandboxState state;
   const JwtSigner signer;
+  /// Sends a hook in the background after hook.delay (Sandbox::Start sets it to the HookSender;
+  /// unit tests record instead). Empty: hooks are dropped.
+  std::function<void(OutgoingHook)> send_later;
 };
 
 /// The spdlog logger "sandbox" (the registered one, else a clone of the default logger).

@@ -49,6 +49,9 @@ OAuthError Refuse(int status, std::string_view hint_text) {
 constexpr std::chrono::seconds kOneSecond{1};
 constexpr std::chrono::seconds kOneDay{24 * 60 * 60};
 constexpr std::chrono::seconds kTenYears{10 * 365 * 24 * 60 * 60};
+constexpr std::chrono::milliseconds kOneMinuteMs{60 * 1000};
+constexpr std::chrono::milliseconds kTenMinutesMs{10 * 60 * 1000};
+constexpr std::size_t kApiKeyBytes = 20;  // 40 hex characters
 constexpr std::uint32_t kMaxRps = 10000;
 constexpr std::uint32_t kMaxViolations = 1000000;
 
@@ -84,6 +87,10 @@ StateConfig ConfigFromOptions(const Options& options) {
   config.api_violation_window = options.api_violation_window;
   config.api_block_duration = options.api_block_duration;
   config.api_retry_after = options.api_retry_after;
+  config.token_delay = options.token_delay;
+  config.exchange_hook_delay = options.exchange_hook_delay;
+  config.secrets_delivery = options.secrets_delivery;
+  config.secrets_delay = options.secrets_delay;
   return config;
 }
 
@@ -97,6 +104,9 @@ std::optional<std::string> ValidateConfig(const StateConfig& c) {
       CheckSeconds("api_violation_window_seconds", c.api_violation_window, kOneSecond, kOneDay),
       CheckSeconds("api_block_seconds", c.api_block_duration, kOneSecond, kTenYears),
       CheckSeconds("api_retry_after_seconds", c.api_retry_after, std::chrono::seconds{0}, kOneDay),
+      CheckRange("token_delay_ms", c.token_delay.count(), 0, kOneMinuteMs.count()),
+      CheckRange("exchange_hook_delay_ms", c.exchange_hook_delay.count(), 0, kTenMinutesMs.count()),
+      CheckRange("secrets_delay_ms", c.secrets_delay.count(), 0, kTenMinutesMs.count()),
   };
   for (const auto& check : checks) {
     if (check) {
@@ -158,6 +168,12 @@ SandboxState::SandboxState(StateConfig config, std::vector<Account> accounts, Ba
       a.api_domain = std::string(DefaultApiDomain(a.flavor));
     }
     a.api_domain = Lower(a.api_domain);
+    if (a.user_login.empty()) {
+      a.user_login = "admin@" + AccountHost(a);
+    }
+    if (a.user_api_key.empty()) {
+      a.user_api_key = RandomHex(kApiKeyBytes);
+    }
   }
 }
 
@@ -228,6 +244,10 @@ std::optional<std::string> SandboxState::ApplyConfig(const ConfigPatch& patch) {
   next.api_violation_window = patch.api_violation_window.value_or(next.api_violation_window);
   next.api_block_duration = patch.api_block_duration.value_or(next.api_block_duration);
   next.api_retry_after = patch.api_retry_after.value_or(next.api_retry_after);
+  next.token_delay = patch.token_delay.value_or(next.token_delay);
+  next.exchange_hook_delay = patch.exchange_hook_delay.value_or(next.exchange_hook_delay);
+  next.secrets_delivery = patch.secrets_delivery.value_or(next.secrets_delivery);
+  next.secrets_delay = patch.secrets_delay.value_or(next.secrets_delay);
   if (auto error = ValidateConfig(next)) {
     return error;
   }
@@ -398,6 +418,11 @@ std::vector<Integration> SandboxState::Integrations() const {
 
 Result<std::string> SandboxState::IssueCode(std::string_view client_id, std::int64_t account_id) {
   const std::lock_guard lock(mutex_);
+  return IssueCodeLocked(client_id, account_id);
+}
+
+Result<std::string> SandboxState::IssueCodeLocked(std::string_view client_id,
+                                                  std::int64_t account_id) {
   const auto integration = integrations_.find(client_id);
   const Account* account = FindAccountLocked(account_id);
   if (integration == integrations_.end() || account == nullptr) {
@@ -411,8 +436,87 @@ Result<std::string> SandboxState::IssueCode(std::string_view client_id, std::int
                       integration->second.redirect_uri,
                       NowLocked() + config_.code_ttl,
                       false});
+  installed_.emplace(account->id, integration->second.client_id);
   CountLocked(account->id, &Counters::codes_issued);
   return code;
+}
+
+bool SandboxState::IsInstalled(std::int64_t account_id, std::string_view client_id) const {
+  const std::lock_guard lock(mutex_);
+  return installed_.contains({account_id, std::string(client_id)});
+}
+
+Result<std::string> SandboxState::InstallWidget(std::int64_t account_id,
+                                                std::string_view client_id) {
+  const std::lock_guard lock(mutex_);
+  auto code = IssueCodeLocked(client_id, account_id);
+  if (code) {
+    CountLocked(account_id, &Counters::widget_installs);
+  }
+  return code;
+}
+
+void SandboxState::CountHook(std::int64_t account_id, bool delivered) {
+  const std::lock_guard lock(mutex_);
+  CountLocked(account_id, delivered ? &Counters::hooks_delivered : &Counters::hooks_failed);
+}
+
+ApiKeyExchangeOutcome SandboxState::ExchangeApiKey(const ApiKeyExchange& request,
+                                                   std::int64_t host_account_id) {
+  const auto refuse = [](int status, std::string detail) {
+    ApiKeyExchangeOutcome out;
+    out.status = status;
+    out.detail = std::move(detail);
+    return out;
+  };
+  const std::lock_guard lock(mutex_);
+  CountLocked(host_account_id, &Counters::exchange_api_key_requests);
+  std::string missing;
+  for (const auto& [name, value] : {std::pair{"login", &request.login},
+                                    std::pair{"api_key", &request.api_key},
+                                    std::pair{"client_uuid", &request.client_uuid},
+                                    std::pair{"client_secret", &request.client_secret}}) {
+    if (value->empty()) {
+      missing += (missing.empty() ? "" : ", ") + std::string(name);
+    }
+  }
+  if (!missing.empty()) {
+    return refuse(400, "Missing or empty: " + missing);
+  }
+  const Account* account = FindAccountLocked(host_account_id);
+  // The login is an email: case does not matter. The key is a secret: constant time.
+  if (account == nullptr || Lower(request.login) != Lower(account->user_login) ||
+      !ConstantTimeEquals(request.api_key, account->user_api_key)) {
+    return refuse(403, "Wrong login or api_key for this account");
+  }
+  const auto integration = integrations_.find(request.client_uuid);
+  if (integration == integrations_.end() ||
+      !ConstantTimeEquals(request.client_secret, integration->second.client_secret)) {
+    return refuse(403, "Wrong client_uuid or client_secret");
+  }
+  if (!installed_.contains({account->id, integration->second.client_id})) {
+    return refuse(403, "The integration is not installed in this account");
+  }
+  const TimePoint now = NowLocked();
+  const auto key = std::pair{account->user_id, integration->second.client_id};
+  if (const auto last = api_key_exchanges_.find(key);
+      last != api_key_exchanges_.end() && now < last->second + kApiKeyExchangeInterval) {
+    CountLocked(account->id, &Counters::exchange_api_key_rate_limited);
+    auto out = refuse(429, "At most one call per 5 minutes for this user and integration");
+    out.retry_after =
+        std::chrono::ceil<std::chrono::seconds>(last->second + kApiKeyExchangeInterval - now);
+    return out;
+  }
+  auto code = IssueCodeLocked(integration->second.client_id, account->id);
+  if (!code) {
+    return refuse(403, "The integration is not installed in this account");
+  }
+  api_key_exchanges_[key] = now;
+  CountLocked(account->id, &Counters::exchange_api_key_accepted);
+  ApiKeyExchangeOutcome out;
+  out.code = std::move(*code);
+  out.redirect_uri = integration->second.redirect_uri;
+  return out;
 }
 
 // --- Token endpoint.

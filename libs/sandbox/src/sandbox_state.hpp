@@ -7,6 +7,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -77,6 +78,27 @@ struct IssuedTokens {
 
 using TokenOutcome = std::variant<IssuedTokens, OAuthError>;
 
+/// A POST /oauth2/exchange_api_key body (protocol §6). Absent and empty are the same.
+struct ApiKeyExchange {
+  std::string login;
+  std::string api_key;
+  std::string client_uuid;
+  std::string client_secret;
+  std::string state;
+};
+
+/// What exchange_api_key answers: 202 and a code for the hook, or a refusal in words.
+struct ApiKeyExchangeOutcome {
+  int status = 202;    ///< 202, 400, 403 or 429
+  std::string detail;  ///< a refusal's reason
+  std::string code;    ///< 202: the code the hook carries
+  std::string redirect_uri;
+  std::chrono::seconds retry_after{0};  ///< 429: until the next call is allowed
+};
+
+/// amoCRM's limit on exchange_api_key: one call per 5 minutes per (user, integration) (§6).
+inline constexpr std::chrono::seconds kApiKeyExchangeInterval{5 * 60};
+
 /// What a Host header names.
 enum class HostKind { kUnknown, kAccount, kApi };
 struct HostMatch {
@@ -112,6 +134,15 @@ struct Counters {
   /// A maximum, not a sum.
   std::uint64_t max_api_requests_per_second = 0;
   std::uint64_t subdomain_lookups = 0;  ///< GET {api_domain}/oauth2/account/current/subdomain
+  std::uint64_t widget_installs = 0;    ///< POST /sandbox/accounts/{id}/install-widget
+  /// Calls to integrations (code hooks, secrets webhook, disconnect hook) that got an HTTP
+  /// answer, whatever its status; and those that did not (timeout, refused connection).
+  std::uint64_t hooks_delivered = 0;
+  std::uint64_t hooks_failed = 0;
+  /// POST /oauth2/exchange_api_key requests (per account: the host's); the 202s; the 429s.
+  std::uint64_t exchange_api_key_requests = 0;
+  std::uint64_t exchange_api_key_accepted = 0;
+  std::uint64_t exchange_api_key_rate_limited = 0;
 };
 
 struct JournalSnapshot {
@@ -132,6 +163,10 @@ struct StateConfig {
   std::chrono::seconds api_violation_window{60};
   std::chrono::seconds api_block_duration{15 * 60};
   std::chrono::seconds api_retry_after{1};
+  std::chrono::milliseconds token_delay{0};
+  std::chrono::milliseconds exchange_hook_delay{0};
+  SecretsDelivery secrets_delivery = SecretsDelivery::kBeforeRedirect;
+  std::chrono::milliseconds secrets_delay{0};
   std::size_t journal_capacity = 1000;  ///< not changeable at run time
 };
 
@@ -147,6 +182,10 @@ struct ConfigPatch {
   std::optional<std::chrono::seconds> api_violation_window;
   std::optional<std::chrono::seconds> api_block_duration;
   std::optional<std::chrono::seconds> api_retry_after;
+  std::optional<std::chrono::milliseconds> token_delay;
+  std::optional<std::chrono::milliseconds> exchange_hook_delay;
+  std::optional<SecretsDelivery> secrets_delivery;
+  std::optional<std::chrono::milliseconds> secrets_delay;
 };
 
 /// The Options knobs as a StateConfig.
@@ -240,9 +279,28 @@ class SandboxState {
   [[nodiscard]] std::vector<Integration> Integrations() const;
 
   // --- Consent.
-  /// A fresh single-use code bound to (client_id, account, account's user, redirect_uri).
-  /// Errors: Errc::kNotFound for an unknown integration or account.
+  /// A fresh single-use code bound to (client_id, account, account's user, redirect_uri); the
+  /// account has now installed the integration (consent granted). Errors: Errc::kNotFound for an
+  /// unknown integration or account.
   [[nodiscard]] Result<std::string> IssueCode(std::string_view client_id, std::int64_t account_id);
+
+  /// Whether the account has installed the integration: granted it on the consent page, or
+  /// installed its widget.
+  [[nodiscard]] bool IsInstalled(std::int64_t account_id, std::string_view client_id) const;
+  /// The account installs the integration's widget (protocol §2.6): it is installed, and a code
+  /// is issued as IssueCode does. Errors: Errc::kNotFound.
+  [[nodiscard]] Result<std::string> InstallWidget(std::int64_t account_id,
+                                                  std::string_view client_id);
+  /// Counts one call to an integration for `account_id`: answered (any status) or not.
+  void CountHook(std::int64_t account_id, bool delivered);
+
+  /// POST https://{host}/oauth2/exchange_api_key on the host of `host_account_id` (protocol §6),
+  /// checked in this order: 400 a field missing; 403 login or api_key not the account user's;
+  /// 403 unknown client_uuid or wrong client_secret; 403 the integration is not installed in the
+  /// account; 429 the same (user, integration) got a 202 less than 5 minutes ago (sandbox
+  /// clock). Then 202 with a fresh code.
+  [[nodiscard]] ApiKeyExchangeOutcome ExchangeApiKey(const ApiKeyExchange& request,
+                                                     std::int64_t host_account_id);
 
   // --- Token endpoint (protocol §3), validated in the order of §10.2.
   /// `host_account_id` is the account whose host received the request.
@@ -327,6 +385,7 @@ class SandboxState {
   TokenOutcome RefreshLocked(const TokenRequest& request, std::int64_t host_account_id);
   IssuedTokens IssueLocked(std::uint64_t grant_id, const std::string& parent_refresh_token);
   [[nodiscard]] const Account* FindAccountLocked(std::int64_t id) const;
+  Result<std::string> IssueCodeLocked(std::string_view client_id, std::int64_t account_id);
   /// Revokes the account's live tokens (of `client_id` only, when not empty).
   RevokeCount RevokeLocked(std::int64_t account_id, RevokeScope scope, std::string_view client_id);
 
@@ -337,6 +396,10 @@ class SandboxState {
   std::vector<Account> accounts_;
   std::map<std::string, Integration, std::less<>> integrations_;
   std::map<std::string, Code, std::less<>> codes_;
+  /// (account, client_id) pairs: the integration is installed in the account.
+  std::set<std::pair<std::int64_t, std::string>> installed_;
+  /// (user, client_id) → the last exchange_api_key call answered 202.
+  std::map<std::pair<std::int64_t, std::string>, TimePoint> api_key_exchanges_;
   std::map<std::uint64_t, Grant> grants_;
   std::uint64_t next_grant_id_ = 1;
   std::map<std::string, RefreshToken, std::less<>> refresh_tokens_;

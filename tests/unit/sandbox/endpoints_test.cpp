@@ -505,7 +505,9 @@ TEST_F(EndpointsTest, ConfigShowsEveryKnobWithItsDefault) {
             R"("refresh_token_ttl_seconds":7776000,"rotation":"strict",)"
             R"("revoke_access_token_on_refresh":true,"api_rate_limit_rps":7,)"
             R"("api_block_after_violations":10,"api_violation_window_seconds":60,)"
-            R"("api_block_seconds":900,"api_retry_after_seconds":1})");
+            R"("api_block_seconds":900,"api_retry_after_seconds":1,"token_delay_ms":0,)"
+            R"("exchange_hook_delay_ms":0,"secrets_delivery":"before_redirect",)"
+            R"("secrets_delay_ms":0})");
 }
 
 TEST_F(EndpointsTest, ConfigChangesWhatIsGiven) {

@@ -1,12 +1,16 @@
 // One connect → exchange → use round trip over real sockets: plain HTTP for the browser side,
 // TLS (verified against the sandbox's CA) for the amoCRM hosts. Port 0, temp dir, no sleeps.
 
+#include <chrono>
 #include <filesystem>
+#include <future>
 #include <memory>
 #include <random>
 #include <string>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
@@ -164,6 +168,50 @@ TEST_F(SandboxWireTest, ScriptedFaultsReachTheClient) {
 
   // Then the endpoint answers normally again.
   EXPECT_EQ(Send(*amo_, token).status, 400);
+}
+
+TEST_F(SandboxWireTest, SlowTokenEndpointHoldsUpNothingElse) {
+  http_client::ClientRequest config;
+  config.method = "POST";
+  config.url = sandbox_->BrowserBaseUrl() + "/sandbox/config";
+  config.headers.Set("Content-Type", "application/json");
+  config.body = R"({"token_delay_ms":1000})";
+  const auto set = Send(*plain_, config);
+  ASSERT_EQ(set.status, 200) << set.body;
+  EXPECT_EQ(boost::json::parse(set.body).at("token_delay_ms"), 1000);
+
+  http_client::ClientRequest token;
+  token.method = "POST";
+  token.url = "https://example.amocrm.ru/oauth2/access_token";
+  token.headers.Set("Content-Type", "application/json");
+  token.body = R"({"grant_type":"refresh_token"})";
+  const auto started = std::chrono::steady_clock::now();
+  auto slow = boost::asio::co_spawn(ioc_, amo_->Send(token), boost::asio::use_future);
+
+  // While the token request waits, the API, the control API and the consent side still answer.
+  http_client::ClientRequest api;
+  api.url = "https://example.amocrm.ru/api/v4/account";
+  EXPECT_EQ(Send(*amo_, api).status, 401);
+  http_client::ClientRequest journal;
+  journal.url = sandbox_->BrowserBaseUrl() + "/sandbox/journal";
+  EXPECT_EQ(Send(*plain_, journal).status, 200);
+  EXPECT_NE(slow.wait_for(std::chrono::seconds(0)), std::future_status::ready)
+      << "the token request was answered before its delay";
+
+  const auto deadline = started + std::chrono::seconds(30);
+  while (slow.wait_for(std::chrono::seconds(0)) != std::future_status::ready &&
+         std::chrono::steady_clock::now() < deadline) {
+    ioc_.restart();
+    ioc_.run_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(slow.wait_for(std::chrono::seconds(0)), std::future_status::ready);
+  const auto answered = slow.get();
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_EQ(answered->status, 400);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(1000));
+
+  config.body = R"({"token_delay_ms":60001})";
+  EXPECT_EQ(Send(*plain_, config).status, 400);
 }
 
 TEST_F(SandboxWireTest, StartRefusesOutOfRangeKnobs) {

@@ -24,6 +24,13 @@ enum class Rotation {
   kGraceUntilNewUsed,  ///< Kommo: still valid until the new one is first presented
 };
 
+/// When an external integration's keys reach its secrets_uri (protocol §5: reported before the
+/// redirect; not documented).
+enum class SecretsDelivery {
+  kBeforeRedirect,  ///< POST first; no code unless it answers exactly 200
+  kAfterRedirect,   ///< hand the code back first, POST later; the answer is ignored
+};
+
 struct Account {
   std::int64_t id = 0;
   std::string subdomain;  ///< "example" → example.amocrm.ru
@@ -31,6 +38,10 @@ struct Account {
   Flavor flavor = Flavor::kAmocrm;
   std::string api_domain;  ///< "api-b.amocrm.ru"; empty picks a default for the flavor
   std::int64_t user_id = 0;
+  /// The user's login (an email) and legacy API key, for POST /oauth2/exchange_api_key
+  /// (protocol §6). Empty: "admin@{host}" and 40 random hex characters.
+  std::string user_login;
+  std::string user_api_key;
 };
 
 struct Integration {
@@ -83,6 +94,17 @@ struct Options {
   /// A 429's Retry-After header (both flavors) and Kommo's `retry_after` body field.
   /// REQUIRES: 0 .. 1 day.
   std::chrono::seconds api_retry_after{1};
+  /// POST /oauth2/access_token waits this long before it is handled (a slow amoCRM). Other
+  /// requests are not held up: the wait is a timer. REQUIRES: 0 .. 60 s.
+  std::chrono::milliseconds token_delay{0};
+  /// How long after a 202 from /oauth2/exchange_api_key the code reaches the Redirect URI
+  /// (from_exchange=1). REQUIRES: 0 .. 10 min.
+  std::chrono::milliseconds exchange_hook_delay{0};
+  /// External integrations (protocol §5): whether the secrets webhook is POSTed before the
+  /// redirect (and must answer exactly 200), or after it, secrets_delay later, status ignored.
+  SecretsDelivery secrets_delivery = SecretsDelivery::kBeforeRedirect;
+  /// kAfterRedirect only. REQUIRES: 0 .. 10 min.
+  std::chrono::milliseconds secrets_delay{0};
 };
 
 /// Runs on the given executor until Stop(). Thread-safe. docs/sandbox.md describes every route.
