@@ -81,6 +81,16 @@ Task<Result<std::size_t>> CodeQueueWorker::RunOnce() {
 
 Task<void> CodeQueueWorker::Attempt(QueuedCode entry) {
   const bool first_attempt = entry.attempts <= 1;
+  if (entry.code.Empty()) {  // sealed under another master key, or tampered with
+    const boost::system::error_code unreadable = Fail(Errc::kCryptoFailure);
+    co_await Abandon(entry, unreadable);
+    co_return;
+  }
+  if (clock_.Now() >= entry.expires_at) {  // left too long (every process was down): dead
+    const boost::system::error_code expired = Fail(Errc::kAmoCodeExpired);
+    co_await Abandon(entry, expired);
+    co_return;
+  }
   auto host = flow_.GetRefererPolicy().Check(entry.account_host);
   if (!host) {  // the allow-list shrank since the code was queued
     const boost::system::error_code refused = host.error();

@@ -2,6 +2,8 @@
 // the code's 20 minutes end, giving up at once on a permanent failure, and the event either way.
 #include "amoauth/service/code_queue_worker.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
@@ -146,15 +148,17 @@ TEST_F(CodeQueueWorkerTest, RetriesTransientFailuresWithBackoffThenSucceeds) {
 TEST_F(CodeQueueWorkerTest, GivesUpWhenTheCodeExpiresWhileAmoCrmIsDown) {
   amo.exchange_error = Errc::kAmoUnreachable;
   ASSERT_TRUE(Accept(WidgetHook("def502-doomed")).has_value());
+  const auto received = clock.Now();
   int rounds = 0;
-  while (!stores.QueuedCodes().empty() && rounds < 100) {
+  while (!stores.QueuedCodes().empty() && rounds < 1000) {
     RunOnce();
-    clock.Advance(minutes(1));
+    clock.Advance(seconds(5));
     ++rounds;
   }
   EXPECT_TRUE(stores.QueuedCodes().empty());
   EXPECT_GT(amo.exchanges, 5);
-  EXPECT_LE(rounds, 21);  // nothing is tried past the 20 minutes
+  EXPECT_LE(amo.exchanges, 20);                                 // backoff: not once per round
+  EXPECT_LE(clock.Now() - received, minutes(20) + seconds(5));  // nothing past the 20 minutes
   const auto failed = EventsOfType("code.exchange_failed");
   ASSERT_EQ(failed.size(), 1U);
   EXPECT_EQ(failed[0].at("base_domain").as_string(), "example.amocrm.ru");
@@ -212,6 +216,39 @@ TEST_F(CodeQueueWorkerTest, AClaimThatIsNeverFinishedComesBack) {
   EXPECT_EQ(RunOnce(), 1U);  // the claim ended: exchanged by this worker
   EXPECT_EQ(amo.exchanges, 1);
   EXPECT_EQ(EventsOfType("account.connected").size(), 1U);
+}
+
+TEST_F(CodeQueueWorkerTest, ACodeLeftPastItsLifetimeIsGivenUpWithoutCallingAmoCrm) {
+  ASSERT_TRUE(Accept(WidgetHook("def502-stale")).has_value());
+  clock.Advance(minutes(21));  // every process was down meanwhile
+  EXPECT_EQ(RunOnce(), 1U);
+  EXPECT_EQ(amo.exchanges, 0);
+  EXPECT_TRUE(stores.QueuedCodes().empty());
+  const auto failed = EventsOfType("code.exchange_failed");
+  ASSERT_EQ(failed.size(), 1U);
+  EXPECT_EQ(failed[0].at("data").at("error").as_string(), "amo_code_expired");
+}
+
+TEST_F(CodeQueueWorkerTest, RunExchangesACodeAsSoonAsItIsAccepted) {
+  // The poll interval is long: only the wake-up from Accept can make this quick.
+  CodeQueueWorker woken(flow,
+                        stores,
+                        events,
+                        clock,
+                        random,
+                        ioc.get_executor(),
+                        CodeQueueSettings{.interval = std::chrono::hours(1)});
+  boost::asio::co_spawn(woken.Executor(), woken.Run(), boost::asio::detached);
+  RunCo(ioc, woken.Accept(WidgetHook("def502-wake"))).value();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (amo.exchanges == 0 && std::chrono::steady_clock::now() < deadline) {
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(amo.exchanges, 1);
+  woken.Stop();
+  ioc.restart();
+  ioc.run_for(std::chrono::milliseconds(50));
 }
 
 }  // namespace
