@@ -156,7 +156,7 @@ Task<Result<core::Connection>> ConnectFlow::ExchangeQueuedCode(Secret code,
                  host.host,
                  client_id,
                  integration_.client_id);
-    co_return Fail(Errc::kAmoInvalidClient);
+    co_return Fail(Errc::kInvalidArgument);
   }
   if (first_attempt) {
     co_return co_await Exchange(std::move(host), std::move(code));

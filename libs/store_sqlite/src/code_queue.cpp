@@ -23,6 +23,11 @@ using detail::Statement;
 using detail::StoreParts;
 using detail::Transaction;
 
+/// Anyone can call the Redirect URI with a code and an allowed referer; each queued code costs a
+/// call to amoCRM. Far more than amoCRM ever sends in 20 minutes, and a bound on a flood (checked
+/// before the insert, outside a transaction: a race may pass it by a few, which is harmless).
+constexpr std::int64_t kMaxQueuedCodes = 10'000;
+
 /// Binds a sealed code to its row: a ciphertext copied to another row does not decrypt.
 std::string CodeAad(std::string_view code_hash) {
   return fmt::format("code_queue/{}", code_hash);
@@ -58,6 +63,21 @@ constexpr std::string_view kRetryCodeSql =
 constexpr std::string_view kCountCodesSql = R"sql(SELECT count(*) FROM code_queue)sql";
 
 Result<bool> EnqueueCode(Database& db, const StoreParts& parts, const service::QueuedCode& c) {
+  {
+    auto count = Statement::Prepare(db, kCountCodesSql);
+    if (!count) {
+      return Result<bool>(boost::system::in_place_error, count.error());
+    }
+    auto row = count->Step();
+    if (!row) {
+      return Result<bool>(boost::system::in_place_error, row.error());
+    }
+    if (count->Int(0) >= kMaxQueuedCodes) {
+      parts.log->warn(
+          "refusing a hook code: {} are queued already (limit {})", count->Int(0), kMaxQueuedCodes);
+      return Result<bool>(boost::system::in_place_error, Fail(Errc::kBusy));
+    }
+  }
   const std::string code_hash = crypto::Sha256Hex(c.code.Reveal());
   const std::string sealed = crypto::Seal(*parts.key, c.code.Reveal(), CodeAad(code_hash));
   auto stmt = Statement::Prepare(db, kEnqueueCodeSql);

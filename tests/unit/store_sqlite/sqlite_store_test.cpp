@@ -1197,6 +1197,23 @@ TEST_F(SqliteStoreTest, RetryFinishAndGiveUpEndOrPostponeACode) {
   EXPECT_EQ(events[0].type, "code.exchange_failed");
 }
 
+TEST_F(SqliteStoreTest, TheCodeQueueIsBounded) {
+  auto store = OpenStore();
+  {
+    RawDb raw(DbPath());
+    raw.Exec(R"(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+                INSERT INTO code_queue ("codeHash", "keyId", "code", "accountHost", "clientId",
+                                        "source", "receivedAt", "expiresAt", "nextAttemptAt")
+                SELECT 'hash-' || i, 'k', X'00', 'example.amocrm.ru', 'client-a', 'widget',
+                       '2025-10-09T08:53:20Z', '2025-10-09T09:13:20Z', '2025-10-09T08:53:20Z'
+                FROM n)");
+  }
+  auto refused = Run(store->Enqueue(MakeQueuedCode("def50200-one-too-many")));
+  ASSERT_FALSE(refused.has_value());
+  ExpectError(refused.error(), Errc::kBusy);
+  EXPECT_EQ(Unwrap(Run(store->CountQueued())), 10'000U);
+}
+
 TEST_F(SqliteStoreTest, ExchangeQuotaAllowsOneTakePerIntervalAcrossProcesses) {
   auto store = OpenStore();
   auto other = OpenStore();

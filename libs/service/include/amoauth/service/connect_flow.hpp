@@ -66,7 +66,8 @@ class ConnectFlow {
 
   /// A code from the durable queue (the widget-install or exchange_api_key hook; no state
   /// exists). `host` was allowed by the RefererPolicy before the code was queued; `client_id` is
-  /// the integration it was issued to (kAmoInvalidClient if that is not ours). The first attempt
+  /// the integration it was issued to (kInvalidArgument if that is not ours: nothing is sent). The
+  /// first attempt
   /// goes through the CodeLedger like every code; a retry skips it (the ledger holds the code
   /// since the first attempt, which was the queue's own).
   Task<Result<core::Connection>> ExchangeQueuedCode(Secret code,
