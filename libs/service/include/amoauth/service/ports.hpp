@@ -207,7 +207,8 @@ class CodeQueue {
  public:
   virtual ~CodeQueue() = default;
   /// Stores `code` due at once. True if new; false if the same code (by hash) is already queued
-  /// (a duplicate delivery: nothing changes). Forgets entries past their expires_at on the way.
+  /// (a duplicate delivery: nothing changes). Errors: Errc::kBusy when the bounded queue is full.
+  /// Entries leave only through Finish or GiveUp, so the worker reports every code's end.
   virtual Task<Result<bool>> Enqueue(QueuedCode code) = 0;
   /// Entries due at `now` (next_attempt_at <= now), oldest first, at most `limit`; each gets
   /// attempts + 1 and next_attempt_at = `claim_until`, so no other process claims it meanwhile.
