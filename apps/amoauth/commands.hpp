@@ -59,6 +59,12 @@ int RunSandbox(const SandboxOptions& options);
 int RunExchangeCode(const CommonOptions& options,
                     const std::string& code,
                     const std::string& referer);
+/// `api_key` empty: read from the first line of standard input (so it need not sit in the shell
+/// history or the process list).
+int RunExchangeApiKey(const CommonOptions& options,
+                      const std::string& login,
+                      std::string api_key,
+                      const std::string& domain);
 int RunAccounts(const CommonOptions& options);
 int RunToken(const CommonOptions& options, std::int64_t account_id);
 /// `amoauth button`: prints the site button's HTML carrying a fresh single-use state. `button`

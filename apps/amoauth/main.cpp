@@ -120,6 +120,21 @@ int main(int argc, char** argv) {
   exchange_cmd->add_option("--referer", referer, "The account host, e.g. example.amocrm.ru")
       ->required();
 
+  amoauth::app::CommonOptions api_key_common;
+  std::string api_login;
+  std::string api_key;
+  std::string api_domain;
+  auto* api_key_cmd = app.add_subcommand(
+      "exchange-api-key",
+      "Ask amoCRM to turn a user's legacy API key into an OAuth code (once per 5 minutes per "
+      "user); the code reaches `amoauth serve` at the Redirect URI");
+  AddCommonFlags(*api_key_cmd, api_key_common);
+  api_key_cmd->add_option("--login", api_login, "The user's amoCRM login (e-mail)")->required();
+  api_key_cmd->add_option(
+      "--api-key", api_key, "The user's API key; omit it to give it on standard input instead");
+  api_key_cmd->add_option("--domain", api_domain, "The account host, e.g. example.amocrm.ru")
+      ->required();
+
   amoauth::app::CommonOptions accounts_common;
   auto* accounts_cmd = app.add_subcommand("accounts", "List connected accounts");
   AddCommonFlags(*accounts_cmd, accounts_common);
@@ -170,6 +185,9 @@ int main(int argc, char** argv) {
   }
   if (*exchange_cmd) {
     return amoauth::app::RunExchangeCode(exchange_common, code, referer);
+  }
+  if (*api_key_cmd) {
+    return amoauth::app::RunExchangeApiKey(api_key_common, api_login, api_key, api_domain);
   }
   if (*accounts_cmd) {
     return amoauth::app::RunAccounts(accounts_common);

@@ -146,6 +146,7 @@ int RunServe(const ServeOptions& options) {
                   (*runtime)->Flow(),
                   (*runtime)->Accounts(),
                   (*runtime)->Clock());
+  web.AttachQueuedCodes((*runtime)->Codes(), (*runtime)->ApiKeys());
   web.AddRoutes(router);
   server.Start();
 
@@ -156,6 +157,9 @@ int RunServe(const ServeOptions& options) {
   if (webhooks != nullptr) {
     boost::asio::co_spawn(ioc, webhooks->Run(), boost::asio::detached);
   }
+  // Codes from the widget-install and exchange_api_key hooks, including any a previous run left.
+  service::CodeQueueWorker& codes = (*runtime)->Codes();
+  boost::asio::co_spawn(codes.Executor(), codes.Run(), boost::asio::detached);
   spdlog::info("refresh scheduler running as {}; webhooks {}",
                (*runtime)->InstanceId(),
                webhooks != nullptr ? "on" : "off (AMOAUTH_WEBHOOK_URL is not set)");
@@ -187,6 +191,7 @@ int RunServe(const ServeOptions& options) {
 
   RunUntilSignal(ioc, config.threads, [&] {
     scheduler.Stop();
+    codes.Stop();
     if (webhooks != nullptr) {
       webhooks->Stop();
     }

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include <boost/asio/detached.hpp>
 #include <boost/url.hpp>
 
 #include "amoauth/crypto/aead.hpp"
@@ -107,13 +108,20 @@ ServiceHarness::ServiceHarness(Options options)
       *flow_,
       *accounts_,
       clock);
+  codes_ = std::make_unique<service::CodeQueueWorker>(
+      *flow_, *store_, *events_, clock, random_, ioc_.get_executor(), service::CodeQueueSettings{});
+  api_keys_ = std::make_unique<service::ApiKeyExchange>(
+      integration, referer_policy, *amo_counter, *store_, *store_, clock);
+  web_->AttachQueuedCodes(*codes_, *api_keys_);
   web_->AddRoutes(router_);
   server_->Start();
+  boost::asio::co_spawn(codes_->Executor(), codes_->Run(), boost::asio::detached);
 }
 
 ServiceHarness::ServiceHarness() : ServiceHarness(Options{}) {}
 
 ServiceHarness::~ServiceHarness() {
+  codes_->Stop();
   server_->Stop();
   sandbox_->Stop();
   work_.reset();

@@ -20,6 +20,8 @@
 #include "amoauth/http_server/router.hpp"
 #include "amoauth/sandbox/sandbox.hpp"
 #include "amoauth/service/account_service.hpp"
+#include "amoauth/service/api_key_exchange.hpp"
+#include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
@@ -52,6 +54,11 @@ class CountingAmoClient final : public service::AmoClient {
                                                           Secret refresh_token) override {
     ++calls;
     co_return co_await inner_.LookupDomain(std::move(api_domain), std::move(refresh_token));
+  }
+  service::Task<Result<void>> ExchangeApiKey(std::string host,
+                                             core::ApiKeyExchangeRequest request) override {
+    ++calls;
+    co_return co_await inner_.ExchangeApiKey(std::move(host), std::move(request));
   }
   std::atomic<int> calls{0};
 
@@ -113,6 +120,9 @@ class ServiceHarness {
   service::AccountService& Accounts() { return *accounts_; }
   service::RefreshScheduler& Scheduler() { return *scheduler_; }
   store_sqlite::SqliteStore& Store() { return *store_; }
+  /// The background exchange of hook codes; its Run() is running on the harness's threads.
+  service::CodeQueueWorker& Codes() { return *codes_; }
+  [[nodiscard]] std::string SandboxUrl() const { return sandbox_->BrowserBaseUrl(); }
 
   /// Starts a connect through the internal API and returns the state it minted.
   std::string StartConnect();
@@ -149,6 +159,8 @@ class ServiceHarness {
   std::unique_ptr<service::EventFactory> events_;
   std::unique_ptr<service::AccountService> accounts_;
   std::unique_ptr<service::RefreshScheduler> scheduler_;
+  std::unique_ptr<service::CodeQueueWorker> codes_;
+  std::unique_ptr<service::ApiKeyExchange> api_keys_;
   std::unique_ptr<web::WebApp> web_;
   http_server::Router router_;
   std::unique_ptr<http_server::HttpServer> server_;

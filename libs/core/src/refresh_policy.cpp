@@ -88,6 +88,10 @@ RefreshFailure ClassifyRefreshFailure(const boost::system::error_code& ec) {
     case Errc::kAmoMalformedResponse:
     case Errc::kStoreFailure:
     case Errc::kCryptoFailure:
+    case Errc::kAmoApiKeyRejected:  // never from a refresh: exchange_api_key's answers
+    case Errc::kAmoApiKeyForbidden:
+    case Errc::kAmoApiKeyTooOften:
+    case Errc::kExchangeTooSoon:
       return RefreshFailure::kTransient;
   }
   return RefreshFailure::kTransient;
