@@ -47,6 +47,12 @@ struct SandboxOptions {
   std::int64_t api_violation_window_seconds = 60;  ///< --api-violation-window
   std::int64_t api_block_seconds = 15 * 60;        ///< --api-block-seconds
   std::int64_t api_retry_after_seconds = 1;        ///< --api-retry-after
+
+  // Milliseconds, and the external integrations' keys: before_redirect | after_redirect.
+  std::int64_t token_delay_ms = 0;                   ///< --token-delay-ms
+  std::int64_t exchange_hook_delay_ms = 0;           ///< --exchange-hook-delay-ms
+  std::string secrets_delivery = "before_redirect";  ///< --secrets-delivery
+  std::int64_t secrets_delay_ms = 0;                 ///< --secrets-delay-ms
 };
 
 /// Checks `options` and turns them into the simulator's Options, `state_dir` included (it is not

@@ -76,6 +76,30 @@ void AddSandboxKnobs(CLI::App& cmd, amoauth::app::SandboxOptions& o) {
                  "Retry-After of a 429 (and Kommo's retry_after), seconds (0..86400)")
       ->capture_default_str()
       ->group(group);
+  cmd.add_option("--token-delay-ms",
+                 o.token_delay_ms,
+                 "The token endpoint waits this long before answering, ms (0..60000): a slow "
+                 "amoCRM")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--exchange-hook-delay-ms",
+                 o.exchange_hook_delay_ms,
+                 "The from_exchange hook goes out this long after exchange_api_key's 202, ms "
+                 "(0..600000)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--secrets-delivery",
+                 o.secrets_delivery,
+                 "External integrations: their keys are POSTed before_redirect (must answer 200) "
+                 "or after_redirect (the code first)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--secrets-delay-ms",
+                 o.secrets_delay_ms,
+                 "after_redirect only: the keys are POSTed this long after the code, ms "
+                 "(0..600000)")
+      ->capture_default_str()
+      ->group(group);
 }
 
 }  // namespace

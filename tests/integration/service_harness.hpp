@@ -37,12 +37,16 @@ class CountingAmoClient final : public service::AmoClient {
   service::Task<Result<core::TokenGrant>> ExchangeCode(std::string host,
                                                        core::AuthorizationCodeGrant g) override {
     ++calls;
-    co_return co_await inner_.ExchangeCode(std::move(host), std::move(g));
+    auto grant = co_await inner_.ExchangeCode(std::move(host), std::move(g));
+    Note(grant);
+    co_return grant;
   }
   service::Task<Result<core::TokenGrant>> Refresh(std::string host,
                                                   core::RefreshTokenGrant g) override {
     ++calls;
-    co_return co_await inner_.Refresh(std::move(host), std::move(g));
+    auto grant = co_await inner_.Refresh(std::move(host), std::move(g));
+    Note(grant);
+    co_return grant;
   }
   service::Task<Result<net::HttpResponse>> Forward(std::string host,
                                                    net::HttpRequest r,
@@ -61,8 +65,15 @@ class CountingAmoClient final : public service::AmoClient {
     co_return co_await inner_.ExchangeApiKey(std::move(host), std::move(request));
   }
   std::atomic<int> calls{0};
+  /// Kommo's server_time of the last token answer that had one (protocol §3.2); -1: none yet.
+  std::atomic<std::int64_t> last_server_time{-1};
 
  private:
+  void Note(const Result<core::TokenGrant>& grant) {
+    if (grant && grant->server_time) {
+      last_server_time = *grant->server_time;
+    }
+  }
   service::AmoClient& inner_;
 };
 
@@ -83,6 +94,8 @@ class ServiceHarness {
     bool events = true;
     /// AMOAUTH_POST_MESSAGE_ORIGIN; empty: the Redirect URI's origin.
     std::string post_message_origin;
+    /// AMOAUTH_PLATFORM: Kommo's button flavour (kommo_oauth, data-theme, data-locale).
+    core::Platform platform = core::Platform::kAmocrm;
   };
 
   ServiceHarness();
@@ -130,6 +143,21 @@ class ServiceHarness {
   std::string Decide(const std::string& state,
                      const std::string& decision,
                      std::int64_t account_id = 30000001);
+  /// Presses a button on the sandbox's metadata consent page (post_message mode) for a new
+  /// external integration whose redirect_uri and secrets_uri are amoauth's; returns the whole
+  /// answer (302 with Location after Allow; amoCRM's 502 page when the secrets webhook failed).
+  net::HttpResponse DecideMetadata(const std::string& state,
+                                   const std::string& decision,
+                                   std::int64_t account_id = 30000001);
+  /// A request to amoauth with one extra header (e.g. X-Amoauth-Client-Id) and the API key.
+  net::HttpResponse CallWithHeader(std::string method,
+                                   std::string target,
+                                   const std::string& header,
+                                   const std::string& value);
+  /// POST /sandbox/config with `changes` (JSON); throws unless the sandbox took them.
+  void ConfigureSandbox(const std::string& changes);
+  /// GET of a sandbox path (control API), parsed as JSON.
+  boost::json::value SandboxGet(const std::string& path);
 
   [[nodiscard]] std::string BaseUrl() const { return base_url_; }
   [[nodiscard]] std::string DatabasePath() const { return (dir_ / "amoauth.db").string(); }
