@@ -69,6 +69,7 @@ class KommoTest : public ::testing::Test {
     auto page = h.Get(location);
     ASSERT_EQ(page.status, 200) << page.body;
     EXPECT_THAT(page.body, HasSubstr("example.kommo.com"));
+    EXPECT_THAT(page.body, HasSubstr("Kommo account example.kommo.com is connected"));
   }
 
   ServiceHarness h;
@@ -93,6 +94,7 @@ TEST_F(KommoTest, TheButtonIsKommosWithThemeAndLocale) {
   ASSERT_EQ(page.status, 200);
   EXPECT_THAT(page.body, HasSubstr("class=\"kommo_oauth\""));
   EXPECT_THAT(page.body, HasSubstr("data-title=\"Connect Kommo\""));
+  EXPECT_THAT(page.body, HasSubstr("<h1>Connect your Kommo account</h1>"));
 }
 
 TEST_F(KommoTest, ConnectsRefreshesUnderGraceRotationAndProxies) {

@@ -22,6 +22,14 @@ std::optional<Platform> ParsePlatform(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view ProductName(Platform p) {
+  return p == Platform::kKommo ? "Kommo" : "amoCRM";
+}
+
+Platform PlatformOfHost(std::string_view account_host) {
+  return account_host.ends_with(".kommo.com") ? Platform::kKommo : Platform::kAmocrm;
+}
+
 std::string_view DefaultConsentUrl(Platform p) {
   switch (p) {
     case Platform::kAmocrm:

@@ -163,15 +163,17 @@ net::HttpResponse Connect(const ConnectPageView& view) {
       "form-action 'none'",
       view.nonce,
       view.script_origin);
+  const std::string_view product = core::ProductName(view.platform);
   return Page(200,
-              "Connect amoCRM",
-              fmt::format("<h1>Connect your amoCRM account</h1>\n"
+              fmt::format("Connect {}", product),
+              fmt::format("<h1>Connect your {} account</h1>\n"
                           "<p>Press the button, choose the account in the window that opens and "
                           "allow access. You will come back here when it is done.</p>\n"
                           "<div class=\"box\" id=\"connect\">{}</div>\n"
                           "<div id=\"connect-status\" role=\"status\" hidden></div>\n"
                           "<p class=\"muted\">The link in this button works once and for 20 "
                           "minutes; reload the page for a new one.</p>\n{}",
+                          product,
                           view.button_html,
                           script),
               csp);
@@ -188,11 +190,12 @@ net::HttpResponse Connected(const core::Connection& connection,
   }
   return Page(200,
               "Connected",
-              fmt::format("<h1 id=\"result\">amoCRM account {} is connected</h1>\n"
+              fmt::format("<h1 id=\"result\">{} account {} is connected</h1>\n"
                           "<div class=\"box\"><p>Account <b id=\"account-domain\">{}</b> "
                           "(id <span id=\"account-id\">{}</span>) is connected. amoauth keeps its "
                           "access fresh from now on.</p>\n<p class=\"muted\">Access token valid "
                           "until {}.</p></div>\n<p>You can close this page.</p>{}",
+                          core::ProductName(core::PlatformOfHost(connection.base_domain)),
                           core::HtmlEscape(connection.base_domain),
                           core::HtmlEscape(connection.base_domain),
                           connection.account_id,

@@ -14,6 +14,7 @@ namespace amoauth::web::pages {
 
 /// What the /connect page needs besides its button.
 struct ConnectPageView {
+  core::Platform platform = core::Platform::kAmocrm;  ///< names the product on the page
   std::string button_html;  ///< core::RenderSiteButton, already carrying a fresh state
   core::ConsentMode mode = core::ConsentMode::kPopup;
   std::string client_id;  ///< passed to the error callback, as amoCRM's script does

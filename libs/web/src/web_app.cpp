@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include <boost/json.hpp>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "amoauth/core/iso_time.hpp"
@@ -236,7 +237,7 @@ WebApp::Task WebApp::ConnectPage(Request request) {
   }
   options.emplace_back("error_callback", kConnectErrorCallback);
   core::SiteButton button;
-  button.title = settings_.platform == core::Platform::kKommo ? "Connect Kommo" : "Connect amoCRM";
+  button.title = fmt::format("Connect {}", core::ProductName(settings_.platform));
   if (auto refused = core::MakeSiteButton(ButtonContext(), options, button)) {
     spdlog::error(
         "[req={}] the /connect button is misconfigured: {}", request.request_id, refused->message);
@@ -248,6 +249,7 @@ WebApp::Task WebApp::ConnectPage(Request request) {
   }
   button.state = start->state;
   pages::ConnectPageView view{
+      .platform = settings_.platform,
       .button_html = core::RenderSiteButton(button),
       .mode = button.mode,
       .client_id = button.client_id,

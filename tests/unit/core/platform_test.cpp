@@ -33,4 +33,11 @@ TEST(ConsentMode, RoundTripsNames) {
 }
 
 }  // namespace
+TEST(Platform, PagesNameTheProductOfTheAccountsHost) {
+  EXPECT_EQ(ProductName(PlatformOfHost("example.kommo.com")), "Kommo");
+  EXPECT_EQ(ProductName(PlatformOfHost("example.amocrm.ru")), "amoCRM");
+  EXPECT_EQ(ProductName(PlatformOfHost("example.amocrm.com")), "amoCRM");
+  EXPECT_EQ(PlatformOfHost("kommo.com.evil.example"), Platform::kAmocrm);
+}
+
 }  // namespace amoauth::core

@@ -11,6 +11,10 @@ enum class Platform { kAmocrm, kKommo };
 
 [[nodiscard]] std::string_view ToString(Platform p);  // "amocrm" | "kommo"
 [[nodiscard]] std::optional<Platform> ParsePlatform(std::string_view s);
+/// The product's name as people read it: "amoCRM" | "Kommo".
+[[nodiscard]] std::string_view ProductName(Platform p);
+/// The platform of an account host: Kommo for *.kommo.com, amoCRM otherwise.
+[[nodiscard]] Platform PlatformOfHost(std::string_view account_host);
 
 /// The consent page base URL amoCRM / Kommo serve: https://www.amocrm.ru/oauth,
 /// https://www.kommo.com/oauth.
