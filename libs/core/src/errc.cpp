@@ -93,6 +93,18 @@ class AmoauthErrorCategory final : public boost::system::error_category {
         return "The token store failed.";
       case Errc::kCryptoFailure:
         return "A stored secret could not be decrypted (wrong master key or tampering).";
+      case Errc::kLongLivedTokenInvalid:
+        return "The token is not an amoCRM access token.";
+      case Errc::kLongLivedTokenDomain:
+        return "The long-lived token's account host is missing or not allowed.";
+      case Errc::kLongLivedTokenExpired:
+        return "The long-lived token has expired.";
+      case Errc::kLongLivedTokenRejected:
+        return "amoCRM no longer accepts the long-lived token (revoked or expired).";
+      case Errc::kLongLivedTokenNotRefreshable:
+        return "A long-lived token cannot be refreshed.";
+      case Errc::kLongLivedTokenReplacesOAuth:
+        return "The account is connected through OAuth for this integration already.";
     }
     // error_code can carry any int, not only our enumerators.
     return "Unknown amoauth error " + std::to_string(ev) + ".";
@@ -185,6 +197,18 @@ std::string_view ErrcCode(Errc e) noexcept {
       return "store_failure";
     case Errc::kCryptoFailure:
       return "crypto_failure";
+    case Errc::kLongLivedTokenInvalid:
+      return "long_lived_token_invalid";
+    case Errc::kLongLivedTokenDomain:
+      return "long_lived_token_domain";
+    case Errc::kLongLivedTokenExpired:
+      return "long_lived_token_expired";
+    case Errc::kLongLivedTokenRejected:
+      return "long_lived_token_rejected";
+    case Errc::kLongLivedTokenNotRefreshable:
+      return "long_lived_token_not_refreshable";
+    case Errc::kLongLivedTokenReplacesOAuth:
+      return "long_lived_token_replaces_oauth";
   }
   return "internal_error";
 }

@@ -58,6 +58,14 @@ enum class Errc {
   // Our own machinery.
   kStoreFailure,   ///< the database failed
   kCryptoFailure,  ///< a stored secret does not decrypt (wrong master key or tampering)
+
+  // Long-lived tokens (protocol §7.5).
+  kLongLivedTokenInvalid,         ///< not an amoCRM access token (a JWT with account_id and aud)
+  kLongLivedTokenDomain,          ///< no usable account host: none given, or not the token's
+  kLongLivedTokenExpired,         ///< its exp has passed; a person must generate a new one
+  kLongLivedTokenRejected,        ///< amoCRM answered 401 before its exp (revoked)
+  kLongLivedTokenNotRefreshable,  ///< a refresh was asked for a token that has no refresh token
+  kLongLivedTokenReplacesOAuth,   ///< it would replace an active OAuth connection
 };
 
 [[nodiscard]] const boost::system::error_category& AmoauthCategory() noexcept;
