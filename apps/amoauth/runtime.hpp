@@ -13,6 +13,7 @@
 #include "amoauth/service/api_limiter.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/events.hpp"
+#include "amoauth/service/long_lived_tokens.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/service/webhook_dispatcher.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
@@ -35,6 +36,7 @@ class Runtime {
   [[nodiscard]] service::ConnectFlow& Flow() { return *flow_; }
   [[nodiscard]] service::AccountService& Accounts() { return *accounts_; }
   [[nodiscard]] service::RefreshScheduler& Scheduler() { return *scheduler_; }
+  [[nodiscard]] service::LongLivedTokens& LongLived() { return *long_lived_; }
   /// nullptr when webhooks are off (no AMOAUTH_WEBHOOK_URL).
   [[nodiscard]] service::WebhookDispatcher* Webhooks() { return webhooks_.get(); }
   /// This process's name in refresh leases.
@@ -59,6 +61,7 @@ class Runtime {
   std::unique_ptr<service::ConnectFlow> flow_;
   std::unique_ptr<service::AccountService> accounts_;
   std::unique_ptr<service::RefreshScheduler> scheduler_;
+  std::unique_ptr<service::LongLivedTokens> long_lived_;
   std::unique_ptr<service::WebhookDispatcher> webhooks_;
 };
 

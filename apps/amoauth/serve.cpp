@@ -146,6 +146,7 @@ int RunServe(const ServeOptions& options) {
                   (*runtime)->Flow(),
                   (*runtime)->Accounts(),
                   (*runtime)->Clock());
+  web.AttachLongLivedTokens((*runtime)->LongLived());
   web.AddRoutes(router);
   server.Start();
 

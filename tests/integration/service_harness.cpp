@@ -107,6 +107,9 @@ ServiceHarness::ServiceHarness(Options options)
       *flow_,
       *accounts_,
       clock);
+  long_lived_ = std::make_unique<service::LongLivedTokens>(
+      *integrations_, referer_policy, *store_, *events_, clock);
+  web_->AttachLongLivedTokens(*long_lived_);
   web_->AddRoutes(router_);
   server_->Start();
 }

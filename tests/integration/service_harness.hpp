@@ -21,6 +21,7 @@
 #include "amoauth/sandbox/sandbox.hpp"
 #include "amoauth/service/account_service.hpp"
 #include "amoauth/service/connect_flow.hpp"
+#include "amoauth/service/long_lived_tokens.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
 #include "amoauth/web/web_app.hpp"
@@ -149,6 +150,7 @@ class ServiceHarness {
   std::unique_ptr<service::EventFactory> events_;
   std::unique_ptr<service::AccountService> accounts_;
   std::unique_ptr<service::RefreshScheduler> scheduler_;
+  std::unique_ptr<service::LongLivedTokens> long_lived_;
   std::unique_ptr<web::WebApp> web_;
   http_server::Router router_;
   std::unique_ptr<http_server::HttpServer> server_;

@@ -94,17 +94,22 @@ class AmoauthErrorCategory final : public boost::system::error_category {
       case Errc::kCryptoFailure:
         return "A stored secret could not be decrypted (wrong master key or tampering).";
       case Errc::kLongLivedTokenInvalid:
-        return "The token is not an amoCRM access token.";
+        return "The token is not an amoCRM access token: expected a JWT whose payload has "
+               "account_id, aud and exp, as the integration's Keys tab gives it.";
       case Errc::kLongLivedTokenDomain:
-        return "The long-lived token's account host is missing or not allowed.";
+        return "The long-lived token names only its platform: give the account host (domain, e.g. "
+               "example.amocrm.ru), an allowed amoCRM/Kommo account host on the token's "
+               "platform.";
       case Errc::kLongLivedTokenExpired:
-        return "The long-lived token has expired.";
+        return "The long-lived token has expired; generate a new one in the integration's Keys "
+               "tab.";
       case Errc::kLongLivedTokenRejected:
         return "amoCRM no longer accepts the long-lived token (revoked or expired).";
       case Errc::kLongLivedTokenNotRefreshable:
-        return "A long-lived token cannot be refreshed.";
+        return "A long-lived token cannot be refreshed; add a new one before it expires.";
       case Errc::kLongLivedTokenReplacesOAuth:
-        return "The account is connected through OAuth for this integration already.";
+        return "The account is connected through OAuth for this integration already; a "
+               "long-lived token does not replace a working refresh token.";
     }
     // error_code can carry any int, not only our enumerators.
     return "Unknown amoauth error " + std::to_string(ev) + ".";
