@@ -318,8 +318,7 @@ Task<Result<core::Connection>> AccountService::VisitLongLived(core::Connection r
                row.account_id,
                core::FormatIsoTime(row.expires_at),
                days_left);
-  json::object data{{"expires_at", core::FormatIsoTime(row.expires_at)},
-                    {"days_left", days_left}};
+  json::object data{{"expires_at", core::FormatIsoTime(row.expires_at)}, {"days_left", days_left}};
   auto events = ports_.events.Make(event_type::kTokenExpiring, row, json::serialize(data));
   co_return co_await ports_.connections.Replace(std::move(row), version, std::move(events));
 }
@@ -513,8 +512,8 @@ Task<Result<core::Connection>> AccountService::MarkReauthRequired(
   const boost::system::error_code outcome =
       long_lived ? reason : make_error_code(Errc::kReauthRequired);
   row.status = core::ConnectionStatus::kReauthRequired;
-  row.last_error = long_lived ? LongLivedDeadMessage(row, static_cast<Errc>(reason.value()))
-                              : reason.message();
+  row.last_error =
+      long_lived ? LongLivedDeadMessage(row, static_cast<Errc>(reason.value())) : reason.message();
   row.last_error_at = ports_.clock.Now();
   row.next_refresh_at = core::TimePoint{};
   json::object data{{"reason", std::string(ErrorCode(reason))}, {"message", row.last_error}};

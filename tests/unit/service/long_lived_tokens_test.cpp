@@ -60,21 +60,21 @@ class LongLivedTokensTest : public ::testing::Test {
         directory(
             {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
             stores),
-        accounts(directory,
-                 FlowSettings{.refresh = {.margin = minutes(5),
-                                          .ahead = hours(1),
-                                          .keepalive = hours(24 * 7)},
-                              .lease_ttl = std::chrono::seconds(2),
-                              .instance_id = "this-process"},
-                 core::RefererPolicy({"amocrm.ru", "kommo.com"}),
-                 AccountPorts{.connections = stores,
-                              .leases = stores,
-                              .outbox = stores,
-                              .amo = amo,
-                              .limiter = limiter,
-                              .events = events,
-                              .clock = clock,
-                              .random = random}),
+        accounts(
+            directory,
+            FlowSettings{
+                .refresh = {.margin = minutes(5), .ahead = hours(1), .keepalive = hours(24 * 7)},
+                .lease_ttl = std::chrono::seconds(2),
+                .instance_id = "this-process"},
+            core::RefererPolicy({"amocrm.ru", "kommo.com"}),
+            AccountPorts{.connections = stores,
+                         .leases = stores,
+                         .outbox = stores,
+                         .amo = amo,
+                         .limiter = limiter,
+                         .events = events,
+                         .clock = clock,
+                         .random = random}),
         tokens(directory, core::RefererPolicy({"amocrm.ru", "kommo.com"}), stores, events, clock),
         scheduler(accounts, stores, clock, SchedulerSettings{}) {}
 
@@ -195,17 +195,17 @@ TEST_F(LongLivedTokensTest, GarbageExpiredForeignAndMisplacedTokensAreRefusedAnd
   }
   EXPECT_TRUE(Is(Add(MakeLongLivedToken(Claims(core::ToUnixSeconds(clock.Now())))).error(),
                  Errc::kLongLivedTokenExpired));
-  EXPECT_TRUE(Is(Add(MakeLongLivedToken(Claims(exp, "99999999-0000-0000-0000-000000000000")))
-                     .error(),
-                 Errc::kIntegrationUnknown))
+  EXPECT_TRUE(
+      Is(Add(MakeLongLivedToken(Claims(exp, "99999999-0000-0000-0000-000000000000"))).error(),
+         Errc::kIntegrationUnknown))
       << "aud is none of our integrations";
   for (const std::string domain : {"evil.example.com",
                                    "example.amocrm.ru.evil.com",
                                    "example.amocrm.ru:8443",
                                    "https://example.amocrm.ru",
                                    "example.kommo.com" /* the token says amocrm.ru */}) {
-    EXPECT_TRUE(Is(Add(MakeLongLivedToken(Claims(exp)), domain).error(),
-                   Errc::kLongLivedTokenDomain))
+    EXPECT_TRUE(
+        Is(Add(MakeLongLivedToken(Claims(exp)), domain).error(), Errc::kLongLivedTokenDomain))
         << domain;
   }
   EXPECT_TRUE(RunCo(ioc, stores.List())->empty());
@@ -250,8 +250,8 @@ TEST_F(LongLivedTokensTest, ItIsHandedOutUntilItsExpiryAndNeverRefreshed) {
             std::string::npos)
       << row.last_error;
   EXPECT_TRUE(Is(RunCo(ioc, accounts.FreshToken(kAccount)).error(), Errc::kLongLivedTokenExpired));
-  EXPECT_TRUE(Is(RunCo(ioc, accounts.ForceRefresh(kAccount)).error(),
-                 Errc::kLongLivedTokenExpired));
+  EXPECT_TRUE(
+      Is(RunCo(ioc, accounts.ForceRefresh(kAccount)).error(), Errc::kLongLivedTokenExpired));
   const auto reauth = EventsOf("account.reauth_required");
   ASSERT_EQ(reauth.size(), 1U) << "told once";
   EXPECT_EQ(DataOf(reauth.front()).at("reason").as_string(), "long_lived_token_expired");

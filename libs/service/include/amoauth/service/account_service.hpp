@@ -74,9 +74,9 @@ class AccountService {
   /// Sends `request` (its target is the amoCRM path + query, e.g. "/api/v4/account?with=users")
   /// to the account's host with a fresh token, keeping to the account's rate limit. On a 401 it
   /// refreshes once (single-flight) and replays once — except for a long-lived token, whose 401
-  /// is final: the answer comes back and the account becomes reauth_required; a 429 holds the account back for its
-  /// retry_after; a 403 stops it for the cool-off. amoCRM's answer comes back whatever its
-  /// status. Errors: those of FreshToken, kThrottled, kAmoBlocked.
+  /// is final: the answer comes back and the account becomes reauth_required; a 429 holds the
+  /// account back for its retry_after; a 403 stops it for the cool-off. amoCRM's answer comes back
+  /// whatever its status. Errors: those of FreshToken, kThrottled, kAmoBlocked.
   Task<Result<net::HttpResponse>> Proxy(std::int64_t account_id,
                                         net::HttpRequest request,
                                         std::optional<std::string> client_id = std::nullopt);
