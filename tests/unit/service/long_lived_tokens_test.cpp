@@ -339,5 +339,23 @@ TEST_F(LongLivedTokensTest, ProxyPassesAmoCrmsAnswerWithTheTokenAndA401IsFinal) 
   EXPECT_EQ(amo.forwards.load(), 2) << "a dead token is not sent again";
 }
 
+TEST_F(LongLivedTokensTest, A401WithinAMinuteOfExpiryIsTheExpiryNotARevocation) {
+  const std::int64_t exp = MidnightIn(1);
+  ASSERT_TRUE(Add(MakeLongLivedToken(Claims(exp))));
+  clock.Set(exp - 30);  // amoCRM's clock is a little ahead of ours
+  amo.forward_statuses = {401};
+  net::HttpRequest request;
+  request.method = "GET";
+  request.target = "/api/v4/account";
+  auto answer = RunCo(ioc, accounts.Proxy(kAccount, request));
+  ASSERT_TRUE(answer);
+  EXPECT_EQ(answer->status, 401);
+  const auto reauth = EventsOf("account.reauth_required");
+  ASSERT_EQ(reauth.size(), 1U);
+  EXPECT_EQ(DataOf(reauth.front()).at("reason").as_string(), "long_lived_token_expired");
+  EXPECT_NE(Row().last_error.find("expired on"), std::string::npos);
+  EXPECT_EQ(amo.refreshes.load(), 0);
+}
+
 }  // namespace
 }  // namespace amoauth::service
