@@ -384,6 +384,12 @@ class FakeAmo final : public service::AmoClient {
     co_return amoauth::Fail(Errc::kAmoUnreachable);
   }
 
+  Task<Result<void>> ExchangeApiKey(std::string /*host*/,
+                                    core::ApiKeyExchangeRequest /*request*/) override {
+    ++unexpected;
+    co_return amoauth::Fail(Errc::kAmoUnreachable);
+  }
+
   std::atomic<std::int64_t> refreshes{0};
   std::atomic<std::int64_t> wrong_requests{0};
   std::atomic<std::int64_t> unexpected{0};
@@ -440,6 +446,9 @@ class TimedStore final : public service::ConnectionStore,
     co_return co_await inner_.FindByAccount(account_id);
   }
   Task<Result<std::vector<Connection>>> List() override { co_return co_await inner_.List(); }
+  Task<Result<std::vector<Connection>>> FindByDomain(std::string base_domain) override {
+    co_return co_await inner_.FindByDomain(std::move(base_domain));
+  }
 
   Task<Result<bool>> TryAcquire(core::AccountKey key,
                                 std::string holder,

@@ -1,5 +1,5 @@
-// The one-shot commands: exchange-code, accounts, token, button. They run the same use cases as the
-// server, on a private io_context, against the same database.
+// The one-shot commands: exchange-code, exchange-api-key, accounts, token, button. They run the
+// same use cases as the server, on a private io_context, against the same database.
 #include "commands.hpp"
 
 #include <iostream>
@@ -76,6 +76,47 @@ int RunExchangeCode(const CommonOptions& options,
              connected->account_id,
              connected->base_domain,
              core::FormatIsoTime(connected->expires_at));
+  return 0;
+}
+
+int RunExchangeApiKey(const CommonOptions& options,
+                      const std::string& login,
+                      std::string api_key,
+                      const std::string& domain) {
+  if (api_key.empty()) {
+    std::getline(std::cin, api_key);
+    while (!api_key.empty() && (api_key.back() == '\r' || api_key.back() == ' ')) {
+      api_key.pop_back();
+    }
+    if (api_key.empty()) {
+      fmt::print(stderr,
+                 "amoauth: no API key: pass --api-key or give it on standard input "
+                 "(echo \"$KEY\" | amoauth exchange-api-key …)\n");
+      return 2;
+    }
+  }
+  boost::asio::io_context ioc;
+  int exit_code = 0;
+  auto runtime = Prepare(options, ioc, exit_code);
+  if (!runtime) {
+    return exit_code;
+  }
+  auto outcome = Run(ioc, runtime->ApiKeys().Request(login, Secret(std::move(api_key)), domain));
+  if (!outcome) {
+    return ReportFailure(outcome.error());
+  }
+  if (!outcome->requested) {
+    fmt::print(stderr,
+               "amoauth: too soon: amoCRM allows one API-key exchange per 5 minutes for each user "
+               "and integration; the next is allowed at {}.\n",
+               core::FormatIsoTime(outcome->next_allowed_at));
+    return 1;
+  }
+  fmt::print(
+      "amoCRM accepted the exchange (202). It sends the code to the Redirect URI "
+      "(from_exchange=1); a running `amoauth serve` stores and exchanges it. Next exchange for "
+      "this user allowed at {}.\n",
+      core::FormatIsoTime(outcome->next_allowed_at));
   return 0;
 }
 

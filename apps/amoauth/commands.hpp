@@ -47,6 +47,12 @@ struct SandboxOptions {
   std::int64_t api_violation_window_seconds = 60;  ///< --api-violation-window
   std::int64_t api_block_seconds = 15 * 60;        ///< --api-block-seconds
   std::int64_t api_retry_after_seconds = 1;        ///< --api-retry-after
+
+  // Milliseconds, and the external integrations' keys: before_redirect | after_redirect.
+  std::int64_t token_delay_ms = 0;                   ///< --token-delay-ms
+  std::int64_t exchange_hook_delay_ms = 0;           ///< --exchange-hook-delay-ms
+  std::string secrets_delivery = "before_redirect";  ///< --secrets-delivery
+  std::int64_t secrets_delay_ms = 0;                 ///< --secrets-delay-ms
 };
 
 /// Checks `options` and turns them into the simulator's Options, `state_dir` included (it is not
@@ -59,6 +65,12 @@ int RunSandbox(const SandboxOptions& options);
 int RunExchangeCode(const CommonOptions& options,
                     const std::string& code,
                     const std::string& referer);
+/// `api_key` empty: read from the first line of standard input (so it need not sit in the shell
+/// history or the process list).
+int RunExchangeApiKey(const CommonOptions& options,
+                      const std::string& login,
+                      std::string api_key,
+                      const std::string& domain);
 int RunAccounts(const CommonOptions& options);
 /// `token` "-": read from the first line of standard input (out of the shell history and the
 /// process list). Never printed.

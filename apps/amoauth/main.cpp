@@ -76,6 +76,30 @@ void AddSandboxKnobs(CLI::App& cmd, amoauth::app::SandboxOptions& o) {
                  "Retry-After of a 429 (and Kommo's retry_after), seconds (0..86400)")
       ->capture_default_str()
       ->group(group);
+  cmd.add_option("--token-delay-ms",
+                 o.token_delay_ms,
+                 "The token endpoint waits this long before answering, ms (0..60000): a slow "
+                 "amoCRM")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--exchange-hook-delay-ms",
+                 o.exchange_hook_delay_ms,
+                 "The from_exchange hook goes out this long after exchange_api_key's 202, ms "
+                 "(0..600000)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--secrets-delivery",
+                 o.secrets_delivery,
+                 "External integrations: their keys are POSTed before_redirect (must answer 200) "
+                 "or after_redirect (the code first)")
+      ->capture_default_str()
+      ->group(group);
+  cmd.add_option("--secrets-delay-ms",
+                 o.secrets_delay_ms,
+                 "after_redirect only: the keys are POSTed this long after the code, ms "
+                 "(0..600000)")
+      ->capture_default_str()
+      ->group(group);
 }
 
 }  // namespace
@@ -118,6 +142,21 @@ int main(int argc, char** argv) {
   AddCommonFlags(*exchange_cmd, exchange_common);
   exchange_cmd->add_option("--code", code, "The authorization code")->required();
   exchange_cmd->add_option("--referer", referer, "The account host, e.g. example.amocrm.ru")
+      ->required();
+
+  amoauth::app::CommonOptions api_key_common;
+  std::string api_login;
+  std::string api_key;
+  std::string api_domain;
+  auto* api_key_cmd = app.add_subcommand(
+      "exchange-api-key",
+      "Ask amoCRM to turn a user's legacy API key into an OAuth code (once per 5 minutes per "
+      "user); the code reaches `amoauth serve` at the Redirect URI");
+  AddCommonFlags(*api_key_cmd, api_key_common);
+  api_key_cmd->add_option("--login", api_login, "The user's amoCRM login (e-mail)")->required();
+  api_key_cmd->add_option(
+      "--api-key", api_key, "The user's API key; omit it to give it on standard input instead");
+  api_key_cmd->add_option("--domain", api_domain, "The account host, e.g. example.amocrm.ru")
       ->required();
 
   amoauth::app::CommonOptions accounts_common;
@@ -189,6 +228,9 @@ int main(int argc, char** argv) {
   }
   if (*exchange_cmd) {
     return amoauth::app::RunExchangeCode(exchange_common, code, referer);
+  }
+  if (*api_key_cmd) {
+    return amoauth::app::RunExchangeApiKey(api_key_common, api_login, api_key, api_domain);
   }
   if (*accounts_cmd) {
     return amoauth::app::RunAccounts(accounts_common);

@@ -134,6 +134,20 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
                          std::chrono::seconds(5),
         });
   }
+  rt->codes_ = std::make_unique<service::CodeQueueWorker>(
+      *rt->flow_,
+      *rt->store_,
+      *rt->events_,
+      rt->clock_,
+      rt->random_,
+      executor,
+      service::CodeQueueSettings{
+          // An exchange ends within the amoCRM timeout; the claim must outlast it.
+          .claim_ttl = std::chrono::duration_cast<std::chrono::seconds>(c.amo_timeout * 2) +
+                       std::chrono::seconds(5),
+      });
+  rt->api_keys_ = std::make_unique<service::ApiKeyExchange>(
+      integration, referer_policy, *rt->amo_, *rt->store_, *rt->store_, rt->clock_);
   return rt;
 }
 

@@ -10,7 +10,9 @@
 #include "amoauth/core/random.hpp"
 #include "amoauth/http_client/http_client.hpp"
 #include "amoauth/service/account_service.hpp"
+#include "amoauth/service/api_key_exchange.hpp"
 #include "amoauth/service/api_limiter.hpp"
+#include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/events.hpp"
 #include "amoauth/service/long_lived_tokens.hpp"
@@ -39,6 +41,9 @@ class Runtime {
   [[nodiscard]] service::LongLivedTokens& LongLived() { return *long_lived_; }
   /// nullptr when webhooks are off (no AMOAUTH_WEBHOOK_URL).
   [[nodiscard]] service::WebhookDispatcher* Webhooks() { return webhooks_.get(); }
+  /// Exchanges the codes of the widget-install and exchange_api_key hooks in the background.
+  [[nodiscard]] service::CodeQueueWorker& Codes() { return *codes_; }
+  [[nodiscard]] service::ApiKeyExchange& ApiKeys() { return *api_keys_; }
   /// This process's name in refresh leases.
   [[nodiscard]] const std::string& InstanceId() const { return instance_id_; }
   [[nodiscard]] const core::Clock& Clock() const { return clock_; }
@@ -63,6 +68,8 @@ class Runtime {
   std::unique_ptr<service::RefreshScheduler> scheduler_;
   std::unique_ptr<service::LongLivedTokens> long_lived_;
   std::unique_ptr<service::WebhookDispatcher> webhooks_;
+  std::unique_ptr<service::CodeQueueWorker> codes_;
+  std::unique_ptr<service::ApiKeyExchange> api_keys_;
 };
 
 }  // namespace amoauth::app

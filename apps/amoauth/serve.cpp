@@ -146,6 +146,7 @@ int RunServe(const ServeOptions& options) {
                   (*runtime)->Flow(),
                   (*runtime)->Accounts(),
                   (*runtime)->Clock());
+  web.AttachQueuedCodes((*runtime)->Codes(), (*runtime)->ApiKeys());
   web.AttachLongLivedTokens((*runtime)->LongLived());
   web.AddRoutes(router);
   server.Start();
@@ -157,6 +158,9 @@ int RunServe(const ServeOptions& options) {
   if (webhooks != nullptr) {
     boost::asio::co_spawn(ioc, webhooks->Run(), boost::asio::detached);
   }
+  // Codes from the widget-install and exchange_api_key hooks, including any a previous run left.
+  service::CodeQueueWorker& codes = (*runtime)->Codes();
+  boost::asio::co_spawn(codes.Executor(), codes.Run(), boost::asio::detached);
   spdlog::info("refresh scheduler running as {}; webhooks {}",
                (*runtime)->InstanceId(),
                webhooks != nullptr ? "on" : "off (AMOAUTH_WEBHOOK_URL is not set)");
@@ -188,6 +192,7 @@ int RunServe(const ServeOptions& options) {
 
   RunUntilSignal(ioc, config.threads, [&] {
     scheduler.Stop();
+    codes.Stop();
     if (webhooks != nullptr) {
       webhooks->Stop();
     }
@@ -249,6 +254,10 @@ Checked<sandbox::Options> ToSandboxOptions(const SandboxOptions& options) {
           "--api-violation-window", options.api_violation_window_seconds, 1, kOneDay, "seconds"),
       CheckFlag("--api-block-seconds", options.api_block_seconds, 1, kTenYears, "seconds"),
       CheckFlag("--api-retry-after", options.api_retry_after_seconds, 0, kOneDay, "seconds"),
+      CheckFlag("--token-delay-ms", options.token_delay_ms, 0, 60000, "milliseconds"),
+      CheckFlag(
+          "--exchange-hook-delay-ms", options.exchange_hook_delay_ms, 0, 600000, "milliseconds"),
+      CheckFlag("--secrets-delay-ms", options.secrets_delay_ms, 0, 600000, "milliseconds"),
   };
   for (const std::string& error : errors) {
     if (!error.empty()) {
@@ -263,6 +272,15 @@ Checked<sandbox::Options> ToSandboxOptions(const SandboxOptions& options) {
     return fmt::format("--rotation must be \"strict\" or \"grace_until_new_used\" (got \"{}\").",
                        options.rotation);
   }
+  if (options.secrets_delivery == "before_redirect") {
+    o.secrets_delivery = sandbox::SecretsDelivery::kBeforeRedirect;
+  } else if (options.secrets_delivery == "after_redirect") {
+    o.secrets_delivery = sandbox::SecretsDelivery::kAfterRedirect;
+  } else {
+    return fmt::format(
+        "--secrets-delivery must be \"before_redirect\" or \"after_redirect\" (got \"{}\").",
+        options.secrets_delivery);
+  }
   o.code_ttl = std::chrono::seconds(options.code_ttl_seconds);
   o.access_token_ttl = std::chrono::seconds(options.access_token_ttl_seconds);
   o.refresh_token_ttl = std::chrono::seconds(options.refresh_token_ttl_seconds);
@@ -272,6 +290,9 @@ Checked<sandbox::Options> ToSandboxOptions(const SandboxOptions& options) {
   o.api_violation_window = std::chrono::seconds(options.api_violation_window_seconds);
   o.api_block_duration = std::chrono::seconds(options.api_block_seconds);
   o.api_retry_after = std::chrono::seconds(options.api_retry_after_seconds);
+  o.token_delay = std::chrono::milliseconds(options.token_delay_ms);
+  o.exchange_hook_delay = std::chrono::milliseconds(options.exchange_hook_delay_ms);
+  o.secrets_delay = std::chrono::milliseconds(options.secrets_delay_ms);
   return o;
 }
 

@@ -2,6 +2,7 @@
 
 #include <stdexcept>
 
+#include <boost/asio/detached.hpp>
 #include <boost/url.hpp>
 
 #include "amoauth/crypto/aead.hpp"
@@ -60,7 +61,7 @@ ServiceHarness::ServiceHarness(Options options)
   amo_counter = std::make_unique<CountingAmoClient>(*amo_);
 
   service::Integration integration{
-      .platform = core::Platform::kAmocrm,
+      .platform = options.platform,
       .client_id = integration_.client_id,
       .client_secret = Secret(integration_.client_secret),
       .redirect_uri = options.redirect_uri_override.empty() ? integration_.redirect_uri
@@ -103,20 +104,28 @@ ServiceHarness::ServiceHarness(Options options)
                        .disconnect_path = std::string(kDisconnectPath),
                        .api_key = Secret(api_key_),
                        .button_script_url = sandbox_->BrowserBaseUrl() + "/auth/button.js",
+                       .platform = options.platform,
                        .post_message_origin = options.post_message_origin},
       *flow_,
       *accounts_,
       clock);
+  codes_ = std::make_unique<service::CodeQueueWorker>(
+      *flow_, *store_, *events_, clock, random_, ioc_.get_executor(), service::CodeQueueSettings{});
+  api_keys_ = std::make_unique<service::ApiKeyExchange>(
+      integration, referer_policy, *amo_counter, *store_, *store_, clock);
+  web_->AttachQueuedCodes(*codes_, *api_keys_);
   long_lived_ = std::make_unique<service::LongLivedTokens>(
       *integrations_, referer_policy, *store_, *events_, clock);
   web_->AttachLongLivedTokens(*long_lived_);
   web_->AddRoutes(router_);
   server_->Start();
+  boost::asio::co_spawn(codes_->Executor(), codes_->Run(), boost::asio::detached);
 }
 
 ServiceHarness::ServiceHarness() : ServiceHarness(Options{}) {}
 
 ServiceHarness::~ServiceHarness() {
+  codes_->Stop();
   server_->Stop();
   sandbox_->Stop();
   work_.reset();
@@ -224,6 +233,51 @@ std::string ServiceHarness::Decide(const std::string& state,
     throw std::runtime_error("consent decision: " + std::to_string(r.status) + " " + r.body);
   }
   return std::string(*location);
+}
+
+net::HttpResponse ServiceHarness::DecideMetadata(const std::string& state,
+                                                 const std::string& decision,
+                                                 std::int64_t account_id) {
+  boost::urls::url form;
+  form.params().append({"name", "Deals sync"});
+  form.params().append({"description", "Keeps deals in step"});
+  form.params().append({"redirect_uri", integration_.redirect_uri});
+  form.params().append({"secrets_uri", base_url_ + "/api/v1/integrations/amo-crm/secrets"});
+  form.params().append({"scopes[]", "crm"});
+  form.params().append({"scopes[]", "notifications"});
+  form.params().append({"state", state});
+  form.params().append({"mode", "post_message"});
+  form.params().append({"account_id", std::to_string(account_id)});
+  form.params().append({"decision", decision});
+  return SandboxPost(
+      "/oauth/decision", "application/x-www-form-urlencoded", std::string(form.encoded_query()));
+}
+
+net::HttpResponse ServiceHarness::CallWithHeader(std::string method,
+                                                 std::string target,
+                                                 const std::string& header,
+                                                 const std::string& value) {
+  http_client::ClientRequest request;
+  request.method = std::move(method);
+  request.url = base_url_ + target;
+  request.headers.Set("Authorization", "Bearer " + api_key_);
+  request.headers.Set(header, value);
+  return Must(Await(plain_http_->Send(std::move(request))), "call amoauth");
+}
+
+void ServiceHarness::ConfigureSandbox(const std::string& changes) {
+  auto r = SandboxPost("/sandbox/config", "application/json", changes);
+  if (r.status != 200) {
+    throw std::runtime_error("sandbox config: " + std::to_string(r.status) + " " + r.body);
+  }
+}
+
+boost::json::value ServiceHarness::SandboxGet(const std::string& path) {
+  auto r = Get(sandbox_->BrowserBaseUrl() + path);
+  if (r.status != 200) {
+    throw std::runtime_error("sandbox GET " + path + ": " + std::to_string(r.status));
+  }
+  return boost::json::parse(r.body);
 }
 
 }  // namespace amoauth::testing

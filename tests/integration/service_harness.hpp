@@ -20,6 +20,8 @@
 #include "amoauth/http_server/router.hpp"
 #include "amoauth/sandbox/sandbox.hpp"
 #include "amoauth/service/account_service.hpp"
+#include "amoauth/service/api_key_exchange.hpp"
+#include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/long_lived_tokens.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
@@ -36,12 +38,16 @@ class CountingAmoClient final : public service::AmoClient {
   service::Task<Result<core::TokenGrant>> ExchangeCode(std::string host,
                                                        core::AuthorizationCodeGrant g) override {
     ++calls;
-    co_return co_await inner_.ExchangeCode(std::move(host), std::move(g));
+    auto grant = co_await inner_.ExchangeCode(std::move(host), std::move(g));
+    Note(grant);
+    co_return grant;
   }
   service::Task<Result<core::TokenGrant>> Refresh(std::string host,
                                                   core::RefreshTokenGrant g) override {
     ++calls;
-    co_return co_await inner_.Refresh(std::move(host), std::move(g));
+    auto grant = co_await inner_.Refresh(std::move(host), std::move(g));
+    Note(grant);
+    co_return grant;
   }
   service::Task<Result<net::HttpResponse>> Forward(std::string host,
                                                    net::HttpRequest r,
@@ -54,9 +60,21 @@ class CountingAmoClient final : public service::AmoClient {
     ++calls;
     co_return co_await inner_.LookupDomain(std::move(api_domain), std::move(refresh_token));
   }
+  service::Task<Result<void>> ExchangeApiKey(std::string host,
+                                             core::ApiKeyExchangeRequest request) override {
+    ++calls;
+    co_return co_await inner_.ExchangeApiKey(std::move(host), std::move(request));
+  }
   std::atomic<int> calls{0};
+  /// Kommo's server_time of the last token answer that had one (protocol §3.2); -1: none yet.
+  std::atomic<std::int64_t> last_server_time{-1};
 
  private:
+  void Note(const Result<core::TokenGrant>& grant) {
+    if (grant && grant->server_time) {
+      last_server_time = *grant->server_time;
+    }
+  }
   service::AmoClient& inner_;
 };
 
@@ -77,6 +95,8 @@ class ServiceHarness {
     bool events = true;
     /// AMOAUTH_POST_MESSAGE_ORIGIN; empty: the Redirect URI's origin.
     std::string post_message_origin;
+    /// AMOAUTH_PLATFORM: Kommo's button flavour (kommo_oauth, data-theme, data-locale).
+    core::Platform platform = core::Platform::kAmocrm;
   };
 
   ServiceHarness();
@@ -114,6 +134,9 @@ class ServiceHarness {
   service::AccountService& Accounts() { return *accounts_; }
   service::RefreshScheduler& Scheduler() { return *scheduler_; }
   store_sqlite::SqliteStore& Store() { return *store_; }
+  /// The background exchange of hook codes; its Run() is running on the harness's threads.
+  service::CodeQueueWorker& Codes() { return *codes_; }
+  [[nodiscard]] std::string SandboxUrl() const { return sandbox_->BrowserBaseUrl(); }
 
   /// Starts a connect through the internal API and returns the state it minted.
   std::string StartConnect();
@@ -121,6 +144,21 @@ class ServiceHarness {
   std::string Decide(const std::string& state,
                      const std::string& decision,
                      std::int64_t account_id = 30000001);
+  /// Presses a button on the sandbox's metadata consent page (post_message mode) for a new
+  /// external integration whose redirect_uri and secrets_uri are amoauth's; returns the whole
+  /// answer (302 with Location after Allow; amoCRM's 502 page when the secrets webhook failed).
+  net::HttpResponse DecideMetadata(const std::string& state,
+                                   const std::string& decision,
+                                   std::int64_t account_id = 30000001);
+  /// A request to amoauth with one extra header (e.g. X-Amoauth-Client-Id) and the API key.
+  net::HttpResponse CallWithHeader(std::string method,
+                                   std::string target,
+                                   const std::string& header,
+                                   const std::string& value);
+  /// POST /sandbox/config with `changes` (JSON); throws unless the sandbox took them.
+  void ConfigureSandbox(const std::string& changes);
+  /// GET of a sandbox path (control API), parsed as JSON.
+  boost::json::value SandboxGet(const std::string& path);
 
   [[nodiscard]] std::string BaseUrl() const { return base_url_; }
   [[nodiscard]] std::string DatabasePath() const { return (dir_ / "amoauth.db").string(); }
@@ -150,6 +188,8 @@ class ServiceHarness {
   std::unique_ptr<service::EventFactory> events_;
   std::unique_ptr<service::AccountService> accounts_;
   std::unique_ptr<service::RefreshScheduler> scheduler_;
+  std::unique_ptr<service::CodeQueueWorker> codes_;
+  std::unique_ptr<service::ApiKeyExchange> api_keys_;
   std::unique_ptr<service::LongLivedTokens> long_lived_;
   std::unique_ptr<web::WebApp> web_;
   http_server::Router router_;

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "amoauth/core/iso_time.hpp"
+#include "amoauth/crypto/digest.hpp"
 #include "amoauth/service/ports.hpp"
 
 namespace amoauth::testing {
@@ -25,7 +26,9 @@ class InMemoryStores final : public service::ConnectionStore,
                              public service::CodeLedger,
                              public service::RefreshLeases,
                              public service::EventOutbox,
-                             public service::IntegrationStore {
+                             public service::IntegrationStore,
+                             public service::CodeQueue,
+                             public service::ExchangeQuota {
  public:
   explicit InMemoryStores(const core::Clock& clock) : clock_(clock) {}
 
@@ -103,6 +106,17 @@ class InMemoryStores final : public service::ConnectionStore,
     std::vector<core::Connection> out;
     for (const auto& [k, v] : rows_) {
       out.push_back(v);
+    }
+    co_return out;
+  }
+  service::Task<Result<std::vector<core::Connection>>> FindByDomain(
+      std::string base_domain) override {
+    std::lock_guard lock(mutex_);
+    std::vector<core::Connection> out;
+    for (const auto& [k, v] : rows_) {
+      if (v.base_domain == base_domain) {
+        out.push_back(v);
+      }
     }
     co_return out;
   }
@@ -247,7 +261,91 @@ class InMemoryStores final : public service::ConnectionStore,
     co_return PendingLocked();
   }
 
+  // ---- CodeQueue, ExchangeQuota -----------------------------------------------------------------
+
+  service::Task<Result<bool>> Enqueue(service::QueuedCode code) override {
+    std::lock_guard lock(mutex_);
+    const std::string hash = crypto::Sha256Hex(code.code.Reveal());
+    for (const auto& [id, queued] : codes_) {
+      if (crypto::Sha256Hex(queued.code.Reveal()) == hash) {
+        co_return false;
+      }
+    }
+    code.id = next_code_id_++;
+    code.attempts = 0;
+    codes_.emplace(code.id, std::move(code));
+    co_return true;
+  }
+  service::Task<Result<std::vector<service::QueuedCode>>> ClaimDueCodes(
+      core::TimePoint now, core::TimePoint claim_until, std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    std::vector<service::QueuedCode> claimed;
+    for (auto& [id, code] : codes_) {  // lowest id (oldest) first
+      if (claimed.size() >= limit) {
+        break;
+      }
+      if (code.next_attempt_at > now) {
+        continue;
+      }
+      ++code.attempts;
+      code.next_attempt_at = claim_until;
+      claimed.push_back(code);
+    }
+    co_return claimed;
+  }
+  service::Task<Result<void>> Finish(std::int64_t id) override {
+    std::lock_guard lock(mutex_);
+    codes_.erase(id);
+    co_return Result<void>{};
+  }
+  service::Task<Result<void>> Retry(std::int64_t id,
+                                    std::string error,
+                                    core::TimePoint next_attempt_at) override {
+    std::lock_guard lock(mutex_);
+    if (auto it = codes_.find(id); it != codes_.end()) {
+      it->second.last_error = std::move(error);
+      it->second.next_attempt_at = next_attempt_at;
+    }
+    co_return Result<void>{};
+  }
+  service::Task<Result<void>> GiveUp(std::int64_t id,
+                                     std::vector<service::Event> events,
+                                     core::TimePoint now) override {
+    std::lock_guard lock(mutex_);
+    if (codes_.erase(id) == 1) {
+      EnqueueLocked(std::move(events), now);
+    }
+    co_return Result<void>{};
+  }
+  service::Task<Result<std::size_t>> CountQueued() override {
+    std::lock_guard lock(mutex_);
+    co_return codes_.size();
+  }
+  service::Task<Result<std::optional<core::TimePoint>>> TryTake(std::string subject_hash,
+                                                                core::TimePoint now,
+                                                                core::Seconds interval) override {
+    std::lock_guard lock(mutex_);
+    auto [it, inserted] = quota_.try_emplace(subject_hash, now);
+    if (!inserted) {
+      if (it->second + interval > now) {
+        co_return std::optional<core::TimePoint>(it->second + interval);
+      }
+      it->second = now;
+    }
+    co_return std::optional<core::TimePoint>();
+  }
+
   // ---- for tests --------------------------------------------------------------------------------
+
+  /// The codes still queued, oldest first, as the worker would see them.
+  std::vector<service::QueuedCode> QueuedCodes() {
+    std::lock_guard lock(mutex_);
+    std::vector<service::QueuedCode> out;
+    for (const auto& [id, code] : codes_) {
+      out.push_back(code);
+    }
+    return out;
+  }
 
   std::size_t PendingStates() {
     std::lock_guard lock(mutex_);
@@ -324,6 +422,9 @@ class InMemoryStores final : public service::ConnectionStore,
   std::map<std::pair<std::int64_t, std::string>, Lease> leases_;
   std::map<std::int64_t, OutboxSlot> outbox_;
   std::int64_t next_event_id_ = 1;
+  std::map<std::int64_t, service::QueuedCode> codes_;
+  std::int64_t next_code_id_ = 1;
+  std::map<std::string, core::TimePoint> quota_;
 };
 
 }  // namespace amoauth::testing

@@ -5,6 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "amoauth/core/api_key_exchange.hpp"
 #include "amoauth/core/token_exchange.hpp"
 
 namespace amoauth::amo_client {
@@ -119,6 +120,36 @@ service::Task<Result<core::AccountDomain>> AmoHttpClient::LookupDomain(std::stri
                failure.status,
                failure.hint.empty() ? "none" : failure.hint);
   co_return Fail(failure.code);
+}
+
+service::Task<Result<void>> AmoHttpClient::ExchangeApiKey(std::string account_host,
+                                                          core::ApiKeyExchangeRequest exchange) {
+  http_client::ClientRequest request;
+  request.method = "POST";
+  request.url = "https://" + account_host + "/oauth2/exchange_api_key";
+  request.headers.Set("Content-Type", "application/json");
+  request.headers.Set("Accept", "application/json");
+  request.body = core::SerializeApiKeyExchange(exchange);
+
+  auto response = co_await http_.Send(std::move(request));
+  if (!response) {
+    spdlog::warn(
+        "exchange_api_key of {} unreachable: {}", account_host, response.error().message());
+    co_return Fail(Errc::kAmoUnreachable);
+  }
+  if (response->status == 202) {
+    co_return Result<void>{};
+  }
+  // The body is problem JSON at best; its hint is worth logging, the request never is (it holds
+  // the API key and the client secret).
+  const core::AmoFailure failure = core::ClassifyAmoFailure(response->status, response->body);
+  spdlog::warn("exchange_api_key of {} answered {}: {} / {} (hint: {})",
+               account_host,
+               response->status,
+               failure.title,
+               failure.detail,
+               failure.hint.empty() ? "none" : failure.hint);
+  co_return Fail(core::ClassifyApiKeyExchangeStatus(response->status));
 }
 
 }  // namespace amoauth::amo_client

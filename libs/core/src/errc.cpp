@@ -93,6 +93,18 @@ class AmoauthErrorCategory final : public boost::system::error_category {
         return "The token store failed.";
       case Errc::kCryptoFailure:
         return "A stored secret could not be decrypted (wrong master key or tampering).";
+      case Errc::kAmoApiKeyRejected:
+        return "amoCRM refused to exchange the API key: the login, the API key or the request is "
+               "wrong.";
+      case Errc::kAmoApiKeyForbidden:
+        return "amoCRM refused to exchange the API key: the user lacks the rights, or the "
+               "integration is not installed in the account.";
+      case Errc::kAmoApiKeyTooOften:
+        return "amoCRM says the API key of this user was exchanged for this integration less "
+               "than 5 minutes ago.";
+      case Errc::kExchangeTooSoon:
+        return "The API key of this user was exchanged for this integration less than 5 minutes "
+               "ago; amoCRM allows one exchange per 5 minutes.";
       case Errc::kLongLivedTokenInvalid:
         return "The token is not an amoCRM access token: expected a JWT whose payload has "
                "account_id, aud and exp, as the integration's Keys tab gives it.";
@@ -202,6 +214,14 @@ std::string_view ErrcCode(Errc e) noexcept {
       return "store_failure";
     case Errc::kCryptoFailure:
       return "crypto_failure";
+    case Errc::kAmoApiKeyRejected:
+      return "amo_api_key_rejected";
+    case Errc::kAmoApiKeyForbidden:
+      return "amo_api_key_forbidden";
+    case Errc::kAmoApiKeyTooOften:
+      return "amo_api_key_too_often";
+    case Errc::kExchangeTooSoon:
+      return "exchange_too_soon";
     case Errc::kLongLivedTokenInvalid:
       return "long_lived_token_invalid";
     case Errc::kLongLivedTokenDomain:

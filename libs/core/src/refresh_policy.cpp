@@ -88,6 +88,10 @@ RefreshFailure ClassifyRefreshFailure(const boost::system::error_code& ec) {
     case Errc::kAmoMalformedResponse:
     case Errc::kStoreFailure:
     case Errc::kCryptoFailure:
+    case Errc::kAmoApiKeyRejected:  // never from a refresh: exchange_api_key's answers
+    case Errc::kAmoApiKeyForbidden:
+    case Errc::kAmoApiKeyTooOften:
+    case Errc::kExchangeTooSoon:
       return RefreshFailure::kTransient;
     // Never from a refresh: a long-lived token has no refresh token (protocol §7.5).
     case Errc::kLongLivedTokenExpired:

@@ -400,6 +400,17 @@ Result<Integration> SandboxState::AddExternalIntegration(Integration integration
   integration.client_id.clear();
   integration.client_secret.clear();
   integration.owner_account_id = account_id;
+  // amoCRM's docs do not say who sets an external integration's "access revoked" hook. The
+  // sandbox gives it the hook of the registered integration with the same Redirect URI (the same
+  // backend), so that its disconnect can be tested. UNCONFIRMED (docs/sandbox.md §6).
+  integration.disconnect_hook_url.clear();
+  for (const auto& [id, registered] : integrations_) {
+    if (registered.owner_account_id == 0 && registered.redirect_uri == integration.redirect_uri &&
+        !registered.disconnect_hook_url.empty()) {
+      integration.disconnect_hook_url = registered.disconnect_hook_url;
+      break;
+    }
+  }
   integration = NormalizeLocked(std::move(integration));
   integrations_.emplace(integration.client_id, integration);
   CountLocked(account_id, &Counters::external_integrations_created);

@@ -283,7 +283,8 @@ class SandboxState {
   /// Like AddIntegration, but replaces an integration with the same client_id.
   Integration PutIntegration(Integration integration);
   /// The account creates an external integration (protocol §2.2): fresh client_id and secret,
-  /// owner_account_id = `account_id`. Not installed until a code is issued for it.
+  /// owner_account_id = `account_id`. Not installed until a code is issued for it. Its
+  /// disconnect hook is that of a registered integration with the same redirect_uri, if any.
   /// Errors: Errc::kNotFound (no such account).
   [[nodiscard]] Result<Integration> AddExternalIntegration(Integration integration,
                                                            std::int64_t account_id);

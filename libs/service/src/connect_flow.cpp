@@ -248,6 +248,12 @@ Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host,
   if (!*first_use) {
     co_return Fail(Errc::kCodeAlreadyUsed);
   }
+  co_return co_await ExchangeAndStore(std::move(host), std::move(code), integration);
+}
+
+Task<Result<core::Connection>> ConnectFlow::ExchangeAndStore(core::AccountHost host,
+                                                             Secret code,
+                                                             const Integration& integration) {
   core::AuthorizationCodeGrant request{
       .client_id = integration.client_id,
       .client_secret = integration.client_secret,
@@ -271,6 +277,30 @@ Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host,
     spdlog::info("account {} ({}) connected", stored->account_id, stored->base_domain);
   }
   co_return stored;
+}
+
+Task<Result<core::Connection>> ConnectFlow::ExchangeQueuedCode(Secret code,
+                                                               core::AccountHost host,
+                                                               std::string client_id,
+                                                               bool first_attempt) {
+  if (code.Empty()) {
+    co_return Fail(Errc::kInvalidArgument);
+  }
+  // The widget hook goes to the configured integration's Redirect URI, but amoCRM may name an
+  // external integration of ours (Kommo adds client_id): exchange with that one's keys.
+  auto integration = co_await integrations_.Resolve(client_id);
+  if (!integration) {
+    spdlog::warn("queued code for {} refused: it was issued to integration {}, which is not ours",
+                 host.host,
+                 client_id);
+    co_return integration.error();
+  }
+  if (first_attempt) {
+    co_return co_await Exchange(std::move(host), std::move(code), *integration);
+  }
+  // A retry: the ledger has held this code since the first attempt, which was ours (the queue
+  // claims each entry for one worker at a time).
+  co_return co_await ExchangeAndStore(std::move(host), std::move(code), *integration);
 }
 
 }  // namespace amoauth::service

@@ -17,6 +17,27 @@ EventFactory::EventFactory(bool enabled, const core::Clock& clock, core::Random&
 std::vector<Event> EventFactory::Make(std::string_view type,
                                       const core::Connection& connection,
                                       std::string_view data_json) const {
+  return Build(type,
+               connection.account_id,
+               connection.client_id,
+               connection.base_domain,
+               json::value(core::ToString(connection.status)),
+               data_json);
+}
+
+std::vector<Event> EventFactory::MakeForHost(std::string_view type,
+                                             std::string_view base_domain,
+                                             std::string_view client_id,
+                                             std::string_view data_json) const {
+  return Build(type, nullptr, client_id, base_domain, nullptr, data_json);
+}
+
+std::vector<Event> EventFactory::Build(std::string_view type,
+                                       json::value account_id,
+                                       std::string_view client_id,
+                                       std::string_view base_domain,
+                                       json::value status,
+                                       std::string_view data_json) const {
   if (!enabled_) {
     return {};
   }
@@ -39,10 +60,10 @@ std::vector<Event> EventFactory::Make(std::string_view type,
       {"id", id},
       {"type", type},
       {"created_at", core::FormatIsoTime(clock_.Now())},
-      {"account_id", connection.account_id},
-      {"client_id", connection.client_id},
-      {"base_domain", connection.base_domain},
-      {"status", core::ToString(connection.status)},
+      {"account_id", std::move(account_id)},
+      {"client_id", client_id},
+      {"base_domain", base_domain},
+      {"status", std::move(status)},
       {"data", std::move(data)},
   };
   return {Event{std::string(type), json::serialize(body)}};

@@ -97,7 +97,37 @@ CREATE TABLE integrations (
 ALTER TABLE oauth_states ADD COLUMN purpose TEXT NOT NULL DEFAULT 'connect';
 )sql";
 
-constexpr std::array<std::string_view, 3> kMigrations = {kVersion1, kVersion2, kVersion3};
+// Codes that arrive without a person (the widget-install and exchange_api_key hooks, issue 4):
+// a durable queue of them, sealed like tokens (AAD "code_queue/{codeHash}"), deduplicated by the
+// code's SHA-256; the exchange_api_key limit per (user, integration), keyed by a hash (never the
+// login); and an index for finding an account's rows by host (POST /v1/legacy-login).
+constexpr std::string_view kVersion4 = R"sql(
+CREATE TABLE code_queue (
+  "id"            INTEGER PRIMARY KEY AUTOINCREMENT,
+  "codeHash"      TEXT    NOT NULL UNIQUE,
+  "keyId"         TEXT    NOT NULL,
+  "code"          BLOB    NOT NULL,
+  "accountHost"   TEXT    NOT NULL,
+  "clientId"      TEXT    NOT NULL,
+  "source"        TEXT    NOT NULL,
+  "receivedAt"    TEXT    NOT NULL,
+  "expiresAt"     TEXT    NOT NULL,
+  "attempts"      INTEGER NOT NULL DEFAULT 0,
+  "nextAttemptAt" TEXT    NOT NULL,
+  "lastError"     TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX code_queue_due ON code_queue ("nextAttemptAt");
+
+CREATE TABLE exchange_quota (
+  "subjectHash" TEXT PRIMARY KEY,
+  "takenAt"     TEXT NOT NULL
+);
+
+CREATE INDEX amo_tokens_base_domain ON amo_tokens ("baseDomain");
+)sql";
+
+constexpr std::array<std::string_view, 4> kMigrations = {
+    kVersion1, kVersion2, kVersion3, kVersion4};
 
 Result<int> CurrentVersion(Database& db) {
   auto stmt = Statement::Prepare(db, "SELECT coalesce(max(version), 0) FROM schema_migrations");

@@ -23,6 +23,7 @@
 #include "amoauth/net/run_blocking.hpp"
 #include "migrations.hpp"
 #include "sqlite_handle.hpp"
+#include "store_parts.hpp"
 
 namespace amoauth::store_sqlite {
 
@@ -111,6 +112,13 @@ SELECT "accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "
        "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt",
        "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError", "lastErrorAt"
 FROM amo_tokens ORDER BY "accountId", "clientId")sql";
+
+// Served by the amo_tokens_base_domain index.
+constexpr std::string_view kFindByDomainSql = R"sql(
+SELECT "accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "keyId",
+       "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt",
+       "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError", "lastErrorAt"
+FROM amo_tokens WHERE "baseDomain" = ?1 ORDER BY "accountId", "clientId")sql";
 
 // ?1 is the active status. The amo_tokens_due index (status, nextRefreshAt, accountId, clientId)
 // answers this with one range scan in index order: no sort, whatever the table size. NULL
@@ -650,6 +658,17 @@ struct SqliteStore::Impl {
     return ReadAll(*stmt);
   }
 
+  Result<std::vector<core::Connection>> FindByDomain(Database& db, const std::string& domain) {
+    auto stmt = Statement::Prepare(db, kFindByDomainSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->Bind(1, std::string_view(domain)); !bound) {
+      return bound.error();
+    }
+    return ReadAll(*stmt);
+  }
+
   Result<std::vector<core::Connection>> List(Database& db) {
     auto stmt = Statement::Prepare(db, kListSql);
     if (!stmt) {
@@ -1161,6 +1180,17 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options,
   return Fail(Errc::kStoreFailure);
 }
 
+detail::StoreParts SqliteStore::Parts() const {
+  Impl* impl = impl_.get();
+  return {
+      .pool = &impl->pool,
+      .key = &impl->key,
+      .log = impl->log.get(),
+      .connection = [impl] { return impl->ThisThreadConnection(); },
+      .insert_events = &Impl::InsertEvents,
+  };
+}
+
 int SqliteStore::SchemaVersion() const {
   return impl_->schema_version;
 }
@@ -1207,6 +1237,15 @@ service::Task<Result<std::vector<core::Connection>>> SqliteStore::FindByAccount(
   Impl* impl = impl_.get();
   auto work = [impl, account_id] {
     return impl->Run("find by account", &Impl::FindByAccount, account_id);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::vector<core::Connection>>> SqliteStore::FindByDomain(
+    std::string base_domain) {
+  Impl* impl = impl_.get();
+  auto work = [impl, base_domain = std::move(base_domain)] {
+    return impl->Run("find by domain", &Impl::FindByDomain, base_domain);
   };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }

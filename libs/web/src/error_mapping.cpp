@@ -243,6 +243,35 @@ ErrorView ViewOfErrc(Errc e) {
               "A stored secret does not decrypt (wrong AMOAUTH_MASTER_KEY?); see the log.",
               "Something went wrong on our side",
               "Tell the people who run this service."};
+    case Errc::kAmoApiKeyRejected:
+      return {502,
+              ErrcCode(e),
+              "amoCRM refused to exchange the API key (400): check the login, the API key and "
+              "the domain.",
+              "amoCRM refused the API key",
+              "Check the login and the API key."};
+    case Errc::kAmoApiKeyForbidden:
+      return {502,
+              ErrcCode(e),
+              "amoCRM refused to exchange the API key (403): the user lacks the rights, or the "
+              "integration is not installed in this account.",
+              "amoCRM refused the API key",
+              "Install the integration in the account first."};
+    case Errc::kAmoApiKeyTooOften:
+      return {429,
+              ErrcCode(e),
+              "amoCRM answered 429: this user's API key was exchanged for this integration less "
+              "than 5 minutes ago.",
+              "Too soon",
+              "Please try again in 5 minutes."};
+    case Errc::kExchangeTooSoon:
+      return {429,
+              ErrcCode(e),
+              "This user's API key was exchanged for this integration less than 5 minutes ago "
+              "(amoCRM allows one exchange per 5 minutes); retry_at says when the next is "
+              "allowed.",
+              "Too soon",
+              "Please try again in 5 minutes."};
     case Errc::kLongLivedTokenInvalid:
       return {400,
               ErrcCode(e),

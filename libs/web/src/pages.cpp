@@ -113,9 +113,13 @@ net::HttpResponse Connect(const ConnectPageView& view) {
     box.className = "box " + kind;
     box.hidden = false;
   }}
+  // The message the error callback last ran for: a metadata button has no data-client-id, so the
+  // button script also takes the callback page's message (no client_id either) as its own deny.
+  var reported = null;
   // Called by the button script when the consent window reports a refusal (popup mode), and by the
   // listener below (post_message mode), with {{client_id, error[, message]}}.
   window[config.error_callback] = function (data) {{
+    reported = data;
     var error = data && data.error ? String(data.error) : "error";
     if (data && typeof data.message === "string" && data.message !== "") {{
       show(data.message, "failed");
@@ -143,7 +147,7 @@ net::HttpResponse Connect(const ConnectPageView& view) {
       show("Account " + String(data.base_domain || "") + " (id " + String(data.account_id) +
            ") is connected. amoauth keeps its access fresh from now on.", "connected");
       box.setAttribute("data-account-id", String(data.account_id));
-    }} else if (data.status === "error") {{
+    }} else if (data.status === "error" && data !== reported) {{
       window[config.error_callback]({{client_id: config.client_id, error: data.error,
                                       message: data.message}});
     }}

@@ -188,6 +188,11 @@ void WebApp::AddRoutes(http_server::Router& router) {
   router.Add("*", "/v1/accounts/{id}/proxy/{path*}", [this](HttpRequest r) {
     return ProxyCall(std::move(r));
   });
+  router.Add("POST", "/v1/exchange-api-key", [this](HttpRequest r) {
+    return ExchangeApiKey(std::move(r));
+  });
+  router.Add(
+      "POST", "/v1/legacy-login", [this](HttpRequest r) { return LegacyLogin(std::move(r)); });
 }
 
 core::ButtonContext WebApp::ButtonContext() const {
@@ -266,6 +271,12 @@ WebApp::Task WebApp::Callback(Request request) {
   if (params.IsProbe()) {
     // amoCRM checks now and then that the Redirect URI answers (protocol §2.5).
     co_return HttpResponse::Text(200, "amoauth: this Redirect URI is up.\n");
+  }
+  if (params.from_widget || params.from_exchange) {
+    // A server-to-server hook with no person and no state (protocol §2.6, §6): stored, answered
+    // at once, exchanged in the background.
+    std::string request_id = request.request_id;
+    co_return co_await CodeHook(std::move(params), std::move(request_id));
   }
   auto outcome = co_await flow_.CompleteCallback(std::move(params));
   auto& connected = outcome.connection;

@@ -31,6 +31,10 @@ TEST(SandboxOptions, DefaultsAreTheSimulatorsOwn) {
   EXPECT_EQ(o->api_violation_window, expected.api_violation_window);
   EXPECT_EQ(o->api_block_duration, expected.api_block_duration);
   EXPECT_EQ(o->api_retry_after, expected.api_retry_after);
+  EXPECT_EQ(o->token_delay, expected.token_delay);
+  EXPECT_EQ(o->exchange_hook_delay, expected.exchange_hook_delay);
+  EXPECT_EQ(o->secrets_delivery, expected.secrets_delivery);
+  EXPECT_EQ(o->secrets_delay, expected.secrets_delay);
 }
 
 TEST(SandboxOptions, CarriesEveryKnob) {
@@ -47,6 +51,10 @@ TEST(SandboxOptions, CarriesEveryKnob) {
   flags.api_violation_window_seconds = 5;
   flags.api_block_seconds = 9;
   flags.api_retry_after_seconds = 0;
+  flags.token_delay_ms = 5000;
+  flags.exchange_hook_delay_ms = 2000;
+  flags.secrets_delivery = "after_redirect";
+  flags.secrets_delay_ms = 500;
   auto o = ToSandboxOptions(flags);
   ASSERT_TRUE(o) << o.error();
   EXPECT_EQ(o->http_port, 0);
@@ -61,6 +69,10 @@ TEST(SandboxOptions, CarriesEveryKnob) {
   EXPECT_EQ(o->api_violation_window, std::chrono::seconds(5));
   EXPECT_EQ(o->api_block_duration, std::chrono::seconds(9));
   EXPECT_EQ(o->api_retry_after, std::chrono::seconds(0));
+  EXPECT_EQ(o->token_delay, std::chrono::milliseconds(5000));
+  EXPECT_EQ(o->exchange_hook_delay, std::chrono::milliseconds(2000));
+  EXPECT_EQ(o->secrets_delivery, sandbox::SecretsDelivery::kAfterRedirect);
+  EXPECT_EQ(o->secrets_delay, std::chrono::milliseconds(500));
 }
 
 /// The simulator's own ranges (docs/sandbox.md §4): the ends are accepted.
@@ -71,6 +83,7 @@ TEST(SandboxOptions, AcceptsTheEndsOfEachRange) {
   low.api_rate_limit_rps = low.api_block_after_violations = 0;
   low.api_violation_window_seconds = low.api_block_seconds = 1;
   low.api_retry_after_seconds = 0;
+  low.token_delay_ms = low.exchange_hook_delay_ms = low.secrets_delay_ms = 0;
   auto lo = ToSandboxOptions(low);
   EXPECT_TRUE(lo) << lo.error();
   SandboxOptions high;
@@ -81,6 +94,8 @@ TEST(SandboxOptions, AcceptsTheEndsOfEachRange) {
   high.api_violation_window_seconds = 86400;
   high.api_block_seconds = kTenYears;
   high.api_retry_after_seconds = 86400;
+  high.token_delay_ms = 60000;
+  high.exchange_hook_delay_ms = high.secrets_delay_ms = 600000;
   auto hi = ToSandboxOptions(high);
   EXPECT_TRUE(hi) << hi.error();
 }
@@ -107,6 +122,12 @@ TEST(SandboxOptions, BadValuesNameTheirFlag) {
       {"--api-block-seconds", [](SandboxOptions& o) { o.api_block_seconds = 0; }},
       {"--api-retry-after", [](SandboxOptions& o) { o.api_retry_after_seconds = -1; }},
       {"--api-retry-after", [](SandboxOptions& o) { o.api_retry_after_seconds = 86401; }},
+      {"--token-delay-ms", [](SandboxOptions& o) { o.token_delay_ms = -1; }},
+      {"--token-delay-ms", [](SandboxOptions& o) { o.token_delay_ms = 60001; }},
+      {"--exchange-hook-delay-ms", [](SandboxOptions& o) { o.exchange_hook_delay_ms = 600001; }},
+      {"--secrets-delivery", [](SandboxOptions& o) { o.secrets_delivery = "later"; }},
+      {"--secrets-delay-ms", [](SandboxOptions& o) { o.secrets_delay_ms = -5; }},
+      {"--secrets-delay-ms", [](SandboxOptions& o) { o.secrets_delay_ms = 600001; }},
   };
   for (const auto& [flag, set] : cases) {
     SandboxOptions flags;

@@ -569,6 +569,32 @@ TEST_F(SandboxStateTest, DisconnectRevokesOnlyThatIntegrationsTokensInThatAccoun
 
 // --- Renaming.
 
+TEST(SandboxStateExternal, TakesTheDisconnectHookOfTheIntegrationWithItsRedirectUri) {
+  SandboxState state(StateConfig{}, DefaultAccounts());
+  Integration registered;
+  registered.redirect_uri = std::string(kRedirect);
+  registered.disconnect_hook_url = "https://app.example.com/oauth/disconnect";
+  state.PutIntegration(registered);
+  Integration elsewhere;
+  elsewhere.redirect_uri = "https://other.example.com/cb";
+  elsewhere.disconnect_hook_url = "https://other.example.com/disconnect";
+  state.PutIntegration(elsewhere);
+
+  Integration wanted;
+  wanted.redirect_uri = std::string(kRedirect);
+  wanted.disconnect_hook_url = "https://attacker.example/hook";  // not the consent's to choose
+  auto created = state.AddExternalIntegration(wanted, kAmoAccount);
+  ASSERT_TRUE(created.has_value());
+  EXPECT_EQ(created->disconnect_hook_url, "https://app.example.com/oauth/disconnect");
+  EXPECT_EQ(state.FindIntegration(created->client_id)->disconnect_hook_url,
+            "https://app.example.com/oauth/disconnect");
+
+  wanted.redirect_uri = "https://nobody.example/cb";
+  auto orphan = state.AddExternalIntegration(wanted, kAmoAccount);
+  ASSERT_TRUE(orphan.has_value());
+  EXPECT_EQ(orphan->disconnect_hook_url, "");
+}
+
 TEST(SandboxStateRename, MovesTheHostAndKeepsTokens) {
   std::vector<Account> accounts = DefaultAccounts();
   accounts.push_back(Account{30000002, "taken", "Taken", Flavor::kAmocrm, "", 10000002});

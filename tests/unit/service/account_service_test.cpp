@@ -561,6 +561,9 @@ class RacingStore final : public ConnectionStore {
     co_return co_await inner_.FindByAccount(account_id);
   }
   Task<Result<std::vector<core::Connection>>> List() override { co_return co_await inner_.List(); }
+  Task<Result<std::vector<core::Connection>>> FindByDomain(std::string base_domain) override {
+    co_return co_await inner_.FindByDomain(std::move(base_domain));
+  }
 
  private:
   testing::InMemoryStores& inner_;

@@ -44,6 +44,11 @@ class FakeAmoClient final : public service::AmoClient {
     last_host = host;
     last_client_id = g.client_id;
     last_secret = g.client_secret.Reveal();
+    if (!exchange_errors.empty()) {
+      const Errc next = exchange_errors.front();
+      exchange_errors.pop_front();
+      co_return Fail(next);
+    }
     if (exchange_error) {
       co_return Fail(*exchange_error);
     }
@@ -113,6 +118,18 @@ class FakeAmoClient final : public service::AmoClient {
     co_return *domain_answer;
   }
 
+  service::Task<Result<void>> ExchangeApiKey(std::string host,
+                                             core::ApiKeyExchangeRequest request) override {
+    ++api_key_exchanges;
+    last_host = host;
+    last_secret = request.client_secret.Reveal();
+    last_api_key_request = request;
+    if (api_key_error) {
+      co_return Fail(*api_key_error);
+    }
+    co_return Result<void>{};
+  }
+
   core::TokenGrant Grant(const std::string& tag) { return GrantFor(account_id, tag); }
 
   core::TokenGrant GrantFor(std::int64_t account, const std::string& tag) {
@@ -129,6 +146,11 @@ class FakeAmoClient final : public service::AmoClient {
   std::function<std::int64_t(const std::string& host)> account_for_host;
   std::optional<std::string> token_client_id;  ///< aud of issued tokens; default our client
   std::optional<Errc> exchange_error;
+  /// Answers of ExchangeCode in turn before exchange_error applies (transient then success, …).
+  std::deque<Errc> exchange_errors;
+  std::optional<Errc> api_key_error;
+  std::atomic<int> api_key_exchanges{0};
+  std::optional<core::ApiKeyExchangeRequest> last_api_key_request;
   std::optional<Errc> refresh_error;
   std::deque<int> forward_statuses;
   std::optional<boost::asio::steady_timer> gate;

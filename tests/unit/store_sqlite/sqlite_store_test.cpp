@@ -30,6 +30,7 @@
 #include "amoauth/core/iso_time.hpp"
 #include "amoauth/crypto/aead.hpp"
 #include "fake_clock.hpp"
+#include "migrations.hpp"
 #include "run_co.hpp"
 
 namespace {
@@ -597,8 +598,8 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
         R"(', '2025-10-10T00:00:00Z', 3, '2025-10-01T00:00:00Z', '2025-10-05T12:00:00Z'))");
   }
   auto store = OpenStore();
-  const int latest = store->SchemaVersion();
-  EXPECT_GE(latest, 3);
+  EXPECT_EQ(store->SchemaVersion(),
+            static_cast<int>(amoauth::store_sqlite::detail::Migrations().size()));
 
   const auto found = Unwrap(Run(store->Find({42, "legacy-client"})));
   ASSERT_TRUE(found.has_value());
@@ -620,11 +621,10 @@ TEST_F(SqliteStoreTest, MigratesAVersion1DatabaseKeepingItsRows) {
 
   RawDb raw(DbPath());
   Rows versions;
-  for (int v = 1; v <= latest; ++v) {
+  for (std::size_t v = 1; v <= amoauth::store_sqlite::detail::Migrations().size(); ++v) {
     versions.push_back({std::to_string(v)});
   }
-  EXPECT_EQ(raw.Query("SELECT version FROM schema_migrations ORDER BY version"), versions)
-      << "every migration applied once, in order";
+  EXPECT_EQ(raw.Query("SELECT version FROM schema_migrations ORDER BY version"), versions);
   EXPECT_EQ(raw.Query(R"(SELECT "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError",
                                 "lastErrorAt" FROM amo_tokens)"),
             (Rows{{"2025-10-05T12:00:00Z", "2025-10-05T12:00:00Z", "0", "", "NULL"}}));
@@ -1175,6 +1175,151 @@ TEST_F(SqliteStoreTest, CodeIsForgottenAfterTwentyMinutes) {
   clock_.Advance(std::chrono::seconds(1));
   // A repeat does not refresh the entry: first seen 20 min + 1 s ago, so forgotten, new again.
   EXPECT_TRUE(Unwrap(Run(store->MarkUsed("code-hash", clock_.Now()))));
+}
+
+// ---- code_queue, exchange_quota (issue 4) ------------------------------------------------------
+
+amoauth::service::QueuedCode MakeQueuedCode(std::string code, std::int64_t at_seconds = 0) {
+  amoauth::service::QueuedCode c;
+  c.code = Secret(std::move(code));
+  c.account_host = "example.amocrm.ru";
+  c.client_id = "client-a";
+  c.source = amoauth::service::CodeSource::kWidget;
+  c.received_at = At(at_seconds);
+  c.expires_at = At(at_seconds + 1200);
+  c.next_attempt_at = At(at_seconds);
+  return c;
+}
+
+TEST_F(SqliteStoreTest, QueuedCodesAreSealedAtRestAndDeduplicated) {
+  auto store = OpenStore();
+  EXPECT_TRUE(Unwrap(Run(store->Enqueue(MakeQueuedCode("def50200-secret-code")))));
+  EXPECT_FALSE(Unwrap(Run(store->Enqueue(MakeQueuedCode("def50200-secret-code")))));
+  EXPECT_EQ(Unwrap(Run(store->CountQueued())), 1U);
+
+  RawDb raw(DbPath());
+  const auto rows = raw.Query(R"(SELECT "code", "codeHash", "accountHost" FROM code_queue)");
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_EQ(rows[0][0].find("def50200-secret-code"), std::string::npos);
+  EXPECT_EQ(rows[0][1].find("def50200-secret-code"), std::string::npos);
+  EXPECT_EQ(rows[0][2], "example.amocrm.ru");
+
+  const auto claimed = Unwrap(Run(store->ClaimDueCodes(At(0), At(30), 10)));
+  ASSERT_EQ(claimed.size(), 1U);
+  EXPECT_EQ(claimed[0].code.Reveal(), "def50200-secret-code");
+  EXPECT_EQ(claimed[0].client_id, "client-a");
+  EXPECT_EQ(claimed[0].source, amoauth::service::CodeSource::kWidget);
+  EXPECT_EQ(claimed[0].attempts, 1);
+  EXPECT_EQ(claimed[0].expires_at, At(1200));
+}
+
+TEST_F(SqliteStoreTest, ACodeUnderAnotherKeyComesBackEmptyInsteadOfBlockingTheQueue) {
+  {
+    auto store = OpenStore();
+    Unwrap(Run(store->Enqueue(MakeQueuedCode("def50200-old-key"))));
+  }
+  auto store = OpenStore(MasterKey::Generate());
+  const auto claimed = Unwrap(Run(store->ClaimDueCodes(At(0), At(30), 10)));
+  ASSERT_EQ(claimed.size(), 1U);
+  EXPECT_TRUE(claimed[0].code.Empty());
+}
+
+TEST_F(SqliteStoreTest, AClaimedCodeIsNobodyElsesUntilTheClaimEnds) {
+  auto store = OpenStore();
+  auto other = OpenStore();  // another process on the same file
+  Unwrap(Run(store->Enqueue(MakeQueuedCode("def50200-a", 0))));
+  Unwrap(Run(store->Enqueue(MakeQueuedCode("def50200-b", 1))));
+  Unwrap(Run(store->Enqueue(MakeQueuedCode("def50200-later", 100))));
+
+  const auto first = Unwrap(Run(store->ClaimDueCodes(At(10), At(40), 10)));
+  ASSERT_EQ(first.size(), 2U);  // "later" is not due yet
+  EXPECT_EQ(first[0].code.Reveal(), "def50200-a");
+  EXPECT_EQ(first[1].code.Reveal(), "def50200-b");
+  EXPECT_TRUE(Unwrap(Run(other->ClaimDueCodes(At(20), At(50), 10))).empty());
+
+  // The claimer dies; after its claim ends, the other process takes both, as a second attempt.
+  const auto again = Unwrap(Run(other->ClaimDueCodes(At(40), At(70), 10)));
+  ASSERT_EQ(again.size(), 2U);
+  EXPECT_EQ(again[0].attempts, 2);
+}
+
+TEST_F(SqliteStoreTest, RetryFinishAndGiveUpEndOrPostponeACode) {
+  auto store = OpenStore();
+  Unwrap(Run(store->Enqueue(MakeQueuedCode("def50200-retry"))));
+  Unwrap(Run(store->Enqueue(MakeQueuedCode("def50200-done"))));
+  Unwrap(Run(store->Enqueue(MakeQueuedCode("def50200-dead"))));
+  const auto claimed = Unwrap(Run(store->ClaimDueCodes(At(0), At(30), 10)));
+  ASSERT_EQ(claimed.size(), 3U);
+
+  Unwrap(Run(store->Retry(claimed[0].id, "amoCRM answered 503", At(100))));
+  Unwrap(Run(store->Finish(claimed[1].id)));
+  Unwrap(Run(store->GiveUp(claimed[2].id, MakeEvents({"code.exchange_failed"}), At(5))));
+  // A second report of the same end writes no second event.
+  Unwrap(Run(store->GiveUp(claimed[2].id, MakeEvents({"code.exchange_failed"}), At(6))));
+
+  EXPECT_EQ(Unwrap(Run(store->CountQueued())), 1U);
+  EXPECT_TRUE(Unwrap(Run(store->ClaimDueCodes(At(99), At(130), 10))).empty());
+  const auto retried = Unwrap(Run(store->ClaimDueCodes(At(100), At(130), 10)));
+  ASSERT_EQ(retried.size(), 1U);
+  EXPECT_EQ(retried[0].last_error, "amoCRM answered 503");
+  EXPECT_EQ(retried[0].attempts, 2);
+  const auto events = Unwrap(Run(store->ClaimDue(At(10), At(20), 10)));
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_EQ(events[0].type, "code.exchange_failed");
+}
+
+TEST_F(SqliteStoreTest, TheCodeQueueIsBounded) {
+  auto store = OpenStore();
+  {
+    RawDb raw(DbPath());
+    raw.Exec(R"(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000)
+                INSERT INTO code_queue ("codeHash", "keyId", "code", "accountHost", "clientId",
+                                        "source", "receivedAt", "expiresAt", "nextAttemptAt")
+                SELECT 'hash-' || i, 'k', X'00', 'example.amocrm.ru', 'client-a', 'widget',
+                       '2025-10-09T08:53:20Z', '2025-10-09T09:13:20Z', '2025-10-09T08:53:20Z'
+                FROM n)");
+  }
+  auto refused = Run(store->Enqueue(MakeQueuedCode("def50200-one-too-many")));
+  ASSERT_FALSE(refused.has_value());
+  ExpectError(refused.error(), Errc::kBusy);
+  EXPECT_EQ(Unwrap(Run(store->CountQueued())), 10'000U);
+}
+
+TEST_F(SqliteStoreTest, ExchangeQuotaAllowsOneTakePerIntervalAcrossProcesses) {
+  auto store = OpenStore();
+  auto other = OpenStore();
+  const std::chrono::seconds five_minutes(300);
+  EXPECT_FALSE(Unwrap(Run(store->TryTake("subject-1", At(0), five_minutes))).has_value());
+  const auto refused = Unwrap(Run(other->TryTake("subject-1", At(120), five_minutes)));
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(*refused, At(300));
+  EXPECT_FALSE(Unwrap(Run(other->TryTake("subject-2", At(120), five_minutes))).has_value());
+  EXPECT_TRUE(Unwrap(Run(store->TryTake("subject-1", At(299), five_minutes))).has_value());
+  EXPECT_FALSE(Unwrap(Run(store->TryTake("subject-1", At(300), five_minutes))).has_value());
+
+  RawDb raw(DbPath());
+  EXPECT_EQ(raw.Query(R"(SELECT count(*) FROM exchange_quota)")[0][0], "2");
+}
+
+TEST_F(SqliteStoreTest, FindByDomainReturnsEveryIntegrationsRowOfThatHost) {
+  auto store = OpenStore();
+  Unwrap(Run(store->Upsert(MakeConnection(1, "b"), {})));
+  Unwrap(Run(store->Upsert(MakeConnection(1, "a"), {})));
+  auto elsewhere = MakeConnection(2, "a");
+  elsewhere.base_domain = "other.amocrm.ru";
+  Unwrap(Run(store->Upsert(elsewhere, {})));
+  const auto found = Unwrap(Run(store->FindByDomain("example.amocrm.ru")));
+  ASSERT_EQ(found.size(), 2U);
+  EXPECT_EQ(found[0].client_id, "a");
+  EXPECT_EQ(found[1].client_id, "b");
+  EXPECT_EQ(found[0].access_token.Reveal(), "access-token-plaintext-0123456789");
+  EXPECT_TRUE(Unwrap(Run(store->FindByDomain("nobody.amocrm.ru"))).empty());
+
+  RawDb raw(DbPath());
+  const auto plan = raw.Query(
+      R"(EXPLAIN QUERY PLAN SELECT * FROM amo_tokens WHERE "baseDomain" = 'example.amocrm.ru')");
+  ASSERT_FALSE(plan.empty());
+  EXPECT_NE(plan[0].back().find("amo_tokens_base_domain"), std::string::npos) << plan[0].back();
 }
 
 }  // namespace

@@ -22,6 +22,8 @@ class AmoHttpClient final : public service::AmoClient {
                                                    Secret access_token) override;
   service::Task<Result<core::AccountDomain>> LookupDomain(std::string api_domain,
                                                           Secret refresh_token) override;
+  service::Task<Result<void>> ExchangeApiKey(std::string account_host,
+                                             core::ApiKeyExchangeRequest request) override;
 
  private:
   service::Task<Result<core::TokenGrant>> PostToken(std::string account_host, std::string body);

@@ -59,6 +59,12 @@ enum class Errc {
   kStoreFailure,   ///< the database failed
   kCryptoFailure,  ///< a stored secret does not decrypt (wrong master key or tampering)
 
+  // Exchanging a legacy API key for a code (protocol §6).
+  kAmoApiKeyRejected,   ///< exchange_api_key answered 400: login, API key or request refused
+  kAmoApiKeyForbidden,  ///< exchange_api_key answered 403: the user lacks the rights
+  kAmoApiKeyTooOften,   ///< exchange_api_key answered 429: amoCRM's own once-per-5-minutes limit
+  kExchangeTooSoon,     ///< our local copy of that limit: the next call is allowed later
+
   // Long-lived tokens (protocol §7.5).
   kLongLivedTokenInvalid,         ///< not an amoCRM access token (a JWT with account_id and aud)
   kLongLivedTokenDomain,          ///< no usable account host: none given, or not the token's

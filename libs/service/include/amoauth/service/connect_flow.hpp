@@ -97,13 +97,29 @@ class ConnectFlow {
   /// A code copied from the integration's window (seed 001, way 2): no state exists.
   Task<Result<core::Connection>> ExchangePastedCode(Secret code, std::string referer);
 
+  /// A code from the durable queue (the widget-install or exchange_api_key hook; no state
+  /// exists). `host` was allowed by the RefererPolicy before the code was queued; `client_id` is
+  /// the integration it was issued to (kIntegrationUnknown if it is none of ours: nothing is
+  /// sent). The first attempt goes through the CodeLedger like every code; a retry skips it (the
+  /// ledger holds the code since the first attempt, which was the queue's own).
+  Task<Result<core::Connection>> ExchangeQueuedCode(Secret code,
+                                                    core::AccountHost host,
+                                                    std::string client_id,
+                                                    bool first_attempt);
+
   /// The configured integration.
   [[nodiscard]] const Integration& GetIntegration() const { return integrations_.Primary(); }
+  [[nodiscard]] const core::RefererPolicy& GetRefererPolicy() const { return referer_policy_; }
 
  private:
+  /// Each code goes to amoCRM at most once (the CodeLedger), then ExchangeAndStore.
   Task<Result<core::Connection>> Exchange(core::AccountHost host,
                                           Secret code,
                                           const Integration& integration);
+  /// Exchange without the ledger: amoCRM, then the row and account.connected.
+  Task<Result<core::Connection>> ExchangeAndStore(core::AccountHost host,
+                                                  Secret code,
+                                                  const Integration& integration);
   /// The integration amoCRM created for a metadata state, once its keys are stored.
   Task<Result<Integration>> WaitForSecrets(std::string state_hash);
 

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include <boost/json/value.hpp>
+
 #include "amoauth/core/clock.hpp"
 #include "amoauth/core/connection.hpp"
 #include "amoauth/core/random.hpp"
@@ -20,6 +22,7 @@ inline constexpr std::string_view kAccountDisconnected = "account.disconnected";
 inline constexpr std::string_view kAccountApiBlocked = "account.api_blocked";
 inline constexpr std::string_view kTokenRefreshFailed = "token.refresh_failed";
 inline constexpr std::string_view kTokenRefreshRecovered = "token.refresh_recovered";
+inline constexpr std::string_view kCodeExchangeFailed = "code.exchange_failed";
 /// A long-lived token nears its expiry (30, 7 and 1 days ahead): a person must make a new one.
 inline constexpr std::string_view kTokenExpiring = "token.expiring";
 }  // namespace event_type
@@ -37,9 +40,23 @@ class EventFactory {
                                         const core::Connection& connection,
                                         std::string_view data_json = {}) const;
 
+  /// The same envelope for an event about an account host with no stored connection (a queued
+  /// code that could not be exchanged): account_id and status are null.
+  [[nodiscard]] std::vector<Event> MakeForHost(std::string_view type,
+                                               std::string_view base_domain,
+                                               std::string_view client_id,
+                                               std::string_view data_json = {}) const;
+
   [[nodiscard]] bool Enabled() const { return enabled_; }
 
  private:
+  [[nodiscard]] std::vector<Event> Build(std::string_view type,
+                                         boost::json::value account_id,
+                                         std::string_view client_id,
+                                         std::string_view base_domain,
+                                         boost::json::value status,
+                                         std::string_view data_json) const;
+
   bool enabled_;
   const core::Clock& clock_;
   core::Random& random_;

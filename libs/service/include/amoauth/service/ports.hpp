@@ -8,6 +8,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "amoauth/core/api_key_exchange.hpp"
 #include "amoauth/core/clock.hpp"
 #include "amoauth/core/connection.hpp"
 #include "amoauth/core/platform.hpp"
@@ -70,6 +71,9 @@ class ConnectionStore {
   virtual Task<Result<std::vector<core::Connection>>> FindByAccount(std::int64_t account_id) = 0;
   /// All rows, ordered by account_id then client_id.
   virtual Task<Result<std::vector<core::Connection>>> List() = 0;
+  /// Every row whose base_domain is `base_domain` (an account host, lower case), ordered by
+  /// account_id then client_id. Indexed.
+  virtual Task<Result<std::vector<core::Connection>>> FindByDomain(std::string base_domain) = 0;
 };
 
 /// Who may refresh an account right now, across every process (and later every machine) sharing
@@ -211,6 +215,79 @@ class AmoClient {
   /// Errors: as Refresh.
   virtual Task<Result<core::AccountDomain>> LookupDomain(std::string api_domain,
                                                          Secret refresh_token) = 0;
+  /// POST https://{account_host}/oauth2/exchange_api_key (protocol §6); success is amoCRM's 202,
+  /// after which the code arrives at the Redirect URI with from_exchange=1. Errors:
+  /// Errc::kAmoApiKeyRejected (400), kAmoApiKeyForbidden (403), kAmoApiKeyTooOften (429),
+  /// kAmoServerError, kAmoRejected, kAmoUnreachable.
+  virtual Task<Result<void>> ExchangeApiKey(std::string account_host,
+                                            core::ApiKeyExchangeRequest request) = 0;
+};
+
+/// How a code reached us without a person (protocol §2.6, §6).
+enum class CodeSource {
+  kWidget,    ///< the widget-install hook: from_widget
+  kExchange,  ///< the exchange_api_key hook: from_exchange
+};
+[[nodiscard]] inline std::string_view ToString(CodeSource s) {
+  return s == CodeSource::kWidget ? "widget" : "exchange";
+}
+
+/// An authorization code waiting in the durable queue to be exchanged in the background.
+struct QueuedCode {
+  std::int64_t id = 0;       ///< the store's; 0 before Enqueue
+  Secret code;               ///< sealed at rest
+  std::string account_host;  ///< the referer, already allowed by core::RefererPolicy
+  std::string client_id;     ///< the integration the code was issued to
+  CodeSource source = CodeSource::kWidget;
+  core::TimePoint received_at{};
+  core::TimePoint expires_at{};  ///< received_at + the code lifetime: give up after it
+  int attempts = 0;              ///< exchanges started, including the one this claim starts
+  core::TimePoint next_attempt_at{};
+  std::string last_error;
+};
+
+/// Codes that arrive without a person and must survive a restart until exchanged: the hook is
+/// answered once the code is stored, and a worker exchanges it later. Like EventOutbox, a claim
+/// that is never finished (the process died) becomes due again when it ends.
+class CodeQueue {
+ public:
+  virtual ~CodeQueue() = default;
+  /// Stores `code` due at once. True if new; false if the same code (by hash) is already queued
+  /// (a duplicate delivery: nothing changes). Errors: Errc::kBusy when the bounded queue is full.
+  /// Entries leave only through Finish or GiveUp, so the worker reports every code's end.
+  virtual Task<Result<bool>> Enqueue(QueuedCode code) = 0;
+  /// Entries due at `now` (next_attempt_at <= now), oldest first, at most `limit`; each gets
+  /// attempts + 1 and next_attempt_at = `claim_until`, so no other process claims it meanwhile.
+  /// (Not ClaimDue: one store implements EventOutbox too, with the same parameters.)
+  virtual Task<Result<std::vector<QueuedCode>>> ClaimDueCodes(core::TimePoint now,
+                                                              core::TimePoint claim_until,
+                                                              std::size_t limit) = 0;
+  /// The code was exchanged: the entry is deleted (codes are secrets; nothing is kept).
+  virtual Task<Result<void>> Finish(std::int64_t id) = 0;
+  /// The attempt failed for now: record why and when to try again.
+  virtual Task<Result<void>> Retry(std::int64_t id,
+                                   std::string error,
+                                   core::TimePoint next_attempt_at) = 0;
+  /// The code will never be exchanged: the entry is deleted and `events` (telling the backend
+  /// why) go to the outbox in the same transaction.
+  virtual Task<Result<void>> GiveUp(std::int64_t id,
+                                    std::vector<Event> events,
+                                    core::TimePoint now) = 0;
+  /// Entries still queued (for status and tests).
+  virtual Task<Result<std::size_t>> CountQueued() = 0;
+};
+
+/// amoCRM's one exchange_api_key call per 5 minutes per (user, integration), kept across every
+/// process sharing the store.
+class ExchangeQuota {
+ public:
+  virtual ~ExchangeQuota() = default;
+  /// Takes the subject's slot at `now` if its last take was at least `interval` ago (or never):
+  /// nullopt. Otherwise nothing changes and the answer is when the next take is allowed.
+  /// `subject_hash` is core::ApiKeyExchangeSubject: the store never sees the login.
+  virtual Task<Result<std::optional<core::TimePoint>>> TryTake(std::string subject_hash,
+                                                               core::TimePoint now,
+                                                               core::Seconds interval) = 0;
 };
 
 /// The integrator's backend, reached at AMOAUTH_WEBHOOK_URL.

@@ -12,6 +12,10 @@
 
 namespace amoauth::store_sqlite {
 
+namespace detail {
+struct StoreParts;
+}  // namespace detail
+
 struct SqliteOptions {
   /// Database file; its directory must exist. ":memory:" is refused (each connection would see
   /// its own database).
@@ -35,7 +39,9 @@ class SqliteStore final : public service::ConnectionStore,
                           public service::CodeLedger,
                           public service::RefreshLeases,
                           public service::EventOutbox,
-                          public service::IntegrationStore {
+                          public service::IntegrationStore,
+                          public service::CodeQueue,
+                          public service::ExchangeQuota {
  public:
   /// Opens (creating if needed) and migrates the database. Blocking: call at start-up.
   /// Errors: Errc::kStoreFailure with the reason logged.
@@ -54,6 +60,8 @@ class SqliteStore final : public service::ConnectionStore,
   service::Task<Result<std::vector<core::Connection>>> FindByAccount(
       std::int64_t account_id) override;
   service::Task<Result<std::vector<core::Connection>>> List() override;
+  service::Task<Result<std::vector<core::Connection>>> FindByDomain(
+      std::string base_domain) override;
 
   service::Task<Result<void>> Put(service::PendingState state, core::TimePoint now) override;
   service::Task<Result<std::optional<service::PendingState>>> Take(std::string state_hash,
@@ -86,12 +94,32 @@ class SqliteStore final : public service::ConnectionStore,
                                          core::TimePoint next_attempt_at) override;
   service::Task<Result<std::size_t>> CountPending() override;
 
+  // CodeQueue and ExchangeQuota live in code_queue.cpp and exchange_quota.cpp.
+  service::Task<Result<bool>> Enqueue(service::QueuedCode code) override;
+  service::Task<Result<std::vector<service::QueuedCode>>> ClaimDueCodes(core::TimePoint now,
+                                                                        core::TimePoint claim_until,
+                                                                        std::size_t limit) override;
+  service::Task<Result<void>> Finish(std::int64_t id) override;
+  service::Task<Result<void>> Retry(std::int64_t id,
+                                    std::string error,
+                                    core::TimePoint next_attempt_at) override;
+  service::Task<Result<void>> GiveUp(std::int64_t id,
+                                     std::vector<service::Event> events,
+                                     core::TimePoint now) override;
+  service::Task<Result<std::size_t>> CountQueued() override;
+
+  service::Task<Result<std::optional<core::TimePoint>>> TryTake(std::string subject_hash,
+                                                                core::TimePoint now,
+                                                                core::Seconds interval) override;
+
   /// Schema version after migrations (for `amoauth doctor` and tests).
   [[nodiscard]] int SchemaVersion() const;
 
  private:
   struct Impl;
   explicit SqliteStore(std::unique_ptr<Impl> impl);
+  /// The pool, connections, key and logger, for the stores in their own files.
+  [[nodiscard]] detail::StoreParts Parts() const;
   std::unique_ptr<Impl> impl_;
 };
 

@@ -8,6 +8,8 @@
 #include "amoauth/core/site_button.hpp"
 #include "amoauth/http_server/router.hpp"
 #include "amoauth/service/account_service.hpp"
+#include "amoauth/service/api_key_exchange.hpp"
+#include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/long_lived_tokens.hpp"
 
@@ -55,6 +57,14 @@ class WebApp {
   /// Registers every route; this WebApp must outlive `router`'s use.
   void AddRoutes(http_server::Router& router);
 
+  /// Serves codes that arrive without a person (the from_widget / from_exchange hooks on the
+  /// callback path) and POST /v1/exchange-api-key, /v1/legacy-login. Without it those answer
+  /// 500 config_invalid. Call before serving; both must outlive the WebApp.
+  void AttachQueuedCodes(service::CodeQueueWorker& codes, service::ApiKeyExchange& api_keys) {
+    codes_ = &codes;
+    api_keys_ = &api_keys;
+  }
+
  private:
   using Request = net::HttpRequest;
   using Response = net::HttpResponse;
@@ -87,6 +97,11 @@ class WebApp {
   /// The callback page's targetOrigin: the configured one, or the Redirect URI's origin.
   [[nodiscard]] std::string PostMessageOrigin() const;
 
+  // code_routes.cpp: codes that arrive without a person, and legacy API keys.
+  Task CodeHook(service::CallbackParams params, std::string request_id);
+  Task ExchangeApiKey(Request request);
+  Task LegacyLogin(Request request);
+
   /// The internal API's key check; nullopt when the caller may pass.
   [[nodiscard]] std::optional<Response> RejectUnauthorized(const Request& request) const;
 
@@ -95,6 +110,8 @@ class WebApp {
   service::AccountService& accounts_;
   service::LongLivedTokens* long_lived_ = nullptr;
   const core::Clock& clock_;
+  service::CodeQueueWorker* codes_ = nullptr;
+  service::ApiKeyExchange* api_keys_ = nullptr;
 };
 
 }  // namespace amoauth::web
