@@ -134,18 +134,20 @@ int RunAccounts(const CommonOptions& options) {
   auto time_or_dash = [](core::TimePoint t) {
     return t == core::TimePoint{} ? std::string("-") : core::FormatIsoTime(t);
   };
-  fmt::print("{:<12} {:<28} {:<16} {:<21} {:<21} {:<21} {}\n",
+  fmt::print("{:<12} {:<28} {:<11} {:<16} {:<21} {:<21} {:<21} {}\n",
              "ACCOUNT",
              "DOMAIN",
+             "KIND",
              "STATUS",
              "TOKEN EXPIRES",
              "LAST REFRESH",
              "NEXT REFRESH",
              "LAST ERROR");
   for (const auto& c : *all) {
-    fmt::print("{:<12} {:<28} {:<16} {:<21} {:<21} {:<21} {}\n",
+    fmt::print("{:<12} {:<28} {:<11} {:<16} {:<21} {:<21} {:<21} {}\n",
                c.account_id,
                c.base_domain,
+               core::ToString(core::KindOf(c)),
                core::ToString(c.status),
                core::FormatIsoTime(c.expires_at),
                time_or_dash(c.last_refresh_at),
@@ -155,6 +157,40 @@ int RunAccounts(const CommonOptions& options) {
   if (all->empty()) {
     fmt::print("(no accounts connected yet)\n");
   }
+  return 0;
+}
+
+int RunAddLongLivedToken(const CommonOptions& options,
+                         std::string token,
+                         const std::string& domain) {
+  if (token == "-") {
+    std::getline(std::cin, token);
+    while (!token.empty() && (token.back() == '\r' || token.back() == ' ')) {
+      token.pop_back();
+    }
+  }
+  if (token.empty()) {
+    fmt::print(stderr,
+               "amoauth: no token: pass --token T, or --token - and give it on standard input\n");
+    return 2;
+  }
+  boost::asio::io_context ioc;
+  int exit_code = 0;
+  auto runtime = Prepare(options, ioc, exit_code);
+  if (!runtime) {
+    return exit_code;
+  }
+  auto added = Run(ioc, runtime->LongLived().Add(Secret(std::move(token)), domain));
+  if (!added) {
+    return ReportFailure(added.error());
+  }
+  fmt::print(
+      "Added a long-lived token for account {} ({}), integration {}; it expires at {} and is "
+      "never refreshed: amoauth warns 30, 7 and 1 days ahead (event token.expiring).\n",
+      added->account_id,
+      added->base_domain,
+      added->client_id,
+      core::FormatIsoTime(added->expires_at));
   return 0;
 }
 

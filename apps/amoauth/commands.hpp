@@ -72,6 +72,11 @@ int RunExchangeApiKey(const CommonOptions& options,
                       std::string api_key,
                       const std::string& domain);
 int RunAccounts(const CommonOptions& options);
+/// `token` "-": read from the first line of standard input (out of the shell history and the
+/// process list). Never printed.
+int RunAddLongLivedToken(const CommonOptions& options,
+                         std::string token,
+                         const std::string& domain);
 int RunToken(const CommonOptions& options, std::int64_t account_id);
 /// `amoauth button`: prints the site button's HTML carrying a fresh single-use state. `button`
 /// holds the options given on the command line (core::ApplyButtonOptions names); a refused one

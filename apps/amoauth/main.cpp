@@ -163,6 +163,25 @@ int main(int argc, char** argv) {
   auto* accounts_cmd = app.add_subcommand("accounts", "List connected accounts");
   AddCommonFlags(*accounts_cmd, accounts_common);
 
+  amoauth::app::CommonOptions long_lived_common;
+  std::string long_lived_token;
+  std::string long_lived_domain;
+  auto* long_lived_cmd = app.add_subcommand(
+      "add-long-lived-token",
+      "Store a long-lived token from an integration's Keys tab (never refreshed; warned about "
+      "ahead of its expiry)");
+  AddCommonFlags(*long_lived_cmd, long_lived_common);
+  long_lived_cmd
+      ->add_option("--token",
+                   long_lived_token,
+                   "The token; \"-\" reads it from standard input (keeps it out of the shell "
+                   "history)")
+      ->required();
+  long_lived_cmd->add_option("--domain",
+                             long_lived_domain,
+                             "The account host, e.g. example.amocrm.ru (the token names only the "
+                             "platform); not needed for an account amoauth knows");
+
   amoauth::app::CommonOptions token_common;
   std::int64_t account_id = 0;
   auto* token_cmd =
@@ -215,6 +234,10 @@ int main(int argc, char** argv) {
   }
   if (*accounts_cmd) {
     return amoauth::app::RunAccounts(accounts_common);
+  }
+  if (*long_lived_cmd) {
+    return amoauth::app::RunAddLongLivedToken(
+        long_lived_common, long_lived_token, long_lived_domain);
   }
   if (*token_cmd) {
     return amoauth::app::RunToken(token_common, account_id);

@@ -115,6 +115,8 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
                                                                 .clock = rt->clock_,
                                                                 .random = rt->random_,
                                                             });
+  rt->long_lived_ = std::make_unique<service::LongLivedTokens>(
+      *rt->integrations_, referer_policy, *rt->store_, *rt->events_, rt->clock_);
   rt->scheduler_ = std::make_unique<service::RefreshScheduler>(
       *rt->accounts_,
       *rt->store_,

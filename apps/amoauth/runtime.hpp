@@ -15,6 +15,7 @@
 #include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/events.hpp"
+#include "amoauth/service/long_lived_tokens.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/service/webhook_dispatcher.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
@@ -37,6 +38,7 @@ class Runtime {
   [[nodiscard]] service::ConnectFlow& Flow() { return *flow_; }
   [[nodiscard]] service::AccountService& Accounts() { return *accounts_; }
   [[nodiscard]] service::RefreshScheduler& Scheduler() { return *scheduler_; }
+  [[nodiscard]] service::LongLivedTokens& LongLived() { return *long_lived_; }
   /// nullptr when webhooks are off (no AMOAUTH_WEBHOOK_URL).
   [[nodiscard]] service::WebhookDispatcher* Webhooks() { return webhooks_.get(); }
   /// Exchanges the codes of the widget-install and exchange_api_key hooks in the background.
@@ -64,6 +66,7 @@ class Runtime {
   std::unique_ptr<service::ConnectFlow> flow_;
   std::unique_ptr<service::AccountService> accounts_;
   std::unique_ptr<service::RefreshScheduler> scheduler_;
+  std::unique_ptr<service::LongLivedTokens> long_lived_;
   std::unique_ptr<service::WebhookDispatcher> webhooks_;
   std::unique_ptr<service::CodeQueueWorker> codes_;
   std::unique_ptr<service::ApiKeyExchange> api_keys_;

@@ -147,6 +147,7 @@ int RunServe(const ServeOptions& options) {
                   (*runtime)->Accounts(),
                   (*runtime)->Clock());
   web.AttachQueuedCodes((*runtime)->Codes(), (*runtime)->ApiKeys());
+  web.AttachLongLivedTokens((*runtime)->LongLived());
   web.AddRoutes(router);
   server.Start();
 

@@ -114,6 +114,9 @@ ServiceHarness::ServiceHarness(Options options)
   api_keys_ = std::make_unique<service::ApiKeyExchange>(
       integration, referer_policy, *amo_counter, *store_, *store_, clock);
   web_->AttachQueuedCodes(*codes_, *api_keys_);
+  long_lived_ = std::make_unique<service::LongLivedTokens>(
+      *integrations_, referer_policy, *store_, *events_, clock);
+  web_->AttachLongLivedTokens(*long_lived_);
   web_->AddRoutes(router_);
   server_->Start();
   boost::asio::co_spawn(codes_->Executor(), codes_->Run(), boost::asio::detached);

@@ -23,6 +23,7 @@
 #include "amoauth/service/api_key_exchange.hpp"
 #include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
+#include "amoauth/service/long_lived_tokens.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
 #include "amoauth/web/web_app.hpp"
@@ -189,6 +190,7 @@ class ServiceHarness {
   std::unique_ptr<service::RefreshScheduler> scheduler_;
   std::unique_ptr<service::CodeQueueWorker> codes_;
   std::unique_ptr<service::ApiKeyExchange> api_keys_;
+  std::unique_ptr<service::LongLivedTokens> long_lived_;
   std::unique_ptr<web::WebApp> web_;
   http_server::Router router_;
   std::unique_ptr<http_server::HttpServer> server_;

@@ -55,6 +55,13 @@ CodeFailure ClassifyCodeFailure(const boost::system::error_code& ec) {
     case Errc::kIntegrationAmbiguous:
     case Errc::kSecretsNotReceived:
     case Errc::kSecretsAlreadyReceived:
+    // Never from a code exchange: errors about long-lived tokens.
+    case Errc::kLongLivedTokenInvalid:
+    case Errc::kLongLivedTokenDomain:
+    case Errc::kLongLivedTokenExpired:
+    case Errc::kLongLivedTokenRejected:
+    case Errc::kLongLivedTokenNotRefreshable:
+    case Errc::kLongLivedTokenReplacesOAuth:
       return CodeFailure::kPermanent;
   }
   return CodeFailure::kTransient;

@@ -27,4 +27,19 @@ std::optional<ConnectionStatus> ParseConnectionStatus(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view ToString(ConnectionKind k) {
+  switch (k) {
+    case ConnectionKind::kOAuth:
+      return "oauth";
+    case ConnectionKind::kLongLived:
+      return "long_lived";
+  }
+  return "unknown";
+}
+
+ConnectionKind KindOf(const Connection& c) {
+  return c.refresh_token.Empty() && c.last_refresh_at == TimePoint{} ? ConnectionKind::kLongLived
+                                                                     : ConnectionKind::kOAuth;
+}
+
 }  // namespace amoauth::core

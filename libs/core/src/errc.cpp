@@ -105,6 +105,23 @@ class AmoauthErrorCategory final : public boost::system::error_category {
       case Errc::kExchangeTooSoon:
         return "The API key of this user was exchanged for this integration less than 5 minutes "
                "ago; amoCRM allows one exchange per 5 minutes.";
+      case Errc::kLongLivedTokenInvalid:
+        return "The token is not an amoCRM access token: expected a JWT whose payload has "
+               "account_id, aud and exp, as the integration's Keys tab gives it.";
+      case Errc::kLongLivedTokenDomain:
+        return "The long-lived token names only its platform: give the account host (domain, e.g. "
+               "example.amocrm.ru), an allowed amoCRM/Kommo account host on the token's "
+               "platform.";
+      case Errc::kLongLivedTokenExpired:
+        return "The long-lived token has expired; generate a new one in the integration's Keys "
+               "tab.";
+      case Errc::kLongLivedTokenRejected:
+        return "amoCRM no longer accepts the long-lived token (revoked or expired).";
+      case Errc::kLongLivedTokenNotRefreshable:
+        return "A long-lived token cannot be refreshed; add a new one before it expires.";
+      case Errc::kLongLivedTokenReplacesOAuth:
+        return "The account is connected through OAuth for this integration already; a "
+               "long-lived token does not replace a working refresh token.";
     }
     // error_code can carry any int, not only our enumerators.
     return "Unknown amoauth error " + std::to_string(ev) + ".";
@@ -205,6 +222,18 @@ std::string_view ErrcCode(Errc e) noexcept {
       return "amo_api_key_too_often";
     case Errc::kExchangeTooSoon:
       return "exchange_too_soon";
+    case Errc::kLongLivedTokenInvalid:
+      return "long_lived_token_invalid";
+    case Errc::kLongLivedTokenDomain:
+      return "long_lived_token_domain";
+    case Errc::kLongLivedTokenExpired:
+      return "long_lived_token_expired";
+    case Errc::kLongLivedTokenRejected:
+      return "long_lived_token_rejected";
+    case Errc::kLongLivedTokenNotRefreshable:
+      return "long_lived_token_not_refreshable";
+    case Errc::kLongLivedTokenReplacesOAuth:
+      return "long_lived_token_replaces_oauth";
   }
   return "internal_error";
 }

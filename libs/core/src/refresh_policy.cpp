@@ -93,6 +93,15 @@ RefreshFailure ClassifyRefreshFailure(const boost::system::error_code& ec) {
     case Errc::kAmoApiKeyTooOften:
     case Errc::kExchangeTooSoon:
       return RefreshFailure::kTransient;
+    // Never from a refresh: a long-lived token has no refresh token (protocol §7.5).
+    case Errc::kLongLivedTokenExpired:
+    case Errc::kLongLivedTokenRejected:
+      return RefreshFailure::kDead;
+    case Errc::kLongLivedTokenInvalid:
+    case Errc::kLongLivedTokenDomain:
+    case Errc::kLongLivedTokenNotRefreshable:
+    case Errc::kLongLivedTokenReplacesOAuth:
+      return RefreshFailure::kTransient;
   }
   return RefreshFailure::kTransient;
 }

@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include "amoauth/core/disconnect_signature.hpp"
+#include "amoauth/core/expiry_warnings.hpp"
 #include "amoauth/core/iso_time.hpp"
 #include "amoauth/crypto/constant_time.hpp"
 #include "amoauth/service/connection_builder.hpp"
@@ -28,6 +29,24 @@ constexpr int kDisconnectAttempts = 5;
 
 constexpr std::string_view kDisconnectedMessage =
     "amoCRM reported that the account disconnected the integration";
+
+/// A 401 this close to a long-lived token's exp is its expiry seen by a clock a little ahead of
+/// ours, not a revocation.
+constexpr std::chrono::seconds kLongLivedExpirySkew{60};
+
+bool IsLongLived(const core::Connection& c) {
+  return core::KindOf(c) == core::ConnectionKind::kLongLived;
+}
+
+/// What GET /v1/accounts/{id} and account.reauth_required say once a long-lived token is dead.
+std::string LongLivedDeadMessage(const core::Connection& c, Errc reason) {
+  if (reason == Errc::kLongLivedTokenExpired) {
+    return "The long-lived token expired on " + core::FormatIsoTime(c.expires_at) +
+           "; generate a new one in the integration's Keys tab and add it.";
+  }
+  return "amoCRM no longer accepts the long-lived token (revoked or expired); generate a new one "
+         "in the integration's Keys tab and add it.";
+}
 
 /// amoCRM's block for abuse is nginx's HTML 403 page (protocol §7.4, §9.7); a 403 in JSON is an
 /// API answer about rights or an IP allow-list, for this request only.
@@ -103,10 +122,15 @@ Task<Result<core::Connection>> AccountService::Get(std::int64_t account_id,
   co_return std::move(rows->front());
 }
 
-boost::system::error_code AccountService::InactiveError(const core::Connection& c) {
-  return make_error_code(c.status == core::ConnectionStatus::kDisconnected
-                             ? Errc::kAccountDisconnected
-                             : Errc::kReauthRequired);
+boost::system::error_code AccountService::InactiveError(const core::Connection& c) const {
+  if (c.status == core::ConnectionStatus::kDisconnected) {
+    return make_error_code(Errc::kAccountDisconnected);
+  }
+  if (IsLongLived(c)) {
+    return make_error_code(c.expires_at <= ports_.clock.Now() ? Errc::kLongLivedTokenExpired
+                                                              : Errc::kLongLivedTokenRejected);
+  }
+  return make_error_code(Errc::kReauthRequired);
 }
 
 bool AccountService::NeedsRefresh(const core::Connection& c) const {
@@ -126,6 +150,14 @@ Task<Result<core::Connection>> AccountService::FreshToken(std::int64_t account_i
   if (connection->status != core::ConnectionStatus::kActive) {
     co_return InactiveError(*connection);
   }
+  if (IsLongLived(*connection)) {
+    // Never refreshed: handed out until its exp, to the second (protocol §7.5). Past it, the
+    // leased path marks the account once and says so.
+    if (connection->expires_at > ports_.clock.Now()) {
+      co_return connection;
+    }
+    co_return co_await Refresh(std::move(*connection), Mode::kOnDemand);
+  }
   if (!NeedsRefresh(*connection)) {
     co_return connection;
   }
@@ -140,6 +172,9 @@ Task<Result<core::Connection>> AccountService::ForceRefresh(std::int64_t account
   }
   if (connection->status != core::ConnectionStatus::kActive) {
     co_return InactiveError(*connection);
+  }
+  if (IsLongLived(*connection)) {
+    co_return Fail(Errc::kLongLivedTokenNotRefreshable);
   }
   auto refreshed = co_await Refresh(*connection, Mode::kForced);
   // Every refresh rotates the refresh token; timestamps cannot tell, as a refresh within the same
@@ -255,14 +290,37 @@ Task<Result<core::Connection>> AccountService::RefreshLeased(core::Connection se
       }
       break;
   }
-  if (row.refresh_token.Empty()) {
-    // A long-lived token cannot be refreshed; once it has expired a person must act.
-    if (row.expires_at > now) {
-      co_return row;
-    }
-    co_return co_await MarkReauthRequired(std::move(row), make_error_code(Errc::kReauthRequired));
+  if (IsLongLived(row)) {
+    co_return co_await VisitLongLived(std::move(row), mode);
   }
   co_return co_await SendRefresh(std::move(row), mode);
+}
+
+Task<Result<core::Connection>> AccountService::VisitLongLived(core::Connection row, Mode mode) {
+  // A long-lived token cannot be refreshed; its visits warn ahead of its end, and at the end a
+  // person must act.
+  const core::TimePoint now = ports_.clock.Now();
+  if (row.expires_at <= now) {
+    spdlog::warn("account {}: its long-lived token expired at {}; a new one is needed",
+                 row.account_id,
+                 core::FormatIsoTime(row.expires_at));
+    co_return co_await MarkReauthRequired(std::move(row),
+                                          make_error_code(Errc::kLongLivedTokenExpired));
+  }
+  if (mode != Mode::kScheduled || row.next_refresh_at == core::TimePoint{} ||
+      row.next_refresh_at > now) {
+    co_return row;
+  }
+  const std::int64_t version = row.version;
+  const std::int64_t days_left = core::DaysLeft(row.expires_at, now);
+  row.next_refresh_at = core::NextExpiryVisit(row.expires_at, now);
+  spdlog::info("account {}: its long-lived token expires at {} ({} days left)",
+               row.account_id,
+               core::FormatIsoTime(row.expires_at),
+               days_left);
+  json::object data{{"expires_at", core::FormatIsoTime(row.expires_at)}, {"days_left", days_left}};
+  auto events = ports_.events.Make(event_type::kTokenExpiring, row, json::serialize(data));
+  co_return co_await ports_.connections.Replace(std::move(row), version, std::move(events));
 }
 
 Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row, Mode mode) {
@@ -448,8 +506,14 @@ Task<Result<core::Connection>> AccountService::RecordFailure(core::Connection ro
 Task<Result<core::Connection>> AccountService::MarkReauthRequired(
     core::Connection row, boost::system::error_code reason) {
   const std::int64_t version = row.version;
+  // A long-lived token's end is its own error (it says what to do); an OAuth pair's is
+  // kReauthRequired whatever amoCRM said.
+  const bool long_lived = IsLongLived(row);
+  const boost::system::error_code outcome =
+      long_lived ? reason : make_error_code(Errc::kReauthRequired);
   row.status = core::ConnectionStatus::kReauthRequired;
-  row.last_error = reason.message();
+  row.last_error =
+      long_lived ? LongLivedDeadMessage(row, static_cast<Errc>(reason.value())) : reason.message();
   row.last_error_at = ports_.clock.Now();
   row.next_refresh_at = core::TimePoint{};
   json::object data{{"reason", std::string(ErrorCode(reason))}, {"message", row.last_error}};
@@ -458,7 +522,7 @@ Task<Result<core::Connection>> AccountService::MarkReauthRequired(
   if (!stored && !Is(stored.error(), Errc::kConflict)) {
     co_return stored.error();
   }
-  co_return Fail(Errc::kReauthRequired);
+  co_return outcome;
 }
 
 Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
@@ -478,6 +542,18 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
   auto response =
       co_await ports_.amo.Forward(std::move(host), std::move(request), std::move(token));
   *turn = ApiLimiter::Permit();  // answered: its place in the window starts to expire
+  if (response && response->status == 401 && IsLongLived(*connection)) {
+    // Final for a long-lived token (protocol §7.4): nothing to refresh, nothing to replay.
+    // amoCRM's answer goes back as it is; the account needs a new token from a person.
+    const Errc reason = connection->expires_at <= ports_.clock.Now() + kLongLivedExpirySkew
+                            ? Errc::kLongLivedTokenExpired
+                            : Errc::kLongLivedTokenRejected;
+    spdlog::warn("account {}: amoCRM answered 401 to its long-lived token; a new one is needed",
+                 account_id);
+    // A lost compare-and-swap means a new token was added meanwhile: it is left alone.
+    (void)co_await MarkReauthRequired(*connection, make_error_code(reason));
+    co_return response;
+  }
   if (response && response->status == 401) {
     // amoCRM no longer accepts the token (revoked, or refreshed elsewhere): refresh once,
     // replay once.

@@ -272,6 +272,50 @@ ErrorView ViewOfErrc(Errc e) {
               "allowed.",
               "Too soon",
               "Please try again in 5 minutes."};
+    case Errc::kLongLivedTokenInvalid:
+      return {400,
+              ErrcCode(e),
+              "The token is not an amoCRM access token: expected a JWT (three dot-separated "
+              "parts) whose payload has account_id and aud, as the integration's Keys tab gives.",
+              "This is not an amoCRM token",
+              "Copy the long-lived token from the integration's Keys tab in amoCRM again."};
+    case Errc::kLongLivedTokenDomain:
+      return {400,
+              ErrcCode(e),
+              "Give domain, the account's host (e.g. example.amocrm.ru): the token names only its "
+              "platform, and the host must be an allowed amoCRM/Kommo account host on the "
+              "token's platform (its base_domain).",
+              "The account's address is missing",
+              "Give the address of the amoCRM account the token belongs to."};
+    case Errc::kLongLivedTokenExpired:
+      return {409,
+              ErrcCode(e),
+              "The long-lived token has expired; generate a new one in the integration's Keys "
+              "tab and add it (POST /v1/long-lived-tokens).",
+              "The token has expired",
+              "Generate a new long-lived token in the integration's Keys tab in amoCRM."};
+    case Errc::kLongLivedTokenRejected:
+      return {409,
+              ErrcCode(e),
+              "amoCRM no longer accepts the account's long-lived token (revoked or expired); "
+              "generate a new one in the integration's Keys tab and add it.",
+              "amoCRM no longer accepts the token",
+              "Generate a new long-lived token in the integration's Keys tab in amoCRM."};
+    case Errc::kLongLivedTokenNotRefreshable:
+      return {409,
+              ErrcCode(e),
+              "Long-lived tokens cannot be refreshed; add a new one (POST /v1/long-lived-tokens) "
+              "before this one expires.",
+              "This token cannot be refreshed",
+              "Generate a new long-lived token in the integration's Keys tab in amoCRM."};
+    case Errc::kLongLivedTokenReplacesOAuth:
+      return {409,
+              ErrcCode(e),
+              "The account is connected through OAuth for this integration, with a refresh token "
+              "amoauth keeps fresh; a long-lived token replaces only a long-lived token or a "
+              "connection that is no longer active.",
+              "Already connected",
+              "This account is connected already; nothing was changed."};
   }
   return {500, ErrcCode(e), "Internal error.", "Something went wrong on our side", kRetry};
 }

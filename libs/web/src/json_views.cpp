@@ -28,6 +28,7 @@ boost::json::object AccountObject(const core::Connection& c) {
       {"api_domain", c.api_domain},
       {"user_id", c.user_id},
       {"status", core::ToString(c.status)},
+      {"kind", core::ToString(core::KindOf(c))},
       {"expires_at", core::FormatIsoTime(c.expires_at)},
       {"created_at", core::FormatIsoTime(c.created_at)},
       {"updated_at", core::FormatIsoTime(c.updated_at)},
@@ -86,11 +87,17 @@ std::string ConnectStart(const service::ConnectStart& start) {
 }
 
 net::HttpResponse Error(const boost::system::error_code& ec, std::string_view request_id) {
+  return Error(ec, request_id, ViewOf(ec).message);
+}
+
+net::HttpResponse Error(const boost::system::error_code& ec,
+                        std::string_view request_id,
+                        std::string_view message) {
   const ErrorView view = ViewOf(ec);
   return net::HttpResponse::Json(view.status,
                                  boost::json::serialize(boost::json::object{
                                      {"error", view.code},
-                                     {"message", view.message},
+                                     {"message", message},
                                      {"request_id", request_id},
                                  }));
 }

@@ -22,5 +22,9 @@ namespace amoauth::web::json {
 /// {"error": "<code>", "message": "<sentence>", "request_id": "<id>"} with the mapped status.
 [[nodiscard]] net::HttpResponse Error(const boost::system::error_code& ec,
                                       std::string_view request_id);
+/// The same with `message` in words of the case at hand (it must hold no secret).
+[[nodiscard]] net::HttpResponse Error(const boost::system::error_code& ec,
+                                      std::string_view request_id,
+                                      std::string_view message);
 
 }  // namespace amoauth::web::json

@@ -176,6 +176,9 @@ void WebApp::AddRoutes(http_server::Router& router) {
   router.Add("POST", "/v1/connect", [this](HttpRequest r) { return StartConnect(std::move(r)); });
   router.Add("GET", "/v1/button", [this](HttpRequest r) { return Button(std::move(r)); });
   router.Add("GET", "/v1/accounts", [this](HttpRequest r) { return ListAccounts(std::move(r)); });
+  router.Add("POST", "/v1/long-lived-tokens", [this](HttpRequest r) {
+    return AddLongLivedToken(std::move(r));
+  });
   router.Add(
       "GET", "/v1/accounts/{id}", [this](HttpRequest r) { return GetAccount(std::move(r)); });
   router.Add(
@@ -473,9 +476,10 @@ WebApp::Task WebApp::ForceRefresh(Request request) {
     co_return BadAccountId(request);
   }
   std::optional<std::string> client_id = ClientIdOf(request);
-  auto refreshed = co_await accounts_.ForceRefresh(*id, std::move(client_id));
+  auto refreshed = co_await accounts_.ForceRefresh(*id, client_id);
   if (!refreshed) {
-    co_return json::Error(refreshed.error(), request.request_id);
+    co_return co_await AccountError(
+        refreshed.error(), *id, std::move(client_id), request.request_id);
   }
   co_return HttpResponse::Json(200, json::Account(*refreshed, accounts_.Limiter().BlockedFor(*id)));
 }
@@ -489,9 +493,9 @@ WebApp::Task WebApp::GetToken(Request request) {
     co_return BadAccountId(request);
   }
   std::optional<std::string> client_id = ClientIdOf(request);
-  auto fresh = co_await accounts_.FreshToken(*id, std::move(client_id));
+  auto fresh = co_await accounts_.FreshToken(*id, client_id);
   if (!fresh) {
-    co_return json::Error(fresh.error(), request.request_id);
+    co_return co_await AccountError(fresh.error(), *id, std::move(client_id), request.request_id);
   }
   co_return NoStore(HttpResponse::Json(200, json::Token(*fresh, clock_.Now())));
 }
@@ -517,9 +521,10 @@ WebApp::Task WebApp::ProxyCall(Request request) {
     client_id = std::string(*header);
   }
   request.target = std::move(target);
-  auto answer = co_await accounts_.Proxy(*id, std::move(request), std::move(client_id));
+  auto answer = co_await accounts_.Proxy(*id, std::move(request), client_id);
   if (!answer) {
-    HttpResponse refused = json::Error(answer.error(), request_id);
+    HttpResponse refused =
+        co_await AccountError(answer.error(), *id, std::move(client_id), request_id);
     if (Is(answer.error(), Errc::kThrottled) || Is(answer.error(), Errc::kAmoBlocked)) {
       const auto wait = std::max(accounts_.Limiter().RetryAfter(*id), std::chrono::seconds{1});
       refused.headers.Set("Retry-After", std::to_string(wait.count()));

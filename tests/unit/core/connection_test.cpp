@@ -27,5 +27,26 @@ TEST(Connection, KeyIsAccountAndClient) {
   EXPECT_EQ(c.Key(), (AccountKey{42, "client"}));
 }
 
+TEST(ConnectionKind, NoRefreshTokenAndNeverRefreshedIsLongLived) {
+  Connection oauth;
+  oauth.access_token = Secret("a");
+  oauth.refresh_token = Secret("r");
+  oauth.last_refresh_at = FromUnixSeconds(1'760'000'000);
+  EXPECT_EQ(KindOf(oauth), ConnectionKind::kOAuth);
+  EXPECT_EQ(ToString(KindOf(oauth)), "oauth");
+
+  Connection disconnected = oauth;  // the disconnect hook erases both tokens
+  disconnected.access_token = Secret();
+  disconnected.refresh_token = Secret();
+  EXPECT_EQ(KindOf(disconnected), ConnectionKind::kOAuth);
+
+  Connection long_lived;
+  long_lived.access_token = Secret("a");
+  EXPECT_EQ(KindOf(long_lived), ConnectionKind::kLongLived);
+  EXPECT_EQ(ToString(KindOf(long_lived)), "long_lived");
+  long_lived.access_token = Secret();
+  EXPECT_EQ(KindOf(long_lived), ConnectionKind::kLongLived) << "still long-lived once erased";
+}
+
 }  // namespace
 }  // namespace amoauth::core

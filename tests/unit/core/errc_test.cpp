@@ -15,10 +15,10 @@ TEST(Errc, CategoryIsNamedAmoauth) {
 }
 
 TEST(Errc, EveryEnumeratorHasAMessage) {
-  // Enumerators are dense from kInvalidArgument (1) to kExchangeTooSoon, the last one.
+  // Enumerators are dense from kInvalidArgument (1) to kLongLivedTokenReplacesOAuth, the last one.
   const std::string unknown_prefix = "Unknown amoauth error";
   for (int ev = static_cast<int>(Errc::kInvalidArgument);
-       ev <= static_cast<int>(Errc::kExchangeTooSoon);
+       ev <= static_cast<int>(Errc::kLongLivedTokenReplacesOAuth);
        ++ev) {
     const std::string message = make_error_code(static_cast<Errc>(ev)).message();
     EXPECT_FALSE(message.empty()) << ev;
@@ -29,7 +29,7 @@ TEST(Errc, EveryEnumeratorHasAMessage) {
 TEST(Errc, EveryEnumeratorHasAUniqueMachineCode) {
   std::set<std::string_view> seen;
   for (int ev = static_cast<int>(Errc::kInvalidArgument);
-       ev <= static_cast<int>(Errc::kExchangeTooSoon);
+       ev <= static_cast<int>(Errc::kLongLivedTokenReplacesOAuth);
        ++ev) {
     const std::string_view code = ErrcCode(static_cast<Errc>(ev));
     EXPECT_NE(code, "internal_error") << ev;

@@ -52,4 +52,14 @@ struct Connection {
   [[nodiscard]] AccountKey Key() const { return {account_id, client_id}; }
 };
 
+/// How the access was handed over: an OAuth pair (refreshed by amoauth), or a long-lived token
+/// made in the integration's "Keys" tab (protocol §7.5), which nobody can refresh.
+enum class ConnectionKind { kOAuth, kLongLived };
+[[nodiscard]] std::string_view ToString(ConnectionKind k);  // "oauth" | "long_lived"
+
+/// A long-lived row has no refresh token and was never exchanged or refreshed (last_refresh_at is
+/// the refresh token's birth, so it stays unset). Both hold after a disconnect erased the tokens,
+/// so the kind survives it; an OAuth row always has last_refresh_at set.
+[[nodiscard]] ConnectionKind KindOf(const Connection& c);
+
 }  // namespace amoauth::core

@@ -64,6 +64,14 @@ enum class Errc {
   kAmoApiKeyForbidden,  ///< exchange_api_key answered 403: the user lacks the rights
   kAmoApiKeyTooOften,   ///< exchange_api_key answered 429: amoCRM's own once-per-5-minutes limit
   kExchangeTooSoon,     ///< our local copy of that limit: the next call is allowed later
+
+  // Long-lived tokens (protocol §7.5).
+  kLongLivedTokenInvalid,         ///< not an amoCRM access token (a JWT with account_id and aud)
+  kLongLivedTokenDomain,          ///< no usable account host: none given, or not the token's
+  kLongLivedTokenExpired,         ///< its exp has passed; a person must generate a new one
+  kLongLivedTokenRejected,        ///< amoCRM answered 401 before its exp (revoked)
+  kLongLivedTokenNotRefreshable,  ///< a refresh was asked for a token that has no refresh token
+  kLongLivedTokenReplacesOAuth,   ///< it would replace an active OAuth connection
 };
 
 [[nodiscard]] const boost::system::error_category& AmoauthCategory() noexcept;

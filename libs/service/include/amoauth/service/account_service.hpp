@@ -54,24 +54,29 @@ class AccountService {
 
   /// A connection whose access token is valid for at least the refresh margin, refreshing first
   /// if needed. While a failed refresh backs off, a token that has not yet expired is still
-  /// handed out. Errors: kNotFound, kReauthRequired, kAccountDisconnected, kRefreshDeferred, the
-  /// errors of a refresh.
+  /// handed out. A long-lived token (core::KindOf) is never refreshed: it is handed out until its
+  /// exp, then the account becomes reauth_required. Errors: kNotFound, kReauthRequired,
+  /// kAccountDisconnected, kRefreshDeferred, the errors of a refresh; for a long-lived token
+  /// kLongLivedTokenExpired, kLongLivedTokenRejected.
   Task<Result<core::Connection>> FreshToken(std::int64_t account_id,
                                             std::optional<std::string> client_id = std::nullopt);
 
   /// Refreshes now, whatever the expiry (POST /v1/accounts/{id}/refresh). Single-flight too.
+  /// Errors: those of FreshToken; kLongLivedTokenNotRefreshable for a long-lived token.
   Task<Result<core::Connection>> ForceRefresh(std::int64_t account_id,
                                               std::optional<std::string> client_id = std::nullopt);
 
   /// The scheduler's call for a row ListDue returned: refreshes unless someone already did (or
-  /// rescheduled it) since the row was read.
+  /// rescheduled it) since the row was read. For a long-lived token it warns (token.expiring)
+  /// instead, or marks the account reauth_required once the token has expired.
   Task<Result<core::Connection>> RefreshIfDue(core::Connection due);
 
   /// Sends `request` (its target is the amoCRM path + query, e.g. "/api/v4/account?with=users")
   /// to the account's host with a fresh token, keeping to the account's rate limit. On a 401 it
-  /// refreshes once (single-flight) and replays once; a 429 holds the account back for its
-  /// retry_after; a 403 stops it for the cool-off. amoCRM's answer comes back whatever its
-  /// status. Errors: those of FreshToken, kThrottled, kAmoBlocked.
+  /// refreshes once (single-flight) and replays once — except for a long-lived token, whose 401
+  /// is final: the answer comes back and the account becomes reauth_required; a 429 holds the
+  /// account back for its retry_after; a 403 stops it for the cool-off. amoCRM's answer comes back
+  /// whatever its status. Errors: those of FreshToken, kThrottled, kAmoBlocked.
   Task<Result<net::HttpResponse>> Proxy(std::int64_t account_id,
                                         net::HttpRequest request,
                                         std::optional<std::string> client_id = std::nullopt);
@@ -105,6 +110,10 @@ class AccountService {
   Task<Result<core::Connection>> RefreshLeased(core::Connection seen, Mode mode);
   /// Sends the refresh grant and stores the outcome (new pair, failure, or reauth_required).
   Task<Result<core::Connection>> SendRefresh(core::Connection row, Mode mode);
+  /// Under the lease, for a long-lived token (no refresh token): past its exp, marks the account
+  /// reauth_required (kLongLivedTokenExpired); on a due scheduled visit, sends token.expiring and
+  /// moves next_refresh_at to the next warning (core::NextExpiryVisit); otherwise the row as is.
+  Task<Result<core::Connection>> VisitLongLived(core::Connection row, Mode mode);
   Task<Result<core::Connection>> StoreRefreshed(core::Connection row,
                                                 core::TokenGrant grant,
                                                 std::string host);
@@ -120,7 +129,7 @@ class AccountService {
   Task<void> ReportBlocked(core::Connection connection);
 
   /// The error a caller gets for a row that is not active: why no token can be handed out.
-  [[nodiscard]] static boost::system::error_code InactiveError(const core::Connection& c);
+  [[nodiscard]] boost::system::error_code InactiveError(const core::Connection& c) const;
 
   [[nodiscard]] bool NeedsRefresh(const core::Connection& c) const;
   [[nodiscard]] bool InBackoff(const core::Connection& c) const;

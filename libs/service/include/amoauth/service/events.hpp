@@ -23,6 +23,8 @@ inline constexpr std::string_view kAccountApiBlocked = "account.api_blocked";
 inline constexpr std::string_view kTokenRefreshFailed = "token.refresh_failed";
 inline constexpr std::string_view kTokenRefreshRecovered = "token.refresh_recovered";
 inline constexpr std::string_view kCodeExchangeFailed = "code.exchange_failed";
+/// A long-lived token nears its expiry (30, 7 and 1 days ahead): a person must make a new one.
+inline constexpr std::string_view kTokenExpiring = "token.expiring";
 }  // namespace event_type
 
 /// Builds the JSON bodies of events. When webhooks are off (no AMOAUTH_WEBHOOK_URL) it builds

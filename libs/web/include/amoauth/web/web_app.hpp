@@ -11,6 +11,7 @@
 #include "amoauth/service/api_key_exchange.hpp"
 #include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
+#include "amoauth/service/long_lived_tokens.hpp"
 
 namespace amoauth::web {
 
@@ -39,7 +40,7 @@ struct WebSettings {
 /// POST {secrets_path} (checked against the states we issued), GET /healthz;
 /// internal (Bearer API key) — POST /v1/connect, GET /v1/button, GET /v1/accounts,
 /// GET /v1/accounts/{id}, GET /v1/accounts/{id}/token, POST /v1/accounts/{id}/refresh,
-/// ANY /v1/accounts/{id}/proxy/{path*}.
+/// ANY /v1/accounts/{id}/proxy/{path*}, POST /v1/long-lived-tokens.
 /// Handlers translate HTTP to use-case calls and results to pages or JSON; nothing else.
 class WebApp {
  public:
@@ -48,6 +49,10 @@ class WebApp {
          service::ConnectFlow& flow,
          service::AccountService& accounts,
          const core::Clock& clock);
+
+  /// Serves POST /v1/long-lived-tokens; without it that answers 500 config_invalid. Call before
+  /// serving; `tokens` must outlive the WebApp.
+  void AttachLongLivedTokens(service::LongLivedTokens& tokens) { long_lived_ = &tokens; }
 
   /// Registers every route; this WebApp must outlive `router`'s use.
   void AddRoutes(http_server::Router& router);
@@ -73,6 +78,14 @@ class WebApp {
 
   Task StartConnect(Request request);
   Task Button(Request request);
+  // long_lived_routes.cpp
+  Task AddLongLivedToken(Request request);
+  /// The error of a call about one account; a long-lived token's end is told with its date (the
+  /// row's last_error), the rest as json::Error.
+  Task AccountError(boost::system::error_code error,
+                    std::int64_t account_id,
+                    std::optional<std::string> client_id,
+                    std::string request_id);
   Task ListAccounts(Request request);
   Task GetAccount(Request request);
   Task GetToken(Request request);
@@ -95,6 +108,7 @@ class WebApp {
   WebSettings settings_;
   service::ConnectFlow& flow_;
   service::AccountService& accounts_;
+  service::LongLivedTokens* long_lived_ = nullptr;
   const core::Clock& clock_;
   service::CodeQueueWorker* codes_ = nullptr;
   service::ApiKeyExchange* api_keys_ = nullptr;
