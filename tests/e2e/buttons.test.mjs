@@ -14,24 +14,6 @@ before(async () => {
 
 after(() => amoauth?.stop());
 
-/// Opens amoauth's /connect page in `mode`; records every message the page receives and every call
-/// of its error callback (wrapping, not replacing, the page's own).
-async function openConnectPage(mode) {
-  const page = await browser.newPage();
-  const dialogs = [];
-  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
-  await page.goto(`${ready.url}/connect?mode=${mode}`);
-  await page.locator('#connect button').waitFor({ timeout: 15000 });
-  await page.evaluate(() => {
-    window.__received = [];
-    window.addEventListener('message', (e) => window.__received.push({ origin: e.origin, data: e.data }));
-    window.__errors = [];
-    const own = window.amoauthConnectFailed;
-    window.amoauthConnectFailed = (data) => { window.__errors.push(data); own(data); };
-  });
-  return { page, dialogs };
-}
-
 async function pressAndDecide(page, decision) {
   const [popup] = await Promise.all([page.waitForEvent('popup'), page.locator('#connect button').click()]);
   await popup.waitForLoadState();
@@ -42,7 +24,7 @@ async function pressAndDecide(page, decision) {
 }
 
 test('/connect, popup mode: Allow → the popup closes and the main window lands on the success page', async () => {
-  const { page } = await openConnectPage('popup');
+  const { page } = await amoauth.openConnectPage('popup');
   const { closed } = await pressAndDecide(page, 'allow');
   await closed;
   await page.waitForURL(/amo-crm\/callback\?/, { timeout: 15000 });
@@ -52,7 +34,7 @@ test('/connect, popup mode: Allow → the popup closes and the main window lands
 });
 
 test('/connect, post_message mode: the callback posts {status:"ok", account_id} to the opener and closes', async () => {
-  const { page } = await openConnectPage('post_message');
+  const { page } = await amoauth.openConnectPage('post_message');
   const { closed } = await pressAndDecide(page, 'allow');
   await closed;  // the callback page closed itself after posting
   await page.waitForFunction(() => window.__received.some((m) => m.data && m.data.status), null, { timeout: 15000 });
@@ -69,7 +51,7 @@ test('/connect, post_message mode: the callback posts {status:"ok", account_id} 
 });
 
 test('/connect, popup mode: Deny → the error callback is called and the page says access was not granted', async () => {
-  const { page, dialogs } = await openConnectPage('popup');
+  const { page, dialogs } = await amoauth.openConnectPage('popup');
   const { closed } = await pressAndDecide(page, 'deny');
   await closed;
   await page.waitForFunction(() => window.__errors.length > 0, null, { timeout: 15000 });
@@ -84,7 +66,7 @@ test('/connect, popup mode: Deny → the error callback is called and the page s
 });
 
 test('/connect, post_message mode: Deny → the callback posts the error; the page calls its error callback', async () => {
-  const { page } = await openConnectPage('post_message');
+  const { page } = await amoauth.openConnectPage('post_message');
   const { closed } = await pressAndDecide(page, 'deny');
   await closed;
   await page.waitForFunction(() => window.__errors.length > 0, null, { timeout: 15000 });

@@ -24,6 +24,10 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 ///   stderr() what amoauth has written to stderr so far
 ///   waitFor(predicate, what, limitMs = 30000) polls until predicate() holds; throws, with
 ///            amoauth's stderr, on timeout or when amoauth exits
+///   openConnectPage(mode) opens amoauth's /connect?mode=<mode> in a new page, recording every
+///            message the page receives (window.__received), every call of its error callback
+///            (window.__errors; wrapping, not replacing, the page's own) and any dialog an
+///            injected script could open; resolves to { page, dialogs }
 ///   stop()   closes the browser, stops amoauth (SIGTERM, waits) and removes the dir; safe to
 ///            call more than once.
 /// If starting fails, whatever was started is stopped before the error is thrown.
@@ -50,6 +54,21 @@ export async function startAmoauth({ name = '', env = {}, args = [] } = {}) {
         await new Promise((r) => setTimeout(r, 50));
       }
       throw new Error(`timed out waiting for ${what}:\n${stderr}`);
+    },
+    async openConnectPage(mode) {
+      const page = await amoauth.browser.newPage();
+      const dialogs = [];
+      page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
+      await page.goto(`${amoauth.ready.url}/connect?mode=${mode}`);
+      await page.locator('#connect button').waitFor({ timeout: 15000 });
+      await page.evaluate(() => {
+        window.__received = [];
+        window.addEventListener('message', (e) => window.__received.push({ origin: e.origin, data: e.data }));
+        window.__errors = [];
+        const own = window.amoauthConnectFailed;
+        window.amoauthConnectFailed = (data) => { window.__errors.push(data); own(data); };
+      });
+      return { page, dialogs };
     },
     async stop() {
       await amoauth.browser?.close();

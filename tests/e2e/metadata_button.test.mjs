@@ -39,24 +39,6 @@ async function connectedClientIds() {
   return (await answer.json()).accounts.filter((a) => a.account_id === 30000001).map((a) => a.client_id);
 }
 
-/// Opens /connect in `mode`, recording the messages the page receives and its error callback's
-/// calls (wrapping the page's own), and any dialog an injected script could open.
-async function openConnectPage(mode) {
-  const page = await browser.newPage();
-  const dialogs = [];
-  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
-  await page.goto(`${ready.url}/connect?mode=${mode}`);
-  await page.locator('#connect button').waitFor({ timeout: 15000 });
-  await page.evaluate(() => {
-    window.__received = [];
-    window.addEventListener('message', (e) => window.__received.push({ origin: e.origin, data: e.data }));
-    window.__errors = [];
-    const own = window.amoauthConnectFailed;
-    window.amoauthConnectFailed = (data) => { window.__errors.push(data); own(data); };
-  });
-  return { page, dialogs };
-}
-
 /// Presses the button; the metadata consent opens in a popup; presses Allow or Deny there.
 async function pressAndDecide(page, decision) {
   const [popup] = await Promise.all([page.waitForEvent('popup'), page.locator('#connect button').click()]);
@@ -74,7 +56,7 @@ async function pressAndDecide(page, decision) {
 }
 
 test('/connect renders the metadata button with the name and description escaped', async () => {
-  const { page, dialogs } = await openConnectPage('popup');
+  const { page, dialogs } = await amoauth.openConnectPage('popup');
   const html = await page.locator('#connect').innerHTML();
   assert.match(html, /class="amocrm_oauth"/);
   assert.doesNotMatch(html, /data-client-id/);
@@ -92,7 +74,7 @@ test('/connect renders the metadata button with the name and description escaped
 
 test('metadata button, popup mode: Allow → keys posted to amoauth → the main window lands connected under the new integration', async () => {
   const before = await createdIntegrations();
-  const { page, dialogs } = await openConnectPage('popup');
+  const { page, dialogs } = await amoauth.openConnectPage('popup');
   const { closed } = await pressAndDecide(page, 'allow');
   await closed;
   await page.waitForURL(/amo-crm\/callback\?/, { timeout: 15000 });
@@ -112,7 +94,7 @@ test('metadata button, popup mode: Allow → keys posted to amoauth → the main
 
 test('metadata button, post_message mode: the opener gets {status:"ok", account_id} for the new integration', async () => {
   const before = await createdIntegrations();
-  const { page } = await openConnectPage('post_message');
+  const { page } = await amoauth.openConnectPage('post_message');
   const { closed } = await pressAndDecide(page, 'allow');
   await closed;
   await page.waitForFunction(() => window.__received.some((m) => m.data && m.data.status), null, { timeout: 15000 });
@@ -131,7 +113,7 @@ test('metadata button, post_message mode: the opener gets {status:"ok", account_
 test('metadata button, popup mode: Deny → the page\'s error callback, nothing created', async () => {
   const before = await createdIntegrations();
   const rows = await connectedClientIds();
-  const { page, dialogs } = await openConnectPage('popup');
+  const { page, dialogs } = await amoauth.openConnectPage('popup');
   const { closed } = await pressAndDecide(page, 'deny');
   await closed;
   await page.waitForFunction(() => window.__errors.length > 0, null, { timeout: 15000 });
@@ -147,7 +129,7 @@ test('metadata button, popup mode: Deny → the page\'s error callback, nothing 
 });
 
 test('metadata button, post_message mode: Deny → the callback posts the error; the error callback runs', async () => {
-  const { page } = await openConnectPage('post_message');
+  const { page } = await amoauth.openConnectPage('post_message');
   const { closed } = await pressAndDecide(page, 'deny');
   await closed;
   await page.waitForFunction(() => window.__errors.length > 0, null, { timeout: 15000 });
