@@ -3,71 +3,16 @@
 // Allow and with Deny, and with markup injected into the button's options.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { startAmoauth } from './harness.mjs';
 
-const BIN = process.env.AMOAUTH_BIN;
-const CHROMIUM = process.env.AMOAUTH_CHROMIUM || '/usr/bin/chromium';
-let dir, server, browser, ready, auth, stderr = '';
-
-async function waitFor(predicate, what, limitMs = 30000) {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline) {
-    if (predicate()) return;
-    if (server.exitCode !== null) throw new Error(`amoauth exited early:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}:\n${stderr}`);
-}
+let amoauth, browser, ready, auth;
 
 before(async () => {
-  assert.ok(BIN, 'AMOAUTH_BIN must point at the built binary');
-  dir = mkdtempSync(join(tmpdir(), 'amoauth-e2e-buttons-'));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AMO')));
-  server = spawn(BIN, ['serve', '--sandbox', '--listen', '127.0.0.1:0',
-                       '--database-url', `sqlite://${dir}/amoauth.db`,
-                       '--ready-file', join(dir, 'ready.json')],
-                 { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  server.stderr.on('data', (d) => { stderr += d; });
-  await waitFor(() => existsSync(join(dir, 'ready.json')), 'amoauth to listen');
-  ready = JSON.parse(readFileSync(join(dir, 'ready.json'), 'utf8'));
-  auth = { Authorization: `Bearer ${readFileSync(join(dir, 'api.key'), 'utf8').trim()}` };
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  amoauth = await startAmoauth({ name: 'buttons' });
+  ({ browser, ready, auth } = amoauth);
 });
 
-after(async () => {
-  await browser?.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
-/// Opens amoauth's /connect page in `mode`; records every message the page receives and every call
-/// of its error callback (wrapping, not replacing, the page's own).
-async function openConnectPage(mode) {
-  const page = await browser.newPage();
-  const dialogs = [];
-  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
-  await page.goto(`${ready.url}/connect?mode=${mode}`);
-  await page.locator('#connect button').waitFor({ timeout: 15000 });
-  await page.evaluate(() => {
-    window.__received = [];
-    window.addEventListener('message', (e) => window.__received.push({ origin: e.origin, data: e.data }));
-    window.__errors = [];
-    const own = window.amoauthConnectFailed;
-    window.amoauthConnectFailed = (data) => { window.__errors.push(data); own(data); };
-  });
-  return { page, dialogs };
-}
+after(() => amoauth?.stop());
 
 async function pressAndDecide(page, decision) {
   const [popup] = await Promise.all([page.waitForEvent('popup'), page.locator('#connect button').click()]);
@@ -79,7 +24,7 @@ async function pressAndDecide(page, decision) {
 }
 
 test('/connect, popup mode: Allow → the popup closes and the main window lands on the success page', async () => {
-  const { page } = await openConnectPage('popup');
+  const { page } = await amoauth.openConnectPage('popup');
   const { closed } = await pressAndDecide(page, 'allow');
   await closed;
   await page.waitForURL(/amo-crm\/callback\?/, { timeout: 15000 });
@@ -89,7 +34,7 @@ test('/connect, popup mode: Allow → the popup closes and the main window lands
 });
 
 test('/connect, post_message mode: the callback posts {status:"ok", account_id} to the opener and closes', async () => {
-  const { page } = await openConnectPage('post_message');
+  const { page } = await amoauth.openConnectPage('post_message');
   const { closed } = await pressAndDecide(page, 'allow');
   await closed;  // the callback page closed itself after posting
   await page.waitForFunction(() => window.__received.some((m) => m.data && m.data.status), null, { timeout: 15000 });
@@ -106,7 +51,7 @@ test('/connect, post_message mode: the callback posts {status:"ok", account_id} 
 });
 
 test('/connect, popup mode: Deny → the error callback is called and the page says access was not granted', async () => {
-  const { page, dialogs } = await openConnectPage('popup');
+  const { page, dialogs } = await amoauth.openConnectPage('popup');
   const { closed } = await pressAndDecide(page, 'deny');
   await closed;
   await page.waitForFunction(() => window.__errors.length > 0, null, { timeout: 15000 });
@@ -121,7 +66,7 @@ test('/connect, popup mode: Deny → the error callback is called and the page s
 });
 
 test('/connect, post_message mode: Deny → the callback posts the error; the page calls its error callback', async () => {
-  const { page } = await openConnectPage('post_message');
+  const { page } = await amoauth.openConnectPage('post_message');
   const { closed } = await pressAndDecide(page, 'deny');
   await closed;
   await page.waitForFunction(() => window.__errors.length > 0, null, { timeout: 15000 });

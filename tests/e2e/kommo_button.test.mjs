@@ -4,54 +4,19 @@
 // account's API is reachable through the proxy.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { startAmoauth } from './harness.mjs';
 
-const BIN = process.env.AMOAUTH_BIN;
-const CHROMIUM = process.env.AMOAUTH_CHROMIUM || '/usr/bin/chromium';
-let dir, server, browser, ready, auth, stderr = '';
-
-async function waitFor(predicate, what, limitMs = 30000) {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline) {
-    if (predicate()) return;
-    if (server.exitCode !== null) throw new Error(`amoauth exited early:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}:\n${stderr}`);
-}
+let amoauth, browser, ready, auth;
 
 before(async () => {
-  assert.ok(BIN, 'AMOAUTH_BIN must point at the built binary');
-  dir = mkdtempSync(join(tmpdir(), 'amoauth-e2e-kommo-'));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AMO')));
-  Object.assign(env, { AMOAUTH_PLATFORM: 'kommo', AMOAUTH_BUTTON_THEME: 'dark', AMOAUTH_BUTTON_LOCALE: 'es' });
-  server = spawn(BIN, ['serve', '--sandbox', '--listen', '127.0.0.1:0',
-                       '--database-url', `sqlite://${dir}/amoauth.db`,
-                       '--ready-file', join(dir, 'ready.json')],
-                 { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  server.stderr.on('data', (d) => { stderr += d; });
-  await waitFor(() => existsSync(join(dir, 'ready.json')), 'amoauth to listen');
-  ready = JSON.parse(readFileSync(join(dir, 'ready.json'), 'utf8'));
-  auth = { Authorization: `Bearer ${readFileSync(join(dir, 'api.key'), 'utf8').trim()}` };
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  amoauth = await startAmoauth({
+    name: 'kommo',
+    env: { AMOAUTH_PLATFORM: 'kommo', AMOAUTH_BUTTON_THEME: 'dark', AMOAUTH_BUTTON_LOCALE: 'es' },
   });
+  ({ browser, ready, auth } = amoauth);
 });
 
-after(async () => {
-  await browser?.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+after(() => amoauth?.stop());
 
 test('Kommo button → /es/oauth → Allow for the Kommo account → connected, proxy works', async () => {
   const page = await browser.newPage();

@@ -5,61 +5,26 @@
 // callback; markup injected into the name and description stays text.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, existsSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium } from 'playwright-core';
+import { startAmoauth } from './harness.mjs';
 
-const BIN = process.env.AMOAUTH_BIN;
-const CHROMIUM = process.env.AMOAUTH_CHROMIUM || '/usr/bin/chromium';
 const EVIL_NAME = '"><img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>';
 const EVIL_DESCRIPTION = '</script><svg onload="window.__pwned=3">& more';
-let dir, server, browser, ready, auth, stderr = '';
-
-async function waitFor(predicate, what, limitMs = 30000) {
-  const deadline = Date.now() + limitMs;
-  while (Date.now() < deadline) {
-    if (predicate()) return;
-    if (server.exitCode !== null) throw new Error(`amoauth exited early:\n${stderr}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}:\n${stderr}`);
-}
+let amoauth, browser, ready, auth;
 
 before(async () => {
-  assert.ok(BIN, 'AMOAUTH_BIN must point at the built binary');
-  dir = mkdtempSync(join(tmpdir(), 'amoauth-e2e-metadata-'));
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AMO')));
-  Object.assign(env, {
-    AMOAUTH_BUTTON_VARIANT: 'metadata',
-    AMOAUTH_BUTTON_NAME: EVIL_NAME,
-    AMOAUTH_BUTTON_DESCRIPTION: EVIL_DESCRIPTION,
-    AMOAUTH_BUTTON_SCOPES: 'crm,notifications',
+  amoauth = await startAmoauth({
+    name: 'metadata',
+    env: {
+      AMOAUTH_BUTTON_VARIANT: 'metadata',
+      AMOAUTH_BUTTON_NAME: EVIL_NAME,
+      AMOAUTH_BUTTON_DESCRIPTION: EVIL_DESCRIPTION,
+      AMOAUTH_BUTTON_SCOPES: 'crm,notifications',
+    },
   });
-  server = spawn(BIN, ['serve', '--sandbox', '--listen', '127.0.0.1:0',
-                       '--database-url', `sqlite://${dir}/amoauth.db`,
-                       '--ready-file', join(dir, 'ready.json')],
-                 { cwd: dir, env, stdio: ['ignore', 'ignore', 'pipe'] });
-  server.stderr.on('data', (d) => { stderr += d; });
-  await waitFor(() => existsSync(join(dir, 'ready.json')), 'amoauth to listen');
-  ready = JSON.parse(readFileSync(join(dir, 'ready.json'), 'utf8'));
-  auth = { Authorization: `Bearer ${readFileSync(join(dir, 'api.key'), 'utf8').trim()}` };
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-           '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  ({ browser, ready, auth } = amoauth);
 });
 
-after(async () => {
-  await browser?.close();
-  if (server && server.exitCode === null) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+after(() => amoauth?.stop());
 
 /// The external integrations the sandbox has created in an account so far (client ids).
 async function createdIntegrations() {
@@ -72,24 +37,6 @@ async function connectedClientIds() {
   const answer = await fetch(`${ready.url}/v1/accounts`, { headers: auth });
   assert.equal(answer.status, 200);
   return (await answer.json()).accounts.filter((a) => a.account_id === 30000001).map((a) => a.client_id);
-}
-
-/// Opens /connect in `mode`, recording the messages the page receives and its error callback's
-/// calls (wrapping the page's own), and any dialog an injected script could open.
-async function openConnectPage(mode) {
-  const page = await browser.newPage();
-  const dialogs = [];
-  page.on('dialog', (d) => { dialogs.push(d.message()); d.dismiss(); });
-  await page.goto(`${ready.url}/connect?mode=${mode}`);
-  await page.locator('#connect button').waitFor({ timeout: 15000 });
-  await page.evaluate(() => {
-    window.__received = [];
-    window.addEventListener('message', (e) => window.__received.push({ origin: e.origin, data: e.data }));
-    window.__errors = [];
-    const own = window.amoauthConnectFailed;
-    window.amoauthConnectFailed = (data) => { window.__errors.push(data); own(data); };
-  });
-  return { page, dialogs };
 }
 
 /// Presses the button; the metadata consent opens in a popup; presses Allow or Deny there.
@@ -109,7 +56,7 @@ async function pressAndDecide(page, decision) {
 }
 
 test('/connect renders the metadata button with the name and description escaped', async () => {
-  const { page, dialogs } = await openConnectPage('popup');
+  const { page, dialogs } = await amoauth.openConnectPage('popup');
   const html = await page.locator('#connect').innerHTML();
   assert.match(html, /class="amocrm_oauth"/);
   assert.doesNotMatch(html, /data-client-id/);
@@ -127,7 +74,7 @@ test('/connect renders the metadata button with the name and description escaped
 
 test('metadata button, popup mode: Allow → keys posted to amoauth → the main window lands connected under the new integration', async () => {
   const before = await createdIntegrations();
-  const { page, dialogs } = await openConnectPage('popup');
+  const { page, dialogs } = await amoauth.openConnectPage('popup');
   const { closed } = await pressAndDecide(page, 'allow');
   await closed;
   await page.waitForURL(/amo-crm\/callback\?/, { timeout: 15000 });
@@ -147,7 +94,7 @@ test('metadata button, popup mode: Allow → keys posted to amoauth → the main
 
 test('metadata button, post_message mode: the opener gets {status:"ok", account_id} for the new integration', async () => {
   const before = await createdIntegrations();
-  const { page } = await openConnectPage('post_message');
+  const { page } = await amoauth.openConnectPage('post_message');
   const { closed } = await pressAndDecide(page, 'allow');
   await closed;
   await page.waitForFunction(() => window.__received.some((m) => m.data && m.data.status), null, { timeout: 15000 });
@@ -166,7 +113,7 @@ test('metadata button, post_message mode: the opener gets {status:"ok", account_
 test('metadata button, popup mode: Deny → the page\'s error callback, nothing created', async () => {
   const before = await createdIntegrations();
   const rows = await connectedClientIds();
-  const { page, dialogs } = await openConnectPage('popup');
+  const { page, dialogs } = await amoauth.openConnectPage('popup');
   const { closed } = await pressAndDecide(page, 'deny');
   await closed;
   await page.waitForFunction(() => window.__errors.length > 0, null, { timeout: 15000 });
@@ -182,7 +129,7 @@ test('metadata button, popup mode: Deny → the page\'s error callback, nothing 
 });
 
 test('metadata button, post_message mode: Deny → the callback posts the error; the error callback runs', async () => {
-  const { page } = await openConnectPage('post_message');
+  const { page } = await amoauth.openConnectPage('post_message');
   const { closed } = await pressAndDecide(page, 'deny');
   await closed;
   await page.waitForFunction(() => window.__errors.length > 0, null, { timeout: 15000 });

@@ -284,6 +284,15 @@ std::optional<std::int64_t> AccountIdParam(const net::HttpRequest& req) {
   return id;
 }
 
+std::variant<std::string, net::HttpResponse> ClientIdBody(const net::HttpRequest& req) {
+  const auto body = ParseJsonObject(req.body);
+  const auto* client_id = body ? body->if_contains("client_id") : nullptr;
+  if (client_id == nullptr || !client_id->is_string() || client_id->get_string().empty()) {
+    return BadRequest(R"(Expected {"client_id": "…"})");
+  }
+  return std::string(client_id->get_string());
+}
+
 net::HttpResponse ServeIndex(SandboxContext& ctx, const net::HttpRequest& req) {
   const std::string host(req.headers.Get("Host").value_or("localhost"));
   return HtmlResponse(

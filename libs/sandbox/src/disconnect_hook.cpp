@@ -3,9 +3,11 @@
 #include <array>
 #include <charconv>
 #include <optional>
+#include <string>
+#include <utility>
+#include <variant>
 
 #include <boost/json/object.hpp>
-#include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
 #include <openssl/evp.h>
@@ -49,14 +51,11 @@ boost::asio::awaitable<net::HttpResponse> ServeDisconnect(SandboxContext& ctx,
   if (!id) {
     co_return ProblemResponse(404, "Not Found", "No such account in the amoauth sandbox");
   }
-  boost::system::error_code ec;
-  const boost::json::value body = boost::json::parse(req.body, ec);
-  const auto* object = ec ? nullptr : body.if_object();
-  const auto* client_id = object != nullptr ? object->if_contains("client_id") : nullptr;
-  if (client_id == nullptr || !client_id->is_string() || client_id->get_string().empty()) {
-    co_return ProblemResponse(400, "Bad Request", R"(Expected {"client_id": "…"})");
+  auto client_id = ClientIdBody(req);
+  if (auto* refusal = std::get_if<net::HttpResponse>(&client_id)) {
+    co_return std::move(*refusal);
   }
-  const std::string client_uuid(client_id->get_string());
+  const std::string client_uuid = std::move(std::get<std::string>(client_id));
   const auto integration = ctx.state.FindIntegration(client_uuid);
   const auto revoked = ctx.state.DisconnectIntegration(*id, client_uuid);
   if (!integration || !revoked) {

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 
 #include <boost/json/object.hpp>
 
@@ -24,6 +25,11 @@ namespace amoauth::sandbox {
 [[nodiscard]] std::string HostOf(const net::HttpRequest& req);
 /// The {id} path parameter of /sandbox/accounts/{id}/…, when it is a whole number.
 [[nodiscard]] std::optional<std::int64_t> AccountIdParam(const net::HttpRequest& req);
+/// The client id of a {"client_id": "…"} body (POST /sandbox/accounts/{id}/disconnect and
+/// …/install-widget), or the 400 problem answer when the body is not a JSON object whose
+/// "client_id" is a non-empty string.
+[[nodiscard]] std::variant<std::string, net::HttpResponse> ClientIdBody(
+    const net::HttpRequest& req);
 
 // --- browser_endpoints.cpp (protocol §2).
 [[nodiscard]] net::HttpResponse ServeButtonScript(const net::HttpRequest& req);

@@ -5,6 +5,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <variant>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
@@ -895,6 +896,26 @@ TEST_F(EndpointsTest, JournalCountsPerAccountAndResets) {
   EXPECT_EQ(Api("example.amocrm.ru", access).status, 200);
   EXPECT_EQ(Counters().at("api_requests"), 1);
   EXPECT_EQ(Control("GET", "/sandbox/journal/reset").status, 405);
+}
+
+TEST(ClientIdBody, TakesANonEmptyStringClientIdOrAnswers400) {
+  const auto parse = [](std::string body) {
+    net::HttpRequest req;
+    req.body = std::move(body);
+    return ClientIdBody(req);
+  };
+  const auto taken = parse(R"({"client_id": "abc", "other": 1})");
+  ASSERT_TRUE(std::holds_alternative<std::string>(taken));
+  EXPECT_EQ(std::get<std::string>(taken), "abc");
+  for (const char* body :
+       {"", "not json", "[]", "{}", R"({"client_id": ""})", R"({"client_id": 7})"}) {
+    const auto refused = parse(body);
+    ASSERT_TRUE(std::holds_alternative<net::HttpResponse>(refused)) << body;
+    const auto& response = std::get<net::HttpResponse>(refused);
+    EXPECT_EQ(response.status, 400) << body;
+    EXPECT_EQ(ContentType(response), "application/problem+json");
+    EXPECT_EQ(JsonOf(response).at("detail"), R"(Expected {"client_id": "…"})");
+  }
 }
 
 }  // namespace
