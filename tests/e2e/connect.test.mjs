@@ -88,7 +88,7 @@ test('command line: exchange-code (a code pasted from the integration window), a
   assert.throws(() => cli('exchange-code', '--code', code, '--referer', referer), /already been exchanged|already used/i);
 
   const table = cli('accounts');
-  assert.match(table, /31000001\s+example\.kommo\.com\s+active/);
+  assert.match(table, /31000001\s+example\.kommo\.com\s+oauth\s+active/);
   const token = cli('token', '31000001').trim();
   assert.equal(token.split('.').length, 3);
 
