@@ -143,11 +143,14 @@ int RunServe(const ServeOptions& options) {
                    .platform = config.platform,
                    .post_message_origin = config.post_message_origin,
                    .connect_button = config.connect_button},
-                  (*runtime)->Flow(),
-                  (*runtime)->Accounts(),
-                  (*runtime)->Clock());
-  web.AttachQueuedCodes((*runtime)->Codes(), (*runtime)->ApiKeys());
-  web.AttachLongLivedTokens((*runtime)->LongLived());
+                  {
+                      .flow = (*runtime)->Flow(),
+                      .accounts = (*runtime)->Accounts(),
+                      .codes = (*runtime)->Codes(),
+                      .api_keys = (*runtime)->ApiKeys(),
+                      .long_lived = (*runtime)->LongLived(),
+                      .clock = (*runtime)->Clock(),
+                  });
   web.AddRoutes(router);
   server.Start();
 

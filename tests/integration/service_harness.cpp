@@ -99,6 +99,12 @@ ServiceHarness::ServiceHarness(Options options)
                                                         });
   scheduler_ = std::make_unique<service::RefreshScheduler>(
       *accounts_, *store_, clock, service::SchedulerSettings{});
+  codes_ = std::make_unique<service::CodeQueueWorker>(
+      *flow_, *store_, *events_, clock, random_, ioc_.get_executor(), service::CodeQueueSettings{});
+  api_keys_ = std::make_unique<service::ApiKeyExchange>(
+      integration, referer_policy, *amo_counter, *store_, *store_, clock);
+  long_lived_ = std::make_unique<service::LongLivedTokens>(
+      *integrations_, referer_policy, *store_, *events_, clock);
   web_ = std::make_unique<web::WebApp>(
       web::WebSettings{.callback_path = callback_path,
                        .disconnect_path = std::string(kDisconnectPath),
@@ -106,17 +112,14 @@ ServiceHarness::ServiceHarness(Options options)
                        .button_script_url = sandbox_->BrowserBaseUrl() + "/auth/button.js",
                        .platform = options.platform,
                        .post_message_origin = options.post_message_origin},
-      *flow_,
-      *accounts_,
-      clock);
-  codes_ = std::make_unique<service::CodeQueueWorker>(
-      *flow_, *store_, *events_, clock, random_, ioc_.get_executor(), service::CodeQueueSettings{});
-  api_keys_ = std::make_unique<service::ApiKeyExchange>(
-      integration, referer_policy, *amo_counter, *store_, *store_, clock);
-  web_->AttachQueuedCodes(*codes_, *api_keys_);
-  long_lived_ = std::make_unique<service::LongLivedTokens>(
-      *integrations_, referer_policy, *store_, *events_, clock);
-  web_->AttachLongLivedTokens(*long_lived_);
+      web::WebServices{
+          .flow = *flow_,
+          .accounts = *accounts_,
+          .codes = *codes_,
+          .api_keys = *api_keys_,
+          .long_lived = *long_lived_,
+          .clock = clock,
+      });
   web_->AddRoutes(router_);
   server_->Start();
   boost::asio::co_spawn(codes_->Executor(), codes_->Run(), boost::asio::detached);

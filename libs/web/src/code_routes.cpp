@@ -27,10 +27,6 @@ HttpResponse BadRequest(std::string_view message, std::string_view request_id) {
                             }));
 }
 
-HttpResponse NotEnabled(std::string_view request_id) {
-  return json::Error(Fail(Errc::kConfigInvalid), request_id);
-}
-
 /// {login, api_key, domain} from a JSON body; on a problem, the words saying which.
 struct LegacyCredentials {
   std::string login;
@@ -96,11 +92,8 @@ std::int64_t SecondsUntil(core::TimePoint at, core::TimePoint now) {
 }  // namespace
 
 WebApp::Task WebApp::CodeHook(service::CallbackParams params, std::string request_id) {
-  if (codes_ == nullptr) {
-    co_return NotEnabled(request_id);
-  }
   const bool widget = params.from_widget.has_value();
-  auto accepted = co_await codes_->Accept(std::move(params));
+  auto accepted = co_await codes_.Accept(std::move(params));
   if (!accepted) {
     spdlog::info("[req={}] code hook refused: {}", request_id, accepted.error().message());
     if (Is(accepted.error(), Errc::kInvalidArgument)) {
@@ -134,16 +127,13 @@ WebApp::Task WebApp::ExchangeApiKey(Request request) {
   if (auto rejected = RejectUnauthorized(request)) {
     co_return std::move(*rejected);
   }
-  if (api_keys_ == nullptr) {
-    co_return NotEnabled(request.request_id);
-  }
   auto credentials = ParseCredentials(request.body);
   if (auto* problem = std::get_if<std::string>(&credentials)) {
     co_return BadRequest(*problem, request.request_id);
   }
   auto& c = std::get<LegacyCredentials>(credentials);
   auto outcome =
-      co_await api_keys_->Request(std::move(c.login), std::move(c.api_key), std::move(c.domain));
+      co_await api_keys_.Request(std::move(c.login), std::move(c.api_key), std::move(c.domain));
   if (!outcome) {
     if (Is(outcome.error(), Errc::kRefererNotAllowed)) {
       co_return DomainRefused(request.request_id);
@@ -179,16 +169,13 @@ WebApp::Task WebApp::LegacyLogin(Request request) {
   if (auto rejected = RejectUnauthorized(request)) {
     co_return std::move(*rejected);
   }
-  if (api_keys_ == nullptr) {
-    co_return NotEnabled(request.request_id);
-  }
   auto credentials = ParseCredentials(request.body);
   if (auto* problem = std::get_if<std::string>(&credentials)) {
     co_return BadRequest(*problem, request.request_id);
   }
   auto& c = std::get<LegacyCredentials>(credentials);
-  auto outcome = co_await api_keys_->LegacyLogin(
-      std::move(c.login), std::move(c.api_key), std::move(c.domain));
+  auto outcome =
+      co_await api_keys_.LegacyLogin(std::move(c.login), std::move(c.api_key), std::move(c.domain));
   if (!outcome) {
     if (Is(outcome.error(), Errc::kRefererNotAllowed)) {
       co_return DomainRefused(request.request_id);

@@ -29,9 +29,6 @@ WebApp::Task WebApp::AddLongLivedToken(Request request) {
   if (auto rejected = RejectUnauthorized(request)) {
     co_return std::move(*rejected);
   }
-  if (long_lived_ == nullptr) {
-    co_return json::Error(Fail(Errc::kConfigInvalid), request.request_id);
-  }
   // The body holds the token: it is never logged, and no answer repeats it.
   boost::system::error_code ec;
   boost::json::value body = boost::json::parse(request.body, ec);
@@ -48,7 +45,7 @@ WebApp::Task WebApp::AddLongLivedToken(Request request) {
   Secret secret(std::string(token->get_string()));
   std::string host =
       domain != nullptr && domain->is_string() ? std::string(domain->get_string()) : std::string();
-  auto added = co_await long_lived_->Add(std::move(secret), std::move(host));
+  auto added = co_await long_lived_.Add(std::move(secret), std::move(host));
   if (!added) {
     spdlog::info(
         "[req={}] long-lived token refused: {}", request.request_id, added.error().message());

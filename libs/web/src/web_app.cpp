@@ -154,11 +154,14 @@ service::CallbackParams ToCallbackParams(const net::QueryParams& query) {
 
 }  // namespace
 
-WebApp::WebApp(WebSettings settings,
-               service::ConnectFlow& flow,
-               service::AccountService& accounts,
-               const core::Clock& clock)
-    : settings_(std::move(settings)), flow_(flow), accounts_(accounts), clock_(clock) {}
+WebApp::WebApp(WebSettings settings, WebServices services)
+    : settings_(std::move(settings)),
+      flow_(services.flow),
+      accounts_(services.accounts),
+      long_lived_(services.long_lived),
+      clock_(services.clock),
+      codes_(services.codes),
+      api_keys_(services.api_keys) {}
 
 void WebApp::AddRoutes(http_server::Router& router) {
   // Each route is a non-capturing-coroutine member; the lambdas only forward (style.md §2.5).

@@ -42,28 +42,22 @@ struct WebSettings {
 /// GET /v1/accounts/{id}, GET /v1/accounts/{id}/token, POST /v1/accounts/{id}/refresh,
 /// ANY /v1/accounts/{id}/proxy/{path*}, POST /v1/long-lived-tokens.
 /// Handlers translate HTTP to use-case calls and results to pages or JSON; nothing else.
+/// The use cases the HTTP surface drives. All must outlive the WebApp.
+struct WebServices {
+  service::ConnectFlow& flow;
+  service::AccountService& accounts;
+  service::CodeQueueWorker& codes;       ///< the from_widget / from_exchange hooks
+  service::ApiKeyExchange& api_keys;     ///< /v1/exchange-api-key, /v1/legacy-login
+  service::LongLivedTokens& long_lived;  ///< /v1/long-lived-tokens
+  const core::Clock& clock;
+};
+
 class WebApp {
  public:
-  /// The services must outlive the WebApp.
-  WebApp(WebSettings settings,
-         service::ConnectFlow& flow,
-         service::AccountService& accounts,
-         const core::Clock& clock);
-
-  /// Serves POST /v1/long-lived-tokens; without it that answers 500 config_invalid. Call before
-  /// serving; `tokens` must outlive the WebApp.
-  void AttachLongLivedTokens(service::LongLivedTokens& tokens) { long_lived_ = &tokens; }
+  WebApp(WebSettings settings, WebServices services);
 
   /// Registers every route; this WebApp must outlive `router`'s use.
   void AddRoutes(http_server::Router& router);
-
-  /// Serves codes that arrive without a person (the from_widget / from_exchange hooks on the
-  /// callback path) and POST /v1/exchange-api-key, /v1/legacy-login. Without it those answer
-  /// 500 config_invalid. Call before serving; both must outlive the WebApp.
-  void AttachQueuedCodes(service::CodeQueueWorker& codes, service::ApiKeyExchange& api_keys) {
-    codes_ = &codes;
-    api_keys_ = &api_keys;
-  }
 
  private:
   using Request = net::HttpRequest;
@@ -108,10 +102,10 @@ class WebApp {
   WebSettings settings_;
   service::ConnectFlow& flow_;
   service::AccountService& accounts_;
-  service::LongLivedTokens* long_lived_ = nullptr;
+  service::LongLivedTokens& long_lived_;
   const core::Clock& clock_;
-  service::CodeQueueWorker* codes_ = nullptr;
-  service::ApiKeyExchange* api_keys_ = nullptr;
+  service::CodeQueueWorker& codes_;
+  service::ApiKeyExchange& api_keys_;
 };
 
 }  // namespace amoauth::web
