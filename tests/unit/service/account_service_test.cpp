@@ -608,14 +608,7 @@ TEST(ApiLimiter, QueuesCallersUntilAWindowAfterAnAnswerAndRefusesBeyondTheBound)
 
 class SeveralIntegrationsTest : public AccountServiceTest {
  protected:
-  SeveralIntegrationsTest() {
-    RunCo(ioc,
-          stores.AddIntegration({.client_id = kExternal,
-                                 .client_secret = Secret("external-secret"),
-                                 .state_hash = "h",
-                                 .created_at = clock.Now()}))
-        .value();
-  }
+  SeveralIntegrationsTest() { AddExternalIntegration().value(); }
 
   /// The same account, connected through the external integration too.
   void ConnectExternal(std::int64_t account_id = 30000001) {

@@ -171,11 +171,7 @@ TEST_F(CodeQueueWorkerTest, ACodeForAnotherIntegrationIsNeverSentWithOurSecret) 
 }
 
 TEST_F(CodeQueueWorkerTest, ACodeForOneOfOurExternalIntegrationsIsExchangedWithItsKeys) {
-  ASSERT_TRUE(RunCo(ioc,
-                    stores.AddIntegration({.client_id = kExternal,
-                                           .client_secret = Secret("external-secret"),
-                                           .state_hash = "h",
-                                           .created_at = clock.Now()})));
+  ASSERT_TRUE(AddExternalIntegration());
   amo.token_client_id = kExternal;
   ASSERT_TRUE(Accept({.code = "def502-external",
                       .referer = "example.amocrm.ru",

@@ -116,12 +116,7 @@ TEST_F(LongLivedTokensTest, TheTokensClaimsMakeAnActiveConnectionWithoutARefresh
 
 TEST_F(LongLivedTokensTest, WithoutADomainTheHostOfAnAccountWeKnowIsUsed) {
   const std::string token = MakeLongLivedToken(Claims(MidnightIn(30), kExternal));
-  RunCo(ioc,
-        stores.AddIntegration({.client_id = kExternal,
-                               .client_secret = Secret("external-secret"),
-                               .state_hash = "h",
-                               .created_at = clock.Now()}))
-      .value();
+  AddExternalIntegration().value();
   EXPECT_TRUE(Is(Add(token, "").error(), Errc::kLongLivedTokenDomain))
       << "the token names amocrm.ru, not the account's subdomain";
   EXPECT_TRUE(stores.EnqueuedEvents().empty());

@@ -134,6 +134,16 @@ struct ServiceWorld {
     RunCo(ioc, stores.Upsert(ConnectionRow(std::move(spec)), {})).value();
   }
 
+  /// Makes kExternal one of our integrations (secret "external-secret"), as the secrets webhook
+  /// of a metadata button does.
+  [[nodiscard]] Result<void> AddExternalIntegration() {
+    return RunCo(ioc,
+                 stores.AddIntegration({.client_id = kExternal,
+                                        .client_secret = Secret("external-secret"),
+                                        .state_hash = "h",
+                                        .created_at = clock.Now()}));
+  }
+
   boost::asio::io_context ioc;
   FakeClock clock;
   CountingRandom random;
