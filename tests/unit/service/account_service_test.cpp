@@ -9,57 +9,26 @@
 #include <gtest/gtest.h>
 
 #include "amoauth/crypto/digest.hpp"
-#include "fake_amo_client.hpp"
-#include "fake_clock.hpp"
-#include "in_memory_stores.hpp"
-#include "run_co.hpp"
+#include "service_world.hpp"
 
 namespace amoauth::service {
 namespace {
 
-using testing::FakeAmoClient;
+using testing::AccountWorld;
+using testing::kClient;
+using testing::kExternal;
 using testing::RunCo;
+using testing::ServiceWorld;
+using testing::WorldOptions;
 
-constexpr const char* kClient = "11111111-2222-3333-4444-555555555555";
-
-class AccountServiceTest : public ::testing::Test {
+class AccountServiceTest : public ::testing::Test, protected ServiceWorld {
  protected:
-  AccountServiceTest()
-      : stores(clock),
-        amo(kClient),
-        limiter({.rps = 7, .max_wait = std::chrono::milliseconds(0)},
-                ioc.get_executor(),
-                [this] { return steady_now; }),
-        events(true, clock, random),
-        directory(
-            {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
-            stores),
-        service(directory,
-                FlowSettings{.refresh = {.margin = std::chrono::minutes(5),
-                                         .ahead = std::chrono::hours(1),
-                                         .keepalive = std::chrono::hours(24 * 7)},
-                             .lease_ttl = std::chrono::seconds(2),
-                             .instance_id = "this-process"},
-                core::RefererPolicy({"amocrm.ru", "kommo.com"}),
-                AccountPorts{.connections = stores,
-                             .leases = stores,
-                             .outbox = stores,
-                             .amo = amo,
-                             .limiter = limiter,
-                             .events = events,
-                             .clock = clock,
-                             .random = random}) {
-    core::Connection c;
-    c.account_id = 30000001;
-    c.client_id = kClient;
-    c.base_domain = "example.amocrm.ru";
-    c.api_domain = "api-b.amocrm.ru";
-    c.access_token = Secret("old-access");
-    c.refresh_token = Secret("old-refresh");
-    c.expires_at = clock.Now() + std::chrono::hours(24);
-    c.last_refresh_at = clock.Now();
-    c.next_refresh_at = c.expires_at - std::chrono::hours(1);
-    RunCo(ioc, stores.Upsert(c, {})).value();
+  AccountServiceTest() : ServiceWorld(Options()) { SeedConnection(); }
+
+  static WorldOptions Options() {
+    WorldOptions options = AccountWorld();
+    options.manual_steady_time = true;  // the rate-limit tests move steady_now
+    return options;
   }
 
   core::Connection Row() { return RunCo(ioc, service.Get(30000001)).value(); }
@@ -72,16 +41,7 @@ class AccountServiceTest : public ::testing::Test {
     return types;
   }
 
-  boost::asio::io_context ioc;
-  testing::FakeClock clock;
-  testing::CountingRandom random;
-  testing::InMemoryStores stores;
-  FakeAmoClient amo;
-  ApiLimiter::SteadyClock::time_point steady_now = ApiLimiter::SteadyClock::now();
-  ApiLimiter limiter;
-  EventFactory events;
-  IntegrationDirectory directory;
-  AccountService service;
+  AccountService& service = accounts;  ///< the unit under test, by the name the tests use
 };
 
 TEST_F(AccountServiceTest, FreshTokenIsReturnedWithoutRefreshing) {
@@ -573,17 +533,8 @@ class RacingStore final : public ConnectionStore {
 TEST_F(AccountServiceTest, DisconnectHookRetriesALostCompareAndSwap) {
   for (int races : {2, 10}) {
     RacingStore racing(stores, races);
-    AccountService raced(directory,
-                         FlowSettings{},
-                         core::RefererPolicy({"amocrm.ru"}),
-                         AccountPorts{.connections = racing,
-                                      .leases = stores,
-                                      .outbox = stores,
-                                      .amo = amo,
-                                      .limiter = limiter,
-                                      .events = events,
-                                      .clock = clock,
-                                      .random = random});
+    AccountService raced(
+        directory, FlowSettings{}, core::RefererPolicy({"amocrm.ru"}), Ports(racing));
     auto r = RunCo(ioc, raced.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001")));
     if (races == 2) {
       ASSERT_TRUE(r) << r.error().message();
@@ -655,18 +606,9 @@ TEST(ApiLimiter, QueuesCallersUntilAWindowAfterAnAnswerAndRefusesBeyondTheBound)
 
 // ---- Several integrations in one amoauth -------------------------------------------------------
 
-constexpr const char* kExternal = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
-
 class SeveralIntegrationsTest : public AccountServiceTest {
  protected:
-  SeveralIntegrationsTest() {
-    RunCo(ioc,
-          stores.AddIntegration({.client_id = kExternal,
-                                 .client_secret = Secret("external-secret"),
-                                 .state_hash = "h",
-                                 .created_at = clock.Now()}))
-        .value();
-  }
+  SeveralIntegrationsTest() { AddExternalIntegration().value(); }
 
   /// The same account, connected through the external integration too.
   void ConnectExternal(std::int64_t account_id = 30000001) {

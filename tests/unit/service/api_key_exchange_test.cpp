@@ -4,29 +4,21 @@
 #include <boost/asio/io_context.hpp>
 #include <gtest/gtest.h>
 
-#include "fake_amo_client.hpp"
-#include "fake_clock.hpp"
-#include "in_memory_stores.hpp"
-#include "run_co.hpp"
+#include "service_world.hpp"
 
 namespace amoauth::service {
 namespace {
 
 using std::chrono::minutes;
 using std::chrono::seconds;
-using testing::FakeAmoClient;
+using testing::kClient;
 using testing::RunCo;
+using testing::ServiceWorld;
 
-constexpr const char* kClient = "11111111-2222-3333-4444-555555555555";
-
-class ApiKeyExchangeTest : public ::testing::Test {
+class ApiKeyExchangeTest : public ::testing::Test, protected ServiceWorld {
  protected:
   ApiKeyExchangeTest()
-      : stores(clock),
-        amo(kClient),
-        exchange({.client_id = kClient,
-                  .client_secret = Secret("s3cr3t"),
-                  .redirect_uri = "https://app.example/callback"},
+      : exchange(directory.Primary(),
                  core::RefererPolicy({"amocrm.ru", "kommo.com"}),
                  amo,
                  stores,
@@ -38,10 +30,6 @@ class ApiKeyExchangeTest : public ::testing::Test {
     return RunCo(ioc, exchange.Request(std::move(login), Secret("api-key-1"), std::move(domain)));
   }
 
-  boost::asio::io_context ioc;
-  testing::FakeClock clock;
-  testing::InMemoryStores stores;
-  FakeAmoClient amo;
   ApiKeyExchange exchange;
 };
 

@@ -8,41 +8,25 @@
 #include "amoauth/service/account_service.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/service/webhook_dispatcher.hpp"
-#include "fake_amo_client.hpp"
-#include "fake_clock.hpp"
-#include "in_memory_stores.hpp"
-#include "run_co.hpp"
+#include "service_world.hpp"
 
 namespace amoauth::service {
 namespace {
 
 using std::chrono::hours;
+using testing::AccountWorld;
+using testing::kClient;
 using testing::RunCo;
+using testing::ServiceWorld;
 
-constexpr const char* kClient = "11111111-2222-3333-4444-555555555555";
-
-class SchedulerTest : public ::testing::Test {
+class SchedulerTest : public ::testing::Test, protected ServiceWorld {
  protected:
   SchedulerTest()
-      : stores(clock),
-        amo(kClient),
-        limiter({}, ioc.get_executor()),
-        events(false, clock, random),
-        directory(
-            {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
-            stores),
-        accounts(directory,
-                 FlowSettings{.refresh = {.ahead = hours(1), .keepalive = hours(24 * 7)},
-                              .instance_id = "this-process"},
-                 core::RefererPolicy({"amocrm.ru"}),
-                 AccountPorts{.connections = stores,
-                              .leases = stores,
-                              .outbox = stores,
-                              .amo = amo,
-                              .limiter = limiter,
-                              .events = events,
-                              .clock = clock,
-                              .random = random}),
+      : ServiceWorld({.integration = AccountWorld().integration,
+                      .flow = {.refresh = {.ahead = hours(1), .keepalive = hours(24 * 7)},
+                               .instance_id = "this-process"},
+                      .referers = {"amocrm.ru"},
+                      .events = false}),
         scheduler(accounts, stores, clock, SchedulerSettings{.batch = 2}) {
     // Hosts are "a{id}.amocrm.ru": answer each refresh with a token of that account.
     amo.account_for_host = [](const std::string& host) {
@@ -51,27 +35,14 @@ class SchedulerTest : public ::testing::Test {
   }
 
   void AddAccount(std::int64_t id, std::chrono::seconds token_life, bool refreshable = true) {
-    core::Connection c;
-    c.account_id = id;
-    c.client_id = kClient;
-    c.base_domain = "a" + std::to_string(id) + ".amocrm.ru";
-    c.access_token = Secret("access");
-    c.refresh_token = refreshable ? Secret("refresh") : Secret();
-    c.expires_at = clock.Now() + token_life;
-    c.last_refresh_at = clock.Now();
-    c.next_refresh_at = core::NextRefreshAt(c, {.ahead = hours(1), .keepalive = hours(24 * 7)});
-    RunCo(ioc, stores.Upsert(c, {})).value();
+    SeedConnection({.account_id = id,
+                    .base_domain = "a" + std::to_string(id) + ".amocrm.ru",
+                    .api_domain = "",
+                    .access_token = "access",
+                    .refresh_token = refreshable ? "refresh" : "",
+                    .expires_in = token_life});
   }
 
-  boost::asio::io_context ioc;
-  testing::FakeClock clock;
-  testing::CountingRandom random;
-  testing::InMemoryStores stores;
-  testing::FakeAmoClient amo;
-  ApiLimiter limiter;
-  EventFactory events;
-  IntegrationDirectory directory;
-  AccountService accounts;
   RefreshScheduler scheduler;
 };
 

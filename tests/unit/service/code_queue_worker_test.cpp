@@ -8,43 +8,22 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
-#include "fake_amo_client.hpp"
-#include "fake_clock.hpp"
-#include "in_memory_stores.hpp"
-#include "run_co.hpp"
+#include "service_world.hpp"
 
 namespace amoauth::service {
 namespace {
 
 using std::chrono::minutes;
 using std::chrono::seconds;
-using testing::FakeAmoClient;
+using testing::kClient;
+using testing::kExternal;
 using testing::RunCo;
+using testing::ServiceWorld;
 
-constexpr const char* kClient = "11111111-2222-3333-4444-555555555555";
-
-class CodeQueueWorkerTest : public ::testing::Test {
+class CodeQueueWorkerTest : public ::testing::Test, protected ServiceWorld {
  protected:
   CodeQueueWorkerTest()
-      : stores(clock),
-        amo(kClient),
-        directory({.platform = core::Platform::kAmocrm,
-                   .client_id = kClient,
-                   .client_secret = Secret("s3cr3t"),
-                   .redirect_uri = "https://app.example/callback",
-                   .consent_url = "https://www.amocrm.ru/oauth"},
-                  stores),
-        flow(directory,
-             FlowSettings{},
-             core::RefererPolicy({"amocrm.ru", "kommo.com"}),
-             stores,
-             stores,
-             stores,
-             amo,
-             events,
-             clock,
-             random),
-        worker(flow,
+      : worker(flow,
                stores,
                events,
                clock,
@@ -69,14 +48,6 @@ class CodeQueueWorkerTest : public ::testing::Test {
     return out;
   }
 
-  boost::asio::io_context ioc;
-  testing::FakeClock clock;
-  testing::CountingRandom random;
-  testing::InMemoryStores stores;
-  FakeAmoClient amo;
-  EventFactory events{true, clock, random};
-  IntegrationDirectory directory;
-  ConnectFlow flow;
   CodeQueueWorker worker;
 };
 
@@ -200,12 +171,7 @@ TEST_F(CodeQueueWorkerTest, ACodeForAnotherIntegrationIsNeverSentWithOurSecret) 
 }
 
 TEST_F(CodeQueueWorkerTest, ACodeForOneOfOurExternalIntegrationsIsExchangedWithItsKeys) {
-  constexpr const char* kExternal = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
-  ASSERT_TRUE(RunCo(ioc,
-                    stores.AddIntegration({.client_id = kExternal,
-                                           .client_secret = Secret("external-secret"),
-                                           .state_hash = "h",
-                                           .created_at = clock.Now()})));
+  ASSERT_TRUE(AddExternalIntegration());
   amo.token_client_id = kExternal;
   ASSERT_TRUE(Accept({.code = "def502-external",
                       .referer = "example.amocrm.ru",

@@ -6,41 +6,18 @@
 #include <gtest/gtest.h>
 
 #include "amoauth/core/state_token.hpp"
-#include "fake_amo_client.hpp"
-#include "fake_clock.hpp"
-#include "in_memory_stores.hpp"
-#include "run_co.hpp"
+#include "service_world.hpp"
 
 namespace amoauth::service {
 namespace {
 
-using testing::FakeAmoClient;
+using testing::kClient;
+using testing::kExternal;
 using testing::RunCo;
+using testing::ServiceWorld;
 
-constexpr const char* kClient = "11111111-2222-3333-4444-555555555555";
-
-class ConnectFlowTest : public ::testing::Test {
+class ConnectFlowTest : public ::testing::Test, protected ServiceWorld {
  protected:
-  ConnectFlowTest()
-      : stores(clock),
-        amo(kClient),
-        directory({.platform = core::Platform::kAmocrm,
-                   .client_id = kClient,
-                   .client_secret = Secret("s3cr3t"),
-                   .redirect_uri = "https://app.example/callback",
-                   .consent_url = "https://www.amocrm.ru/oauth"},
-                  stores),
-        flow(directory,
-             FlowSettings{},
-             core::RefererPolicy({"amocrm.ru", "kommo.com"}),
-             stores,
-             stores,
-             stores,
-             amo,
-             events,
-             clock,
-             random) {}
-
   std::string NewState() {
     auto start = RunCo(ioc, flow.Start(core::ConsentMode::kPopup));
     EXPECT_TRUE(start.has_value());
@@ -50,15 +27,6 @@ class ConnectFlowTest : public ::testing::Test {
   Result<core::Connection> Callback(CallbackParams p) {
     return RunCo(ioc, flow.CompleteCallback(std::move(p))).connection;
   }
-
-  boost::asio::io_context ioc;
-  testing::FakeClock clock;
-  testing::CountingRandom random;
-  testing::InMemoryStores stores;
-  FakeAmoClient amo;
-  EventFactory events{true, clock, random};
-  IntegrationDirectory directory;
-  ConnectFlow flow;
 };
 
 TEST_F(ConnectFlowTest, StartStoresOnlyTheStateHashAndBuildsTheConsentUrl) {
@@ -188,8 +156,6 @@ TEST_F(ConnectFlowTest, TokenOfAnotherIntegrationIsNotStored) {
 
 // ---- External integrations: the metadata button and the secrets webhook (protocol §2.2, §5) ----
 
-constexpr const char* kExternal = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
-
 TEST_F(ConnectFlowTest, SecretsFirstThenTheRedirectExchangesWithTheNewIntegrationsKeys) {
   auto start = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
   ASSERT_TRUE(start);
@@ -249,16 +215,9 @@ TEST_F(ConnectFlowTest, CodeFirstWaitsForTheSecretsThenExchanges) {
 
 TEST_F(ConnectFlowTest, RedirectGivesUpWhenTheSecretsNeverCome) {
   IntegrationDirectory dir({.client_id = kClient, .client_secret = Secret("s3cr3t")}, stores);
-  ConnectFlow impatient(dir,
-                        FlowSettings{.secrets_wait = std::chrono::milliseconds(30)},
-                        core::RefererPolicy({"amocrm.ru"}),
-                        stores,
-                        stores,
-                        stores,
-                        amo,
-                        events,
-                        clock,
-                        random);
+  ConnectFlow impatient = NewFlow(dir,
+                                  FlowSettings{.secrets_wait = std::chrono::milliseconds(30)},
+                                  core::RefererPolicy({"amocrm.ru"}));
   auto start =
       RunCo(ioc, impatient.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
   ASSERT_TRUE(start);

@@ -8,21 +8,17 @@
 #include "amoauth/crypto/base64.hpp"
 #include "amoauth/service/account_service.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
-#include "fake_amo_client.hpp"
-#include "fake_clock.hpp"
-#include "in_memory_stores.hpp"
-#include "run_co.hpp"
+#include "service_world.hpp"
 
 namespace amoauth::service {
 namespace {
 
 using std::chrono::days;
-using std::chrono::hours;
-using std::chrono::minutes;
+using testing::AccountWorld;
+using testing::kClient;
+using testing::kExternal;
 using testing::RunCo;
-
-constexpr const char* kClient = "11111111-2222-3333-4444-555555555555";
-constexpr const char* kExternal = "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee";
+using testing::ServiceWorld;
 constexpr std::int64_t kAccount = 30000001;
 constexpr std::int64_t kDay = 24 * 60 * 60;
 
@@ -48,33 +44,10 @@ boost::json::object Claims(std::int64_t exp, const std::string& aud = kClient) {
           {"api_domain", "api-b.amocrm.ru"}};
 }
 
-class LongLivedTokensTest : public ::testing::Test {
+class LongLivedTokensTest : public ::testing::Test, protected ServiceWorld {
  protected:
   LongLivedTokensTest()
-      : stores(clock),
-        amo(kClient),
-        limiter({.rps = 7, .max_wait = std::chrono::milliseconds(0)},
-                ioc.get_executor(),
-                [] { return ApiLimiter::SteadyClock::now(); }),
-        events(true, clock, random),
-        directory(
-            {.client_id = kClient, .client_secret = Secret("s"), .redirect_uri = "https://a/cb"},
-            stores),
-        accounts(
-            directory,
-            FlowSettings{
-                .refresh = {.margin = minutes(5), .ahead = hours(1), .keepalive = hours(24 * 7)},
-                .lease_ttl = std::chrono::seconds(2),
-                .instance_id = "this-process"},
-            core::RefererPolicy({"amocrm.ru", "kommo.com"}),
-            AccountPorts{.connections = stores,
-                         .leases = stores,
-                         .outbox = stores,
-                         .amo = amo,
-                         .limiter = limiter,
-                         .events = events,
-                         .clock = clock,
-                         .random = random}),
+      : ServiceWorld(AccountWorld()),
         tokens(directory, core::RefererPolicy({"amocrm.ru", "kommo.com"}), stores, events, clock),
         scheduler(accounts, stores, clock, SchedulerSettings{}) {}
 
@@ -106,27 +79,12 @@ class LongLivedTokensTest : public ::testing::Test {
   }
 
   void ConnectThroughOAuth() {
-    core::Connection c;
-    c.account_id = kAccount;
-    c.client_id = kClient;
-    c.base_domain = "example.amocrm.ru";
-    c.access_token = Secret("oauth-access");
-    c.refresh_token = Secret("oauth-refresh");
-    c.expires_at = clock.Now() + hours(24);
-    c.last_refresh_at = clock.Now();
-    c.next_refresh_at = c.expires_at - hours(1);
-    RunCo(ioc, stores.Upsert(c, {})).value();
+    SeedConnection({.account_id = kAccount,
+                    .api_domain = "",
+                    .access_token = "oauth-access",
+                    .refresh_token = "oauth-refresh"});
   }
 
-  boost::asio::io_context ioc;
-  testing::FakeClock clock;
-  testing::CountingRandom random;
-  testing::InMemoryStores stores;
-  testing::FakeAmoClient amo;
-  ApiLimiter limiter;
-  EventFactory events;
-  IntegrationDirectory directory;
-  AccountService accounts;
   LongLivedTokens tokens;
   RefreshScheduler scheduler;
 };
@@ -158,12 +116,7 @@ TEST_F(LongLivedTokensTest, TheTokensClaimsMakeAnActiveConnectionWithoutARefresh
 
 TEST_F(LongLivedTokensTest, WithoutADomainTheHostOfAnAccountWeKnowIsUsed) {
   const std::string token = MakeLongLivedToken(Claims(MidnightIn(30), kExternal));
-  RunCo(ioc,
-        stores.AddIntegration({.client_id = kExternal,
-                               .client_secret = Secret("external-secret"),
-                               .state_hash = "h",
-                               .created_at = clock.Now()}))
-      .value();
+  AddExternalIntegration().value();
   EXPECT_TRUE(Is(Add(token, "").error(), Errc::kLongLivedTokenDomain))
       << "the token names amocrm.ru, not the account's subdomain";
   EXPECT_TRUE(stores.EnqueuedEvents().empty());
