@@ -623,10 +623,13 @@ Task<void> Run(SqliteStore& store, BenchClock& clock, const Options& o, PerfCont
   core::SystemRandom random;
   service::ApiLimiter limiter(service::LimiterSettings{}, executor);
   const service::EventFactory events(true, clock, random);
-  service::AccountService account_service(
+  service::IntegrationDirectory integrations(
       service::Integration{.client_id = kClientId,
                            .client_secret = Secret("bench-client-secret"),
                            .redirect_uri = "https://amoauth.example/v1/callback"},
+      store);
+  service::AccountService account_service(
+      integrations,
       service::FlowSettings{.refresh = kPolicy,
                             // serve's: 3 × AMOAUTH_AMO_TIMEOUT_MS (15 s) + 5 s
                             .lease_ttl = std::chrono::seconds(50),
