@@ -179,6 +179,12 @@ TEST_F(QueuedCodesTest, ExchangeApiKeyRefusesBadInputAndForeignHostsInWords) {
                         R"({"login":"a@example.com","api_key":"k","domain":"evil.example.com"})");
   EXPECT_EQ(foreign.status, 400);
   EXPECT_THAT(foreign.body, HasSubstr("referer_not_allowed"));
+  auto foreign_login =
+      h.Call("POST",
+             "/v1/legacy-login",
+             R"({"login":"a@example.com","api_key":"k","domain":"example.amocrm.ru.evil.com"})");
+  EXPECT_EQ(foreign_login.status, 400);
+  EXPECT_THAT(foreign_login.body, HasSubstr("must be an amoCRM or Kommo account host"));
   auto unauthorized = h.Call("POST", "/v1/exchange-api-key", "{}", std::string("wrong-key"));
   EXPECT_EQ(unauthorized.status, 401);
   EXPECT_EQ(h.amo_counter->calls, 0);

@@ -83,6 +83,12 @@ HttpResponse DomainRefused(std::string_view request_id) {
       }));
 }
 
+/// A refusal of the API-key use cases: a domain that is no account host is named in words.
+HttpResponse ApiKeyRefusal(const boost::system::error_code& error, std::string_view request_id) {
+  return Is(error, Errc::kRefererNotAllowed) ? DomainRefused(request_id)
+                                             : json::Error(error, request_id);
+}
+
 /// Whole seconds until `at`, at least 1: Retry-After.
 std::int64_t SecondsUntil(core::TimePoint at, core::TimePoint now) {
   const auto left = std::chrono::ceil<std::chrono::seconds>(at - now).count();
@@ -135,10 +141,7 @@ WebApp::Task WebApp::ExchangeApiKey(Request request) {
   auto outcome =
       co_await api_keys_.Request(std::move(c.login), std::move(c.api_key), std::move(c.domain));
   if (!outcome) {
-    if (Is(outcome.error(), Errc::kRefererNotAllowed)) {
-      co_return DomainRefused(request.request_id);
-    }
-    co_return json::Error(outcome.error(), request.request_id);
+    co_return ApiKeyRefusal(outcome.error(), request.request_id);
   }
   const std::string next = core::FormatIsoTime(outcome->next_allowed_at);
   if (!outcome->requested) {
@@ -177,10 +180,7 @@ WebApp::Task WebApp::LegacyLogin(Request request) {
   auto outcome =
       co_await api_keys_.LegacyLogin(std::move(c.login), std::move(c.api_key), std::move(c.domain));
   if (!outcome) {
-    if (Is(outcome.error(), Errc::kRefererNotAllowed)) {
-      co_return DomainRefused(request.request_id);
-    }
-    co_return json::Error(outcome.error(), request.request_id);
+    co_return ApiKeyRefusal(outcome.error(), request.request_id);
   }
   boost::json::object body;
   if (outcome->exchange) {
