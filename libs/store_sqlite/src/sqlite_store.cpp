@@ -281,20 +281,8 @@ struct SqliteStore::Impl {
   template <class Method, class... Args>
   auto Run(std::string_view operation, Method method, const Args&... args) noexcept
       -> std::invoke_result_t<Method, Impl*, Database&, const Args&...> {
-    using R = std::invoke_result_t<Method, Impl*, Database&, const Args&...>;
-    try {
-      Database* db = ThisThreadConnection();
-      if (db == nullptr) {
-        log->error("{}: no connection for this thread", operation);
-        return R(boost::system::in_place_error, Fail(Errc::kStoreFailure));
-      }
-      return std::invoke(method, this, *db, args...);
-    } catch (const std::exception& e) {
-      log->error("{}: unexpected exception: {}", operation, e.what());
-    } catch (...) {
-      log->error("{}: unexpected exception", operation);
-    }
-    return R(boost::system::in_place_error, Fail(Errc::kStoreFailure));
+    auto work = [&](Database& db) { return std::invoke(method, this, db, args...); };
+    return detail::RunGuarded(*log, ThisThreadConnection(), operation, work);
   }
 
   /// The connection of the calling pool thread: each thread claims one on its first job and

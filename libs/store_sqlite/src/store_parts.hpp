@@ -31,25 +31,32 @@ struct StoreParts {
       insert_events;
 };
 
-/// Runs `work(db)` on the calling pool thread's connection, as SqliteStore::Impl::Run does: an
-/// exception escaping it (bad_alloc, a third-party throw) is logged and becomes kStoreFailure.
+/// Runs `work(*db)`, the one guard every store call goes through: no connection (a bug: more
+/// threads than connections) and an exception escaping `work` (bad_alloc, a third-party throw)
+/// are logged and become kStoreFailure, so nothing throws out of the pool.
 template <class Work>
-auto RunOnConnection(const StoreParts& parts, std::string_view operation, Work& work) noexcept
+auto RunGuarded(spdlog::logger& log, Database* db, std::string_view operation, Work& work) noexcept
     -> std::invoke_result_t<Work&, Database&> {
   using R = std::invoke_result_t<Work&, Database&>;
   try {
-    Database* db = parts.connection();
     if (db == nullptr) {
-      parts.log->error("{}: no connection for this thread", operation);
+      log.error("{}: no connection for this thread", operation);
       return R(boost::system::in_place_error, Fail(Errc::kStoreFailure));
     }
     return work(*db);
   } catch (const std::exception& e) {
-    parts.log->error("{}: unexpected exception: {}", operation, e.what());
+    log.error("{}: unexpected exception: {}", operation, e.what());
   } catch (...) {
-    parts.log->error("{}: unexpected exception", operation);
+    log.error("{}: unexpected exception", operation);
   }
   return R(boost::system::in_place_error, Fail(Errc::kStoreFailure));
+}
+
+/// RunGuarded on the calling pool thread's connection.
+template <class Work>
+auto RunOnConnection(const StoreParts& parts, std::string_view operation, Work& work) noexcept
+    -> std::invoke_result_t<Work&, Database&> {
+  return RunGuarded(*parts.log, parts.connection(), operation, work);
 }
 
 }  // namespace amoauth::store_sqlite::detail
