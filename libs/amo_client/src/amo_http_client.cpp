@@ -22,6 +22,20 @@ constexpr std::array<std::string_view, 6> kForwardedRequestHeaders = {"Content-T
 constexpr std::array<std::string_view, 5> kReturnedResponseHeaders = {
     "Content-Type", "Retry-After", "Last-Modified", "Cache-Control", "Content-Language"};
 
+/// A JSON POST to one of amoCRM's OAuth endpoints on the account's host. The body holds secrets
+/// (client secret, code, refresh token, API key): never log the request.
+http_client::ClientRequest OAuthPost(std::string_view account_host,
+                                     std::string_view path,
+                                     std::string body) {
+  http_client::ClientRequest request;
+  request.method = "POST";
+  request.url = "https://" + std::string(account_host) + std::string(path);
+  request.headers.Set("Content-Type", "application/json");
+  request.headers.Set("Accept", "application/json");
+  request.body = std::move(body);
+  return request;
+}
+
 }  // namespace
 
 service::Task<Result<core::TokenGrant>> AmoHttpClient::ExchangeCode(
@@ -38,12 +52,8 @@ service::Task<Result<core::TokenGrant>> AmoHttpClient::Refresh(std::string accou
 
 service::Task<Result<core::TokenGrant>> AmoHttpClient::PostToken(std::string account_host,
                                                                  std::string body) {
-  http_client::ClientRequest request;
-  request.method = "POST";
-  request.url = "https://" + account_host + "/oauth2/access_token";
-  request.headers.Set("Content-Type", "application/json");
-  request.headers.Set("Accept", "application/json");
-  request.body = std::move(body);
+  http_client::ClientRequest request =
+      OAuthPost(account_host, "/oauth2/access_token", std::move(body));
 
   auto response = co_await http_.Send(std::move(request));
   if (!response) {
@@ -124,12 +134,8 @@ service::Task<Result<core::AccountDomain>> AmoHttpClient::LookupDomain(std::stri
 
 service::Task<Result<void>> AmoHttpClient::ExchangeApiKey(std::string account_host,
                                                           core::ApiKeyExchangeRequest exchange) {
-  http_client::ClientRequest request;
-  request.method = "POST";
-  request.url = "https://" + account_host + "/oauth2/exchange_api_key";
-  request.headers.Set("Content-Type", "application/json");
-  request.headers.Set("Accept", "application/json");
-  request.body = core::SerializeApiKeyExchange(exchange);
+  http_client::ClientRequest request =
+      OAuthPost(account_host, "/oauth2/exchange_api_key", core::SerializeApiKeyExchange(exchange));
 
   auto response = co_await http_.Send(std::move(request));
   if (!response) {
