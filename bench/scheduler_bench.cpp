@@ -25,6 +25,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -34,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -102,59 +104,32 @@ constexpr std::size_t kRs256SignatureBytes = 256;
 constexpr auto kTokenLife = std::chrono::hours(24);  // amoCRM's access tokens
 constexpr std::int64_t kSpreadSeconds = 3600;        // due times spread over an hour
 
-[[noreturn]] void Usage() {
-  std::fprintf(stderr,
-               "usage: amoauth_scheduler_bench [--accounts N] [--dir DIR] [--repeats N] "
-               "[--samples N] [--recovering-every K] [--breakdown] [--log-level LEVEL] "
-               "[--keep] [--store-threads N] [--perf-control CTL_FIFO,ACK_FIFO]\n");
-  std::exit(2);
-}
-
 Options ParseOptions(int argc, char** argv) {
   Options o;
-  const std::vector<std::string_view> args(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) {
-        Usage();
-      }
-      return std::string(args[++i]);
-    };
-    const auto number = [&](long long min) -> std::int64_t {
-      const std::string text = value();
-      char* end = nullptr;
-      const long long n = std::strtoll(text.c_str(), &end, 10);
-      if (end == text.c_str() || *end != '\0' || n < min) {
-        Usage();
-      }
-      return n;
-    };
-    if (args[i] == "--accounts") {
-      o.accounts = number(1);
-    } else if (args[i] == "--dir") {
-      o.dir = value();
-    } else if (args[i] == "--repeats") {
-      o.repeats = static_cast<int>(number(1));
-    } else if (args[i] == "--samples") {
-      o.samples = number(1);
-    } else if (args[i] == "--recovering-every") {
-      o.recovering_every = number(0);
-    } else if (args[i] == "--breakdown") {
-      o.breakdown = true;
-    } else if (args[i] == "--log-level") {
-      o.log_level = value();
-    } else if (args[i] == "--keep") {
-      o.keep = true;
-    } else if (args[i] == "--store-threads") {
-      o.store_threads = static_cast<std::size_t>(number(1));
-    } else if (args[i] == "--perf-control") {
-      o.perf_ctl = value();
-      if (o.perf_ctl.find(',') == std::string::npos) {
-        Usage();
-      }
-    } else {
-      Usage();
-    }
+  const CLI::Range kAtLeastOne(1, std::numeric_limits<int>::max());
+  const CLI::Range kAtLeastZero(0, std::numeric_limits<int>::max());
+  CLI::App app{"amoauth_scheduler_bench: the refresh scheduler at scale (docs/benchmarks.md)"};
+  app.add_option("--accounts", o.accounts, "due accounts")->check(kAtLeastOne);
+  app.add_option("--dir", o.dir, "where the database goes (default: a fresh temp dir)");
+  app.add_option("--repeats", o.repeats, "idle RunOnce calls timed")->check(kAtLeastOne);
+  app.add_option("--samples", o.samples, "rows checked after the run")->check(kAtLeastOne);
+  app.add_option("--recovering-every", o.recovering_every, "every K-th row had a failed attempt")
+      ->check(kAtLeastZero);
+  app.add_flag("--breakdown", o.breakdown, "time each store call");
+  app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error");
+  app.add_flag("--keep", o.keep, "leave the database behind");
+  app.add_option("--store-threads", o.store_threads, "the store's threads")->check(kAtLeastOne);
+  app.add_option("--perf-control", o.perf_ctl, "perf's --control FIFOs: CTL_FIFO,ACK_FIFO")
+      ->check(
+          [](const std::string& v) {
+            return v.find(',') == std::string::npos ? std::string("expected CTL_FIFO,ACK_FIFO")
+                                                    : std::string();
+          },
+          "CTL_FIFO,ACK_FIFO");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
   return o;
 }

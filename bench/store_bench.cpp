@@ -14,6 +14,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -22,6 +23,7 @@
 #include <utility>
 #include <vector>
 
+#include <CLI/CLI.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -63,47 +65,21 @@ constexpr std::int64_t kFirstAccountId = 40'000'000;
 constexpr const char* kClientId = "2912780f-a1e4-4d5d-a069-ee01422d8bef";
 constexpr std::size_t kDueBatch = 100;  ///< the scheduler's batch (ListDue limit)
 
-[[noreturn]] void Usage() {
-  std::fprintf(stderr,
-               "usage: amoauth_store_bench [--accounts N] [--dir DIR] [--due-every K] "
-               "[--finds N] [--repeats N] [--keep]\n");
-  std::exit(2);
-}
-
 Options ParseOptions(int argc, char** argv) {
   Options o;
-  const std::vector<std::string_view> args(argv + 1, argv + argc);
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto value = [&]() -> std::string {
-      if (i + 1 >= args.size()) {
-        Usage();
-      }
-      return std::string(args[++i]);
-    };
-    const auto number = [&]() -> std::int64_t {
-      const std::string text = value();
-      char* end = nullptr;
-      const long long n = std::strtoll(text.c_str(), &end, 10);
-      if (end == text.c_str() || *end != '\0' || n < 1) {
-        Usage();
-      }
-      return n;
-    };
-    if (args[i] == "--accounts") {
-      o.accounts = number();
-    } else if (args[i] == "--dir") {
-      o.dir = value();
-    } else if (args[i] == "--due-every") {
-      o.due_every = number();
-    } else if (args[i] == "--finds") {
-      o.finds = number();
-    } else if (args[i] == "--repeats") {
-      o.repeats = static_cast<int>(number());
-    } else if (args[i] == "--keep") {
-      o.keep = true;
-    } else {
-      Usage();
-    }
+  const CLI::Range kAtLeastOne(1, std::numeric_limits<int>::max());
+  CLI::App app{"amoauth_store_bench: the SQLite store at scale (docs/benchmarks.md)"};
+  app.add_option("--accounts", o.accounts, "connections to fill")->check(kAtLeastOne);
+  app.add_option("--dir", o.dir, "where the database goes (default: a fresh temp dir)");
+  app.add_option("--due-every", o.due_every, "every K-th account is due now")->check(kAtLeastOne);
+  app.add_option("--finds", o.finds, "point lookups timed")->check(kAtLeastOne);
+  app.add_option("--repeats", o.repeats, "runs of each listing query after the first")
+      ->check(kAtLeastOne);
+  app.add_flag("--keep", o.keep, "leave the database behind");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
   return o;
 }
