@@ -183,6 +183,14 @@ class InMemoryStores final : public service::ConnectionStore,
     }
     co_return std::nullopt;
   }
+  service::Task<Result<std::vector<service::ExternalIntegration>>> ListIntegrations() override {
+    std::lock_guard lock(mutex_);
+    std::vector<service::ExternalIntegration> out;
+    for (const auto& [id, i] : integrations_) {
+      out.push_back(i);
+    }
+    co_return out;
+  }
 
   // ---- RefreshLeases ----------------------------------------------------------------------------
 

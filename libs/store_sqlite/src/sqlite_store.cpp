@@ -849,13 +849,41 @@ struct SqliteStore::Impl {
     return {};
   }
 
+  /// Reads a row of kIntegrationColumns, opening the sealed client secret.
+  Result<service::ExternalIntegration> ReadIntegration(const Statement& row) {
+    service::ExternalIntegration integration;
+    integration.client_id = row.Text(0);
+    if (row.Text(1) != key.Id()) {
+      log->error("integrations row clientId={} was written under another master key",
+                 integration.client_id);
+      return Fail(Errc::kCryptoFailure);
+    }
+    auto secret = crypto::Open(key, row.BlobAt(2), SecretAad(integration.client_id));
+    if (!secret) {
+      log->error("integrations row clientId={}: the client secret does not decrypt",
+                 integration.client_id);
+      return Fail(Errc::kCryptoFailure);
+    }
+    integration.client_secret = Secret(std::move(*secret));
+    integration.state_hash = row.Text(3);
+    const auto created = ParseIsoTime(row.Text(4));
+    if (!created) {
+      log->error("integrations row clientId={} has a malformed createdAt", integration.client_id);
+      return Fail(Errc::kStoreFailure);
+    }
+    integration.created_at = *created;
+    return integration;
+  }
+
+  static constexpr std::string_view kIntegrationColumns =
+      R"("clientId", "keyId", "clientSecret", "stateHash", "createdAt")";
+
   Result<std::optional<service::ExternalIntegration>> FindIntegrationWhere(
       Database& db, std::string_view column, const std::string& value) {
     auto stmt = Statement::Prepare(
         db,
-        fmt::format("SELECT \"clientId\", \"keyId\", \"clientSecret\", \"stateHash\", "
-                    "\"createdAt\" FROM integrations WHERE \"{}\" = ?1",
-                    column));
+        fmt::format(
+            "SELECT {} FROM integrations WHERE \"{}\" = ?1", kIntegrationColumns, column));
     if (!stmt) {
       return stmt.error();
     }
@@ -869,28 +897,35 @@ struct SqliteStore::Impl {
     if (!*row) {
       return std::optional<service::ExternalIntegration>();
     }
-    service::ExternalIntegration integration;
-    integration.client_id = stmt->Text(0);
-    if (stmt->Text(1) != key.Id()) {
-      log->error("integrations row clientId={} was written under another master key",
-                 integration.client_id);
-      return Fail(Errc::kCryptoFailure);
+    auto integration = ReadIntegration(*stmt);
+    if (!integration) {
+      return integration.error();
     }
-    auto secret = crypto::Open(key, stmt->BlobAt(2), SecretAad(integration.client_id));
-    if (!secret) {
-      log->error("integrations row clientId={}: the client secret does not decrypt",
-                 integration.client_id);
-      return Fail(Errc::kCryptoFailure);
+    return std::optional<service::ExternalIntegration>(std::move(*integration));
+  }
+
+  Result<std::vector<service::ExternalIntegration>> ListIntegrations(Database& db) {
+    auto stmt = Statement::Prepare(
+        db,
+        fmt::format("SELECT {} FROM integrations ORDER BY \"clientId\"", kIntegrationColumns));
+    if (!stmt) {
+      return stmt.error();
     }
-    integration.client_secret = Secret(std::move(*secret));
-    integration.state_hash = stmt->Text(3);
-    const auto created = ParseIsoTime(stmt->Text(4));
-    if (!created) {
-      log->error("integrations row clientId={} has a malformed createdAt", integration.client_id);
-      return Fail(Errc::kStoreFailure);
+    std::vector<service::ExternalIntegration> out;
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        return out;
+      }
+      auto integration = ReadIntegration(*stmt);
+      if (!integration) {
+        return integration.error();
+      }
+      out.push_back(std::move(*integration));
     }
-    integration.created_at = *created;
-    return std::optional<service::ExternalIntegration>(std::move(integration));
   }
 
   Result<std::optional<service::ExternalIntegration>> FindIntegration(
@@ -1293,6 +1328,13 @@ SqliteStore::FindIntegrationByState(std::string state_hash) {
   auto work = [impl, state_hash = std::move(state_hash)] {
     return impl->Run("find integration by state", &Impl::FindIntegrationByState, state_hash);
   };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::vector<service::ExternalIntegration>>>
+SqliteStore::ListIntegrations() {
+  Impl* impl = impl_.get();
+  auto work = [impl] { return impl->Run("list integrations", &Impl::ListIntegrations); };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }
 

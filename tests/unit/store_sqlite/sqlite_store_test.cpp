@@ -1155,6 +1155,24 @@ TEST_F(SqliteStoreTest, ASecondIntegrationForOneStateOrOneClientIsRefused) {
   EXPECT_FALSE(Unwrap(Run(store->FindIntegration("ext-b"))).has_value());
 }
 
+TEST_F(SqliteStoreTest, IntegrationsAreListedInClientIdOrderWithTheirSecretsOpened) {
+  auto store = OpenStore();
+  EXPECT_TRUE(Unwrap(Run(store->ListIntegrations())).empty());
+  for (const char* id : {"ext-c", "ext-a", "ext-b"}) {
+    Unwrap(Run(store->AddIntegration({.client_id = id,
+                                      .client_secret = amoauth::Secret(std::string("s-") + id),
+                                      .state_hash = std::string("state-") + id,
+                                      .created_at = FromUnixSeconds(kNow)})));
+  }
+  const auto all = Unwrap(Run(OpenStore()->ListIntegrations()));
+  ASSERT_EQ(all.size(), 3U);
+  EXPECT_EQ(all[0].client_id, "ext-a");
+  EXPECT_EQ(all[1].client_id, "ext-b");
+  EXPECT_EQ(all[2].client_id, "ext-c");
+  EXPECT_EQ(all[1].client_secret.Reveal(), "s-ext-b");
+  EXPECT_EQ(all[2].state_hash, "state-ext-c");
+}
+
 // ---- used_codes ---------------------------------------------------------------------------------
 
 TEST_F(SqliteStoreTest, CodeIsNewOnceThenKnown) {

@@ -181,6 +181,8 @@ class IntegrationStore {
       std::string client_id) = 0;
   virtual Task<Result<std::optional<ExternalIntegration>>> FindIntegrationByState(
       std::string state_hash) = 0;
+  /// Every stored integration, ordered by client_id (`amoauth export`).
+  virtual Task<Result<std::vector<ExternalIntegration>>> ListIntegrations() = 0;
 };
 
 /// Remembers which authorization codes were already sent to amoCRM, so that no code is ever
@@ -297,6 +299,23 @@ class WebhookSender {
   /// POSTs `body` (Content-Type: application/json) with `headers`; the HTTP status whatever it is.
   /// Errors: transport failures.
   virtual Task<Result<int>> Post(std::string body, net::HttpHeaders headers) = 0;
+};
+
+/// Everything amoauth keeps, behind one object: what an engine (store_sqlite, store_pg)
+/// implements and what the composition root holds, whichever engine the configuration chose.
+class Store : public ConnectionStore,
+              public StateStore,
+              public CodeLedger,
+              public RefreshLeases,
+              public EventOutbox,
+              public IntegrationStore,
+              public CodeQueue,
+              public ExchangeQuota {
+ public:
+  /// The schema version after migrations (`amoauth migrate`, `amoauth doctor`).
+  [[nodiscard]] virtual int SchemaVersion() const = 0;
+  /// "sqlite" or "postgresql", for people reading `amoauth doctor` and the logs.
+  [[nodiscard]] virtual std::string_view Engine() const = 0;
 };
 
 }  // namespace amoauth::service

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "amoauth/core/clock.hpp"
@@ -34,14 +35,7 @@ struct SqliteOptions {
 /// beside them. All SQLite calls run on the store's own bounded thread pool (net::RunBlocking).
 /// Leases, outbox claims, states and codes hold across processes sharing the file: each rests
 /// on one SQLite write transaction.
-class SqliteStore final : public service::ConnectionStore,
-                          public service::StateStore,
-                          public service::CodeLedger,
-                          public service::RefreshLeases,
-                          public service::EventOutbox,
-                          public service::IntegrationStore,
-                          public service::CodeQueue,
-                          public service::ExchangeQuota {
+class SqliteStore final : public service::Store {
  public:
   /// Opens (creating if needed) and migrates the database. Blocking: call at start-up.
   /// Errors: Errc::kStoreFailure with the reason logged.
@@ -74,6 +68,7 @@ class SqliteStore final : public service::ConnectionStore,
       std::string client_id) override;
   service::Task<Result<std::optional<service::ExternalIntegration>>> FindIntegrationByState(
       std::string state_hash) override;
+  service::Task<Result<std::vector<service::ExternalIntegration>>> ListIntegrations() override;
 
   service::Task<Result<bool>> MarkUsed(std::string code_hash, core::TimePoint now) override;
 
@@ -112,8 +107,8 @@ class SqliteStore final : public service::ConnectionStore,
                                                                 core::TimePoint now,
                                                                 core::Seconds interval) override;
 
-  /// Schema version after migrations (for `amoauth doctor` and tests).
-  [[nodiscard]] int SchemaVersion() const;
+  [[nodiscard]] int SchemaVersion() const override;
+  [[nodiscard]] std::string_view Engine() const override { return "sqlite"; }
 
  private:
   struct Impl;
