@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -74,6 +75,27 @@ class ConnectionStore {
   /// Every row whose base_domain is `base_domain` (an account host, lower case), ordered by
   /// account_id then client_id. Indexed.
   virtual Task<Result<std::vector<core::Connection>>> FindByDomain(std::string base_domain) = 0;
+};
+
+/// Writes to amo_tokens committed by anyone sharing the store — this process or another instance —
+/// as the engine learns of them (PostgreSQL: LISTEN/NOTIFY). It is what lets an instance keep a
+/// token cache that another instance's refresh invalidates (service::CachedConnectionStore).
+/// Implementations call the listener from their own thread, never while holding a lock the
+/// listener could need.
+class ConnectionChanges {
+ public:
+  struct Listener {
+    /// A write of this row committed (delivered after the commit, possibly more than once).
+    std::function<void(core::AccountKey)> changed;
+    /// false: changes may be missed from now on (the listening connection dropped), so anything
+    /// cached must be forgotten and nothing cached until true; true: listening (again), and every
+    /// later commit will be reported.
+    std::function<void(bool listening)> continuity;
+  };
+  virtual ~ConnectionChanges() = default;
+  /// Starts delivering to `listener`; the first call of `continuity` tells the current state.
+  /// At most one listener.
+  virtual void Subscribe(Listener listener) = 0;
 };
 
 /// Who may refresh an account right now, across every process (and later every machine) sharing
