@@ -80,7 +80,7 @@ class PostgresEngine final : public StoreEngine {
     }
     const fs::path data = where[0][0];
     std::string bytes;
-    for (const fs::path dir : {data / "base" / where[0][1], data / "pg_wal"}) {
+    for (const fs::path& dir : {data / "base" / where[0][1], data / "pg_wal"}) {
       for (const auto& entry : fs::recursive_directory_iterator(dir)) {
         if (entry.is_regular_file()) {
           bytes += ReadFileBytes(entry.path());
