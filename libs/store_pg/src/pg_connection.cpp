@@ -47,6 +47,12 @@ std::string Redacted(std::string text, const std::string& password) {
   return text;
 }
 
+/// Server notices ("relation … already exists, skipping") go to the log at debug level, not to
+/// stderr as libpq's default does.
+void LogNotice(void* logger, const char* message) {
+  static_cast<spdlog::logger*>(logger)->debug("PostgreSQL: {}", OneLine(message));
+}
+
 }  // namespace
 
 // ---- Params -------------------------------------------------------------------------------------
@@ -153,6 +159,7 @@ Result<Connection> Connection::Open(const std::string& url,
     return Fail(Errc::kStoreFailure);
   }
   Connection c(std::move(conn), std::move(log));
+  PQsetNoticeProcessor(c.Get(), &LogNotice, c.log_.get());
   if (PQstatus(c.Get()) != CONNECTION_OK) {
     c.log_->error("cannot connect to PostgreSQL at {}: {}",
                   c.Target(),

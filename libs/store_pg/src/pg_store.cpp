@@ -24,12 +24,14 @@
 #include "amoauth/store_schema/stored_format.hpp"
 #include "pg_connection.hpp"
 #include "pg_migrations.hpp"
+#include "pg_sql.hpp"
 #include "token_listener.hpp"
 
 namespace amoauth::store_pg {
 
 namespace {
 
+namespace sql = detail::sql;
 using core::FormatIsoTime;
 using core::ParseIsoTime;
 using detail::Bytes;
@@ -87,183 +89,6 @@ std::shared_ptr<spdlog::logger> StoreLogger() {
   }
   return spdlog::default_logger()->clone("store");
 }
-
-// ---- amo_tokens ---------------------------------------------------------------------------------
-
-// Every amo_tokens query reads the columns in this order (see ReadConnection).
-#define AMOAUTH_TOKEN_COLUMNS \
-  R"("accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "keyId",         \
-     "accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt",          \
-     "lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError", "lastErrorAt")"
-
-constexpr std::string_view kFindSql =
-    "SELECT " AMOAUTH_TOKEN_COLUMNS
-    R"( FROM amo_tokens WHERE "accountId" = $1 AND "clientId" = $2)";
-constexpr std::string_view kFindByAccountSql =
-    "SELECT " AMOAUTH_TOKEN_COLUMNS
-    R"( FROM amo_tokens WHERE "accountId" = $1 ORDER BY "clientId")";
-constexpr std::string_view kListSql =
-    "SELECT " AMOAUTH_TOKEN_COLUMNS R"( FROM amo_tokens ORDER BY "accountId", "clientId")";
-// Served by the amo_tokens_base_domain index.
-constexpr std::string_view kFindByDomainSql =
-    "SELECT " AMOAUTH_TOKEN_COLUMNS
-    R"( FROM amo_tokens WHERE "baseDomain" = $1 ORDER BY "accountId", "clientId")";
-// $1 is the active status. The amo_tokens_due index (status, nextRefreshAt, accountId, clientId)
-// answers it as one range scan in index order with no sort (a test checks the plan). NULL
-// ("never") fails `<=`, so unscheduled rows drop out by themselves.
-constexpr std::string_view kListDueSql =
-    "SELECT " AMOAUTH_TOKEN_COLUMNS
-    R"( FROM amo_tokens WHERE "status" = $1 AND "nextRefreshAt" <= $2
-        ORDER BY "status", "nextRefreshAt", "accountId", "clientId" LIMIT $3)";
-
-#undef AMOAUTH_TOKEN_COLUMNS
-
-// Writes bind $1…$17 in this order (ConnectionParams).
-// One statement: PostgreSQL takes the row lock (or the key's insertion lock) before reading the
-// old version, so concurrent upserts of one key serialise and no version repeats.
-constexpr std::string_view kUpsertSql = R"sql(
-INSERT INTO amo_tokens ("accountId", "clientId", "baseDomain", "apiDomain", "userId", "status",
-                        "keyId", "accessToken", "refreshToken", "expiresAt", "version",
-                        "createdAt", "updatedAt", "lastRefreshAt", "nextRefreshAt",
-                        "refreshFailures", "lastError", "lastErrorAt")
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $15, $16, $17)
-ON CONFLICT ("accountId", "clientId") DO UPDATE SET
-  "baseDomain" = excluded."baseDomain",
-  "apiDomain" = excluded."apiDomain",
-  "userId" = excluded."userId",
-  "status" = excluded."status",
-  "keyId" = excluded."keyId",
-  "accessToken" = excluded."accessToken",
-  "refreshToken" = excluded."refreshToken",
-  "expiresAt" = excluded."expiresAt",
-  "version" = amo_tokens."version" + 1,
-  "updatedAt" = excluded."updatedAt",
-  "lastRefreshAt" = excluded."lastRefreshAt",
-  "nextRefreshAt" = excluded."nextRefreshAt",
-  "refreshFailures" = excluded."refreshFailures",
-  "lastError" = excluded."lastError",
-  "lastErrorAt" = excluded."lastErrorAt"
-RETURNING "version", "createdAt")sql";
-
-// The compare-and-swap. Under READ COMMITTED an UPDATE that waited for a concurrent writer's
-// row lock re-checks its WHERE against the committed row, so of two refreshers at one version
-// exactly one matches. Parameters as the upsert's without createdAt ($11 is updatedAt), and $17
-// the expected version.
-constexpr std::string_view kReplaceSql = R"sql(
-UPDATE amo_tokens SET
-  "baseDomain" = $3,
-  "apiDomain" = $4,
-  "userId" = $5,
-  "status" = $6,
-  "keyId" = $7,
-  "accessToken" = $8,
-  "refreshToken" = $9,
-  "expiresAt" = $10,
-  "version" = "version" + 1,
-  "updatedAt" = $11,
-  "lastRefreshAt" = $12,
-  "nextRefreshAt" = $13,
-  "refreshFailures" = $14,
-  "lastError" = $15,
-  "lastErrorAt" = $16
-WHERE "accountId" = $1 AND "clientId" = $2 AND "version" = $17
-RETURNING "version", "createdAt")sql";
-
-constexpr std::string_view kExistsSql =
-    R"sql(SELECT 1 FROM amo_tokens WHERE "accountId" = $1 AND "clientId" = $2)sql";
-
-// Delivered to listeners when the transaction commits, not before; never if it rolls back.
-constexpr std::string_view kNotifySql = "SELECT pg_notify('amoauth_tokens', $1)";
-
-// ---- refresh_leases -----------------------------------------------------------------------------
-
-// One statement: PostgreSQL's ON CONFLICT takes the existing row's lock (or waits for a racing
-// insert to commit) before evaluating the WHERE, so of any number of instances racing for a
-// lease exactly one inserts it or takes it over; the others get no row back.
-// $1 $2 key, $3 holder, $4 until, $5 now.
-constexpr std::string_view kAcquireLeaseSql = R"sql(
-INSERT INTO refresh_leases ("accountId", "clientId", "holder", "expiresAt")
-VALUES ($1, $2, $3, $4)
-ON CONFLICT ("accountId", "clientId") DO UPDATE SET
-  "holder" = excluded."holder",
-  "expiresAt" = excluded."expiresAt"
-WHERE refresh_leases."holder" = excluded."holder" OR refresh_leases."expiresAt" <= $5
-RETURNING "holder")sql";
-
-constexpr std::string_view kReleaseLeaseSql = R"sql(
-DELETE FROM refresh_leases WHERE "accountId" = $1 AND "clientId" = $2 AND "holder" = $3)sql";
-
-// ---- webhook_outbox -----------------------------------------------------------------------------
-
-// $1 type, $2 body, $3 the enqueue time: createdAt, and due at once.
-constexpr std::string_view kEnqueueSql = R"sql(
-INSERT INTO webhook_outbox ("type", "body", "createdAt", "attempts", "nextAttemptAt")
-VALUES ($1, $2, $3, 0, $3))sql";
-
-// One statement picks and marks. SKIP LOCKED: an entry another instance is claiming right now is
-// passed over instead of waited for, and one it has just claimed fails the re-checked WHERE (its
-// nextAttemptAt moved), so no entry is handed to two claimers and no claimer blocks another.
-// $1 now, $2 claim_until, $3 limit. RETURNING order is not promised; the caller sorts by id.
-constexpr std::string_view kClaimSql = R"sql(
-UPDATE webhook_outbox SET "attempts" = "attempts" + 1, "nextAttemptAt" = $2
-WHERE "id" IN (SELECT "id" FROM webhook_outbox
-               WHERE "deliveredAt" IS NULL AND "nextAttemptAt" <= $1
-               ORDER BY "id" LIMIT $3
-               FOR UPDATE SKIP LOCKED)
-RETURNING "id", "type", "body", "createdAt", "attempts", "nextAttemptAt", "lastError")sql";
-
-constexpr std::string_view kPruneDeliveredSql =
-    R"sql(DELETE FROM webhook_outbox WHERE "deliveredAt" < $1)sql";
-
-// Both leave a delivered entry alone: a late report from a claimer whose claim had run out must
-// not put an event back in the queue once someone delivered it.
-constexpr std::string_view kMarkDeliveredSql = R"sql(
-UPDATE webhook_outbox SET "deliveredAt" = $2 WHERE "id" = $1 AND "deliveredAt" IS NULL)sql";
-constexpr std::string_view kMarkFailedSql = R"sql(
-UPDATE webhook_outbox SET "lastError" = $2, "nextAttemptAt" = $3
-WHERE "id" = $1 AND "deliveredAt" IS NULL)sql";
-
-constexpr std::string_view kCountPendingSql =
-    R"sql(SELECT count(*) FROM webhook_outbox WHERE "deliveredAt" IS NULL)sql";
-
-// ---- code_queue ---------------------------------------------------------------------------------
-
-constexpr std::string_view kEnqueueCodeSql = R"sql(
-INSERT INTO code_queue ("codeHash", "keyId", "code", "accountHost", "clientId", "source",
-                        "receivedAt", "expiresAt", "attempts", "nextAttemptAt")
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)
-ON CONFLICT ("codeHash") DO NOTHING)sql";
-
-// As kClaimSql. $1 now, $2 claim_until, $3 limit.
-constexpr std::string_view kClaimCodesSql = R"sql(
-UPDATE code_queue SET "attempts" = "attempts" + 1, "nextAttemptAt" = $2
-WHERE "id" IN (SELECT "id" FROM code_queue
-               WHERE "nextAttemptAt" <= $1 ORDER BY "nextAttemptAt", "id" LIMIT $3
-               FOR UPDATE SKIP LOCKED)
-RETURNING "id", "codeHash", "keyId", "code", "accountHost", "clientId", "source", "receivedAt",
-          "expiresAt", "attempts", "nextAttemptAt", "lastError")sql";
-
-constexpr std::string_view kDeleteCodeSql = R"sql(DELETE FROM code_queue WHERE "id" = $1)sql";
-constexpr std::string_view kRetryCodeSql =
-    R"sql(UPDATE code_queue SET "lastError" = $2, "nextAttemptAt" = $3 WHERE "id" = $1)sql";
-constexpr std::string_view kCountCodesSql = R"sql(SELECT count(*) FROM code_queue)sql";
-
-// ---- exchange_quota -----------------------------------------------------------------------------
-
-// As the lease: one conditional upsert, exactly one racer takes the slot. $1 subject, $2 now,
-// $3 now - interval.
-constexpr std::string_view kTakeSql = R"sql(
-INSERT INTO exchange_quota ("subjectHash", "takenAt") VALUES ($1, $2)
-ON CONFLICT ("subjectHash") DO UPDATE SET "takenAt" = excluded."takenAt"
-WHERE exchange_quota."takenAt" <= $3
-RETURNING "takenAt")sql";
-constexpr std::string_view kTakenAtSql =
-    R"sql(SELECT "takenAt" FROM exchange_quota WHERE "subjectHash" = $1)sql";
-
-// ---- integrations -------------------------------------------------------------------------------
-
-constexpr std::string_view kIntegrationColumns =
-    R"("clientId", "keyId", "clientSecret", "stateHash", "createdAt")";
 
 /// A connection's tokens as stored: sealed, the refresh token NULL when empty.
 struct SealedTokens {
@@ -394,8 +219,8 @@ struct PgStore::Impl {
     return FloorToSeconds(clock.Now());
   }
 
-  /// The parameters of kUpsertSql (`now` is createdAt, used by a new row only, and updatedAt)
-  /// or, without createdAt, the first 16 of kReplaceSql.
+  /// The parameters of sql::kUpsertSql (`now` is createdAt, used by a new row only, and updatedAt)
+  /// or, without createdAt, the first 16 of sql::kReplaceSql.
   [[nodiscard]] Params ConnectionParams(const core::Connection& c,
                                         const SealedTokens& sealed,
                                         core::TimePoint now,
@@ -547,7 +372,7 @@ struct PgStore::Impl {
     for (const auto& event : events) {
       Params p;
       p.Text(event.type).Text(event.body).Text(now_text);
-      if (auto done = conn.Exec("enqueue event", kEnqueueSql, p); !done) {
+      if (auto done = conn.Exec("enqueue event", sql::kEnqueueSql, p); !done) {
         return done.error();
       }
     }
@@ -558,7 +383,7 @@ struct PgStore::Impl {
   static Result<void> NotifyChanged(Connection& conn, const core::Connection& c) {
     Params p;
     p.Text(fmt::format("{}/{}", c.account_id, c.client_id));
-    if (auto sent = conn.Exec("notify token change", kNotifySql, p); !sent) {
+    if (auto sent = conn.Exec("notify token change", sql::kNotifySql, p); !sent) {
       return sent.error();
     }
     return {};
@@ -593,7 +418,7 @@ struct PgStore::Impl {
       // Told apart in the same transaction; nothing was written and it rolls back.
       Params key_params;
       key_params.Int(c.account_id).Text(c.client_id);
-      auto exists = conn.Exec("check token row", kExistsSql, key_params);
+      auto exists = conn.Exec("check token row", sql::kExistsSql, key_params);
       if (!exists) {
         return exists.error();
       }
@@ -619,7 +444,7 @@ struct PgStore::Impl {
   Result<core::Connection> Upsert(Connection& conn,
                                   const core::Connection& c,
                                   const std::vector<service::Event>& events) {
-    auto written = WriteToken(conn, kUpsertSql, c, std::nullopt, events);
+    auto written = WriteToken(conn, sql::kUpsertSql, c, std::nullopt, events);
     if (!written) {
       return written.error();
     }
@@ -630,7 +455,7 @@ struct PgStore::Impl {
                                    const core::Connection& c,
                                    std::int64_t expected_version,
                                    const std::vector<service::Event>& events) {
-    auto written = WriteToken(conn, kReplaceSql, c, expected_version, events);
+    auto written = WriteToken(conn, sql::kReplaceSql, c, expected_version, events);
     if (!written) {
       return written.error();
     }
@@ -640,7 +465,7 @@ struct PgStore::Impl {
   Result<std::optional<core::Connection>> Find(Connection& conn, const core::AccountKey& k) {
     Params p;
     p.Int(k.account_id).Text(k.client_id);
-    auto rows = conn.Exec("find token row", kFindSql, p);
+    auto rows = conn.Exec("find token row", sql::kFindSql, p);
     if (!rows) {
       return rows.error();
     }
@@ -668,17 +493,17 @@ struct PgStore::Impl {
   Result<std::vector<core::Connection>> FindByAccount(Connection& conn, const std::int64_t& id) {
     Params p;
     p.Int(id);
-    return Select(conn, "find token rows by account", kFindByAccountSql, p);
+    return Select(conn, "find token rows by account", sql::kFindByAccountSql, p);
   }
 
   Result<std::vector<core::Connection>> FindByDomain(Connection& conn, const std::string& domain) {
     Params p;
     p.Text(domain);
-    return Select(conn, "find token rows by domain", kFindByDomainSql, p);
+    return Select(conn, "find token rows by domain", sql::kFindByDomainSql, p);
   }
 
   Result<std::vector<core::Connection>> List(Connection& conn) {
-    return Select(conn, "list token rows", kListSql, Params());
+    return Select(conn, "list token rows", sql::kListSql, Params());
   }
 
   Result<std::vector<core::Connection>> ListDue(Connection& conn,
@@ -688,7 +513,7 @@ struct PgStore::Impl {
     p.Text(core::ToString(core::ConnectionStatus::kActive))
         .Text(FormatIsoTime(now))
         .Int(SqlLimit(limit));
-    return Select(conn, "list due token rows", kListDueSql, p);
+    return Select(conn, "list due token rows", sql::kListDueSql, p);
   }
 
   // ---- oauth_states ---------------------------------------------------------------------------
@@ -820,7 +645,7 @@ struct PgStore::Impl {
     auto inserted = conn.Exec("add integration",
                               fmt::format("INSERT INTO integrations ({}) VALUES ($1, $2, $3, $4, "
                                           "$5) ON CONFLICT DO NOTHING",
-                                          kIntegrationColumns),
+                                          sql::kIntegrationColumns),
                               p);
     if (!inserted) {
       return inserted.error();
@@ -860,11 +685,11 @@ struct PgStore::Impl {
   Result<std::vector<service::ExternalIntegration>> SelectIntegrations(Connection& conn,
                                                                        std::string_view where,
                                                                        const Params& p) {
-    auto rows = conn.Exec(
-        "read integrations",
-        fmt::format(
-            "SELECT {} FROM integrations {} ORDER BY \"clientId\"", kIntegrationColumns, where),
-        p);
+    auto rows = conn.Exec("read integrations",
+                          fmt::format("SELECT {} FROM integrations {} ORDER BY \"clientId\"",
+                                      sql::kIntegrationColumns,
+                                      where),
+                          p);
     if (!rows) {
       return rows.error();
     }
@@ -950,7 +775,7 @@ struct PgStore::Impl {
         .Text(holder)
         .Text(FormatIsoTime(CeilToSeconds(until)))
         .Text(FormatIsoTime(now));
-    auto rows = conn.Exec("acquire lease", kAcquireLeaseSql, p);
+    auto rows = conn.Exec("acquire lease", sql::kAcquireLeaseSql, p);
     if (!rows) {
       return ErrorAs<bool>(rows.error());
     }
@@ -961,7 +786,7 @@ struct PgStore::Impl {
   Result<void> Release(Connection& conn, const core::AccountKey& k, const std::string& holder) {
     Params p;
     p.Int(k.account_id).Text(k.client_id).Text(holder);
-    if (auto done = conn.Exec("release lease", kReleaseLeaseSql, p); !done) {
+    if (auto done = conn.Exec("release lease", sql::kReleaseLeaseSql, p); !done) {
       return done.error();
     }
     return {};
@@ -989,13 +814,14 @@ struct PgStore::Impl {
     // Pruning here keeps the table bounded without a timer of its own; the claimer polls.
     Params prune;
     prune.Text(FormatIsoTime(now - store_schema::kDeliveredRetention));
-    if (auto pruned = conn.Exec("prune delivered events", kPruneDeliveredSql, prune); !pruned) {
+    if (auto pruned = conn.Exec("prune delivered events", sql::kPruneDeliveredSql, prune);
+        !pruned) {
       return pruned.error();
     }
     Params p;
     // The claim ends no earlier than asked (rounded up): nobody else claims meanwhile.
     p.Text(FormatIsoTime(now)).Text(FormatIsoTime(CeilToSeconds(claim_until))).Int(SqlLimit(limit));
-    auto rows = conn.Exec("claim events", kClaimSql, p);
+    auto rows = conn.Exec("claim events", sql::kClaimSql, p);
     if (!rows) {
       return rows.error();
     }
@@ -1027,7 +853,7 @@ struct PgStore::Impl {
   Result<void> MarkDelivered(Connection& conn, const std::int64_t& id, const core::TimePoint& now) {
     Params p;
     p.Int(id).Text(FormatIsoTime(now));
-    if (auto done = conn.Exec("mark event delivered", kMarkDeliveredSql, p); !done) {
+    if (auto done = conn.Exec("mark event delivered", sql::kMarkDeliveredSql, p); !done) {
       return done.error();
     }
     return {};
@@ -1040,7 +866,7 @@ struct PgStore::Impl {
                           const core::TimePoint& next_attempt_at) {
     Params p;
     p.Int(id).Text(error).Text(FormatIsoTime(CeilToSeconds(next_attempt_at)));
-    if (auto done = conn.Exec("mark event failed", kMarkFailedSql, p); !done) {
+    if (auto done = conn.Exec("mark event failed", sql::kMarkFailedSql, p); !done) {
       return done.error();
     }
     return {};
@@ -1055,14 +881,14 @@ struct PgStore::Impl {
   }
 
   Result<std::size_t> CountPending(Connection& conn) {
-    return Count(conn, "count pending events", kCountPendingSql);
+    return Count(conn, "count pending events", sql::kCountPendingSql);
   }
 
   // ---- code_queue -----------------------------------------------------------------------------
 
   Result<bool> EnqueueCode(Connection& conn, const service::QueuedCode& c) {
     // Checked before the insert, outside a transaction: a race may pass it by a few, harmlessly.
-    auto count = Count(conn, "count codes", kCountCodesSql);
+    auto count = Count(conn, "count codes", sql::kCountCodesSql);
     if (!count) {
       return ErrorAs<bool>(count.error());
     }
@@ -1084,7 +910,7 @@ struct PgStore::Impl {
         .Text(FormatIsoTime(c.received_at))
         .Text(FormatIsoTime(c.expires_at))
         .Text(FormatIsoTime(c.next_attempt_at));
-    auto inserted = conn.Exec("enqueue code", kEnqueueCodeSql, p);
+    auto inserted = conn.Exec("enqueue code", sql::kEnqueueCodeSql, p);
     if (!inserted) {
       return ErrorAs<bool>(inserted.error());
     }
@@ -1131,7 +957,7 @@ struct PgStore::Impl {
                                                          const std::size_t& limit) {
     Params p;
     p.Text(FormatIsoTime(now)).Text(FormatIsoTime(CeilToSeconds(claim_until))).Int(SqlLimit(limit));
-    auto rows = conn.Exec("claim codes", kClaimCodesSql, p);
+    auto rows = conn.Exec("claim codes", sql::kClaimCodesSql, p);
     if (!rows) {
       return rows.error();
     }
@@ -1153,7 +979,7 @@ struct PgStore::Impl {
   Result<void> Finish(Connection& conn, const std::int64_t& id) {
     Params p;
     p.Int(id);
-    if (auto done = conn.Exec("finish code", kDeleteCodeSql, p); !done) {
+    if (auto done = conn.Exec("finish code", sql::kDeleteCodeSql, p); !done) {
       return done.error();
     }
     return {};
@@ -1166,7 +992,7 @@ struct PgStore::Impl {
                      const core::TimePoint& next_attempt_at) {
     Params p;
     p.Int(id).Text(error).Text(FormatIsoTime(CeilToSeconds(next_attempt_at)));
-    if (auto done = conn.Exec("retry code", kRetryCodeSql, p); !done) {
+    if (auto done = conn.Exec("retry code", sql::kRetryCodeSql, p); !done) {
       return done.error();
     }
     return {};
@@ -1185,7 +1011,7 @@ struct PgStore::Impl {
     }
     Params p;
     p.Int(id);
-    auto deleted = conn.Exec("give up code", kDeleteCodeSql, p);
+    auto deleted = conn.Exec("give up code", sql::kDeleteCodeSql, p);
     if (!deleted) {
       return deleted.error();
     }
@@ -1198,7 +1024,7 @@ struct PgStore::Impl {
   }
 
   Result<std::size_t> CountQueued(Connection& conn) {
-    return Count(conn, "count codes", kCountCodesSql);
+    return Count(conn, "count codes", sql::kCountCodesSql);
   }
 
   // ---- exchange_quota -------------------------------------------------------------------------
@@ -1211,7 +1037,7 @@ struct PgStore::Impl {
     const core::TimePoint whole_now = FloorToSeconds(now);
     Params p;
     p.Text(subject).Text(FormatIsoTime(whole_now)).Text(FormatIsoTime(whole_now - interval));
-    auto taken = conn.Exec("take exchange quota", kTakeSql, p);
+    auto taken = conn.Exec("take exchange quota", sql::kTakeSql, p);
     if (!taken) {
       return taken.error();
     }
@@ -1220,7 +1046,7 @@ struct PgStore::Impl {
     }
     Params q;
     q.Text(subject);
-    auto read = conn.Exec("read exchange quota", kTakenAtSql, q);
+    auto read = conn.Exec("read exchange quota", sql::kTakenAtSql, q);
     if (!read) {
       return read.error();
     }
