@@ -464,6 +464,87 @@ TEST_F(PgStoreTest, CallsSucceedAgainAfterTheServerCutTheirConnections) {
   ASSERT_TRUE(again) << again.error().message();
 }
 
+// ---- every statement runs
+// ------------------------------------------------------------------------
+
+// Not the contract (the typed suite checks the semantics on both engines): one pass over every
+// port, so that a statement PostgreSQL rejects (syntax, parameter types) fails here, by name.
+TEST_F(PgStoreTest, EveryStatementIsAcceptedByPostgreSQL) {
+  auto store = Open(1);
+  ASSERT_NE(store, nullptr);
+  auto stored = Run(store->Upsert(MakeConnection(5, "client"), {{"account.connected", "{}"}}));
+  ASSERT_TRUE(stored) << stored.error().message();
+  EXPECT_TRUE(Run(store->Replace(MakeConnection(5, "client"), stored->version, {})));
+  EXPECT_EQ(Run(store->Replace(MakeConnection(6, "client"), 1, {})).error(),
+            amoauth::make_error_code(Errc::kNotFound));
+  EXPECT_EQ(Run(store->Find({5, "client"})).value()->refresh_token.Reveal(),
+            "refresh-token-plaintext-9876543210");
+  EXPECT_EQ(Run(store->FindByAccount(5)).value().size(), 1U);
+  EXPECT_EQ(Run(store->FindByDomain("example.amocrm.ru")).value().size(), 1U);
+  EXPECT_EQ(Run(store->List()).value().size(), 1U);
+  EXPECT_TRUE(Run(store->ListDue(At(0), 10)).value().empty());
+
+  amoauth::service::PendingState state;
+  state.state_hash = "hash";
+  state.client_id = "client";
+  state.created_at = At(0);
+  state.expires_at = At(600);
+  EXPECT_TRUE(Run(store->Put(state, At(0))));
+  EXPECT_TRUE(Run(store->Peek("hash", At(1))).value().has_value());
+  EXPECT_TRUE(Run(store->Take("hash", At(1))).value().has_value());
+  EXPECT_FALSE(Run(store->Take("hash", At(1))).value().has_value());
+
+  amoauth::service::ExternalIntegration integration;
+  integration.client_id = "external";
+  integration.client_secret = Secret("client-secret");
+  integration.state_hash = "state";
+  integration.created_at = At(0);
+  EXPECT_TRUE(Run(store->AddIntegration(integration)));
+  EXPECT_EQ(Run(store->AddIntegration(integration)).error(),
+            amoauth::make_error_code(Errc::kSecretsAlreadyReceived));
+  EXPECT_EQ(Run(store->FindIntegration("external")).value()->client_secret.Reveal(),
+            "client-secret");
+  EXPECT_TRUE(Run(store->FindIntegrationByState("state")).value().has_value());
+  EXPECT_EQ(Run(store->ListIntegrations()).value().size(), 1U);
+
+  EXPECT_TRUE(Run(store->MarkUsed("code", At(0))).value());
+  EXPECT_FALSE(Run(store->MarkUsed("code", At(1))).value());
+
+  EXPECT_TRUE(Run(store->TryAcquire({5, "client"}, "me", At(0), At(30))).value());
+  EXPECT_FALSE(Run(store->TryAcquire({5, "client"}, "other", At(1), At(30))).value());
+  EXPECT_TRUE(Run(store->Release({5, "client"}, "me")));
+  EXPECT_TRUE(Run(store->TryAcquire({5, "client"}, "other", At(1), At(30))).value());
+
+  EXPECT_EQ(Run(store->CountPending()).value(), 1U);
+  const auto events = Run(store->ClaimDue(At(0), At(60), 10)).value();
+  ASSERT_EQ(events.size(), 1U);
+  EXPECT_TRUE(Run(store->MarkFailed(events[0].id, "HTTP 500", At(120))));
+  EXPECT_TRUE(Run(store->MarkDelivered(events[0].id, At(130))));
+  EXPECT_EQ(Run(store->CountPending()).value(), 0U);
+
+  amoauth::service::QueuedCode code;
+  code.code = Secret("def50200-code");
+  code.account_host = "example.amocrm.ru";
+  code.client_id = "client";
+  code.received_at = At(0);
+  code.expires_at = At(1200);
+  code.next_attempt_at = At(0);
+  EXPECT_TRUE(Run(store->Enqueue(code)).value());
+  EXPECT_FALSE(Run(store->Enqueue(code)).value());
+  const auto codes = Run(store->ClaimDueCodes(At(0), At(60), 10)).value();
+  ASSERT_EQ(codes.size(), 1U);
+  EXPECT_EQ(codes[0].code.Reveal(), "def50200-code");
+  EXPECT_TRUE(Run(store->Retry(codes[0].id, "HTTP 500", At(90))));
+  EXPECT_TRUE(Run(store->GiveUp(codes[0].id, {{"code.exchange_failed", "{}"}}, At(100))));
+  EXPECT_EQ(Run(store->CountQueued()).value(), 0U);
+  EXPECT_EQ(Run(store->CountPending()).value(), 1U);
+  EXPECT_TRUE(Run(store->Enqueue(code)).value());
+  EXPECT_TRUE(Run(store->Finish(Run(store->ClaimDueCodes(At(200), At(260), 1)).value().at(0).id)));
+
+  EXPECT_FALSE(Run(store->TryTake("subject", At(0), std::chrono::seconds(300))).value());
+  EXPECT_EQ(Run(store->TryTake("subject", At(10), std::chrono::seconds(300))).value(), At(300));
+}
+
 // ---- start-up errors ----------------------------------------------------------------------------
 
 TEST_F(PgStoreTest, OpenFailsInWordsWhenNoServerListensOnTheSocket) {
