@@ -98,7 +98,7 @@ std::string Value(const Environment& env, const std::string& name) {
 
 /// The secrets a command must never print.
 void ExpectNoSecrets(const ProcessHarness& h, const CommandResult& r) {
-  for (const std::string secret :
+  for (const std::string& secret :
        {h.ApiKey(), Value(h.Env(0), "AMOAUTH_MASTER_KEY"), h.SandboxIntegration().client_secret}) {
     EXPECT_THAT(r.out + r.err, Not(HasSubstr(secret)));
   }
