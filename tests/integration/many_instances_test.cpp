@@ -401,6 +401,7 @@ TEST_P(ManyInstancesTest, SurviveRandomSigkillsForAMinute) {
       next_kill += kKillEvery;
       const std::size_t victim = rng() % kInstances;
       instances.Down(victim);
+      std::cout << "[ chaos    ] " << IsoUtcFromNow(0s) << " SIGKILL instance " << victim << "\n";
       h.Kill(victim, SIGKILL);
       ++kills;
       if (kills % 3 == 1 && widgets_sent < widget_accounts.size()) {
