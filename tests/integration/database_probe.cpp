@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string_view>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 namespace amoauth::testing {
@@ -40,12 +41,33 @@ std::vector<OutboxRow> ReadSqliteOutbox(const std::string& path) {
   return rows;
 }
 
+std::vector<OutboxRow> ReadPostgresOutbox(const std::string& url) {
+  std::unique_ptr<PGconn, decltype(&PQfinish)> conn(PQconnectdb(url.c_str()), &PQfinish);
+  if (PQstatus(conn.get()) != CONNECTION_OK) {
+    throw std::runtime_error(std::string("connect to PostgreSQL: ") + PQerrorMessage(conn.get()));
+  }
+  std::unique_ptr<PGresult, decltype(&PQclear)> result(PQexec(conn.get(), kOutboxQuery), &PQclear);
+  if (PQresultStatus(result.get()) != PGRES_TUPLES_OK) {
+    throw std::runtime_error(std::string("read webhook_outbox: ") +
+                             PQresultErrorMessage(result.get()));
+  }
+  std::vector<OutboxRow> rows;
+  for (int i = 0; i < PQntuples(result.get()); ++i) {
+    rows.push_back({.body = PQgetvalue(result.get(), i, 0),
+                    .delivered = std::string_view(PQgetvalue(result.get(), i, 1)) == "t"});
+  }
+  return rows;
+}
+
 }  // namespace
 
 std::vector<OutboxRow> ReadOutbox(const std::string& database_url) {
   constexpr std::string_view kSqlite = "sqlite://";
   if (database_url.starts_with(kSqlite)) {
     return ReadSqliteOutbox(database_url.substr(kSqlite.size()));
+  }
+  if (database_url.starts_with("postgresql://") || database_url.starts_with("postgres://")) {
+    return ReadPostgresOutbox(database_url);
   }
   throw std::runtime_error("ReadOutbox: no reader for this database URL's scheme");
 }

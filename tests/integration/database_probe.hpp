@@ -14,7 +14,7 @@ struct OutboxRow {
 };
 
 /// Every row of webhook_outbox, oldest first. `database_url` is AMOAUTH_DATABASE_URL
-/// (sqlite://PATH). Throws std::runtime_error with the reason.
+/// (sqlite://PATH, postgresql://…). Throws std::runtime_error with the reason.
 std::vector<OutboxRow> ReadOutbox(const std::string& database_url);
 
 }  // namespace amoauth::testing

@@ -34,6 +34,7 @@
 #include <spdlog/spdlog.h>
 
 #include "database_probe.hpp"
+#include "postgres_scratch.hpp"
 #include "process_harness.hpp"
 
 namespace amoauth::testing {
@@ -279,33 +280,141 @@ Received ReceivedEvents(const WebhookReceiver& receiver) {
   return out;
 }
 
-// --- the engines
-// -----------------------------------------------------------------------------------
+/// What must hold after any of these runs, once things settle: every account `all` names is
+/// active with a refresh token that still works (the sandbox then hands out tokens of an hour,
+/// and each account must get one), amoCRM accepts the token amoauth hands out, no refresh token
+/// or code was presented after it died, and every event in the outbox reached the receiver,
+/// account.connected for every account among them.
+void ExpectNothingLost(ProcessHarness& h,
+                       const WebhookReceiver& receiver,
+                       const std::vector<std::int64_t>& all,
+                       std::mt19937_64& rng) {
+  // Settle: tokens of an hour from now on. Every account must get one by its refresh token —
+  // which proves the refresh token survived the chaos — and then the schedulers fall quiet, so
+  // the checks below see tokens that stay valid while they look.
+  auto config =
+      h.SandboxPost("/sandbox/config", "application/json", R"({"access_token_ttl_seconds":3600})");
+  if (config.status != 200) {
+    ADD_FAILURE() << "POST /sandbox/config: " << config.body << config.error;
+    return;
+  }
+  std::map<std::int64_t, std::string> statuses;
+  const bool settled = WaitFor(
+      [&] {
+        auto list = h.Call(rng() % h.Size(), "GET", "/v1/accounts");
+        if (list.status != 200) {
+          return false;
+        }
+        const std::string later = IsoUtcFromNow(30min);
+        statuses.clear();
+        bool all_long = true;
+        const auto listed = ObjectOf(list.body);
+        for (const auto& v : listed.at("accounts").as_array()) {
+          const auto& a = v.as_object();
+          const std::int64_t id = a.at("account_id").as_int64();
+          statuses[id] = std::string(a.at("status").as_string());
+          all_long = all_long && std::string(a.at("expires_at").as_string()) > later;
+        }
+        return all_long && statuses.size() == all.size();
+      },
+      90s);
+  std::map<std::string, int> by_status;
+  for (const auto& [id, status] : statuses) {
+    ++by_status[status];
+  }
+  EXPECT_EQ(by_status["active"], static_cast<int>(all.size()));
+  EXPECT_EQ(by_status["reauth_required"], 0) << "accounts that need a person";
+  EXPECT_TRUE(settled) << "not every account got a token of an hour within 90 s";
 
-enum class Engine { kSqlite };
+  // Every account's token, as amoauth hands it out, works at amoCRM itself.
+  BlockingHttp amo(h.SandboxTlsOptions());
+  int valid = 0;
+  for (const std::int64_t id : all) {
+    auto token = h.Call(rng() % h.Size(), "GET", AccountPath(id) + "/token");
+    if (token.status != 200) {
+      ADD_FAILURE() << "account " << id << ": /token " << token.status << " " << token.body;
+      continue;
+    }
+    const auto t = ObjectOf(token.body);
+    http_client::ClientRequest request{.method = "GET",
+                                       .url = "https://chaos" +
+                                              std::to_string(id - kFirstAccountId + 1) +
+                                              ".amocrm.ru/api/v4/account"};
+    request.headers.Set("Authorization", "Bearer " + std::string(t.at("access_token").as_string()));
+    auto at_amo = amo.Send(std::move(request));
+    if (at_amo.status == 200 && HasId(at_amo.body, "id", id)) {
+      ++valid;
+    } else {
+      ADD_FAILURE() << "account " << id << ": amoCRM answered " << at_amo.status << " "
+                    << at_amo.body.substr(0, 200) << at_amo.error;
+    }
+  }
+  EXPECT_EQ(valid, static_cast<int>(all.size()));
+
+  // No refresh token was ever presented after it died.
+  const auto counters = h.SandboxCounters();
+  EXPECT_EQ(counters.at("refresh_token_reuses").to_number<std::int64_t>(), 0);
+  EXPECT_EQ(counters.at("code_reuses").to_number<std::int64_t>(), 0);
+  std::cout << "[ system   ] sandbox: " << counters.at("refreshes").to_number<std::int64_t>()
+            << " refreshes, " << counters.at("api_requests").to_number<std::int64_t>()
+            << " API requests, max " << counters.at("max_api_requests_per_second")
+            << " per account and second\n";
+
+  // Every event written is delivered: nothing pending in the outbox, and the receiver has every
+  // id in it — account.connected for every account among them.
+  std::vector<OutboxRow> outbox;
+  const bool drained = WaitFor(
+      [&] {
+        outbox = ReadOutbox(h.DatabaseUrl());
+        const Received got = ReceivedEvents(receiver);
+        return std::all_of(outbox.begin(), outbox.end(), [&](const OutboxRow& row) {
+          const auto event = ObjectOf(row.body);
+          return row.delivered && got.ids.contains(std::string(event.at("id").as_string()));
+        });
+      },
+      60s);
+  std::size_t pending = 0;
+  for (const auto& row : outbox) {
+    pending += row.delivered ? 0 : 1;
+  }
+  EXPECT_TRUE(drained) << pending << " of " << outbox.size()
+                       << " events still pending, or delivered but never received";
+  const Received got = ReceivedEvents(receiver);
+  for (const std::int64_t id : all) {
+    EXPECT_TRUE(got.connected_accounts.contains(id)) << "no account.connected for " << id;
+  }
+}
+
+// --- the engines
+// ----------------------------------------------------------------------------------
+
+/// PostgreSQL is what several machines share (issue 5); SQLite, several processes on one machine.
+enum class Engine { kPostgres, kSqlite };
 
 std::string EngineName(const ::testing::TestParamInfo<Engine>& info) {
   switch (info.param) {
+    case Engine::kPostgres:
+      return "Postgres";
     case Engine::kSqlite:
       return "Sqlite";
   }
   return "Unknown";
 }
 
-/// The database every instance of one test shares: "" for the harness's own SQLite file.
+/// The database the instances of one test share: a database of its own on the shared scratch
+/// PostgreSQL (ctest's `postgres` fixture), or the harness's own SQLite file.
 class TestDatabase {
  public:
-  explicit TestDatabase(Engine engine) : engine_(engine) {}
-  [[nodiscard]] std::string Url() const {
-    switch (engine_) {
-      case Engine::kSqlite:
-        return "";
+  explicit TestDatabase(Engine engine) {
+    if (engine == Engine::kPostgres) {
+      postgres_.emplace();
     }
-    return "";
   }
+  /// AMOAUTH_DATABASE_URL, or "" for the harness's SQLite file.
+  [[nodiscard]] std::string Url() const { return postgres_ ? postgres_->Url() : ""; }
 
  private:
-  Engine engine_;
+  std::optional<ScratchDatabase> postgres_;
 };
 
 class ManyInstancesTest : public ::testing::TestWithParam<Engine> {};
@@ -449,97 +558,7 @@ TEST_P(ManyInstancesTest, SurviveRandomSigkillsForAMinute) {
       60s))
       << "not every widget code became a connected account";
 
-  // Settle: tokens of an hour from now on. Every account must get one by its refresh token —
-  // which proves the refresh token survived the chaos — and then the schedulers fall quiet, so
-  // the checks below see tokens that stay valid while they look.
-  auto config =
-      h.SandboxPost("/sandbox/config", "application/json", R"({"access_token_ttl_seconds":3600})");
-  ASSERT_EQ(config.status, 200) << config.body << config.error;
-  std::map<std::int64_t, std::string> statuses;
-  const bool settled = WaitFor(
-      [&] {
-        auto list = h.Call(rng() % kInstances, "GET", "/v1/accounts");
-        if (list.status != 200) {
-          return false;
-        }
-        const std::string later = IsoUtcFromNow(30min);
-        statuses.clear();
-        bool all_long = true;
-        const auto listed = ObjectOf(list.body);
-        for (const auto& v : listed.at("accounts").as_array()) {
-          const auto& a = v.as_object();
-          const std::int64_t id = a.at("account_id").as_int64();
-          statuses[id] = std::string(a.at("status").as_string());
-          all_long = all_long && std::string(a.at("expires_at").as_string()) > later;
-        }
-        return all_long && statuses.size() == all.size();
-      },
-      90s);
-  std::map<std::string, int> by_status;
-  for (const auto& [id, status] : statuses) {
-    ++by_status[status];
-  }
-  EXPECT_EQ(by_status["active"], static_cast<int>(all.size()));
-  EXPECT_EQ(by_status["reauth_required"], 0) << "accounts that need a person after the chaos";
-  EXPECT_TRUE(settled) << "not every account got a token of an hour within 90 s";
-
-  // Every account's token, as amoauth hands it out, works at amoCRM itself.
-  BlockingHttp amo(h.SandboxTlsOptions());
-  int valid = 0;
-  for (const std::int64_t id : all) {
-    auto token = h.Call(rng() % kInstances, "GET", AccountPath(id) + "/token");
-    if (token.status != 200) {
-      ADD_FAILURE() << "account " << id << ": /token " << token.status << " " << token.body;
-      continue;
-    }
-    const auto t = ObjectOf(token.body);
-    http_client::ClientRequest request{.method = "GET",
-                                       .url = "https://chaos" +
-                                              std::to_string(id - kFirstAccountId + 1) +
-                                              ".amocrm.ru/api/v4/account"};
-    request.headers.Set("Authorization", "Bearer " + std::string(t.at("access_token").as_string()));
-    auto at_amo = amo.Send(std::move(request));
-    if (at_amo.status == 200 && HasId(at_amo.body, "id", id)) {
-      ++valid;
-    } else {
-      ADD_FAILURE() << "account " << id << ": amoCRM answered " << at_amo.status << " "
-                    << at_amo.body.substr(0, 200) << at_amo.error;
-    }
-  }
-  EXPECT_EQ(valid, static_cast<int>(all.size()));
-
-  // No refresh token was ever presented after it died.
-  const auto counters = h.SandboxCounters();
-  EXPECT_EQ(counters.at("refresh_token_reuses").to_number<std::int64_t>(), 0);
-  EXPECT_EQ(counters.at("code_reuses").to_number<std::int64_t>(), 0);
-  std::cout << "[ chaos    ] sandbox: " << counters.at("refreshes").to_number<std::int64_t>()
-            << " refreshes, " << counters.at("api_requests").to_number<std::int64_t>()
-            << " API requests, max " << counters.at("max_api_requests_per_second")
-            << " per account and second\n";
-
-  // Every event written is delivered: nothing pending in the outbox, and the receiver has every
-  // id in it — account.connected for every account among them.
-  std::vector<OutboxRow> outbox;
-  const bool drained = WaitFor(
-      [&] {
-        outbox = ReadOutbox(h.DatabaseUrl());
-        const Received got = ReceivedEvents(receiver);
-        return std::all_of(outbox.begin(), outbox.end(), [&](const OutboxRow& row) {
-          const auto event = ObjectOf(row.body);
-          return row.delivered && got.ids.contains(std::string(event.at("id").as_string()));
-        });
-      },
-      60s);
-  std::size_t pending = 0;
-  for (const auto& row : outbox) {
-    pending += row.delivered ? 0 : 1;
-  }
-  EXPECT_TRUE(drained) << pending << " of " << outbox.size()
-                       << " events still pending, or delivered but never received";
-  const Received got = ReceivedEvents(receiver);
-  for (const std::int64_t id : all) {
-    EXPECT_TRUE(got.connected_accounts.contains(id)) << "no account.connected for " << id;
-  }
+  ExpectNothingLost(h, receiver, all, rng);
 
   // The clients: a call cut by a kill went to another instance; nothing else may fail.
   for (const auto& [what, entry] : failures.Snapshot()) {
@@ -547,9 +566,143 @@ TEST_P(ManyInstancesTest, SurviveRandomSigkillsForAMinute) {
   }
 }
 
+/// Runs `clients` client threads over `world` while `meanwhile` runs on this thread; then stops
+/// and joins them, also when `meanwhile` throws.
+template <class Meanwhile>
+void WithClients(ClientWorld& world,
+                 std::size_t clients,
+                 std::mt19937_64& rng,
+                 Meanwhile meanwhile) {
+  world.stop = false;
+  std::vector<std::thread> threads;
+  for (std::size_t c = 0; c < clients; ++c) {
+    threads.emplace_back(RunClient, std::ref(world), rng());
+  }
+  try {
+    meanwhile();
+  } catch (...) {
+    world.stop = true;
+    for (auto& t : threads) {
+      t.join();
+    }
+    throw;
+  }
+  world.stop = true;
+  for (auto& t : threads) {
+    t.join();
+  }
+}
+
+std::string Summary(const Outcomes& outcomes) {
+  std::ostringstream out;
+  for (const auto& [what, entry] : outcomes.Snapshot()) {
+    out << "\n  " << entry.first << " x " << what << " (first: " << entry.second << ")";
+  }
+  return out.str();
+}
+
+// PostgreSQL stops under two running instances and starts again: they answer again, refresh
+// again and lose nothing, with nobody restarting them.
+TEST(PostgresRestartTest, InstancesRecoverWithoutOperatorAction) {
+  constexpr std::size_t kInstances = 2;
+  constexpr std::size_t kAccounts = 20;
+  constexpr std::size_t kClients = 4;
+  spdlog::set_level(spdlog::level::warn);
+  const std::uint64_t seed = std::random_device{}();
+  RecordProperty("seed", std::to_string(seed));
+  std::cout << "[ restart  ] seed " << seed << "\n";
+  std::mt19937_64 rng(seed);
+
+  WebhookReceiver receiver;
+  ScratchPostgres server;  // a server of the test's own: it is stopped below
+  ScratchDatabase database(server.Url());
+  ProcessHarness h({
+      .processes = kInstances,
+      .extra_env = {{"AMOAUTH_REFRESH_MARGIN", "1"},
+                    {"AMOAUTH_REFRESH_AHEAD", "1"},
+                    {"AMOAUTH_SCHEDULER_INTERVAL_MS", "200"},
+                    {"AMOAUTH_AMO_TIMEOUT_MS", "3000"},
+                    {"AMOAUTH_WEBHOOK_URL", receiver.Url()},
+                    {"AMOAUTH_WEBHOOK_SECRET", "whsec-restart-0123456789abcdefgh"},
+                    {"AMOAUTH_WEBHOOK_TIMEOUT_MS", "1000"},
+                    {"AMOAUTH_RATE_LIMIT_RPS", "3"}},
+      .log_level = "warn",
+      .sandbox = {.accounts = ChaosAccounts(kAccounts),
+                  .access_token_ttl = 2s,
+                  .rotation = sandbox::Rotation::kGraceUntilNewUsed},
+      .database_url = database.Url(),
+  });
+  std::vector<std::int64_t> accounts;
+  for (std::size_t i = 0; i < kAccounts; ++i) {
+    accounts.push_back(h.Connect(i % kInstances, kFirstAccountId + static_cast<std::int64_t>(i)));
+  }
+  InstanceTable instances(kInstances);
+  for (std::size_t i = 0; i < kInstances; ++i) {
+    instances.Up(i, h.BaseUrl(i));
+  }
+  BlockingHttp client_http;
+  std::atomic<bool> stop{false};
+  std::atomic<std::int64_t> answered{0};
+  std::atomic<std::int64_t> cut_by_kill{0};
+  std::atomic<std::int64_t> slow{0};
+  Outcomes before;
+  Outcomes outage;
+  Outcomes after;
+  ClientWorld before_world{
+      instances, client_http, h.ApiKey(), accounts, before, stop, answered, cut_by_kill, slow};
+  ClientWorld outage_world{
+      instances, client_http, h.ApiKey(), accounts, outage, stop, answered, cut_by_kill, slow};
+  ClientWorld after_world{
+      instances, client_http, h.ApiKey(), accounts, after, stop, answered, cut_by_kill, slow};
+
+  WithClients(before_world, kClients, rng, [] { std::this_thread::sleep_for(3s); });
+  EXPECT_TRUE(before.Snapshot().empty()) << "before the restart:" << Summary(before);
+
+  // PostgreSQL goes down and comes back (a fast shutdown: every session is cut) while the
+  // clients keep calling; then every instance must answer /token again by itself.
+  std::chrono::milliseconds recovery{0};
+  WithClients(outage_world, kClients, rng, [&] {
+    std::this_thread::sleep_for(1s);
+    server.Restart();
+    const auto back = Steady::now();
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          for (std::size_t i = 0; i < kInstances; ++i) {
+            if (h.Call(i, "GET", AccountPath(accounts[rng() % kAccounts]) + "/token").status !=
+                200) {
+              return false;
+            }
+          }
+          return true;
+        },
+        60s))
+        << "the instances did not answer /token again within 60 s of PostgreSQL's return";
+    recovery = std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - back);
+  });
+  std::cout << "[ restart  ] /token answered on every instance " << recovery.count()
+            << " ms after PostgreSQL was back; during the outage:" << Summary(outage) << "\n";
+  for (std::size_t i = 0; i < kInstances; ++i) {
+    EXPECT_TRUE(h.Running(i)) << "instance " << i << " died with the database";
+  }
+
+  // Refreshes resume: every account is refreshed again within seconds.
+  const std::int64_t refreshes = h.SandboxCounter("refreshes");
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return h.SandboxCounter("refreshes") >= refreshes + static_cast<std::int64_t>(kAccounts);
+      },
+      30s))
+      << "refreshes did not resume after PostgreSQL came back";
+
+  WithClients(after_world, kClients, rng, [] { std::this_thread::sleep_for(5s); });
+  EXPECT_TRUE(after.Snapshot().empty()) << "after the recovery:" << Summary(after);
+
+  ExpectNothingLost(h, receiver, accounts, rng);
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines,
                          ManyInstancesTest,
-                         ::testing::Values(Engine::kSqlite),
+                         ::testing::Values(Engine::kPostgres, Engine::kSqlite),
                          EngineName);
 
 }  // namespace
