@@ -572,8 +572,16 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
     if (!replay_turn) {
       co_return replay_turn.error();
     }
-    std::string replay_host = refreshed->base_domain;
-    Secret replay_token = refreshed->access_token;
+    // The wait for a turn may outlast the token: another process may have refreshed again
+    // meanwhile, and amoCRM revokes the access token a refresh replaces. Send the newest.
+    core::Connection replay_with = std::move(*refreshed);
+    if (auto latest = co_await ports_.connections.Find(replay_with.Key());
+        latest && *latest && (*latest)->status == core::ConnectionStatus::kActive &&
+        (*latest)->version > replay_with.version) {
+      replay_with = std::move(**latest);
+    }
+    std::string replay_host = replay_with.base_domain;
+    Secret replay_token = replay_with.access_token;
     response = co_await ports_.amo.Forward(
         std::move(replay_host), std::move(replay), std::move(replay_token));
   }
