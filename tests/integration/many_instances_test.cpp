@@ -391,14 +391,23 @@ void ExpectNothingLost(ProcessHarness& h,
 /// PostgreSQL is what several machines share (issue 5); SQLite, several processes on one machine.
 enum class Engine { kPostgres, kSqlite };
 
-std::string EngineName(const ::testing::TestParamInfo<Engine>& info) {
-  switch (info.param) {
+std::string NameOf(Engine engine) {
+  switch (engine) {
     case Engine::kPostgres:
       return "Postgres";
     case Engine::kSqlite:
       return "Sqlite";
   }
   return "Unknown";
+}
+
+std::string EngineName(const ::testing::TestParamInfo<Engine>& info) {
+  return NameOf(info.param);
+}
+
+// gtest prints the parameter by this, not as bytes.
+[[maybe_unused]] void PrintTo(Engine engine, std::ostream* out) {
+  *out << NameOf(engine);
 }
 
 /// The database the instances of one test share: a database of its own on the shared scratch
