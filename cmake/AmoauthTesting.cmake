@@ -1,11 +1,15 @@
 include(GoogleTest)
 
-# amoauth_add_test(NAME <target> LABEL <unit|integration|e2e> [POSTGRES] SOURCES ... LIBS ...)
-# One gtest executable; its tests are discovered at test time and carry LABEL.
+# amoauth_add_test(NAME <target> LABEL <unit|integration|e2e|system> [POSTGRES] SOURCES ... LIBS ...
+#                  [TIMEOUT seconds])
+# One gtest executable; its tests are discovered at test time and carry LABEL. TIMEOUT: 120.
 # POSTGRES: every test of the target needs the shared scratch PostgreSQL server (the `postgres`
 # fixture below) and finds its URL in AMOAUTH_TEST_POSTGRES_URL.
 function(amoauth_add_test)
-  cmake_parse_arguments(T "POSTGRES" "NAME;LABEL" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "POSTGRES" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
   add_executable(${T_NAME} ${T_SOURCES})
   target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main
                                           amoauth::warnings)
@@ -15,7 +19,7 @@ function(amoauth_add_test)
                             ENVIRONMENT "AMOAUTH_TEST_POSTGRES_URL=${AMOAUTH_TEST_POSTGRES_URL}")
   endif()
   gtest_discover_tests(${T_NAME} DISCOVERY_MODE PRE_TEST
-                       PROPERTIES LABELS ${T_LABEL} TIMEOUT 120 ${postgres_properties})
+                       PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} ${postgres_properties})
 endfunction()
 
 # The `postgres` fixture: one scratch PostgreSQL 15 for the whole test run, on a Unix socket in

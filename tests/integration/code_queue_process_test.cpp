@@ -4,7 +4,6 @@
 #include <thread>
 
 #include <boost/json.hpp>
-#include <boost/url.hpp>
 #include <gtest/gtest.h>
 
 #include "process_harness.hpp"
@@ -26,34 +25,6 @@ bool WaitFor(Condition done, std::chrono::milliseconds limit) {
   return true;
 }
 
-/// A code the sandbox issued for the account, as amoCRM's widget-install hook would carry it:
-/// taken from the consent page's redirect, without its state.
-std::string WidgetHookQuery(ProcessHarness& h) {
-  auto started = h.Call(0, "POST", "/v1/connect", R"({"mode":"post_message"})");
-  EXPECT_EQ(started.status, 201) << started.body;
-  const std::string state(boost::json::parse(started.body).as_object().at("state").as_string());
-  boost::urls::url form;
-  form.params().append({"client_id", h.SandboxIntegration().client_id});
-  form.params().append({"state", state});
-  form.params().append({"mode", "post_message"});
-  form.params().append({"account_id", std::to_string(kSandboxAccountId)});
-  form.params().append({"decision", "allow"});
-  auto decided = h.SandboxPost(
-      "/oauth/decision", "application/x-www-form-urlencoded", std::string(form.encoded_query()));
-  const auto location = decided.headers.Get("Location");
-  EXPECT_EQ(decided.status, 302) << decided.body;
-  auto parsed = boost::urls::parse_absolute_uri(location.value_or(""));
-  EXPECT_TRUE(parsed.has_value());
-  boost::urls::url hook;
-  for (const auto& param : parsed->params()) {
-    if (param.key == "code" || param.key == "referer") {
-      hook.params().append({param.key, param.value});
-    }
-  }
-  hook.params().append({"from_widget", "1"});
-  return std::string(hook.encoded_query());
-}
-
 TEST(CodeQueueProcess, AHookCodeSurvivesSigkillAndIsExchangedAfterTheRestart) {
   // A short amoCRM timeout makes a claim short (2 × it + 5 s = 11 s): if the process dies before
   // it records the failed attempt, the code comes back when the claim ends.
@@ -64,7 +35,7 @@ TEST(CodeQueueProcess, AHookCodeSurvivesSigkillAndIsExchangedAfterTheRestart) {
       "/sandbox/faults", "application/json", R"({"token_endpoint":{"status":503,"times":1}})");
   ASSERT_EQ(fault.status, 200) << fault.body;
 
-  const std::string query = WidgetHookQuery(h);
+  const std::string query = h.WidgetHookQuery(0);
   const auto sent = Steady::now();
   auto answer = h.Get(h.BaseUrl(0) + ProcessHarness::kCallbackPath + "?" + query);
   ASSERT_EQ(answer.status, 200) << answer.body << answer.error;

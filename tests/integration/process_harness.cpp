@@ -161,9 +161,11 @@ void IoThreads::Stop() {
 
 // --- BlockingHttp --------------------------------------------------------------------------------
 
-BlockingHttp::BlockingHttp() : io_(1) {
-  auto client =
-      http_client::HttpClient::Create(io_.Context().get_executor(), {.timeout = kRequestTimeout});
+BlockingHttp::BlockingHttp()
+    : BlockingHttp(http_client::ClientOptions{.timeout = kRequestTimeout}) {}
+
+BlockingHttp::BlockingHttp(http_client::ClientOptions options) : io_(1) {
+  auto client = http_client::HttpClient::Create(io_.Context().get_executor(), std::move(options));
   if (!client) {
     throw std::runtime_error("test HTTP client: " + client.error().message());
   }
@@ -364,8 +366,10 @@ void ProcessHarness::Init() {
   master_key_ = Base64(RandomBytes(32));
 
   sandbox_io_ = std::make_unique<IoThreads>(2);
+  sandbox::Options sandbox_options = options_.sandbox;
+  sandbox_options.state_dir = dir_.string();
   auto started =
-      sandbox::Sandbox::Start(sandbox_io_->Context().get_executor(), {.state_dir = dir_.string()});
+      sandbox::Sandbox::Start(sandbox_io_->Context().get_executor(), std::move(sandbox_options));
   if (!started) {
     throw std::runtime_error("sandbox: " + started.error().message());
   }
@@ -388,7 +392,7 @@ void ProcessHarness::Init() {
       {"AMO_REDIRECT_URI", kRedirectUri},
       {"AMOAUTH_CALLBACK_PATH", kCallbackPath},
       {"AMOAUTH_LISTEN", "127.0.0.1:0"},
-      {"AMOAUTH_DATABASE_URL", "sqlite://" + DatabasePath()},
+      {"AMOAUTH_DATABASE_URL", DatabaseUrl()},
       {"AMOAUTH_API_KEY", api_key_},
       {"AMOAUTH_MASTER_KEY", master_key_},
       {"AMOAUTH_AMO_CONNECT_TO", connect_to},
@@ -731,6 +735,16 @@ std::vector<CallResult> ProcessHarness::GetConcurrently(const std::string& targe
   return CallConcurrently(calls);
 }
 
+http_client::ClientOptions ProcessHarness::SandboxTlsOptions() const {
+  return {.connect_to = sandbox_->ConnectTo(),
+          .ca_file = sandbox_->CaFile(),
+          .timeout = kRequestTimeout};
+}
+
+std::string ProcessHarness::DatabaseUrl() const {
+  return options_.database_url.empty() ? "sqlite://" + DatabasePath() : options_.database_url;
+}
+
 CallResult ProcessHarness::Get(const std::string& url) {
   return http_->Send({.method = "GET", .url = url});
 }
@@ -757,7 +771,7 @@ std::int64_t ProcessHarness::SandboxCounter(const std::string& name) {
   return SandboxCounters().at(name).to_number<std::int64_t>();
 }
 
-std::int64_t ProcessHarness::Connect(std::size_t i, std::int64_t account_id) {
+std::string ProcessHarness::ConsentRedirectQuery(std::size_t i, std::int64_t account_id) {
   const std::string where = "connect on amoauth process " + std::to_string(i) + ": ";
   auto started = Call(i, "POST", "/v1/connect", R"({"mode":"post_message"})");
   if (started.status != 201) {
@@ -784,8 +798,26 @@ std::int64_t ProcessHarness::Connect(std::size_t i, std::int64_t account_id) {
   if (!parsed || parsed->path() != kCallbackPath) {
     throw std::runtime_error(where + "unexpected Location " + std::string(*location));
   }
+  return std::string(parsed->encoded_query());
+}
+
+std::string ProcessHarness::WidgetHookQuery(std::size_t i, std::int64_t account_id) {
+  boost::urls::url redirect;
+  redirect.set_encoded_query(ConsentRedirectQuery(i, account_id));
+  boost::urls::url hook;
+  for (const auto& param : redirect.params()) {
+    if (param.key == "code" || param.key == "referer") {
+      hook.params().append({param.key, param.value});
+    }
+  }
+  hook.params().append({"from_widget", "1"});
+  return std::string(hook.encoded_query());
+}
+
+std::int64_t ProcessHarness::Connect(std::size_t i, std::int64_t account_id) {
+  const std::string where = "connect on amoauth process " + std::to_string(i) + ": ";
   const std::string callback =
-      BaseUrl(i) + kCallbackPath + "?" + std::string(parsed->encoded_query());
+      BaseUrl(i) + kCallbackPath + "?" + ConsentRedirectQuery(i, account_id);
   auto page = Get(callback);
   if (page.status != 200) {
     throw std::runtime_error(where + "callback: " + std::to_string(page.status) + " " + page.body +

@@ -73,6 +73,8 @@ class IoThreads final {
 class BlockingHttp final {
  public:
   BlockingHttp();
+  /// With the given client options (a CA file and connect-to for the sandbox's TLS side).
+  explicit BlockingHttp(http_client::ClientOptions options);
   ~BlockingHttp();
   BlockingHttp(const BlockingHttp&) = delete;
   BlockingHttp& operator=(const BlockingHttp&) = delete;
@@ -126,6 +128,12 @@ class ProcessHarness final {
     /// opens a brand-new file while another is switching it to WAL may exit with "database is
     /// locked" (busy_timeout does not cover that step).
     bool start_together = false;
+    /// The sandbox's start options (accounts, token lifetimes, rotation…); the harness sets
+    /// state_dir. Default: two accounts, amoCRM's defaults.
+    sandbox::Options sandbox;
+    /// Non-empty: every process uses this database instead of the SQLite file in Dir() (a
+    /// PostgreSQL database, or another SQLite path). ExpireAccessTokens needs the SQLite file.
+    std::string database_url;
   };
 
   explicit ProcessHarness(Options options);
@@ -185,6 +193,14 @@ class ProcessHarness final {
   /// `account_id` → code, referer, state; GET of process i's callback with them (must be 200).
   /// Returns the account id.
   std::int64_t Connect(std::size_t i, std::int64_t account_id = kSandboxAccountId);
+  /// The first half of Connect: a state from process i, the sandbox's Allow for `account_id`;
+  /// returns the query amoCRM sends to the Redirect URI (code, referer, state, platform), not yet
+  /// delivered. Codes for the widget-install hook are taken from it, too.
+  std::string ConsentRedirectQuery(std::size_t i, std::int64_t account_id = kSandboxAccountId);
+  /// A code the sandbox issued for the account, as amoCRM's widget-install hook carries it to the
+  /// Redirect URI: `code`, `referer`, `from_widget=1`, no state (taken from a consent redirect:
+  /// the harness's Redirect URI is not reachable for the sandbox's own install-widget hook).
+  std::string WidgetHookQuery(std::size_t i, std::int64_t account_id = kSandboxAccountId);
   /// GET /v1/accounts/{id}/token on process i; throws unless 200. Returns the access token.
   std::string AccessToken(std::size_t i, std::int64_t account_id = kSandboxAccountId);
   /// Makes amoauth believe every stored access token expired in 2000 (UPDATE amo_tokens through
@@ -196,6 +212,10 @@ class ProcessHarness final {
   [[nodiscard]] const std::string& ApiKey() const { return api_key_; }
   [[nodiscard]] const sandbox::Integration& SandboxIntegration() const { return integration_; }
   [[nodiscard]] std::string SandboxUrl() const { return sandbox_->BrowserBaseUrl(); }
+  /// What a client needs to reach the sandbox's amoCRM hosts over TLS directly.
+  [[nodiscard]] http_client::ClientOptions SandboxTlsOptions() const;
+  /// AMOAUTH_DATABASE_URL of every process.
+  [[nodiscard]] std::string DatabaseUrl() const;
 
  private:
   struct Process;

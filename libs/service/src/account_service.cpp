@@ -23,6 +23,10 @@ namespace json = boost::json;
 /// How often a caller waiting for another process's refresh looks at the row again.
 constexpr std::chrono::milliseconds kLeasePoll{25};
 
+/// How much longer than lease_ttl a lease may last in the store: stores keep whole seconds and
+/// round a lease's end up and `now` down (docs/storage.md §3), so that none is taken over early.
+constexpr std::chrono::seconds kLeaseRounding{2};
+
 /// How often Disconnect re-reads and retries when a refresh or a connect wrote the row between
 /// its read and its compare-and-swap.
 constexpr int kDisconnectAttempts = 5;
@@ -204,7 +208,10 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection se
   // refreshes it at the same time. While another holds the lease, watch the row: when its version
   // moves, that process has committed and its result is ours too.
   const core::AccountKey key = seen.Key();
-  const auto give_up = std::chrono::steady_clock::now() + settings_.lease_ttl + kLeasePoll * 4;
+  // A dead holder's lease is taken over once it ends: wait that long, rounding included, or a
+  // caller who came just after the holder gives up moments before the lease becomes free.
+  const auto give_up =
+      std::chrono::steady_clock::now() + settings_.lease_ttl + kLeaseRounding + kLeasePoll * 4;
   for (;;) {
     const core::TimePoint now = ports_.clock.Now();
     auto taken = co_await ports_.leases.TryAcquire(
@@ -565,8 +572,16 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
     if (!replay_turn) {
       co_return replay_turn.error();
     }
-    std::string replay_host = refreshed->base_domain;
-    Secret replay_token = refreshed->access_token;
+    // The wait for a turn may outlast the token: another process may have refreshed again
+    // meanwhile, and amoCRM revokes the access token a refresh replaces. Send the newest.
+    core::Connection replay_with = std::move(*refreshed);
+    if (auto latest = co_await ports_.connections.Find(replay_with.Key());
+        latest && *latest && (*latest)->status == core::ConnectionStatus::kActive &&
+        (*latest)->version > replay_with.version) {
+      replay_with = std::move(**latest);
+    }
+    std::string replay_host = replay_with.base_domain;
+    Secret replay_token = replay_with.access_token;
     response = co_await ports_.amo.Forward(
         std::move(replay_host), std::move(replay), std::move(replay_token));
   }
