@@ -5,14 +5,13 @@
 #include <iostream>
 #include <string>
 
-#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/use_future.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include "amoauth/core/iso_time.hpp"
 #include "local_setup.hpp"
+#include "run_to_completion.hpp"
 #include "runtime.hpp"
 
 namespace amoauth::app {
@@ -45,13 +44,6 @@ std::unique_ptr<Runtime> Prepare(const CommonOptions& options,
   return std::move(*runtime);
 }
 
-template <class T>
-T Run(boost::asio::io_context& ioc, boost::asio::awaitable<T> work) {
-  auto future = boost::asio::co_spawn(ioc, std::move(work), boost::asio::use_future);
-  ioc.run();
-  return future.get();
-}
-
 int ReportFailure(const boost::system::error_code& ec) {
   fmt::print(stderr, "amoauth: {}\n", ec.message());
   return 1;
@@ -68,7 +60,7 @@ int RunExchangeCode(const CommonOptions& options,
   if (!runtime) {
     return exit_code;
   }
-  auto connected = Run(ioc, runtime->Flow().ExchangePastedCode(Secret(code), referer));
+  auto connected = RunToCompletion(ioc, runtime->Flow().ExchangePastedCode(Secret(code), referer));
   if (!connected) {
     return ReportFailure(connected.error());
   }
@@ -101,7 +93,8 @@ int RunExchangeApiKey(const CommonOptions& options,
   if (!runtime) {
     return exit_code;
   }
-  auto outcome = Run(ioc, runtime->ApiKeys().Request(login, Secret(std::move(api_key)), domain));
+  auto outcome =
+      RunToCompletion(ioc, runtime->ApiKeys().Request(login, Secret(std::move(api_key)), domain));
   if (!outcome) {
     return ReportFailure(outcome.error());
   }
@@ -127,7 +120,7 @@ int RunAccounts(const CommonOptions& options) {
   if (!runtime) {
     return exit_code;
   }
-  auto all = Run(ioc, runtime->Accounts().List());
+  auto all = RunToCompletion(ioc, runtime->Accounts().List());
   if (!all) {
     return ReportFailure(all.error());
   }
@@ -180,7 +173,7 @@ int RunAddLongLivedToken(const CommonOptions& options,
   if (!runtime) {
     return exit_code;
   }
-  auto added = Run(ioc, runtime->LongLived().Add(Secret(std::move(token)), domain));
+  auto added = RunToCompletion(ioc, runtime->LongLived().Add(Secret(std::move(token)), domain));
   if (!added) {
     return ReportFailure(added.error());
   }
@@ -201,7 +194,7 @@ int RunToken(const CommonOptions& options, std::int64_t account_id) {
   if (!runtime) {
     return exit_code;
   }
-  auto fresh = Run(ioc, runtime->Accounts().FreshToken(account_id));
+  auto fresh = RunToCompletion(ioc, runtime->Accounts().FreshToken(account_id));
   if (!fresh) {
     return ReportFailure(fresh.error());
   }
@@ -229,7 +222,8 @@ int RunButton(const CommonOptions& options, const core::ButtonOptionPairs& butto
     fmt::print(stderr, "amoauth: {}\n", refused->message);
     return 2;
   }
-  auto start = Run(ioc, runtime->Flow().Start(button.mode, service::PurposeOf(button.variant)));
+  auto start =
+      RunToCompletion(ioc, runtime->Flow().Start(button.mode, service::PurposeOf(button.variant)));
   if (!start) {
     return ReportFailure(start.error());
   }

@@ -83,4 +83,23 @@ int RunToken(const CommonOptions& options, std::int64_t account_id);
 /// exits with 2 and the sentence naming it.
 int RunButton(const CommonOptions& options, const core::ButtonOptionPairs& button);
 
+/// `amoauth migrate`: opens (so migrates) the configured store; prints the engine and version.
+int RunMigrate(const CommonOptions& options);
+/// `amoauth doctor`: one `ok|FAIL <what>: <words>` line per check, then a verdict; 0 only if all
+/// passed (docs/operations.md).
+int RunDoctor(const CommonOptions& options);
+
+struct ExportOptions {
+  std::string out;             ///< --out FILE
+  bool allow_pending = false;  ///< --allow-pending: export although events or codes are queued
+};
+struct ImportOptions {
+  std::string in;        ///< --in FILE
+  bool replace = false;  ///< --replace: overwrite rows the target has already
+};
+/// `amoauth export`: every connection and external integration, sealed under the master key.
+int RunExport(const CommonOptions& options, const ExportOptions& export_options);
+/// `amoauth import`: writes an export into the configured store (checked first, then written).
+int RunImport(const CommonOptions& options, const ImportOptions& import_options);
+
 }  // namespace amoauth::app

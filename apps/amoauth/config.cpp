@@ -111,7 +111,10 @@ Checked<core::ButtonOptionPairs> ReadConnectButton(const Variables& vars, const 
 }  // namespace
 
 std::string Config::DataDir() const {
-  auto parent = std::filesystem::path(database_path).parent_path();
+  if (database.engine != DatabaseEngine::kSqlite) {
+    return "./data";
+  }
+  auto parent = std::filesystem::path(database.sqlite_path).parent_path();
   return parent.empty() ? std::string(".") : parent.string();
 }
 
@@ -236,17 +239,17 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
   c.threads = static_cast<int>(*threads);
 
   if (auto v = Get(vars, "AMOAUTH_DATABASE_URL")) {
-    constexpr std::string_view kScheme = "sqlite://";
-    if (v->rfind(kScheme, 0) != 0 || v->size() == kScheme.size()) {
-      // Only the scheme is echoed: the rest of a database URL may carry a password.
-      const auto scheme_end = v->find("://");
-      return fmt::format(
-          "AMOAUTH_DATABASE_URL must be sqlite://PATH, e.g. sqlite://./data/amoauth.db (got a "
-          "\"{}\" URL); PostgreSQL is not supported yet.",
-          scheme_end == std::string::npos ? std::string("non-URL") : v->substr(0, scheme_end));
+    auto database = ParseDatabaseUrl(*v);
+    if (!database) {
+      return database.error();
     }
-    c.database_path = v->substr(kScheme.size());
+    c.database = std::move(*database);
   }
+  auto pool = ReadRange(vars, "AMOAUTH_DATABASE_POOL", 4, 1, 64);
+  if (!pool) {
+    return pool.error();
+  }
+  c.database.pool = static_cast<std::size_t>(*pool);
 
   if (auto v = Get(vars, "AMOAUTH_MASTER_KEY")) {
     c.master_key = crypto::MasterKey::FromBase64(*v);

@@ -12,6 +12,7 @@
 #include "amoauth/core/site_button.hpp"
 #include "amoauth/crypto/aead.hpp"
 #include "checked.hpp"
+#include "database_url.hpp"
 
 namespace amoauth::app {
 
@@ -38,8 +39,10 @@ struct Config {
   int threads = 2;  ///< AMOAUTH_THREADS: I/O threads, 1..64.
 
   // Storage.
-  std::string database_path = "./data/amoauth.db";  ///< from AMOAUTH_DATABASE_URL (sqlite://PATH).
-  std::optional<crypto::MasterKey> master_key;      ///< AMOAUTH_MASTER_KEY: base64 of 32 bytes.
+  /// AMOAUTH_DATABASE_URL (sqlite://PATH, default sqlite://./data/amoauth.db, or postgresql://…)
+  /// and AMOAUTH_DATABASE_POOL.
+  DatabaseConfig database;
+  std::optional<crypto::MasterKey> master_key;  ///< AMOAUTH_MASTER_KEY: base64 of 32 bytes.
 
   // Talking to amoCRM.
   std::vector<std::string> allowed_domains = {
@@ -81,7 +84,8 @@ struct Config {
   /// them (checked at start-up).
   core::ButtonOptionPairs connect_button;
 
-  /// The folder the SQLite file lives in; sandbox mode keeps its generated keys there too.
+  /// The folder the SQLite file lives in (./data with PostgreSQL); sandbox mode keeps its
+  /// generated keys there too.
   [[nodiscard]] std::string DataDir() const;
 };
 

@@ -17,7 +17,8 @@ void AddCommonFlags(CLI::App& cmd, amoauth::app::CommonOptions& o) {
                "Use the built-in amoCRM sandbox (serve runs it; other commands use the one a "
                "running `serve --sandbox` started)");
   cmd.add_option("--listen", o.listen, "HOST:PORT to listen on (AMOAUTH_LISTEN)");
-  cmd.add_option("--database-url", o.database_url, "sqlite://PATH (AMOAUTH_DATABASE_URL)");
+  cmd.add_option(
+      "--database-url", o.database_url, "sqlite://PATH or postgresql://… (AMOAUTH_DATABASE_URL)");
 }
 
 /// The simulator's knobs (docs/sandbox.md §4): start values of what GET/POST /sandbox/config
@@ -218,7 +219,55 @@ int main(int argc, char** argv) {
         button_cmd->add_option(button_flags[i].first, button_values[i], button_flags[i].second));
   }
 
+  amoauth::app::CommonOptions migrate_common;
+  auto* migrate_cmd = app.add_subcommand(
+      "migrate", "Bring the database's schema to this build's version and print it");
+  AddCommonFlags(*migrate_cmd, migrate_common);
+
+  amoauth::app::CommonOptions doctor_common;
+  auto* doctor_cmd = app.add_subcommand(
+      "doctor",
+      "Check the configuration, database, master key, API key and amoCRM's hosts; say what is "
+      "wrong");
+  AddCommonFlags(*doctor_cmd, doctor_common);
+
+  amoauth::app::CommonOptions export_common;
+  amoauth::app::ExportOptions export_options;
+  auto* export_cmd = app.add_subcommand(
+      "export",
+      "Write every connection and external integration to one file sealed under the master key "
+      "(stop amoauth first)");
+  AddCommonFlags(*export_cmd, export_common);
+  export_cmd->add_option("--out", export_options.out, "The file to write (mode 0600)")->required();
+  export_cmd->add_flag("--allow-pending",
+                       export_options.allow_pending,
+                       "Export although webhook events or codes are still queued (they are left "
+                       "behind)");
+
+  amoauth::app::CommonOptions import_common;
+  amoauth::app::ImportOptions import_options;
+  auto* import_cmd =
+      app.add_subcommand("import", "Write an `amoauth export` file into the configured database");
+  AddCommonFlags(*import_cmd, import_common);
+  import_cmd->add_option("--in", import_options.in, "The export file")->required();
+  import_cmd->add_flag("--replace",
+                       import_options.replace,
+                       "Overwrite connections the database holds already (default: refuse)");
+
   CLI11_PARSE(app, argc, argv);
+
+  if (*migrate_cmd) {
+    return amoauth::app::RunMigrate(migrate_common);
+  }
+  if (*doctor_cmd) {
+    return amoauth::app::RunDoctor(doctor_common);
+  }
+  if (*export_cmd) {
+    return amoauth::app::RunExport(export_common, export_options);
+  }
+  if (*import_cmd) {
+    return amoauth::app::RunImport(import_common, import_options);
+  }
 
   if (*serve_cmd) {
     return amoauth::app::RunServe(serve);

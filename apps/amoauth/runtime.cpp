@@ -1,33 +1,23 @@
 #include "runtime.hpp"
 
 #include <array>
-#include <filesystem>
 
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include "amoauth/core/referer_policy.hpp"
+#include "store_factory.hpp"
 
 namespace amoauth::app {
 
 Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
                                                  boost::asio::any_io_executor executor) {
-  if (!config.master_key) {
-    return std::string("no master key: set AMOAUTH_MASTER_KEY");
-  }
-  std::error_code fs_error;
-  std::filesystem::create_directories(config.DataDir(), fs_error);
-  if (fs_error) {
-    return fmt::format(
-        "cannot create the data directory {}: {}", config.DataDir(), fs_error.message());
-  }
-
   std::unique_ptr<Runtime> rt(new Runtime(std::move(config)));
   const Config& c = rt->config_;
 
-  auto store = store_sqlite::SqliteStore::Open({.path = c.database_path}, *c.master_key);
+  auto store = OpenStore(c, rt->clock_);
   if (!store) {
-    return fmt::format("cannot open the database {} (see the log above)", c.database_path);
+    return store.error();
   }
   rt->store_ = std::move(*store);
 

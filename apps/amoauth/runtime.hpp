@@ -16,9 +16,9 @@
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/events.hpp"
 #include "amoauth/service/long_lived_tokens.hpp"
+#include "amoauth/service/ports.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/service/webhook_dispatcher.hpp"
-#include "amoauth/store_sqlite/sqlite_store.hpp"
 #include "amoauth/webhook_client/http_webhook_sender.hpp"
 #include "checked.hpp"
 #include "config.hpp"
@@ -54,7 +54,7 @@ class Runtime {
   Config config_;
   core::SystemClock clock_;
   core::SystemRandom random_;
-  std::unique_ptr<store_sqlite::SqliteStore> store_;
+  std::unique_ptr<service::Store> store_;  ///< whichever engine the configuration chose
   std::unique_ptr<http_client::HttpClient> http_;
   std::unique_ptr<amo_client::AmoHttpClient> amo_;
   std::unique_ptr<http_client::HttpClient> webhook_http_;

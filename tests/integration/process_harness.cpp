@@ -483,6 +483,10 @@ void ProcessHarness::SetEnv(std::size_t i, const std::string& name, const std::s
   }
 }
 
+const Environment& ProcessHarness::Env(std::size_t i) const {
+  return At(i).env;
+}
+
 void ProcessHarness::Spawn(std::size_t i) {
   Process& p = At(i);
   if (p.Alive()) {

@@ -150,6 +150,9 @@ class ProcessHarness final {
   void Restart(std::size_t i);
   /// Sets (or replaces) a variable of process i for its next start.
   void SetEnv(std::size_t i, const std::string& name, const std::string& value);
+  /// The complete environment process i gets at its next start (to run other commands, such as
+  /// `amoauth export`, against the same configuration).
+  [[nodiscard]] const Environment& Env(std::size_t i) const;
   /// Last `lines` lines of process i's stderr (all incarnations, appended).
   [[nodiscard]] std::string StderrTail(std::size_t i, std::size_t lines = 40) const;
 

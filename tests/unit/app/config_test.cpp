@@ -25,7 +25,9 @@ TEST(Config, DefaultsAreTheDocumentedOnes) {
   ASSERT_TRUE(c) << c.error();
   EXPECT_EQ(c->listen_host, "127.0.0.1");
   EXPECT_EQ(c->listen_port, 8080);
-  EXPECT_EQ(c->database_path, "./data/amoauth.db");
+  EXPECT_EQ(c->database.engine, DatabaseEngine::kSqlite);
+  EXPECT_EQ(c->database.sqlite_path, "./data/amoauth.db");
+  EXPECT_EQ(c->database.pool, 4U);
   EXPECT_EQ(c->DataDir(), "./data");
   EXPECT_EQ(c->callback_path, "/api/v1/integrations/amo-crm/callback");
   EXPECT_EQ(c->disconnect_path, "/api/v1/integrations/amo-crm/disconnect");
@@ -45,7 +47,10 @@ TEST(Config, BadValuesNameTheirVariable) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"AMOAUTH_LISTEN", "8080"},
       {"AMOAUTH_LISTEN", "127.0.0.1:99999"},
-      {"AMOAUTH_DATABASE_URL", "postgres://user:pw@host/db"},
+      {"AMOAUTH_DATABASE_URL", "mysql://user:pw@host/db"},
+      {"AMOAUTH_DATABASE_URL", "user:pw@host/db"},
+      {"AMOAUTH_DATABASE_POOL", "0"},
+      {"AMOAUTH_DATABASE_POOL", "65"},
       {"AMOAUTH_DATABASE_URL", "sqlite://"},
       {"AMOAUTH_MASTER_KEY", "too-short"},
       {"AMOAUTH_API_KEY", "short"},
@@ -94,6 +99,53 @@ TEST(Config, BadValuesNameTheirVariable) {
     auto c = LoadConfig(vars, false);
     ASSERT_FALSE(c) << missing;
     EXPECT_THAT(c.error(), HasSubstr(missing));
+  }
+}
+
+TEST(Config, DatabaseUrlChoosesTheEngine) {
+  auto vars = Production();
+  vars["AMOAUTH_DATABASE_URL"] = "sqlite:///var/lib/amoauth/amoauth.db";
+  auto c = LoadConfig(vars, false);
+  ASSERT_TRUE(c) << c.error();
+  EXPECT_EQ(c->database.engine, DatabaseEngine::kSqlite);
+  EXPECT_EQ(c->database.sqlite_path, "/var/lib/amoauth/amoauth.db");
+  EXPECT_EQ(c->DataDir(), "/var/lib/amoauth");
+
+  for (const std::string url : {"postgresql://amoauth:pw@db.internal:5432/amoauth",
+                                "postgres://amoauth@/amoauth?host=/run/postgresql"}) {
+    vars["AMOAUTH_DATABASE_URL"] = url;
+    vars["AMOAUTH_DATABASE_POOL"] = "16";
+    c = LoadConfig(vars, false);
+    ASSERT_TRUE(c) << c.error();
+    EXPECT_EQ(c->database.engine, DatabaseEngine::kPostgresql);
+    EXPECT_EQ(c->database.postgres_url, url);
+    EXPECT_EQ(c->database.pool, 16U);
+    EXPECT_EQ(c->DataDir(), "./data");
+    EXPECT_THAT(c->database.Describe(), HasSubstr("PostgreSQL"));
+    EXPECT_THAT(c->database.Describe(), ::testing::Not(HasSubstr(":pw@")));
+  }
+}
+
+TEST(DatabaseUrl, RedactionHidesEveryPassword) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"postgresql://amoauth:s3cret@db:5432/amoauth", "postgresql://amoauth:***@db:5432/amoauth"},
+      {"postgres://u:p%40ss@h/db?sslmode=require", "postgres://u:***@h/db?sslmode=require"},
+      {"postgresql://u:pw@@h/db", "postgresql://u:***@h/db"},
+      {"postgresql://u@h/db?password=s3cret&sslmode=require",
+       "postgresql://u@h/db?password=***&sslmode=require"},
+      {"postgresql://h/db?sslmode=disable&password=s3cret",
+       "postgresql://h/db?sslmode=disable&password=***"},
+      {"postgresql://u:a@/db?host=/tmp/pg&password=b",
+       "postgresql://u:***@/db?host=/tmp/pg&password=***"},
+      // Nothing to hide: unchanged.
+      {"postgresql://amoauth@/amoauth?host=/run/postgresql",
+       "postgresql://amoauth@/amoauth?host=/run/postgresql"},
+      {"postgresql://db.internal/amoauth", "postgresql://db.internal/amoauth"},
+      {"sqlite://./data/amoauth.db", "sqlite://./data/amoauth.db"},
+      {"", ""},
+  };
+  for (const auto& [url, redacted] : cases) {
+    EXPECT_EQ(RedactDatabaseUrl(url), redacted) << url;
   }
 }
 

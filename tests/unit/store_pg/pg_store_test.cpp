@@ -10,7 +10,6 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -31,6 +30,7 @@
 #include "amoauth/crypto/aead.hpp"
 #include "fake_clock.hpp"
 #include "pg_sql.hpp"
+#include "postgres_scratch.hpp"
 #include "run_co.hpp"
 
 namespace {
@@ -88,50 +88,6 @@ class Psql {
 
  private:
   PGconn* conn_;
-};
-
-/// The URL of database `name` on the server `server_url` names.
-std::string WithDatabase(const std::string& server_url, const std::string& name) {
-  const auto authority = server_url.find("://") + 3;
-  const auto query = server_url.find('?', authority);
-  const auto slash = server_url.find('/', authority);
-  if (slash == std::string::npos || (query != std::string::npos && slash > query)) {
-    return server_url.substr(0, query) + "/" + name +
-           (query == std::string::npos ? "" : server_url.substr(query));
-  }
-  return server_url.substr(0, slash + 1) + name +
-         (query == std::string::npos ? "" : server_url.substr(query));
-}
-
-/// A database of its own on the test server (AMOAUTH_TEST_POSTGRES_URL, started by the
-/// `postgres` CTest fixture), dropped at the end: tests never see each other's rows.
-class TestDatabase {
- public:
-  TestDatabase() {
-    const char* server = std::getenv("AMOAUTH_TEST_POSTGRES_URL");
-    if (server == nullptr || *server == '\0') {
-      ADD_FAILURE() << "AMOAUTH_TEST_POSTGRES_URL is not set: run through ctest (fixture postgres)";
-      return;
-    }
-    server_ = server;
-    std::random_device seed;
-    name_ = fmt::format("t_{:016x}", (std::uint64_t{seed()} << 32U) | seed());
-    Psql(server_).Query("CREATE DATABASE " + name_);
-    url_ = WithDatabase(server_, name_);
-  }
-  TestDatabase(const TestDatabase&) = delete;
-  TestDatabase& operator=(const TestDatabase&) = delete;
-  ~TestDatabase() {
-    if (!name_.empty()) {
-      Psql(server_).Query("DROP DATABASE " + name_ + " WITH (FORCE)");
-    }
-  }
-  [[nodiscard]] const std::string& Url() const { return url_; }
-
- private:
-  std::string server_;
-  std::string name_;
-  std::string url_;
 };
 
 /// Waits for `done` for up to 20 s, checking every 10 ms.
@@ -214,7 +170,7 @@ class PgStoreTest : public ::testing::Test {
         which);
   }
 
-  TestDatabase db_;
+  amoauth::testing::ScratchDatabase db_;  // throws, saying why, without the fixture
   amoauth::testing::FakeClock clock_{kNow};
   MasterKey key_ = MasterKey::Generate();
   boost::asio::io_context ioc_;

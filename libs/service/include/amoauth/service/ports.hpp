@@ -344,6 +344,10 @@ class Store : public ConnectionStore,
               public CodeQueue,
               public ExchangeQuota {
  public:
+  /// Both queues have an Enqueue: a call through Store picks one by its arguments.
+  using CodeQueue::Enqueue;
+  using EventOutbox::Enqueue;
+
   /// The schema version after migrations (`amoauth migrate`, `amoauth doctor`).
   [[nodiscard]] virtual int SchemaVersion() const = 0;
   /// "sqlite" or "postgresql", for people reading `amoauth doctor` and the logs.
