@@ -406,10 +406,7 @@ class TimedStore final : public service::ConnectionStore,
     co_return r;
   }
   Task<Result<std::vector<Connection>>> ListDue(TimePoint now, std::size_t limit) override {
-    const auto start = Steady::now();
-    auto r = co_await inner_.ListDue(now, limit);
-    list_due.Add(start);
-    co_return r;
+    co_return co_await inner_.ListDue(now, limit);
   }
   Task<Result<std::optional<Connection>>> Find(core::AccountKey key) override {
     const auto start = Steady::now();
@@ -440,6 +437,15 @@ class TimedStore final : public service::ConnectionStore,
     release.Add(start);
     co_return r;
   }
+  Task<Result<std::vector<Connection>>> ClaimDueRefreshes(TimePoint now,
+                                                          std::string holder,
+                                                          TimePoint until,
+                                                          std::size_t limit) override {
+    const auto start = Steady::now();
+    auto r = co_await inner_.ClaimDueRefreshes(now, std::move(holder), until, limit);
+    claim_due.Add(start);
+    co_return r;
+  }
 
   Task<Result<void>> Enqueue(std::vector<service::Event> events, TimePoint now) override {
     co_return co_await inner_.Enqueue(std::move(events), now);
@@ -459,11 +465,11 @@ class TimedStore final : public service::ConnectionStore,
   }
   Task<Result<std::size_t>> CountPending() override { co_return co_await inner_.CountPending(); }
 
-  CallStats list_due;
   CallStats acquire;
   CallStats find;
   CallStats replace;
   CallStats release;
+  CallStats claim_due;
 
  private:
   SqliteStore& inner_;
@@ -618,7 +624,7 @@ Task<void> Run(SqliteStore& store, BenchClock& clock, const Options& o, PerfCont
                             .events = events,
                             .clock = clock,
                             .random = random});
-  service::RefreshScheduler scheduler(account_service, connections, clock, {});
+  service::RefreshScheduler scheduler(account_service, leases, clock, {});
 
   // First, on a quiet process (and before any profiler is enabled): the parts alone.
   co_await MeasureComponents(AccessTokenOf(kFirstAccountId, 1, 1'800'000'000, signature));
@@ -683,7 +689,7 @@ Task<void> Run(SqliteStore& store, BenchClock& clock, const Options& o, PerfCont
   Print("outbox_rows_created", static_cast<double>(pending_after - pending_before), "rows");
   Print("outbox_rows_expected", static_cast<double>(expected_events), "rows");
   if (timed) {
-    PrintCalls("list_due", timed->list_due, run_us, accounts);
+    PrintCalls("claim_due_refreshes", timed->claim_due, run_us, accounts);
     PrintCalls("acquire_lease", timed->acquire, run_us, accounts);
     PrintCalls("find", timed->find, run_us, accounts);
     PrintCalls("replace", timed->replace, run_us, accounts);

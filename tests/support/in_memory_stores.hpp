@@ -217,6 +217,33 @@ class InMemoryStores final : public service::ConnectionStore,
     }
     co_return Result<void>{};
   }
+  service::Task<Result<std::vector<core::Connection>>> ClaimDueRefreshes(
+      core::TimePoint now, std::string holder, core::TimePoint until, std::size_t limit) override {
+    std::lock_guard lock(mutex_);
+    std::vector<core::Connection> out;
+    for (const auto& [k, v] : rows_) {
+      if (v.status != core::ConnectionStatus::kActive || v.next_refresh_at == core::TimePoint{} ||
+          v.next_refresh_at > now) {
+        continue;
+      }
+      auto lease = leases_.find(k);
+      if (lease != leases_.end() && lease->second.holder != holder && lease->second.until > now) {
+        continue;  // held by someone else, and not yet ended
+      }
+      out.push_back(v);
+    }
+    // As ListDue: earliest first, ties in key order.
+    std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+      return a.next_refresh_at < b.next_refresh_at;
+    });
+    if (out.size() > limit) {
+      out.resize(limit);
+    }
+    for (const auto& c : out) {
+      leases_[{c.account_id, c.client_id}] = Lease{holder, until};
+    }
+    co_return out;
+  }
 
   // ---- EventOutbox ------------------------------------------------------------------------------
 

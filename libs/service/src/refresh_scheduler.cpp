@@ -15,10 +15,10 @@
 namespace amoauth::service {
 
 RefreshScheduler::RefreshScheduler(AccountService& accounts,
-                                   ConnectionStore& connections,
+                                   RefreshLeases& leases,
                                    const core::Clock& clock,
                                    SchedulerSettings settings)
-    : accounts_(accounts), connections_(connections), clock_(clock), settings_(settings) {}
+    : accounts_(accounts), leases_(leases), clock_(clock), settings_(settings) {}
 
 /// The rows of one batch and the workers taking them in turn. Touched only on the batch's strand.
 struct RefreshScheduler::Round {
@@ -34,13 +34,23 @@ Task<Result<std::size_t>> RefreshScheduler::RunOnce() {
   std::set<std::pair<std::int64_t, std::string>> attempted;
   std::size_t count = 0;
   for (;;) {
-    auto due = co_await connections_.ListDue(now, settings_.batch);
+    // Claimed as the refresh's own holder, so RefreshIfDue's lease extends the claim. A claim
+    // lasts as long as a refresh's lease from the moment it is made: a row still waiting in the
+    // batch when it ends may be claimed by another instance, and then the lease, re-read and
+    // compare-and-swap in AccountService still let only one of us refresh it.
+    const core::TimePoint until = clock_.Now() + accounts_.LeaseTtl();
+    auto due =
+        co_await leases_.ClaimDueRefreshes(now, accounts_.LeaseHolder(), until, settings_.batch);
     if (!due) {
       co_return due.error();
     }
     std::vector<core::Connection> rows;
     for (core::Connection& row : *due) {
-      // A row whose write failed stays due; never spin on it within one round.
+      // A row whose write failed stays due; never spin on it within one round. Its claim is left
+      // to end by itself rather than released: the holder names this process, not this round,
+      // so a Release could drop the lease of an on-demand refresh of the same account running
+      // here right now and let another instance refresh it at the same time. Such a row is rare
+      // (its store write just failed) and waits at most a lease's length.
       if (attempted.emplace(row.account_id, row.client_id).second) {
         rows.push_back(std::move(row));
       }

@@ -112,6 +112,40 @@ RETURNING "holder")sql";
 inline constexpr std::string_view kReleaseLeaseSql = R"sql(
 DELETE FROM refresh_leases WHERE "accountId" = $1 AND "clientId" = $2 AND "holder" = $3)sql";
 
+// The scheduler's claim, one statement. `due` is ListDue's range scan of amo_tokens_due (in index
+// order, no sort) joined with the free leases, each row locked FOR UPDATE SKIP LOCKED: a row
+// another claimer has locked (or a refresh is writing) is passed over, never waited for. LIMIT
+// sits above the lock, so skipped rows do not count. The lease test in `due` reads the statement's
+// snapshot; `taken` decides: ON CONFLICT sees leases committed since (an instance that claimed the
+// row and committed just before we locked it, or an on-demand TryAcquire) and its WHERE refuses
+// them, so only the rows whose lease we now hold come back. `due` carries the token columns as
+// locked (the newest version), in ReadConnection's order.
+// $1 active status, $2 now, $3 holder, $4 until, $5 limit.
+inline constexpr std::string_view kClaimDueRefreshesSql = R"sql(
+WITH due AS (
+  SELECT t."accountId", t."clientId", t."baseDomain", t."apiDomain", t."userId", t."status",
+         t."keyId", t."accessToken", t."refreshToken", t."expiresAt", t."version", t."createdAt",
+         t."updatedAt", t."lastRefreshAt", t."nextRefreshAt", t."refreshFailures",
+         t."lastError", t."lastErrorAt"
+  FROM amo_tokens t
+  LEFT JOIN refresh_leases l ON l."accountId" = t."accountId" AND l."clientId" = t."clientId"
+  WHERE t."status" = $1 AND t."nextRefreshAt" <= $2
+    AND (l."holder" IS NULL OR l."holder" = $3 OR l."expiresAt" <= $2)
+  ORDER BY t."status", t."nextRefreshAt", t."accountId", t."clientId"
+  LIMIT $5
+  FOR UPDATE OF t SKIP LOCKED
+), taken AS (
+  INSERT INTO refresh_leases ("accountId", "clientId", "holder", "expiresAt")
+  SELECT "accountId", "clientId", $3::text, $4::text FROM due
+  ON CONFLICT ("accountId", "clientId") DO UPDATE SET
+    "holder" = excluded."holder",
+    "expiresAt" = excluded."expiresAt"
+  WHERE refresh_leases."holder" = excluded."holder" OR refresh_leases."expiresAt" <= $2
+  RETURNING "accountId", "clientId"
+)
+SELECT due.* FROM due JOIN taken USING ("accountId", "clientId")
+ORDER BY due."nextRefreshAt", due."accountId", due."clientId")sql";
+
 // ---- webhook_outbox -----------------------------------------------------------------------------
 
 // $1 type, $2 body, $3 the enqueue time: createdAt, and due at once.

@@ -792,6 +792,35 @@ struct PgStore::Impl {
     return {};
   }
 
+  // Rerun::kSafe: after a lost commit the leases are `holder`'s, which counts as free, so a
+  // second run takes the same rows again (and perhaps a few more).
+  Result<std::vector<core::Connection>> ClaimDueRefreshes(Connection& conn,
+                                                          const core::TimePoint& now,
+                                                          const std::string& holder,
+                                                          const core::TimePoint& until,
+                                                          const std::size_t& limit) {
+    // A row that fails to decrypt fails the call, and its claims roll back with it.
+    Transaction tx(conn);
+    if (auto begun = tx.Begin(); !begun) {
+      return begun.error();
+    }
+    Params p;
+    // `now` rounds down and `until` up, as TryAcquire's.
+    p.Text(core::ToString(core::ConnectionStatus::kActive))
+        .Text(FormatIsoTime(now))
+        .Text(holder)
+        .Text(FormatIsoTime(CeilToSeconds(until)))
+        .Int(SqlLimit(limit));
+    auto claimed = Select(conn, "claim due token rows", sql::kClaimDueRefreshesSql, p);
+    if (!claimed) {
+      return claimed.error();
+    }
+    if (auto committed = tx.Commit(); !committed) {
+      return committed.error();
+    }
+    return claimed;
+  }
+
   // ---- webhook_outbox -------------------------------------------------------------------------
 
   Result<void> Enqueue(Connection& conn,
@@ -1229,6 +1258,17 @@ service::Task<Result<bool>> PgStore::TryAcquire(core::AccountKey key,
 service::Task<Result<void>> PgStore::Release(core::AccountKey key, std::string holder) {
   return impl_->Submit(
       "release lease", Rerun::kSafe, &Impl::Release, std::move(key), std::move(holder));
+}
+
+service::Task<Result<std::vector<core::Connection>>> PgStore::ClaimDueRefreshes(
+    core::TimePoint now, std::string holder, core::TimePoint until, std::size_t limit) {
+  return impl_->Submit("claim due refreshes",
+                       Rerun::kSafe,
+                       &Impl::ClaimDueRefreshes,
+                       now,
+                       std::move(holder),
+                       until,
+                       limit);
 }
 
 service::Task<Result<void>> PgStore::Enqueue(std::vector<service::Event> events,

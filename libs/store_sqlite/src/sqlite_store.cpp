@@ -178,6 +178,23 @@ RETURNING "holder")sql";
 constexpr std::string_view kReleaseLeaseSql = R"sql(
 DELETE FROM refresh_leases WHERE "accountId" = ?1 AND "clientId" = ?2 AND "holder" = ?3)sql";
 
+// The scheduler's candidates: ListDue's range scan of amo_tokens_due (INDEXED BY, as there) less
+// the rows whose lease another holder still holds. Run inside BEGIN IMMEDIATE with the lease
+// upserts that follow: the file's write lock makes read and claim one step, so two claimers,
+// threads or processes, never see the same free lease. ?1 active status, ?2 now, ?3 holder,
+// ?4 limit.
+constexpr std::string_view kDueWithFreeLeaseSql = R"sql(
+SELECT t."accountId", t."clientId", t."baseDomain", t."apiDomain", t."userId", t."status",
+       t."keyId", t."accessToken", t."refreshToken", t."expiresAt", t."version", t."createdAt",
+       t."updatedAt", t."lastRefreshAt", t."nextRefreshAt", t."refreshFailures", t."lastError",
+       t."lastErrorAt"
+FROM amo_tokens AS t INDEXED BY amo_tokens_due
+LEFT JOIN refresh_leases AS l ON l."accountId" = t."accountId" AND l."clientId" = t."clientId"
+WHERE t."status" = ?1 AND t."nextRefreshAt" <= ?2
+  AND (l."holder" IS NULL OR l."holder" = ?3 OR l."expiresAt" <= ?2)
+ORDER BY t."nextRefreshAt", t."accountId", t."clientId"
+LIMIT ?4)sql";
+
 // ---- webhook_outbox -----------------------------------------------------------------------------
 
 // ?1 type, ?2 body, ?3 the enqueue time: createdAt, and due at once.
@@ -993,6 +1010,52 @@ struct SqliteStore::Impl {
     return stmt->Run();
   }
 
+  Result<std::vector<core::Connection>> ClaimDueRefreshes(Database& db,
+                                                          const core::TimePoint& now,
+                                                          const std::string& holder,
+                                                          const core::TimePoint& until,
+                                                          const std::size_t& limit) {
+    // Candidates and leases under one write lock; a row that fails to decrypt rolls it all back.
+    Transaction tx(db);
+    if (auto begun = tx.Begin(); !begun) {
+      return begun.error();
+    }
+    std::vector<core::Connection> due;
+    {
+      auto stmt = Statement::Prepare(db, kDueWithFreeLeaseSql);
+      if (!stmt) {
+        return stmt.error();
+      }
+      if (auto bound = stmt->BindAll(core::ToString(core::ConnectionStatus::kActive),
+                                     FormatIsoTime(now),
+                                     std::string_view(holder),
+                                     SqlLimit(limit));
+          !bound) {
+        return bound.error();
+      }
+      auto read = ReadAll(*stmt);
+      if (!read) {
+        return read.error();
+      }
+      due = std::move(*read);
+    }
+    std::vector<core::Connection> claimed;
+    claimed.reserve(due.size());
+    for (core::Connection& row : due) {
+      auto taken = TryAcquire(db, row.Key(), holder, now, until);
+      if (!taken) {
+        return taken.error();
+      }
+      if (*taken) {  // always, under the write lock: the candidate's lease was free
+        claimed.push_back(std::move(row));
+      }
+    }
+    if (auto committed = tx.Commit(); !committed) {
+      return committed.error();
+    }
+    return claimed;
+  }
+
   // ---- webhook_outbox -------------------------------------------------------------------------
 
   Result<void> Enqueue(Database& db,
@@ -1330,6 +1393,15 @@ service::Task<Result<void>> SqliteStore::Release(core::AccountKey key, std::stri
   Impl* impl = impl_.get();
   auto work = [impl, key = std::move(key), holder = std::move(holder)] {
     return impl->Run("release lease", &Impl::Release, key, holder);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::vector<core::Connection>>> SqliteStore::ClaimDueRefreshes(
+    core::TimePoint now, std::string holder, core::TimePoint until, std::size_t limit) {
+  Impl* impl = impl_.get();
+  auto work = [impl, now, holder = std::move(holder), until, limit] {
+    return impl->Run("claim due refreshes", &Impl::ClaimDueRefreshes, now, holder, until, limit);
   };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }

@@ -110,6 +110,76 @@ TEST_F(SchedulerTest, RefreshesSeveralAccountsAtOnceButNoMoreThanAllowed) {
   EXPECT_TRUE(RunCo(ioc, stores.ListDue(clock.Now(), 100)).value().empty());
 }
 
+TEST_F(SchedulerTest, TwoInstancesClaimDisjointBatchesAndRefreshEachAccountOnce) {
+  // A second instance on the same store: its own AccountService (its own lease holder) and
+  // scheduler, the same amoCRM.
+  FlowSettings other_flow{.refresh = {.ahead = hours(1), .keepalive = hours(24 * 7)},
+                          .instance_id = "other-process"};
+  AccountService other(directory, other_flow, core::RefererPolicy({"amocrm.ru"}), Ports());
+  RefreshScheduler mine(accounts, stores, clock, SchedulerSettings{.batch = 3, .parallel = 3});
+  RefreshScheduler theirs(other, stores, clock, SchedulerSettings{.batch = 3, .parallel = 3});
+  for (std::int64_t id = 1; id <= 6; ++id) {
+    AddAccount(id, hours(24));
+  }
+  clock.Advance(hours(23));
+  // amoCRM holds every refresh: each instance's first batch is in flight at once.
+  amo.gate.emplace(ioc, boost::asio::steady_timer::time_point::max());
+  std::optional<Result<std::size_t>> my_round;
+  std::optional<Result<std::size_t>> their_round;
+  boost::asio::co_spawn(ioc,
+                        mine.RunOnce(),
+                        [&my_round](std::exception_ptr, Result<std::size_t> r) { my_round = r; });
+  ioc.restart();
+  ioc.run_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(amo.refreshes.load(), 3) << "this instance's batch of three at the gate";
+  boost::asio::co_spawn(
+      ioc, theirs.RunOnce(), [&their_round](std::exception_ptr, Result<std::size_t> r) {
+        their_round = r;
+      });
+  ioc.restart();
+  ioc.run_for(std::chrono::milliseconds(50));
+  // The other instance skipped the three rows claimed here and took the other three, instead of
+  // waiting for the first three's leases.
+  EXPECT_EQ(amo.refreshes.load(), 6);
+  for (std::int64_t id = 1; id <= 6; ++id) {
+    EXPECT_EQ(stores.LeaseHolder({id, kClient}), id <= 3 ? "this-process" : "other-process")
+        << "account " << id;
+  }
+  amo.gate.reset();
+  while (!my_round.has_value() || !their_round.has_value()) {
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(*my_round);
+  ASSERT_TRUE(*their_round);
+  EXPECT_EQ(**my_round, 3U);
+  EXPECT_EQ(**their_round, 3U);
+  EXPECT_EQ(amo.refreshes.load(), 6) << "no account refreshed twice";
+  for (std::int64_t id = 1; id <= 6; ++id) {
+    const core::Connection row = RunCo(ioc, accounts.Get(id)).value();
+    EXPECT_EQ(row.version, 2) << "account " << id << " written once, by one refresh";
+    EXPECT_EQ(stores.LeaseHolder({id, kClient}), std::nullopt) << "released after the refresh";
+  }
+}
+
+TEST_F(SchedulerTest, SkipsARowWhoseLeaseAnotherInstanceHoldsUntilItEnds) {
+  AddAccount(1, hours(24));
+  AddAccount(2, hours(24));
+  clock.Advance(hours(23));
+  const core::AccountKey held{2, kClient};
+  ASSERT_TRUE(
+      RunCo(ioc, stores.TryAcquire(held, "other-process", clock.Now(), clock.Now() + hours(1)))
+          .value());
+  EXPECT_EQ(RunCo(ioc, scheduler.RunOnce()).value(), 1U) << "account 2 is not this round's";
+  EXPECT_EQ(amo.refreshes.load(), 1);
+  EXPECT_EQ(stores.LeaseHolder(held), "other-process") << "the other instance's lease untouched";
+  EXPECT_EQ(RunCo(ioc, accounts.Get(2)).value().version, 1);
+  clock.Advance(hours(1));  // the other instance died: its lease ends, the row is claimed
+  EXPECT_EQ(RunCo(ioc, scheduler.RunOnce()).value(), 1U);
+  EXPECT_EQ(amo.refreshes.load(), 2);
+  EXPECT_EQ(RunCo(ioc, accounts.Get(2)).value().version, 2);
+}
+
 /// Records what would have gone to the integrator's backend.
 class RecordingSender final : public WebhookSender {
  public:

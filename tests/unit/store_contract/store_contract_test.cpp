@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <future>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -543,6 +544,143 @@ TEST_P(StoreContract, ReleaseByANonHolderDoesNothing) {
   Unwrap(Run(first->Release(key, "process-1")));
   Unwrap(Run(first->Release({9, "none"}, "process-1")));
   EXPECT_FALSE(Unwrap(Run(first->TryAcquire(key, "process-1", At(3), At(33)))));
+}
+
+/// The keys of `rows`, in order.
+std::vector<std::pair<std::int64_t, std::string>> Keys(const std::vector<Connection>& rows) {
+  std::vector<std::pair<std::int64_t, std::string>> keys;
+  for (const auto& c : rows) {
+    keys.emplace_back(c.account_id, c.client_id);
+  }
+  return keys;
+}
+
+/// An on-demand refresh's TryAcquire, shaped as a claim (the key, if taken) so it can race claims
+/// in one RunConcurrently.
+boost::asio::awaitable<Result<std::vector<Connection>>> AcquireAsClaim(service::Store& store,
+                                                                       AccountKey key,
+                                                                       std::string holder) {
+  auto taken = co_await store.TryAcquire(key, holder, At(0), At(60));
+  if (!taken) {
+    co_return taken.error();
+  }
+  std::vector<Connection> out;
+  if (*taken) {
+    Connection c;
+    c.account_id = key.account_id;
+    c.client_id = key.client_id;
+    out.push_back(std::move(c));
+  }
+  co_return out;
+}
+
+TEST_P(StoreContract, ClaimDueRefreshesTakesDueRowsWithFreeLeasesEarliestFirstUpToTheLimit) {
+  auto store = OpenStore();
+  auto put = [&](std::int64_t account,
+                 const std::string& client,
+                 TimePoint next,
+                 ConnectionStatus status = ConnectionStatus::kActive) {
+    Connection c = MakeConnection(account, client, "access-" + client);
+    c.next_refresh_at = next;
+    c.status = status;
+    Unwrap(Run(store->Upsert(c, {})));
+  };
+  // As ListDue's rows, plus three whose leases differ.
+  put(1, "due-10s-ago", At(-10));
+  put(2, "due-100s-ago", At(-100));
+  put(3, "due-now", At(0));
+  put(4, "due-in-1s", At(1));
+  put(5, "never", TimePoint{});
+  put(6, "reauth", At(-1000), ConnectionStatus::kReauthRequired);
+  put(7, "disconnected", At(-1000), ConnectionStatus::kDisconnected);
+  put(9, "tie-b", At(-50));
+  put(8, "tie-a", At(-50));
+  put(10, "held-by-other", At(-200));
+  put(11, "other-lease-ended", At(-150));
+  put(12, "already-mine", At(-120));
+  ASSERT_TRUE(Unwrap(Run(store->TryAcquire({10, "held-by-other"}, "other", At(-5), At(30)))));
+  ASSERT_TRUE(Unwrap(Run(store->TryAcquire({11, "other-lease-ended"}, "other", At(-60), At(0)))));
+  ASSERT_TRUE(Unwrap(Run(store->TryAcquire({12, "already-mine"}, "me", At(-5), At(10)))));
+
+  EXPECT_TRUE(Unwrap(Run(store->ClaimDueRefreshes(At(0), "me", At(60), 0))).empty());
+  // Earliest first, at most the limit; the row another holder holds is skipped, the ended lease
+  // taken over, our own lease counts as free.
+  const auto first = Unwrap(Run(store->ClaimDueRefreshes(At(0), "me", At(60), 3)));
+  EXPECT_EQ(Clients(first),
+            (std::vector<std::string>{"other-lease-ended", "already-mine", "due-100s-ago"}));
+  ASSERT_EQ(first.size(), 3U);
+  EXPECT_EQ(first[0].access_token.Reveal(), "access-other-lease-ended") << "decrypted, as ListDue";
+  EXPECT_EQ(first[0].version, 1);
+  EXPECT_EQ(first[0].next_refresh_at, At(-150));
+  // Each claimed row's lease is ours until `until`; the other holder's lease is untouched.
+  EXPECT_EQ(Query(R"(SELECT "accountId", "holder", "expiresAt" FROM refresh_leases
+                     ORDER BY "accountId")"),
+            (Rows{{"2", "me", "2025-10-09T08:54:20Z"},
+                  {"10", "other", "2025-10-09T08:53:50Z"},
+                  {"11", "me", "2025-10-09T08:54:20Z"},
+                  {"12", "me", "2025-10-09T08:54:20Z"}}));
+  EXPECT_FALSE(Unwrap(Run(store->TryAcquire({2, "due-100s-ago"}, "other", At(1), At(31)))))
+      << "a claimed row's lease excludes other holders";
+
+  // Another holder now gets only what nobody holds; "me" again gets its own rows back as well.
+  EXPECT_EQ(Clients(Unwrap(Run(store->ClaimDueRefreshes(At(0), "third", At(60), 100)))),
+            (std::vector<std::string>{"tie-a", "tie-b", "due-10s-ago", "due-now"}));
+  EXPECT_EQ(Clients(Unwrap(Run(store->ClaimDueRefreshes(At(0), "me", At(60), 100)))),
+            (std::vector<std::string>{"other-lease-ended", "already-mine", "due-100s-ago"}));
+  EXPECT_TRUE(Unwrap(Run(store->ClaimDueRefreshes(At(0), "fourth", At(60), 100))).empty());
+  // A lease is free once it has ended (at `now`), and rows come due as `now` moves.
+  EXPECT_TRUE(Unwrap(Run(store->ClaimDueRefreshes(At(29), "fourth", At(90), 100))).empty());
+  EXPECT_EQ(Clients(Unwrap(Run(store->ClaimDueRefreshes(At(30), "fourth", At(90), 100)))),
+            (std::vector<std::string>{"held-by-other", "due-in-1s"}));
+}
+
+TEST_P(StoreContract, ConcurrentClaimsFromTwoStoresAreDisjointAndMissNoDueRow) {
+  auto first = OpenStore();
+  auto second = OpenStore();  // another instance: its own connections
+  constexpr std::int64_t kRows = 60;
+  for (std::int64_t account = 1; account <= kRows; ++account) {
+    Connection c = MakeConnection(account, "shared");
+    c.next_refresh_at = At(-account);
+    Unwrap(Run(first->Upsert(c, {})));
+  }
+  // Twelve scheduler claims of ten, and on-demand refreshes of every fifth account taking its
+  // lease at the same moment, alternating between the two stores.
+  std::vector<boost::asio::awaitable<Result<std::vector<Connection>>>> tasks;
+  std::vector<std::string> holders;
+  for (int i = 0; i < 12; ++i) {
+    service::Store& store = i % 2 == 0 ? *first : *second;
+    holders.push_back("scheduler-" + std::to_string(i));
+    tasks.push_back(store.ClaimDueRefreshes(At(0), holders.back(), At(60), 10));
+    if (i < kRows / 5) {
+      service::Store& other = i % 2 == 0 ? *second : *first;
+      holders.push_back("on-demand-" + std::to_string(i));
+      tasks.push_back(AcquireAsClaim(other, {(i + 1) * 5, "shared"}, holders.back()));
+    }
+  }
+  const auto results = RunConcurrently(std::move(tasks));
+  std::map<std::int64_t, std::string> owner;  // account -> who got it
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    for (const auto& [account, client] : Keys(Unwrap(results[i]))) {
+      const auto [it, fresh] = owner.emplace(account, holders[i]);
+      EXPECT_TRUE(fresh) << "account " << account << " went to " << it->second << " and to "
+                         << holders[i];
+    }
+  }
+  EXPECT_GE(owner.size(), 10U) << "the concurrent claims took rows";
+  // Every row anyone got is leased to exactly that one; a sweep afterwards gets exactly the
+  // rest (a claim that lost every candidate to a racer may come back short, never with a row
+  // someone else holds).
+  for (const auto& [account, holder] : owner) {
+    EXPECT_EQ(Query(R"(SELECT "holder" FROM refresh_leases WHERE "accountId" = )" +
+                    std::to_string(account)),
+              (Rows{{holder}}));
+  }
+  for (const auto& [account, client] :
+       Keys(Unwrap(Run(first->ClaimDueRefreshes(At(0), "sweep", At(60), 100))))) {
+    const auto [it, fresh] = owner.emplace(account, "sweep");
+    EXPECT_TRUE(fresh) << "account " << account << " went to " << it->second << " and the sweep";
+  }
+  EXPECT_EQ(owner.size(), static_cast<std::size_t>(kRows)) << "no due row left unclaimed";
 }
 
 TEST_P(StoreContract, EnqueuedEventsAreClaimedOldestFirstUpToTheLimit) {

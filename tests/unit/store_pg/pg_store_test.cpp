@@ -272,6 +272,38 @@ TEST_F(PgStoreTest, ListDueIsAnIndexRangeScanWithoutSortAtTenThousandRows) {
   EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
 }
 
+TEST_F(PgStoreTest, ClaimDueRefreshesWalksTheDueIndexWithoutSortAtTenThousandRows) {
+  ASSERT_NE(Open(), nullptr);
+  Psql psql(db_.Url());
+  psql.Query(R"(
+    INSERT INTO amo_tokens ("accountId", "clientId", "baseDomain", "status", "keyId",
+                            "accessToken", "expiresAt", "version", "createdAt", "updatedAt",
+                            "nextRefreshAt")
+    SELECT g, 'client', 'example.amocrm.ru',
+           CASE WHEN g % 10 = 0 THEN 'reauth_required' ELSE 'active' END, 'k', '\x00'::bytea,
+           '2025-01-01T00:00:00Z', 1, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z',
+           to_char(timestamp '2025-01-01' + g * interval '1 minute', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    FROM generate_series(1, 10000) AS g)");
+  // Another instance holds a thousand of the leases.
+  psql.Query(R"(
+    INSERT INTO refresh_leases ("accountId", "clientId", "holder", "expiresAt")
+    SELECT g, 'client', 'other', '2030-01-01T00:00:00Z' FROM generate_series(1, 10000, 10) AS g)");
+  psql.Query("ANALYZE amo_tokens");
+  psql.Query("ANALYZE refresh_leases");
+  psql.Query("PREPARE claim(text, text, text, text, bigint) AS " +
+             std::string(amoauth::store_pg::detail::sql::kClaimDueRefreshesSql));
+  std::string plan;
+  for (const auto& row : psql.Query("EXPLAIN EXECUTE claim('active', '2025-01-05T00:00:00Z', "
+                                    "'me', '2025-01-05T00:01:00Z', 100)")) {
+    plan += row.front() + "\n";
+  }
+  EXPECT_NE(plan.find("Index Scan using amo_tokens_due"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("LockRows"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("Seq Scan on amo_tokens"), std::string::npos) << plan;
+  // The only sort allowed is the final one of at most `limit` rows, above the claim.
+  EXPECT_EQ(plan.find("Sort Key: t."), std::string::npos) << plan;
+}
+
 // ---- claims across instances --------------------------------------------------------------------
 
 /// Two stores (two instances) claim from the same queue at once, in small batches, until it is

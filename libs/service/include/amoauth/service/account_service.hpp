@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -66,9 +67,10 @@ class AccountService {
   Task<Result<core::Connection>> ForceRefresh(std::int64_t account_id,
                                               std::optional<std::string> client_id = std::nullopt);
 
-  /// The scheduler's call for a row ListDue returned: refreshes unless someone already did (or
-  /// rescheduled it) since the row was read. For a long-lived token it warns (token.expiring)
-  /// instead, or marks the account reauth_required once the token has expired.
+  /// The scheduler's call for a row it claimed (RefreshLeases::ClaimDueRefreshes, as
+  /// LeaseHolder()): refreshes unless someone already did (or rescheduled it) since the row was
+  /// read. For a long-lived token it warns (token.expiring) instead, or marks the account
+  /// reauth_required once the token has expired.
   Task<Result<core::Connection>> RefreshIfDue(core::Connection due);
 
   /// Sends `request` (its target is the amoCRM path + query, e.g. "/api/v4/account?with=users")
@@ -95,6 +97,10 @@ class AccountService {
 
   [[nodiscard]] const ApiLimiter& Limiter() const { return ports_.limiter; }
   [[nodiscard]] const core::RefreshPolicy& Policy() const { return settings_.refresh; }
+  /// The holder this process's refreshes take leases as, and for how long: a claim made with
+  /// them (RefreshLeases::ClaimDueRefreshes) is one the refresh extends instead of waiting for.
+  [[nodiscard]] const std::string& LeaseHolder() const { return settings_.instance_id; }
+  [[nodiscard]] std::chrono::seconds LeaseTtl() const { return settings_.lease_ttl; }
 
  private:
   enum class Mode {

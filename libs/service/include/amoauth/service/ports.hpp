@@ -113,6 +113,16 @@ class RefreshLeases {
                                         core::TimePoint until) = 0;
   /// Gives the lease back if `holder` still holds it; otherwise does nothing.
   virtual Task<Result<void>> Release(core::AccountKey key, std::string holder) = 0;
+  /// The refresh scheduler's batch, in one transaction: the rows ListDue(now, limit) would give
+  /// (active, next_refresh_at set and not after `now`, earliest first) among those whose lease is
+  /// free for `holder` as TryAcquire sees it (none, ended at or before `now`, or `holder`'s own),
+  /// at most `limit`; each gets the lease for `holder` until `until`. Returned decrypted, as
+  /// ListDue. A row another holder holds, or another claimer is taking at this moment, is skipped,
+  /// never waited for: claimers running at once get disjoint batches.
+  virtual Task<Result<std::vector<core::Connection>>> ClaimDueRefreshes(core::TimePoint now,
+                                                                        std::string holder,
+                                                                        core::TimePoint until,
+                                                                        std::size_t limit) = 0;
 };
 
 /// The durable queue of webhook events (written by ConnectionStore writes and Enqueue).

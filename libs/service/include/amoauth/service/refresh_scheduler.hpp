@@ -13,7 +13,7 @@
 namespace amoauth::service {
 
 struct SchedulerSettings {
-  /// Rows fetched per query.
+  /// Rows claimed per query.
   std::size_t batch = 100;
   /// How often Run() looks for due rows. Due times are minutes to days apart, so a second is
   /// plenty; the cost of an idle look is one indexed query.
@@ -26,17 +26,21 @@ struct SchedulerSettings {
 
 /// Refreshes every active account before its access token expires and at least every keepalive
 /// period (core::NextRefreshAt), so that no refresh token reaches amoCRM's three-month end and
-/// callers rarely wait for a refresh. Several processes may run it on one store: each refresh goes
-/// through AccountService's lease, and a row someone else refreshed is skipped.
+/// callers rarely wait for a refresh. Several processes (on several machines) may run it on one
+/// store: each claims its batches (RefreshLeases::ClaimDueRefreshes, holding the rows' leases as
+/// AccountService's refreshes do), so instances share the due rows instead of all reading the
+/// same ones and racing for their leases; each refresh still goes through AccountService's lease
+/// and compare-and-swap, and a row someone else refreshed meanwhile is skipped.
 class RefreshScheduler {
  public:
   RefreshScheduler(AccountService& accounts,
-                   ConnectionStore& connections,
+                   RefreshLeases& leases,
                    const core::Clock& clock,
                    SchedulerSettings settings);
 
-  /// Refreshes every row due at the clock's now, batch after batch, each row at most once per
-  /// call. Returns how many refreshes it attempted. Errors: the store's.
+  /// Claims and refreshes every row due at the clock's now that no one else holds, batch after
+  /// batch, each row at most once per call. Returns how many refreshes it attempted (rows it
+  /// claimed). Errors: the store's.
   Task<Result<std::size_t>> RunOnce();
 
   /// RunOnce every interval until Stop(); store errors are logged and retried next round.
@@ -50,7 +54,7 @@ class RefreshScheduler {
   Task<void> Worker(std::shared_ptr<Round> round);
 
   AccountService& accounts_;
-  ConnectionStore& connections_;
+  RefreshLeases& leases_;
   const core::Clock& clock_;
   SchedulerSettings settings_;
   std::atomic<bool> stopped_{false};

@@ -77,6 +77,8 @@ class SqliteStore final : public service::Store {
                                          core::TimePoint now,
                                          core::TimePoint until) override;
   service::Task<Result<void>> Release(core::AccountKey key, std::string holder) override;
+  service::Task<Result<std::vector<core::Connection>>> ClaimDueRefreshes(
+      core::TimePoint now, std::string holder, core::TimePoint until, std::size_t limit) override;
 
   service::Task<Result<void>> Enqueue(std::vector<service::Event> events,
                                       core::TimePoint now) override;
