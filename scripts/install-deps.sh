@@ -9,7 +9,10 @@ packages=(
   libssl-dev libsqlite3-dev sqlite3 libspdlog-dev libfmt-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   chromium fonts-liberation
+  libpq-dev postgresql-15
 )
+# postgresql-15 is for the tests: each run starts its own server in a temp dir on a Unix socket
+# (scripts/postgres-scratch.sh). The cluster Debian's package may create and start is never used.
 # Node may come from elsewhere than Debian (the machines here ship Node 20 with its own npm,
 # which Debian's npm package conflicts with): ask for Debian's only when there is none.
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -9,6 +9,7 @@
 #include "amoauth/core/iso_time.hpp"
 #include "amoauth/crypto/digest.hpp"
 #include "amoauth/net/run_blocking.hpp"
+#include "amoauth/store_schema/stored_format.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
 #include "store_parts.hpp"
 
@@ -22,21 +23,12 @@ using detail::Database;
 using detail::Statement;
 using detail::StoreParts;
 using detail::Transaction;
-
-/// Anyone can call the Redirect URI with a code and an allowed referer; each queued code costs a
-/// call to amoCRM. Far more than amoCRM ever sends in 20 minutes, and a bound on a flood (checked
-/// before the insert, outside a transaction: a race may pass it by a few, which is harmless).
-constexpr std::int64_t kMaxQueuedCodes = 10'000;
-
-/// Binds a sealed code to its row: a ciphertext copied to another row does not decrypt.
-std::string CodeAad(std::string_view code_hash) {
-  return fmt::format("code_queue/{}", code_hash);
-}
+using store_schema::CodeAad;
+using store_schema::kMaxQueuedCodes;
 
 /// A claim ends no earlier than asked: stored in whole seconds, rounded up.
 std::string CeilText(core::TimePoint t) {
-  return FormatIsoTime(std::chrono::time_point_cast<core::TimePoint::duration>(
-      std::chrono::ceil<std::chrono::seconds>(t)));
+  return FormatIsoTime(store_schema::CeilToSeconds(t));
 }
 
 // ?1 codeHash … ?10 nextAttemptAt. A repeated delivery of the same code changes nothing.

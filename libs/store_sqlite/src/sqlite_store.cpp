@@ -21,6 +21,7 @@
 #include "amoauth/core/iso_time.hpp"
 #include "amoauth/core/platform.hpp"
 #include "amoauth/net/run_blocking.hpp"
+#include "amoauth/store_schema/stored_format.hpp"
 #include "migrations.hpp"
 #include "sqlite_handle.hpp"
 #include "store_parts.hpp"
@@ -36,28 +37,12 @@ using detail::Database;
 using detail::NullableText;
 using detail::Statement;
 using detail::Transaction;
-
-/// amoCRM's authorization code lifetime (protocol §3.4): a code older than this is dead anyway,
-/// so the ledger may forget it.
-constexpr auto kCodeLifetime = std::chrono::minutes(20);
-
-/// How long delivered webhook events are kept for inspection before ClaimDue prunes them.
-constexpr auto kDeliveredRetention = std::chrono::days(7);
-
-enum class TokenKind { kAccess, kRefresh };
-
-/// What a round trip through the ISO-8601 text gives back.
-core::TimePoint FloorToSeconds(core::TimePoint t) {
-  return std::chrono::time_point_cast<core::TimePoint::duration>(
-      std::chrono::floor<std::chrono::seconds>(t));
-}
-
-/// For the end of a lease or a claim: rounded up, so that storing it in whole seconds never
-/// frees a lease or an outbox entry early (a second late is harmless; early lets two in).
-core::TimePoint CeilToSeconds(core::TimePoint t) {
-  return std::chrono::time_point_cast<core::TimePoint::duration>(
-      std::chrono::ceil<std::chrono::seconds>(t));
-}
+using store_schema::CeilToSeconds;
+using store_schema::FloorToSeconds;
+using store_schema::kCodeLifetime;
+using store_schema::kDeliveredRetention;
+using store_schema::TokenAad;
+using store_schema::TokenKind;
 
 /// A nullable time column: "never" (core::TimePoint{}) is NULL. Rounded down like every time.
 detail::NullableText NullableTime(core::TimePoint t) {
@@ -74,15 +59,6 @@ std::optional<core::TimePoint> ReadNullableTime(const detail::Statement& row, in
     return core::TimePoint{};
   }
   return ParseIsoTime(row.Text(column));
-}
-
-/// Binds a token ciphertext to its row and role, so a ciphertext copied to another row or
-/// column does not decrypt. Unambiguous: accountId is decimal, the last segment names the role.
-std::string TokenAad(std::int64_t account_id, std::string_view client_id, TokenKind kind) {
-  return fmt::format("amo_tokens/{}/{}/{}",
-                     account_id,
-                     client_id,
-                     kind == TokenKind::kAccess ? "access" : "refresh");
 }
 
 /// The "store" logger: the application's if it registered one, else a copy of the default
@@ -818,10 +794,6 @@ struct SqliteStore::Impl {
 
   // ---- integrations ---------------------------------------------------------------------------
 
-  [[nodiscard]] static std::string SecretAad(std::string_view client_id) {
-    return fmt::format("integrations/{}/client_secret", client_id);
-  }
-
   Result<void> AddIntegration(Database& db, const service::ExternalIntegration& integration) {
     auto stmt = Statement::Prepare(db,
                                    "INSERT INTO integrations (\"clientId\", \"keyId\", "
@@ -830,8 +802,8 @@ struct SqliteStore::Impl {
     if (!stmt) {
       return stmt.error();
     }
-    const std::string sealed =
-        crypto::Seal(key, integration.client_secret.Reveal(), SecretAad(integration.client_id));
+    const std::string sealed = crypto::Seal(
+        key, integration.client_secret.Reveal(), store_schema::SecretAad(integration.client_id));
     if (auto bound = stmt->BindAll(std::string_view(integration.client_id),
                                    std::string_view(key.Id()),
                                    Blob{sealed},
@@ -858,7 +830,7 @@ struct SqliteStore::Impl {
                  integration.client_id);
       return Fail(Errc::kCryptoFailure);
     }
-    auto secret = crypto::Open(key, row.BlobAt(2), SecretAad(integration.client_id));
+    auto secret = crypto::Open(key, row.BlobAt(2), store_schema::SecretAad(integration.client_id));
     if (!secret) {
       log->error("integrations row clientId={}: the client secret does not decrypt",
                  integration.client_id);
@@ -882,8 +854,7 @@ struct SqliteStore::Impl {
       Database& db, std::string_view column, const std::string& value) {
     auto stmt = Statement::Prepare(
         db,
-        fmt::format(
-            "SELECT {} FROM integrations WHERE \"{}\" = ?1", kIntegrationColumns, column));
+        fmt::format("SELECT {} FROM integrations WHERE \"{}\" = ?1", kIntegrationColumns, column));
     if (!stmt) {
       return stmt.error();
     }
@@ -906,8 +877,7 @@ struct SqliteStore::Impl {
 
   Result<std::vector<service::ExternalIntegration>> ListIntegrations(Database& db) {
     auto stmt = Statement::Prepare(
-        db,
-        fmt::format("SELECT {} FROM integrations ORDER BY \"clientId\"", kIntegrationColumns));
+        db, fmt::format("SELECT {} FROM integrations ORDER BY \"clientId\"", kIntegrationColumns));
     if (!stmt) {
       return stmt.error();
     }
@@ -1331,8 +1301,7 @@ SqliteStore::FindIntegrationByState(std::string state_hash) {
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }
 
-service::Task<Result<std::vector<service::ExternalIntegration>>>
-SqliteStore::ListIntegrations() {
+service::Task<Result<std::vector<service::ExternalIntegration>>> SqliteStore::ListIntegrations() {
   Impl* impl = impl_.get();
   auto work = [impl] { return impl->Run("list integrations", &Impl::ListIntegrations); };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));

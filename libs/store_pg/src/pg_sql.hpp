@@ -1,0 +1,188 @@
+#pragma once
+// The statements PgStore runs, private to libs/store_pg (and its tests, which EXPLAIN them).
+// Parameters are $1, $2, … (PQexecParams); every time is the fixed-width ISO-8601 text of
+// docs/storage.md §3, compared as text (COLLATE "C" columns: byte order, as SQLite).
+
+#include <string_view>
+
+namespace amoauth::store_pg::detail::sql {
+
+// ---- amo_tokens ---------------------------------------------------------------------------------
+
+// Every amo_tokens query reads the columns in this order (see ReadConnection).
+#define AMOAUTH_TOKEN_COLUMNS                                                            \
+  R"("accountId", "clientId", "baseDomain", "apiDomain", "userId", "status", "keyId", )" \
+  R"("accessToken", "refreshToken", "expiresAt", "version", "createdAt", "updatedAt", )" \
+  R"("lastRefreshAt", "nextRefreshAt", "refreshFailures", "lastError", "lastErrorAt")"
+
+inline constexpr std::string_view kFindSql =
+    "SELECT " AMOAUTH_TOKEN_COLUMNS
+    R"( FROM amo_tokens WHERE "accountId" = $1 AND "clientId" = $2)";
+inline constexpr std::string_view kFindByAccountSql =
+    "SELECT " AMOAUTH_TOKEN_COLUMNS
+    R"( FROM amo_tokens WHERE "accountId" = $1 ORDER BY "clientId")";
+inline constexpr std::string_view kListSql =
+    "SELECT " AMOAUTH_TOKEN_COLUMNS R"( FROM amo_tokens ORDER BY "accountId", "clientId")";
+// Served by the amo_tokens_base_domain index.
+inline constexpr std::string_view kFindByDomainSql =
+    "SELECT " AMOAUTH_TOKEN_COLUMNS
+    R"( FROM amo_tokens WHERE "baseDomain" = $1 ORDER BY "accountId", "clientId")";
+// $1 is the active status. The amo_tokens_due index (status, nextRefreshAt, accountId, clientId)
+// answers it as one range scan in index order with no sort (a test checks the plan). NULL
+// ("never") fails `<=`, so unscheduled rows drop out by themselves.
+inline constexpr std::string_view kListDueSql =
+    "SELECT " AMOAUTH_TOKEN_COLUMNS
+    R"( FROM amo_tokens WHERE "status" = $1 AND "nextRefreshAt" <= $2
+        ORDER BY "status", "nextRefreshAt", "accountId", "clientId" LIMIT $3)";
+
+#undef AMOAUTH_TOKEN_COLUMNS
+
+// Writes bind $1…$17 in this order (ConnectionParams).
+// One statement: PostgreSQL takes the row lock (or the key's insertion lock) before reading the
+// old version, so concurrent upserts of one key serialise and no version repeats.
+inline constexpr std::string_view kUpsertSql = R"sql(
+INSERT INTO amo_tokens ("accountId", "clientId", "baseDomain", "apiDomain", "userId", "status",
+                        "keyId", "accessToken", "refreshToken", "expiresAt", "version",
+                        "createdAt", "updatedAt", "lastRefreshAt", "nextRefreshAt",
+                        "refreshFailures", "lastError", "lastErrorAt")
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, $11, $12, $13, $14, $15, $16, $17)
+ON CONFLICT ("accountId", "clientId") DO UPDATE SET
+  "baseDomain" = excluded."baseDomain",
+  "apiDomain" = excluded."apiDomain",
+  "userId" = excluded."userId",
+  "status" = excluded."status",
+  "keyId" = excluded."keyId",
+  "accessToken" = excluded."accessToken",
+  "refreshToken" = excluded."refreshToken",
+  "expiresAt" = excluded."expiresAt",
+  "version" = amo_tokens."version" + 1,
+  "updatedAt" = excluded."updatedAt",
+  "lastRefreshAt" = excluded."lastRefreshAt",
+  "nextRefreshAt" = excluded."nextRefreshAt",
+  "refreshFailures" = excluded."refreshFailures",
+  "lastError" = excluded."lastError",
+  "lastErrorAt" = excluded."lastErrorAt"
+RETURNING "version", "createdAt")sql";
+
+// The compare-and-swap. Under READ COMMITTED an UPDATE that waited for a concurrent writer's
+// row lock re-checks its WHERE against the committed row, so of two refreshers at one version
+// exactly one matches. Parameters as the upsert's without createdAt ($11 is updatedAt), and $17
+// the expected version.
+inline constexpr std::string_view kReplaceSql = R"sql(
+UPDATE amo_tokens SET
+  "baseDomain" = $3,
+  "apiDomain" = $4,
+  "userId" = $5,
+  "status" = $6,
+  "keyId" = $7,
+  "accessToken" = $8,
+  "refreshToken" = $9,
+  "expiresAt" = $10,
+  "version" = "version" + 1,
+  "updatedAt" = $11,
+  "lastRefreshAt" = $12,
+  "nextRefreshAt" = $13,
+  "refreshFailures" = $14,
+  "lastError" = $15,
+  "lastErrorAt" = $16
+WHERE "accountId" = $1 AND "clientId" = $2 AND "version" = $17
+RETURNING "version", "createdAt")sql";
+
+inline constexpr std::string_view kExistsSql =
+    R"sql(SELECT 1 FROM amo_tokens WHERE "accountId" = $1 AND "clientId" = $2)sql";
+
+// Delivered to listeners when the transaction commits, not before; never if it rolls back.
+inline constexpr std::string_view kNotifySql = "SELECT pg_notify('amoauth_tokens', $1)";
+
+// ---- refresh_leases -----------------------------------------------------------------------------
+
+// One statement: PostgreSQL's ON CONFLICT takes the existing row's lock (or waits for a racing
+// insert to commit) before evaluating the WHERE, so of any number of instances racing for a
+// lease exactly one inserts it or takes it over; the others get no row back.
+// $1 $2 key, $3 holder, $4 until, $5 now.
+inline constexpr std::string_view kAcquireLeaseSql = R"sql(
+INSERT INTO refresh_leases ("accountId", "clientId", "holder", "expiresAt")
+VALUES ($1, $2, $3, $4)
+ON CONFLICT ("accountId", "clientId") DO UPDATE SET
+  "holder" = excluded."holder",
+  "expiresAt" = excluded."expiresAt"
+WHERE refresh_leases."holder" = excluded."holder" OR refresh_leases."expiresAt" <= $5
+RETURNING "holder")sql";
+
+inline constexpr std::string_view kReleaseLeaseSql = R"sql(
+DELETE FROM refresh_leases WHERE "accountId" = $1 AND "clientId" = $2 AND "holder" = $3)sql";
+
+// ---- webhook_outbox -----------------------------------------------------------------------------
+
+// $1 type, $2 body, $3 the enqueue time: createdAt, and due at once.
+inline constexpr std::string_view kEnqueueSql = R"sql(
+INSERT INTO webhook_outbox ("type", "body", "createdAt", "attempts", "nextAttemptAt")
+VALUES ($1, $2, $3, 0, $3))sql";
+
+// One statement picks and marks. SKIP LOCKED: an entry another instance is claiming right now is
+// passed over instead of waited for, and one it has just claimed fails the re-checked WHERE (its
+// nextAttemptAt moved), so no entry is handed to two claimers and no claimer blocks another.
+// $1 now, $2 claim_until, $3 limit. RETURNING order is not promised; the caller sorts by id.
+inline constexpr std::string_view kClaimSql = R"sql(
+UPDATE webhook_outbox SET "attempts" = "attempts" + 1, "nextAttemptAt" = $2
+WHERE "id" IN (SELECT "id" FROM webhook_outbox
+               WHERE "deliveredAt" IS NULL AND "nextAttemptAt" <= $1
+               ORDER BY "id" LIMIT $3
+               FOR UPDATE SKIP LOCKED)
+RETURNING "id", "type", "body", "createdAt", "attempts", "nextAttemptAt", "lastError")sql";
+
+inline constexpr std::string_view kPruneDeliveredSql =
+    R"sql(DELETE FROM webhook_outbox WHERE "deliveredAt" < $1)sql";
+
+// Both leave a delivered entry alone: a late report from a claimer whose claim had run out must
+// not put an event back in the queue once someone delivered it.
+inline constexpr std::string_view kMarkDeliveredSql = R"sql(
+UPDATE webhook_outbox SET "deliveredAt" = $2 WHERE "id" = $1 AND "deliveredAt" IS NULL)sql";
+inline constexpr std::string_view kMarkFailedSql = R"sql(
+UPDATE webhook_outbox SET "lastError" = $2, "nextAttemptAt" = $3
+WHERE "id" = $1 AND "deliveredAt" IS NULL)sql";
+
+inline constexpr std::string_view kCountPendingSql =
+    R"sql(SELECT count(*) FROM webhook_outbox WHERE "deliveredAt" IS NULL)sql";
+
+// ---- code_queue ---------------------------------------------------------------------------------
+
+inline constexpr std::string_view kEnqueueCodeSql = R"sql(
+INSERT INTO code_queue ("codeHash", "keyId", "code", "accountHost", "clientId", "source",
+                        "receivedAt", "expiresAt", "attempts", "nextAttemptAt")
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 0, $9)
+ON CONFLICT ("codeHash") DO NOTHING)sql";
+
+// As kClaimSql. $1 now, $2 claim_until, $3 limit.
+inline constexpr std::string_view kClaimCodesSql = R"sql(
+UPDATE code_queue SET "attempts" = "attempts" + 1, "nextAttemptAt" = $2
+WHERE "id" IN (SELECT "id" FROM code_queue
+               WHERE "nextAttemptAt" <= $1 ORDER BY "nextAttemptAt", "id" LIMIT $3
+               FOR UPDATE SKIP LOCKED)
+RETURNING "id", "codeHash", "keyId", "code", "accountHost", "clientId", "source", "receivedAt",
+          "expiresAt", "attempts", "nextAttemptAt", "lastError")sql";
+
+inline constexpr std::string_view kDeleteCodeSql =
+    R"sql(DELETE FROM code_queue WHERE "id" = $1)sql";
+inline constexpr std::string_view kRetryCodeSql =
+    R"sql(UPDATE code_queue SET "lastError" = $2, "nextAttemptAt" = $3 WHERE "id" = $1)sql";
+inline constexpr std::string_view kCountCodesSql = R"sql(SELECT count(*) FROM code_queue)sql";
+
+// ---- exchange_quota -----------------------------------------------------------------------------
+
+// As the lease: one conditional upsert, exactly one racer takes the slot. $1 subject, $2 now,
+// $3 now - interval.
+inline constexpr std::string_view kTakeSql = R"sql(
+INSERT INTO exchange_quota ("subjectHash", "takenAt") VALUES ($1, $2)
+ON CONFLICT ("subjectHash") DO UPDATE SET "takenAt" = excluded."takenAt"
+WHERE exchange_quota."takenAt" <= $3
+RETURNING "takenAt")sql";
+inline constexpr std::string_view kTakenAtSql =
+    R"sql(SELECT "takenAt" FROM exchange_quota WHERE "subjectHash" = $1)sql";
+
+// ---- integrations -------------------------------------------------------------------------------
+
+inline constexpr std::string_view kIntegrationColumns =
+    R"("clientId", "keyId", "clientSecret", "stateHash", "createdAt")";
+
+}  // namespace amoauth::store_pg::detail::sql
