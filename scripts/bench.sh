@@ -590,7 +590,7 @@ if [ -s "$tmp/scheduler_pg.txt" ]; then
 | fill (4 Upserts in flight, one transaction each) | $(scp fill_rate | whole) rows/s ($(scp fill_total) s) |
 | idle RunOnce, nothing due — first / median / max of 20 | $(scp idle_run_once_first) / $(scp idle_run_once_median) / $(scp idle_run_once_max) µs |
 | RunOnce over every account, all due | $(scp run_total) s: $(scp run_per_account) µs per account, $(scp run_rate | whole) refreshes/s |
-| CPU of that run, amoauth's threads: user / sys | $(scp run_cpu_user) / $(scp run_cpu_sys) s ($(scp run_cpu_per_account) µs per account) |
+| CPU of that run, the benchmark process (PostgreSQL's own not counted): user / sys | $(scp run_cpu_user) / $(scp run_cpu_sys) s ($(scp run_cpu_per_account) µs per account) |
 | afterwards: rows still due / sampled rows refreshed once | $(scp due_after_run | whole) / $(scp sampled_rows_ok | whole) of $(scp sampled_rows | whole) |
 | RSS of the instance before the run / after / peak during it | $(scp rss_before_run) / $(scp rss_after_run) / $(scp rss_peak_run) MiB |
 | database size | $(scp db_size) MiB |
