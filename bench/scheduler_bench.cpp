@@ -1,10 +1,15 @@
-// The refresh scheduler at scale: fills a fresh SQLite store with N connections, then runs the
-// real RefreshScheduler::RunOnce over the real AccountService and SqliteStore, with amoCRM
-// replaced by an in-process fake that answers every refresh at once (docs/benchmarks.md).
+// The refresh scheduler at scale: fills a fresh store (SQLite, or PostgreSQL with --postgres)
+// with N connections, then runs the real RefreshScheduler::RunOnce over the real AccountService
+// and store, with amoCRM replaced by an in-process fake that answers every refresh at once, or
+// after --amo-latency-ms (docs/benchmarks.md).
 //
 //   amoauth_scheduler_bench [--accounts N] [--dir DIR] [--repeats N] [--samples N]
 //                           [--recovering-every K] [--breakdown] [--log-level LEVEL] [--keep]
 //                           [--store-threads N] [--perf-control CTL_FIFO,ACK_FIFO]
+//                           [--postgres SERVER_URL] [--amo-latency-ms N] [--fill-parallel N]
+//
+// With --postgres the run creates a database of its own on that server
+// (scripts/postgres-scratch.sh prints such a URL) and drops it afterwards unless --keep.
 //
 // Prints one result per line, `name value unit`, for people and for scripts/bench.sh; the
 // service's own log goes to stderr as `amoauth serve` writes it (level info by default, as in
@@ -40,6 +45,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_future.hpp>
@@ -65,7 +71,9 @@
 #include "amoauth/service/events.hpp"
 #include "amoauth/service/ports.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
+#include "amoauth/store_pg/pg_store.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
+#include "bench_database.hpp"
 #include "process_memory.hpp"
 
 namespace {
@@ -93,6 +101,9 @@ struct Options {
   bool keep = false;                  ///< leave the database behind
   std::size_t store_threads = 4;      ///< SqliteOptions::threads (the default, as `serve` opens it)
   std::string perf_ctl;               ///< perf's --control FIFOs, "ctl,ack"; empty: none
+  std::string postgres;               ///< a PostgreSQL server's URL; empty: SQLite
+  int amo_latency_ms = 0;             ///< how long the fake amoCRM takes to answer a refresh
+  int fill_parallel = 1;              ///< Upserts in flight during the fill
 };
 
 constexpr std::int64_t kFirstAccountId = 40'000'000;
@@ -119,6 +130,11 @@ Options ParseOptions(int argc, char** argv) {
   app.add_option("--log-level", o.log_level, "trace|debug|info|warn|error");
   app.add_flag("--keep", o.keep, "leave the database behind");
   app.add_option("--store-threads", o.store_threads, "the store's threads")->check(kAtLeastOne);
+  app.add_option("--postgres", o.postgres, "PostgreSQL server URL (default: SQLite in --dir)");
+  app.add_option("--amo-latency-ms", o.amo_latency_ms, "amoCRM's answer time for a refresh")
+      ->check(kAtLeastZero);
+  app.add_option("--fill-parallel", o.fill_parallel, "Upserts in flight during the fill")
+      ->check(kAtLeastOne);
   app.add_option("--perf-control", o.perf_ctl, "perf's --control FIFOs: CTL_FIFO,ACK_FIFO")
       ->check(
           [](const std::string& v) {
@@ -318,8 +334,8 @@ std::string FakeSignature() {
 /// Anything else is a bug in the benchmark's wiring and is counted as unexpected.
 class FakeAmo final : public service::AmoClient {
  public:
-  FakeAmo(const core::Clock& clock, std::string signature)
-      : clock_(clock), signature_(std::move(signature)) {}
+  FakeAmo(const core::Clock& clock, std::string signature, std::chrono::milliseconds latency)
+      : clock_(clock), signature_(std::move(signature)), latency_(latency) {}
 
   Task<Result<core::TokenGrant>> ExchangeCode(std::string /*host*/,
                                               core::AuthorizationCodeGrant /*grant*/) override {
@@ -328,6 +344,12 @@ class FakeAmo final : public service::AmoClient {
   }
 
   Task<Result<core::TokenGrant>> Refresh(std::string host, core::RefreshTokenGrant grant) override {
+    if (latency_.count() > 0) {
+      // amoCRM's round trip: the refresh waits without holding a thread, as over HTTPS.
+      boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+      timer.expires_after(latency_);
+      co_await timer.async_wait(boost::asio::use_awaitable);
+    }
     const auto start = Steady::now();
     ++refreshes;
     const auto account = AccountOfHost(host);
@@ -373,6 +395,7 @@ class FakeAmo final : public service::AmoClient {
  private:
   const core::Clock& clock_;
   std::string signature_;
+  std::chrono::milliseconds latency_;
 };
 
 /// Calls and time of one kind of store call, as the calling coroutine sees it: the hand-off to
@@ -386,12 +409,12 @@ struct CallStats {
   }
 };
 
-/// --breakdown: forwards every call to the SqliteStore and times the ones the scheduler makes.
+/// --breakdown: forwards every call to the store and times the ones the scheduler makes.
 class TimedStore final : public service::ConnectionStore,
                          public service::RefreshLeases,
                          public service::EventOutbox {
  public:
-  explicit TimedStore(SqliteStore& inner) : inner_(inner) {}
+  explicit TimedStore(service::Store& inner) : inner_(inner) {}
 
   Task<Result<Connection>> Upsert(Connection connection,
                                   std::vector<service::Event> events) override {
@@ -448,7 +471,7 @@ class TimedStore final : public service::ConnectionStore,
   }
 
   Task<Result<void>> Enqueue(std::vector<service::Event> events, TimePoint now) override {
-    co_return co_await inner_.Enqueue(std::move(events), now);
+    co_return co_await static_cast<service::EventOutbox&>(inner_).Enqueue(std::move(events), now);
   }
   Task<Result<std::vector<service::OutboxEntry>>> ClaimDue(TimePoint now,
                                                            TimePoint claim_until,
@@ -472,7 +495,7 @@ class TimedStore final : public service::ConnectionStore,
   CallStats claim_due;
 
  private:
-  SqliteStore& inner_;
+  service::Store& inner_;
 };
 
 // ---- The benchmark ------------------------------------------------------------------------------
@@ -586,7 +609,27 @@ Task<void> MeasureComponents(const std::string& access_token) {
   Print("component_open_access_token", MicrosSince(start) / kCryptoOps, "us");
 }
 
-Task<void> Run(SqliteStore& store, BenchClock& clock, const Options& o, PerfControl& perf) {
+/// Upserts rows first, first + step, … below `o.accounts`; adds the events the scheduler will
+/// write for them to `expected_events`; counts itself in `done` at the end.
+Task<void> FillPart(service::Store& store,
+                    std::int64_t first,
+                    std::int64_t step,
+                    const Options& o,
+                    TimePoint fill_time,
+                    const std::string& signature,
+                    std::atomic<std::int64_t>& expected_events,
+                    std::atomic<int>& done) {
+  for (std::int64_t i = first; i < o.accounts; i += step) {
+    // Arguments are named locals, not temporaries in the co_await expression (GCC 12).
+    Connection connection = MakeConnection(i, o, fill_time, signature);
+    expected_events += connection.refresh_failures > 0 ? 1 : 0;
+    std::vector<service::Event> no_events;
+    Must(co_await store.Upsert(std::move(connection), std::move(no_events)), "Upsert");
+  }
+  ++done;
+}
+
+Task<void> Run(service::Store& store, BenchClock& clock, const Options& o, PerfControl& perf) {
   const auto executor = co_await boost::asio::this_coro::executor;
   const std::string signature = FakeSignature();
   const double accounts = static_cast<double>(o.accounts);
@@ -600,7 +643,7 @@ Task<void> Run(SqliteStore& store, BenchClock& clock, const Options& o, PerfCont
   service::EventOutbox& outbox = timed ? static_cast<service::EventOutbox&>(*timed) : store;
 
   // Wired as apps/amoauth/runtime.cpp wires them, webhooks on (events go to the outbox).
-  FakeAmo amo(clock, signature);
+  FakeAmo amo(clock, signature, std::chrono::milliseconds(o.amo_latency_ms));
   core::SystemRandom random;
   service::ApiLimiter limiter(service::LimiterSettings{}, executor);
   const service::EventFactory events(true, clock, random);
@@ -629,19 +672,36 @@ Task<void> Run(SqliteStore& store, BenchClock& clock, const Options& o, PerfCont
   // First, on a quiet process (and before any profiler is enabled): the parts alone.
   co_await MeasureComponents(AccessTokenOf(kFirstAccountId, 1, 1'800'000'000, signature));
 
-  // Fill: one Upsert (one transaction) at a time, as connects write; no events, so that the
-  // outbox holds only what the scheduler writes.
+  // Fill: one Upsert (one transaction) at a time, as connects write, or --fill-parallel of them
+  // in flight; no events, so that the outbox holds only what the scheduler writes.
   const TimePoint fill_time = std::chrono::floor<std::chrono::seconds>(clock.Now());
   const Memory before = ReadMemory();
   const auto fill_start = Steady::now();
-  std::int64_t expected_events = 0;
-  for (std::int64_t i = 0; i < o.accounts; ++i) {
-    // Arguments are named locals, not temporaries in the co_await expression (GCC 12).
-    Connection connection = MakeConnection(i, o, fill_time, signature);
-    expected_events += connection.refresh_failures > 0 ? 1 : 0;
-    std::vector<service::Event> no_events;
-    Must(co_await store.Upsert(std::move(connection), std::move(no_events)), "Upsert");
+  std::atomic<std::int64_t> fill_events{0};
+  if (o.fill_parallel == 1) {
+    std::atomic<int> done{0};
+    co_await FillPart(store, 0, 1, o, fill_time, signature, fill_events, done);
+  } else {
+    std::atomic<int> done{0};
+    std::atomic<int> failed{0};
+    for (int part = 0; part < o.fill_parallel; ++part) {
+      auto fill =
+          FillPart(store, part, o.fill_parallel, o, fill_time, signature, fill_events, done);
+      boost::asio::co_spawn(executor, std::move(fill), [&failed, &done](std::exception_ptr e) {
+        if (e) {
+          ++failed;
+          ++done;
+        }
+      });
+    }
+    boost::asio::steady_timer poll(executor);
+    while (done.load() < o.fill_parallel) {
+      poll.expires_after(std::chrono::milliseconds(5));
+      co_await poll.async_wait(boost::asio::use_awaitable);
+    }
+    Check(failed.load() == 0, "the fill failed (see the log)");
   }
+  const std::int64_t expected_events = fill_events.load();
   const double fill_us = MicrosSince(fill_start);
   const Memory after_fill = ReadMemory();
   Print("accounts", accounts, "rows");
@@ -784,16 +844,33 @@ int main(int argc, char** argv) {
     std::thread runner([&ioc] { ioc.run(); });
     try {
       PerfControl perf(o.perf_ctl);
-      auto store =
-          Must(SqliteStore::Open({.path = db.string(), .threads = o.store_threads, .clock = &clock},
-                                 amoauth::crypto::MasterKey::Generate()),
-               "Open");
-      std::printf("scheduler_bench: %lld accounts into %s (%zu store threads, log level %s)\n",
-                  static_cast<long long>(o.accounts),
-                  db.c_str(),
-                  o.store_threads,
-                  o.log_level.c_str());
+      std::optional<amoauth::bench::BenchDatabase> pg_database;
+      std::unique_ptr<service::Store> store;
+      if (o.postgres.empty()) {
+        store = Must(
+            SqliteStore::Open({.path = db.string(), .threads = o.store_threads, .clock = &clock},
+                              amoauth::crypto::MasterKey::Generate()),
+            "Open");
+      } else {
+        pg_database.emplace(o.postgres, o.keep);
+        store = Must(amoauth::store_pg::PgStore::Open(
+                         {.url = pg_database->Url(), .pool_size = o.store_threads, .clock = &clock},
+                         amoauth::crypto::MasterKey::Generate()),
+                     "Open");
+      }
+      std::printf(
+          "scheduler_bench: %lld accounts into %s %s (%zu store threads, amoCRM answers in %d ms, "
+          "log level %s)\n",
+          static_cast<long long>(o.accounts),
+          std::string(store->Engine()).c_str(),
+          o.postgres.empty() ? db.c_str() : "(a database of its own)",
+          o.store_threads,
+          o.amo_latency_ms,
+          o.log_level.c_str());
       boost::asio::co_spawn(ioc, Run(*store, clock, o, perf), boost::asio::use_future).get();
+      if (pg_database) {
+        Print("db_size", static_cast<double>(pg_database->SizeBytes()) / (1024.0 * 1024.0), "MiB");
+      }
     } catch (const std::exception& e) {
       std::fprintf(stderr, "scheduler_bench: %s\n", e.what());
       status = 1;
@@ -804,7 +881,7 @@ int main(int argc, char** argv) {
 
   // The store is closed: its last connection checkpointed the WAL into the main file.
   const auto bytes = SizeOr0(db) + SizeOr0(db.string() + "-wal");
-  if (status == 0) {
+  if (status == 0 && o.postgres.empty()) {
     Print("db_size", static_cast<double>(bytes) / (1024.0 * 1024.0), "MiB");
   }
   if (!o.keep) {

@@ -7,6 +7,9 @@
 #                                          vs nginx proxy_pass to the same sandbox (keep-alive upstream)
 #   3. the SQLite store with 100,000 accounts (bench/store_bench.cpp)
 #   4. the refresh scheduler over 100,000 due accounts, amoCRM faked (bench/scheduler_bench.cpp)
+#   5. PostgreSQL (a scratch server, scripts/postgres-scratch.sh): the scheduler over 100,000 due
+#      accounts, amoCRM answering after BENCH_AMO_LATENCY_MS; GET /token from the token cache with
+#      1 instance (and with the cache off) and with 3 instances on one database
 # Installs what is missing (apt; as root or with sudo), builds the `release` preset, starts
 # everything on free ports in a temp dir and stops it all on exit. Exits non-zero when a step
 # fails or a run sees errors; a figure below its target is reported, not a failure.
@@ -14,6 +17,8 @@
 # Settings (environment):
 #   BENCH_DURATION=5s BENCH_CONNECTIONS=32 BENCH_THREADS=2   wrk's -d, -c, -t
 #   BENCH_ACCOUNTS=100000                                    store and scheduler benchmark size
+#   BENCH_AMO_LATENCY_MS=0   the fake amoCRM's answer time in the PostgreSQL scheduler run
+#   BENCH_POSTGRES=0         skip the PostgreSQL runs
 #   BENCH_BUILD_DIR=build-release                            where amoauth and the benchmark are built
 #   BENCH_SKIP_BUILD=1   use the binaries already in BENCH_BUILD_DIR
 #   BENCH_SKIP_INSTALL=1 install nothing (every tool must be there)
@@ -26,11 +31,13 @@ duration="${BENCH_DURATION:-5s}"
 connections="${BENCH_CONNECTIONS:-32}"
 wrk_threads="${BENCH_THREADS:-2}"
 accounts="${BENCH_ACCOUNTS:-100000}"
+amo_latency_ms="${BENCH_AMO_LATENCY_MS:-0}"
 account_id=30000001  # the sandbox's example.amocrm.ru account
 lua="$root/bench/wrk/report.lua"
 
 tmp=""
 pids=()
+pg_dir=""  # the scratch PostgreSQL's directory once started
 policy_rc_added=0
 
 log() { printf 'bench: %s\n' "$*" >&2; }
@@ -67,6 +74,9 @@ cleanup() {
   for pid in "${pids[@]}"; do
     stop "$pid"
   done
+  if [ -n "$pg_dir" ]; then
+    "$root/scripts/postgres-scratch.sh" stop "$pg_dir" >/dev/null 2>&1 || true
+  fi
   if [ "$policy_rc_added" = 1 ]; then
     as_root rm -f /usr/sbin/policy-rc.d
   fi
@@ -426,6 +436,104 @@ if [ -x "$scheduler_bench" ]; then
   "$scheduler_bench" --accounts "$accounts" --dir "$tmp/scheduler" >"$tmp/scheduler.txt" \
     2>"$tmp/scheduler.log" || die "amoauth_scheduler_bench: $(tail -5 "$tmp/scheduler.log")"
 fi
+# --- 6c. PostgreSQL: the scheduler, and /token from the per-instance token cache ---------------
+
+# The accounts of the SQLite runs move to PostgreSQL with `amoauth export` / `amoauth import` (as an
+# operator would move them); every instance reads one settings file: the sandbox's integration, the
+# same API and master keys, the PostgreSQL database.
+rss_mib() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }
+start_pg_instance() {  # start_pg_instance NAME [VAR=VALUE…]: sets instance_pid, instance_url
+  local name=$1 dir="$tmp/$1" i
+  shift
+  mkdir -p "$dir"
+  (cd "$dir" && exec env -i PATH="$PATH" HOME="$dir" "$@" "$amoauth" serve \
+    --env-file "$tmp/postgres.env" --listen 127.0.0.1:0 --ready-file "$dir/ready.json") \
+    >"$dir/amoauth.log" 2>&1 &
+  instance_pid=$!
+  pids+=("$instance_pid")
+  for ((i = 0; i < 300; i++)); do
+    if [ -s "$dir/ready.json" ]; then
+      instance_url="$(jq -r .url "$dir/ready.json")"
+      code="$(curl -sS -m 10 -o "$dir/token.json" -w '%{http_code}' "${auth_api[@]}" \
+        "$instance_url$token_path")"
+      [ "$code" = 200 ] || die "$name: GET $token_path: HTTP $code $(cat "$dir/token.json")"
+      return 0
+    fi
+    alive "$instance_pid" || die "$name exited: $(tail -5 "$dir/amoauth.log")"
+    sleep 0.1
+  done
+  die "$name did not start in 30 s: $(tail -5 "$dir/amoauth.log")"
+}
+
+if [ "${BENCH_POSTGRES:-1}" = 1 ]; then
+  pg_dir="$tmp/pg"
+  log "starting a scratch PostgreSQL in $pg_dir"
+  pg_url="$("$root/scripts/postgres-scratch.sh" start "$pg_dir" 2>"$tmp/postgres-start.log")" ||
+    die "PostgreSQL did not start: $(tail -5 "$tmp/postgres-start.log")"
+  if [ -x "$scheduler_bench" ]; then
+    log "scheduler benchmark on PostgreSQL: $accounts due accounts, amoCRM answering in ${amo_latency_ms} ms"
+    "$scheduler_bench" --postgres "$pg_url" --accounts "$accounts" --fill-parallel 4 \
+      --amo-latency-ms "$amo_latency_ms" >"$tmp/scheduler_pg.txt" 2>"$tmp/scheduler_pg.log" ||
+      die "amoauth_scheduler_bench on PostgreSQL: $(tail -5 "$tmp/scheduler_pg.log")"
+  fi
+
+  psql="$(command -v psql || echo /usr/lib/postgresql/15/bin/psql)"
+  if ! "$amoauth" export --help >/dev/null 2>&1; then
+    log "this amoauth has no \`export\` (nor PostgreSQL for serve): the /token runs on PostgreSQL are skipped"
+  else
+    "$psql" -X -q -v ON_ERROR_STOP=1 "$pg_url" -c "CREATE DATABASE amoauth_bench" >/dev/null ||
+      die "cannot create the PostgreSQL database"
+    pg_database_url="${pg_url/\/postgres\?/\/amoauth_bench?}"
+    {
+      cat "$tmp/data/sandbox.env"
+      echo "AMOAUTH_API_KEY=$api_key"
+      echo "AMOAUTH_MASTER_KEY=$(cat "$tmp/data/master.key")"
+      echo "AMOAUTH_DATABASE_URL=$pg_database_url"
+      echo "AMOAUTH_RATE_LIMIT_RPS=0"
+    } >"$tmp/postgres.env"
+    chmod 0600 "$tmp/postgres.env"
+    log "moving the account to PostgreSQL (amoauth export, amoauth import)"
+    "$amoauth" export --env-file "$tmp/postgres.env" --database-url "sqlite://$tmp/data/amoauth.db" \
+      --allow-pending --out "$tmp/accounts.export" >"$tmp/export.log" 2>&1 ||
+      die "amoauth export: $(tail -5 "$tmp/export.log")"
+    "$amoauth" import --env-file "$tmp/postgres.env" --in "$tmp/accounts.export" \
+      >"$tmp/import.log" 2>&1 || die "amoauth import: $(tail -5 "$tmp/import.log")"
+
+    log "GET /token on PostgreSQL, one instance without the token cache"
+    start_pg_instance pg_nocache AMOAUTH_TOKEN_CACHE_ENTRIES=0
+    run_wrk token_pg_nocache "$instance_url$token_path" "Bearer $api_key"
+    pg_nocache_rss="$(rss_mib "$instance_pid")"
+    stop "$instance_pid"
+
+    log "GET /token on PostgreSQL from the token cache: one instance, then three"
+    instance_urls=()
+    pg_pids=()
+    pg_rss=()
+    for n in 1 2 3; do
+      start_pg_instance "pg_instance$n"
+      instance_urls+=("$instance_url")
+      pg_pids+=("$instance_pid")
+    done
+    run_wrk token_pg_1 "${instance_urls[0]}$token_path" "Bearer $api_key"
+    # Three at once, each with a third of the connections; their rates add up.
+    three_pids=()
+    for n in 1 2 3; do
+      (
+        trap - EXIT  # the cleanup is the main script's
+        c=$(((connections + 2) / 3)) run_wrk "token_pg_3_$n" \
+          "${instance_urls[$((n - 1))]}$token_path" "Bearer $api_key"
+      ) &
+      three_pids+=($!)
+    done
+    for pid in "${three_pids[@]}"; do
+      wait "$pid" || die "a wrk run against three instances failed (see above)"
+    done
+    for n in 1 2 3; do
+      pg_rss+=("$(rss_mib "${pg_pids[$((n - 1))]}")")
+    done
+  fi
+fi
+
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- 7. Results ------------------------------------------------------------------------------------
@@ -472,6 +580,36 @@ if [ -s "$tmp/scheduler.txt" ]; then
 else
   scheduler_table="| scheduler | not in this build |
 |---|---|"
+fi
+
+scp() { field "$tmp/scheduler_pg.txt" "$1"; }
+postgres_table=""
+if [ -s "$tmp/scheduler_pg.txt" ]; then
+  postgres_table="| scheduler: PostgreSQL 15, $(scp accounts | whole) due accounts, amoCRM answering in ${amo_latency_ms} ms, one RunOnce | value |
+|---|---|
+| fill (4 Upserts in flight, one transaction each) | $(scp fill_rate | whole) rows/s ($(scp fill_total) s) |
+| idle RunOnce, nothing due — first / median / max of 20 | $(scp idle_run_once_first) / $(scp idle_run_once_median) / $(scp idle_run_once_max) µs |
+| RunOnce over every account, all due | $(scp run_total) s: $(scp run_per_account) µs per account, $(scp run_rate | whole) refreshes/s |
+| CPU of that run, the benchmark process (PostgreSQL's own not counted): user / sys | $(scp run_cpu_user) / $(scp run_cpu_sys) s ($(scp run_cpu_per_account) µs per account) |
+| afterwards: rows still due / sampled rows refreshed once | $(scp due_after_run | whole) / $(scp sampled_rows_ok | whole) of $(scp sampled_rows | whole) |
+| RSS of the instance before the run / after / peak during it | $(scp rss_before_run) / $(scp rss_after_run) / $(scp rss_peak_run) MiB |
+| database size | $(scp db_size) MiB |
+"
+fi
+if [ -s "$tmp/token_pg_1.txt" ]; then
+  pg3_rps="$(calc "$(v token_pg_3_1 rps) + $(v token_pg_3_2 rps) + $(v token_pg_3_3 rps)")"
+  postgres_table="$postgres_table
+| GET /v1/accounts/{id}/token on PostgreSQL | req/s | p50 ms | p99 ms | requests |
+|---|---:|---:|---:|---:|
+$(row "one instance, token cache off" token_pg_nocache)
+$(row "one instance, token cache" token_pg_1)
+$(row "three instances at once: instance 1" token_pg_3_1)
+$(row "three instances at once: instance 2" token_pg_3_2)
+$(row "three instances at once: instance 3" token_pg_3_3)
+| three instances at once: sum | $pg3_rps | | | |
+
+RSS after the runs: instance without cache $pg_nocache_rss MiB; instances 1 / 2 / 3 ${pg_rss[0]} / ${pg_rss[1]} / ${pg_rss[2]} MiB.
+"
 fi
 
 # Which source the measured binaries were built from (the build dir may be another checkout's).
@@ -522,4 +660,6 @@ $due_row
 | database file | $(s db_size) MiB, $(s db_bytes_per_account | cut -d. -f1) B per account |
 
 $scheduler_table
+
+$postgres_table
 EOF

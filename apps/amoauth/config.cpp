@@ -353,6 +353,11 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
     return cooloff.error();
   }
   c.block_cooloff = std::chrono::seconds(*cooloff);
+  auto cache_entries = ReadRange(vars, "AMOAUTH_TOKEN_CACHE_ENTRIES", 100000, 0, 10000000);
+  if (!cache_entries) {
+    return cache_entries.error();
+  }
+  c.token_cache_entries = static_cast<std::size_t>(*cache_entries);
 
   c.webhook_url = Get(vars, "AMOAUTH_WEBHOOK_URL").value_or("");
   if (!c.webhook_url.empty()) {

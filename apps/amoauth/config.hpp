@@ -65,6 +65,10 @@ struct Config {
   std::chrono::milliseconds rate_limit_max_wait{10000};  ///< AMOAUTH_RATE_LIMIT_MAX_WAIT_MS.
   std::chrono::seconds block_cooloff{900};  ///< AMOAUTH_BLOCK_COOLOFF seconds after a 403.
 
+  /// AMOAUTH_TOKEN_CACHE_ENTRIES, 0..10000000: accounts whose rows this instance keeps in memory
+  /// (service::CachedConnectionStore) when the engine has a change feed (PostgreSQL); 0: no cache.
+  std::size_t token_cache_entries = 100'000;
+
   // Telling the backend (service::WebhookDispatcher).
   std::string webhook_url;  ///< AMOAUTH_WEBHOOK_URL; empty: no webhooks, nothing queued.
   Secret webhook_secret;    ///< AMOAUTH_WEBHOOK_SECRET. REQUIRES: ≥ 16 chars when the URL is set.

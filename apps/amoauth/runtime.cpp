@@ -81,13 +81,22 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
       },
       executor);
   core::RefererPolicy referer_policy(c.allowed_domains);
+  // A per-instance token cache only where the engine reports every instance's writes
+  // (PostgreSQL's LISTEN/NOTIFY); SQLite has no such feed and is read directly.
+  service::ConnectionStore* connections = rt->store_.get();
+  if (auto* changes = dynamic_cast<service::ConnectionChanges*>(rt->store_.get());
+      changes != nullptr && c.token_cache_entries > 0) {
+    rt->token_cache_ = std::make_unique<service::CachedConnectionStore>(
+        *rt->store_, *changes, service::TokenCacheOptions{.max_entries = c.token_cache_entries});
+    connections = rt->token_cache_.get();
+  }
   rt->integrations_ = std::make_unique<service::IntegrationDirectory>(integration, *rt->store_);
   rt->flow_ = std::make_unique<service::ConnectFlow>(*rt->integrations_,
                                                      settings,
                                                      referer_policy,
                                                      *rt->store_,
                                                      *rt->store_,
-                                                     *rt->store_,
+                                                     *connections,
                                                      *rt->amo_,
                                                      *rt->events_,
                                                      rt->clock_,
@@ -96,7 +105,7 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
                                                             settings,
                                                             referer_policy,
                                                             service::AccountPorts{
-                                                                .connections = *rt->store_,
+                                                                .connections = *connections,
                                                                 .leases = *rt->store_,
                                                                 .outbox = *rt->store_,
                                                                 .amo = *rt->amo_,
@@ -104,9 +113,10 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
                                                                 .events = *rt->events_,
                                                                 .clock = rt->clock_,
                                                                 .random = rt->random_,
+                                                                .latest = rt->store_.get(),
                                                             });
   rt->long_lived_ = std::make_unique<service::LongLivedTokens>(
-      *rt->integrations_, referer_policy, *rt->store_, *rt->events_, rt->clock_);
+      *rt->integrations_, referer_policy, *connections, *rt->events_, rt->clock_);
   rt->scheduler_ = std::make_unique<service::RefreshScheduler>(
       *rt->accounts_,
       *rt->store_,

@@ -12,6 +12,7 @@
 #include "amoauth/service/account_service.hpp"
 #include "amoauth/service/api_key_exchange.hpp"
 #include "amoauth/service/api_limiter.hpp"
+#include "amoauth/service/cached_connection_store.hpp"
 #include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/events.hpp"
@@ -62,6 +63,8 @@ class Runtime {
   std::string instance_id_;
   std::unique_ptr<service::EventFactory> events_;
   std::unique_ptr<service::ApiLimiter> limiter_;
+  /// nullptr without a change feed (SQLite) or with AMOAUTH_TOKEN_CACHE_ENTRIES=0.
+  std::unique_ptr<service::CachedConnectionStore> token_cache_;
   std::unique_ptr<service::IntegrationDirectory> integrations_;
   std::unique_ptr<service::ConnectFlow> flow_;
   std::unique_ptr<service::AccountService> accounts_;

@@ -137,6 +137,10 @@ boost::system::error_code AccountService::InactiveError(const core::Connection& 
   return make_error_code(Errc::kReauthRequired);
 }
 
+ConnectionStore& AccountService::Latest() const {
+  return ports_.latest != nullptr ? *ports_.latest : ports_.connections;
+}
+
 bool AccountService::NeedsRefresh(const core::Connection& c) const {
   return c.expires_at - settings_.refresh.margin <= ports_.clock.Now();
 }
@@ -225,7 +229,7 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection se
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
     timer.expires_after(kLeasePoll);
     co_await timer.async_wait(boost::asio::use_awaitable);
-    auto current = co_await ports_.connections.Find(key);
+    auto current = co_await Latest().Find(key);
     if (!current) {
       co_return current.error();
     }
@@ -258,8 +262,9 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection se
 }
 
 Task<Result<core::Connection>> AccountService::RefreshLeased(core::Connection seen, Mode mode) {
-  // Re-read under the lease: whatever happened before we got it is in the row now.
-  auto current = co_await ports_.connections.Find(seen.Key());
+  // Re-read under the lease: whatever happened before we got it is in the row now. Past any
+  // cache: a cached row may predate another instance's refresh, and its refresh token is spent.
+  auto current = co_await Latest().Find(seen.Key());
   if (!current) {
     co_return current.error();
   }
@@ -450,7 +455,7 @@ Task<Result<core::Connection>> AccountService::StoreRefreshed(core::Connection r
           "account {}: the account was connected again or disconnected during a refresh; keeping "
           "the stored connection",
           row.account_id);
-      auto current = co_await ports_.connections.Find(row.Key());
+      auto current = co_await Latest().Find(row.Key());
       if (current && *current) {
         if ((*current)->status != core::ConnectionStatus::kActive) {
           co_return InactiveError(**current);  // e.g. the disconnect hook came meanwhile
@@ -573,9 +578,10 @@ Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
       co_return replay_turn.error();
     }
     // The wait for a turn may outlast the token: another process may have refreshed again
-    // meanwhile, and amoCRM revokes the access token a refresh replaces. Send the newest.
+    // meanwhile, and amoCRM revokes the access token a refresh replaces. Send the newest, read
+    // past the token cache, which another instance's refresh reaches a moment later.
     core::Connection replay_with = std::move(*refreshed);
-    if (auto latest = co_await ports_.connections.Find(replay_with.Key());
+    if (auto latest = co_await Latest().Find(replay_with.Key());
         latest && *latest && (*latest)->status == core::ConnectionStatus::kActive &&
         (*latest)->version > replay_with.version) {
       replay_with = std::move(**latest);
@@ -621,7 +627,7 @@ Task<Result<void>> AccountService::Disconnect(std::string client_uuid,
   }
   const core::AccountKey key{account_id, integration->client_id};
   for (int attempt = 1;; ++attempt) {
-    auto found = co_await ports_.connections.Find(key);
+    auto found = co_await Latest().Find(key);
     if (!found) {
       co_return found.error();
     }

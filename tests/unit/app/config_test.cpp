@@ -229,5 +229,22 @@ TEST(EnvFile, ReadsSeed003StyleFiles) {
   EXPECT_TRUE(ReadEnvFile("/nonexistent/.env"));
 }
 
+TEST(Config, TokenCacheEntries) {
+  auto defaults = LoadConfig(Production(), false);
+  ASSERT_TRUE(defaults) << defaults.error();
+  EXPECT_EQ(defaults->token_cache_entries, 100000U);
+  auto vars = Production();
+  vars["AMOAUTH_TOKEN_CACHE_ENTRIES"] = "0";
+  auto off = LoadConfig(vars, false);
+  ASSERT_TRUE(off) << off.error();
+  EXPECT_EQ(off->token_cache_entries, 0U);
+  for (const char* bad : {"-1", "10000001", "many"}) {
+    vars["AMOAUTH_TOKEN_CACHE_ENTRIES"] = bad;
+    auto c = LoadConfig(vars, false);
+    ASSERT_FALSE(c) << bad;
+    EXPECT_THAT(c.error(), HasSubstr("AMOAUTH_TOKEN_CACHE_ENTRIES"));
+  }
+}
+
 }  // namespace
 }  // namespace amoauth::app

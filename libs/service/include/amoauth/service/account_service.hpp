@@ -29,6 +29,10 @@ struct AccountPorts {
   const EventFactory& events;
   const core::Clock& clock;
   core::Random& random;
+  /// The store behind `connections` when that is a cache (CachedConnectionStore): the reads that
+  /// decide a refresh or a compare-and-swap (under the refresh lease, after a lost swap) go here,
+  /// as a cached row may predate another instance's refresh. nullptr: `connections` itself.
+  ConnectionStore* latest = nullptr;
 };
 
 /// Using a connection: listing accounts, handing out a valid access token, proxying API calls,
@@ -136,6 +140,9 @@ class AccountService {
 
   /// The error a caller gets for a row that is not active: why no token can be handed out.
   [[nodiscard]] boost::system::error_code InactiveError(const core::Connection& c) const;
+
+  /// Where reads that must see the latest commit go (AccountPorts::latest).
+  [[nodiscard]] ConnectionStore& Latest() const;
 
   [[nodiscard]] bool NeedsRefresh(const core::Connection& c) const;
   [[nodiscard]] bool InBackoff(const core::Connection& c) const;
