@@ -128,9 +128,10 @@ WITH due AS (
          t."updatedAt", t."lastRefreshAt", t."nextRefreshAt", t."refreshFailures",
          t."lastError", t."lastErrorAt"
   FROM amo_tokens t
-  LEFT JOIN refresh_leases l ON l."accountId" = t."accountId" AND l."clientId" = t."clientId"
   WHERE t."status" = $1 AND t."nextRefreshAt" <= $2
-    AND (l."holder" IS NULL OR l."holder" = $3 OR l."expiresAt" <= $2)
+    AND NOT EXISTS (SELECT 1 FROM refresh_leases l
+                    WHERE l."accountId" = t."accountId" AND l."clientId" = t."clientId"
+                      AND l."holder" <> $3 AND l."expiresAt" > $2)
   ORDER BY t."status", t."nextRefreshAt", t."accountId", t."clientId"
   LIMIT $5
   FOR UPDATE OF t SKIP LOCKED

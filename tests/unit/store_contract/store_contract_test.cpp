@@ -628,8 +628,10 @@ TEST_P(StoreContract, ClaimDueRefreshesTakesDueRowsWithFreeLeasesEarliestFirstUp
   EXPECT_EQ(Clients(Unwrap(Run(store->ClaimDueRefreshes(At(0), "me", At(60), 100)))),
             (std::vector<std::string>{"other-lease-ended", "already-mine", "due-100s-ago"}));
   EXPECT_TRUE(Unwrap(Run(store->ClaimDueRefreshes(At(0), "fourth", At(60), 100))).empty());
-  // A lease is free once it has ended (at `now`), and rows come due as `now` moves.
-  EXPECT_TRUE(Unwrap(Run(store->ClaimDueRefreshes(At(29), "fourth", At(90), 100))).empty());
+  // Rows come due as `now` moves; a lease is free once it has ended (at `now`, not a second
+  // before), and "fourth"'s own claim from a moment ago counts as free for it.
+  EXPECT_EQ(Clients(Unwrap(Run(store->ClaimDueRefreshes(At(29), "fourth", At(90), 100)))),
+            (std::vector<std::string>{"due-in-1s"}));
   EXPECT_EQ(Clients(Unwrap(Run(store->ClaimDueRefreshes(At(30), "fourth", At(90), 100)))),
             (std::vector<std::string>{"held-by-other", "due-in-1s"}));
 }
