@@ -270,6 +270,7 @@ Result<void> Statement::Bind(int index, const NullableText& text) {
 
 Result<bool> Statement::Step() {
   const int rc = sqlite3_step(stmt_.get());
+  finished_ = rc == SQLITE_DONE;
   if (rc == SQLITE_ROW) {
     return true;
   }
@@ -281,6 +282,9 @@ Result<bool> Statement::Step() {
 }
 
 Result<void> Statement::Run() {
+  if (finished_) {
+    return {};  // already finished: another step would execute it again
+  }
   auto row = Step();
   if (!row) {
     return row.error();
@@ -294,6 +298,7 @@ Result<void> Statement::Run() {
 }
 
 Result<void> Statement::Reset() {
+  finished_ = false;
   if (sqlite3_reset(stmt_.get()) != SQLITE_OK) {
     return db_->Failure("reset");
   }

@@ -114,6 +114,9 @@ class Statement final {
   /// true: a row is ready to read; false: the statement has finished.
   [[nodiscard]] Result<bool> Step();
   /// Steps until the statement finishes; a row is an error (for statements that return none).
+  /// After a Step() that returned a row, completes the statement (and its autocommit
+  /// transaction). After a Step() that reached the end, does nothing: stepping a finished
+  /// statement again would run it anew (SQLite resets it), e.g. take a lease a second time.
   [[nodiscard]] Result<void> Run();
   /// Makes a finished statement ready to step again, so that one statement can insert many rows;
   /// bindings are kept until rebound.
@@ -134,6 +137,7 @@ class Statement final {
   Database* db_;
   std::unique_ptr<sqlite3_stmt, Finalizer> stmt_;
   std::string sql_;
+  bool finished_ = false;  // the last step returned SQLITE_DONE; cleared by Reset()
 };
 
 /// BEGIN IMMEDIATE … COMMIT: takes the write lock up front (waiting up to busy_timeout), so a

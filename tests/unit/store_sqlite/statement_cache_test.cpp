@@ -39,6 +39,40 @@ class StatementCacheTest : public ::testing::Test {
   std::optional<Database> db_;
 };
 
+using StatementTest = StatementCacheTest;
+
+// The many-instances test once met "statement returned a row where none was expected" from
+// TryAcquire: its upsert found the lease held (no row), and the Run() meant to finish the
+// statement stepped it again, which SQLite answers by running it anew; by then the lease had
+// been released, so the second run took it, and the caller was told the store failed.
+TEST_F(StatementTest, RunAfterAStepThatFinishedDoesNotExecuteTheStatementAgain) {
+  auto insert = Statement::Prepare(*db_, "INSERT INTO t (k, v) VALUES ('once', 'v') RETURNING k");
+  ASSERT_TRUE(insert);
+  auto row = insert->Step();
+  ASSERT_TRUE(row);
+  ASSERT_TRUE(*row);
+  ASSERT_TRUE(insert->Run()) << "finishes the statement after its row";
+  ASSERT_TRUE(db_->Exec("DELETE FROM t"));
+
+  auto conditional = Statement::Prepare(
+      *db_, "INSERT INTO t (k, v) SELECT 'k', 'v' WHERE NOT EXISTS (SELECT 1 FROM t) RETURNING k");
+  ASSERT_TRUE(conditional);
+  ASSERT_TRUE(db_->Exec("INSERT INTO t (k, v) VALUES ('held', 'v')"));
+  row = conditional->Step();
+  ASSERT_TRUE(row);
+  EXPECT_FALSE(*row) << "the row exists: nothing inserted";
+  ASSERT_TRUE(db_->Exec("DELETE FROM t"));  // the condition changes before the statement is done
+  EXPECT_TRUE(conditional->Run()) << "no second execution, so no unexpected row";
+  auto count = Statement::Prepare(*db_, "SELECT count(*) FROM t");
+  ASSERT_TRUE(count);
+  ASSERT_TRUE(count->Step());
+  EXPECT_EQ(count->Int(0), 0) << "Run() did not execute the insert a second time";
+
+  // After Reset() the statement runs again, as multi-row inserts rely on.
+  ASSERT_TRUE(conditional->Reset());
+  ASSERT_TRUE(conditional->Run().has_error()) << "executed anew: its row is unexpected for Run()";
+}
+
 TEST_F(StatementCacheTest, AStatementIsPreparedOnceAndReused) {
   const int before = LiveStatements(*db_);
   for (int i = 0; i < 100; ++i) {
