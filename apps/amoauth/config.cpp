@@ -359,6 +359,12 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
   }
   c.token_cache_entries = static_cast<std::size_t>(*cache_entries);
 
+  auto metrics_public = ReadRange(vars, "AMOAUTH_METRICS_PUBLIC", 0, 0, 1);
+  if (!metrics_public) {
+    return metrics_public.error();
+  }
+  c.metrics_public = *metrics_public == 1;
+
   c.webhook_url = Get(vars, "AMOAUTH_WEBHOOK_URL").value_or("");
   if (!c.webhook_url.empty()) {
     if (!IsAbsoluteHttpUrl(c.webhook_url)) {

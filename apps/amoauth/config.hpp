@@ -68,6 +68,9 @@ struct Config {
   /// AMOAUTH_TOKEN_CACHE_ENTRIES, 0..10000000: accounts whose rows this instance keeps in memory
   /// (service::CachedConnectionStore) when the engine has a change feed (PostgreSQL); 0: no cache.
   std::size_t token_cache_entries = 100'000;
+  /// AMOAUTH_METRICS_PUBLIC=1: GET /metrics answers without the API key (for a scraper on a
+  /// private network); 0 (the default): it needs `Authorization: Bearer <API key>` like /v1.
+  bool metrics_public = false;
 
   // Telling the backend (service::WebhookDispatcher).
   std::string webhook_url;  ///< AMOAUTH_WEBHOOK_URL; empty: no webhooks, nothing queued.

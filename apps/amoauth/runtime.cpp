@@ -114,7 +114,16 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
                                                                 .clock = rt->clock_,
                                                                 .random = rt->random_,
                                                                 .latest = rt->store_.get(),
+                                                                .metrics = &rt->metrics_,
                                                             });
+  rt->metrics_reader_ = std::make_unique<service::MetricsReader>(service::MetricsPorts{
+      .counters = rt->metrics_,
+      .statistics = *rt->store_,
+      .outbox = *rt->store_,
+      .codes = *rt->store_,
+      .limiter = *rt->limiter_,
+      .clock = rt->clock_,
+  });
   rt->long_lived_ = std::make_unique<service::LongLivedTokens>(
       *rt->integrations_, referer_policy, *connections, *rt->events_, rt->clock_);
   rt->scheduler_ = std::make_unique<service::RefreshScheduler>(

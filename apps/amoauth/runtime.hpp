@@ -17,6 +17,7 @@
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/events.hpp"
 #include "amoauth/service/long_lived_tokens.hpp"
+#include "amoauth/service/metrics.hpp"
 #include "amoauth/service/ports.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/service/webhook_dispatcher.hpp"
@@ -45,6 +46,8 @@ class Runtime {
   /// Exchanges the codes of the widget-install and exchange_api_key hooks in the background.
   [[nodiscard]] service::CodeQueueWorker& Codes() { return *codes_; }
   [[nodiscard]] service::ApiKeyExchange& ApiKeys() { return *api_keys_; }
+  /// What GET /metrics shows: this process's counters and the store's gauges.
+  [[nodiscard]] service::MetricsReader& MetricsReport() { return *metrics_reader_; }
   /// This process's name in refresh leases.
   [[nodiscard]] const std::string& InstanceId() const { return instance_id_; }
   [[nodiscard]] const core::Clock& Clock() const { return clock_; }
@@ -63,6 +66,8 @@ class Runtime {
   std::string instance_id_;
   std::unique_ptr<service::EventFactory> events_;
   std::unique_ptr<service::ApiLimiter> limiter_;
+  service::Metrics metrics_;
+  std::unique_ptr<service::MetricsReader> metrics_reader_;
   /// nullptr without a change feed (SQLite) or with AMOAUTH_TOKEN_CACHE_ENTRIES=0.
   std::unique_ptr<service::CachedConnectionStore> token_cache_;
   std::unique_ptr<service::IntegrationDirectory> integrations_;

@@ -142,7 +142,8 @@ int RunServe(const ServeOptions& options) {
                    .button_script_url = config.button_script_url,
                    .platform = config.platform,
                    .post_message_origin = config.post_message_origin,
-                   .connect_button = config.connect_button},
+                   .connect_button = config.connect_button,
+                   .metrics_public = config.metrics_public},
                   {
                       .flow = (*runtime)->Flow(),
                       .accounts = (*runtime)->Accounts(),
@@ -150,6 +151,7 @@ int RunServe(const ServeOptions& options) {
                       .api_keys = (*runtime)->ApiKeys(),
                       .long_lived = (*runtime)->LongLived(),
                       .clock = (*runtime)->Clock(),
+                      .metrics = &(*runtime)->MetricsReport(),
                   });
   web.AddRoutes(router);
   server.Start();

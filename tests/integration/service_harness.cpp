@@ -96,7 +96,16 @@ ServiceHarness::ServiceHarness(Options options)
                                                             .events = *events_,
                                                             .clock = clock,
                                                             .random = random_,
+                                                            .metrics = &metrics_,
                                                         });
+  metrics_reader_ = std::make_unique<service::MetricsReader>(service::MetricsPorts{
+      .counters = metrics_,
+      .statistics = *store_,
+      .outbox = *store_,
+      .codes = *store_,
+      .limiter = *limiter_,
+      .clock = clock,
+  });
   scheduler_ = std::make_unique<service::RefreshScheduler>(
       *accounts_, *store_, clock, service::SchedulerSettings{});
   codes_ = std::make_unique<service::CodeQueueWorker>(
@@ -111,7 +120,8 @@ ServiceHarness::ServiceHarness(Options options)
                        .api_key = Secret(api_key_),
                        .button_script_url = sandbox_->BrowserBaseUrl() + "/auth/button.js",
                        .platform = options.platform,
-                       .post_message_origin = options.post_message_origin},
+                       .post_message_origin = options.post_message_origin,
+                       .metrics_public = options.metrics_public},
       web::WebServices{
           .flow = *flow_,
           .accounts = *accounts_,
@@ -119,6 +129,7 @@ ServiceHarness::ServiceHarness(Options options)
           .api_keys = *api_keys_,
           .long_lived = *long_lived_,
           .clock = clock,
+          .metrics = metrics_reader_.get(),
       });
   web_->AddRoutes(router_);
   server_->Start();

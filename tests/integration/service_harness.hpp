@@ -24,6 +24,7 @@
 #include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/long_lived_tokens.hpp"
+#include "amoauth/service/metrics.hpp"
 #include "amoauth/service/refresh_scheduler.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
 #include "amoauth/web/web_app.hpp"
@@ -97,6 +98,8 @@ class ServiceHarness {
     std::string post_message_origin;
     /// AMOAUTH_PLATFORM: Kommo's button flavour (kommo_oauth, data-theme, data-locale).
     core::Platform platform = core::Platform::kAmocrm;
+    /// AMOAUTH_METRICS_PUBLIC=1: GET /metrics without the API key.
+    bool metrics_public = false;
   };
 
   ServiceHarness();
@@ -186,6 +189,8 @@ class ServiceHarness {
   std::unique_ptr<service::ConnectFlow> flow_;
   std::unique_ptr<service::ApiLimiter> limiter_;
   std::unique_ptr<service::EventFactory> events_;
+  service::Metrics metrics_;
+  std::unique_ptr<service::MetricsReader> metrics_reader_;
   std::unique_ptr<service::AccountService> accounts_;
   std::unique_ptr<service::RefreshScheduler> scheduler_;
   std::unique_ptr<service::CodeQueueWorker> codes_;

@@ -353,8 +353,14 @@ Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row,
   };
   std::string host = row.base_domain;
   core::RefreshTokenGrant retry_request = request;
+  if (ports_.metrics != nullptr) {
+    ports_.metrics->RefreshSent(mode == Mode::kScheduled ? RefreshTrigger::kScheduled
+                                : mode == Mode::kForced  ? RefreshTrigger::kForced
+                                                         : RefreshTrigger::kOnDemand);
+  }
   auto grant = co_await ports_.amo.Refresh(host, std::move(request));
   if (grant) {
+    CountRefresh(RefreshResult::kSuccess);
     co_return co_await StoreRefreshed(std::move(row), std::move(*grant), std::move(host));
   }
   boost::system::error_code error = grant.error();
@@ -372,6 +378,7 @@ Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row,
                    *new_host);
       auto retried = co_await ports_.amo.Refresh(*new_host, std::move(retry_request));
       if (retried) {
+        CountRefresh(RefreshResult::kSuccess);
         co_return co_await StoreRefreshed(std::move(row), std::move(*retried), *new_host);
       }
       error = retried.error();
@@ -381,6 +388,8 @@ Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row,
       }
     }
   }
+  CountRefresh(kind == core::RefreshFailure::kDead ? RefreshResult::kReauthRequired
+                                                   : RefreshResult::kFailed);
   if (kind == core::RefreshFailure::kDead) {
     spdlog::warn("account {}: amoCRM refused the refresh token ({}); reauthorization required",
                  row.account_id,
@@ -391,6 +400,12 @@ Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row,
   // still use one that works.
   const bool token_will_do = mode != Mode::kForced;
   co_return co_await RecordFailure(std::move(row), error, token_will_do);
+}
+
+void AccountService::CountRefresh(RefreshResult result) const {
+  if (ports_.metrics != nullptr) {
+    ports_.metrics->RefreshEnded(result);
+  }
 }
 
 Task<std::optional<std::string>> AccountService::LookUpMovedHost(const core::Connection& row) {
@@ -540,6 +555,26 @@ Task<Result<core::Connection>> AccountService::MarkReauthRequired(
 Task<Result<net::HttpResponse>> AccountService::Proxy(std::int64_t account_id,
                                                       net::HttpRequest request,
                                                       std::optional<std::string> client_id) {
+  const auto started = std::chrono::steady_clock::now();
+  auto answer = co_await ProxyUncounted(account_id, std::move(request), std::move(client_id));
+  if (ports_.metrics != nullptr) {
+    const auto latency = std::chrono::steady_clock::now() - started;
+    if (answer) {
+      ports_.metrics->ProxyAnswered(answer->status, latency);
+    } else {
+      const ProxyFailure reason = Is(answer.error(), Errc::kThrottled)    ? ProxyFailure::kThrottled
+                                  : Is(answer.error(), Errc::kAmoBlocked) ? ProxyFailure::kBlocked
+                                  : Is(answer.error(), Errc::kAmoUnreachable)
+                                      ? ProxyFailure::kUnreachable
+                                      : ProxyFailure::kOther;
+      ports_.metrics->ProxyFailed(reason, latency);
+    }
+  }
+  co_return answer;
+}
+
+Task<Result<net::HttpResponse>> AccountService::ProxyUncounted(
+    std::int64_t account_id, net::HttpRequest request, std::optional<std::string> client_id) {
   auto connection = co_await FreshToken(account_id, std::move(client_id));
   if (!connection) {
     co_return connection.error();

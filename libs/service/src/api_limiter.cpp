@@ -66,6 +66,7 @@ Task<Result<ApiLimiter::Permit>> ApiLimiter::Acquire(std::int64_t account_id) {
     AccountState& state = StateLocked(account_id);
     waiter->deadline = now_() + settings_.max_wait;
     state.waiters.push_back(waiter);
+    queued_.fetch_add(1, std::memory_order_relaxed);
     PumpLocked(account_id, state);
   };
   const bool admitted =
@@ -80,6 +81,13 @@ Task<Result<ApiLimiter::Permit>> ApiLimiter::Acquire(std::int64_t account_id) {
 }
 
 void ApiLimiter::PumpLocked(std::int64_t account_id, AccountState& state) {
+  // Every waiter leaves the queue here: count those who leave, however this returns.
+  struct Leavers {
+    std::atomic<std::size_t>& queued;
+    const std::deque<std::shared_ptr<Waiter>>& waiters;
+    const std::size_t before = waiters.size();
+    ~Leavers() { queued.fetch_sub(before - waiters.size(), std::memory_order_relaxed); }
+  } leavers{queued_, state.waiters};
   const auto now = now_();
   // A blocked account answers everyone at once; so do callers whose turn can no longer come.
   if (state.blocked_until > now) {

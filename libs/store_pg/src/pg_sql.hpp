@@ -180,6 +180,12 @@ WHERE "id" = $1 AND "deliveredAt" IS NULL)sql";
 inline constexpr std::string_view kCountPendingSql =
     R"sql(SELECT count(*) FROM webhook_outbox WHERE "deliveredAt" IS NULL)sql";
 
+// GET /metrics: both read amo_tokens_last_refresh ("status", "lastRefreshAt") alone.
+inline constexpr std::string_view kCountByStatusSql =
+    R"sql(SELECT "status", count(*) FROM amo_tokens GROUP BY "status")sql";
+inline constexpr std::string_view kOldestRefreshSql =
+    R"sql(SELECT min("lastRefreshAt") FROM amo_tokens WHERE "status" = 'active')sql";
+
 // ---- code_queue ---------------------------------------------------------------------------------
 
 inline constexpr std::string_view kEnqueueCodeSql = R"sql(

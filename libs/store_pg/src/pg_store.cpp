@@ -913,6 +913,32 @@ struct PgStore::Impl {
     return Count(conn, "count pending events", sql::kCountPendingSql);
   }
 
+  Result<service::ConnectionCensus> CountConnections(Connection& conn) {
+    service::ConnectionCensus census;
+    auto by_status = conn.Exec("count token rows by status", sql::kCountByStatusSql);
+    if (!by_status) {
+      return by_status.error();
+    }
+    for (int row = 0; row < by_status->Count(); ++row) {
+      if (const auto status = core::ParseConnectionStatus(by_status->Text(row, 0))) {
+        census.by_status[static_cast<std::size_t>(*status)] =
+            static_cast<std::size_t>(by_status->Int(row, 1));
+      }
+    }
+    auto oldest = conn.Exec("find the oldest refresh", sql::kOldestRefreshSql);
+    if (!oldest) {
+      return oldest.error();
+    }
+    if (oldest->Count() > 0 && !oldest->IsNull(0, 0)) {
+      const auto at = ParseIsoTime(oldest->Text(0, 0));
+      if (!at) {
+        return Fail(Errc::kStoreFailure);
+      }
+      census.oldest_refresh = *at;
+    }
+    return census;
+  }
+
   // ---- code_queue -----------------------------------------------------------------------------
 
   Result<bool> EnqueueCode(Connection& conn, const service::QueuedCode& c) {
@@ -1290,6 +1316,10 @@ service::Task<Result<void>> PgStore::MarkFailed(std::int64_t id,
                                                 core::TimePoint next_attempt_at) {
   return impl_->Submit(
       "mark event failed", Rerun::kSafe, &Impl::MarkFailed, id, std::move(error), next_attempt_at);
+}
+
+service::Task<Result<service::ConnectionCensus>> PgStore::CountConnections() {
+  return impl_->Submit("count connections", Rerun::kSafe, &Impl::CountConnections);
 }
 
 service::Task<Result<std::size_t>> PgStore::CountPending() {

@@ -229,6 +229,13 @@ WHERE "id" = ?1 AND "deliveredAt" IS NULL)sql";
 constexpr std::string_view kCountPendingSql =
     R"sql(SELECT count(*) FROM webhook_outbox WHERE "deliveredAt" IS NULL)sql";
 
+/// GET /metrics: both served by amo_tokens_last_refresh ("status", "lastRefreshAt"), an index
+/// scan with no table access; MIN over an equality prefix is one index probe.
+constexpr std::string_view kCountByStatusSql =
+    R"sql(SELECT "status", count(*) FROM amo_tokens GROUP BY "status")sql";
+constexpr std::string_view kOldestRefreshSql =
+    R"sql(SELECT min("lastRefreshAt") FROM amo_tokens WHERE "status" = 'active')sql";
+
 /// An error as a Result<T>. Needed for T = bool: bool is constructible from an error_code
 /// (explicit operator bool), so result<bool>'s implicit error constructor is disabled.
 template <class T>
@@ -1165,6 +1172,43 @@ struct SqliteStore::Impl {
     return stmt->Run();
   }
 
+  Result<service::ConnectionCensus> CountConnections(Database& db) {
+    service::ConnectionCensus census;
+    auto by_status = Statement::Prepare(db, kCountByStatusSql);
+    if (!by_status) {
+      return by_status.error();
+    }
+    for (;;) {
+      auto row = by_status->Step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        break;
+      }
+      if (const auto status = core::ParseConnectionStatus(by_status->Text(0))) {
+        census.by_status[static_cast<std::size_t>(*status)] =
+            static_cast<std::size_t>(by_status->Int(1));
+      }
+    }
+    auto oldest = Statement::Prepare(db, kOldestRefreshSql);
+    if (!oldest) {
+      return oldest.error();
+    }
+    auto row = oldest->Step();
+    if (!row) {
+      return row.error();
+    }
+    if (*row && !oldest->IsNull(0)) {
+      const auto at = ParseIsoTime(oldest->Text(0));
+      if (!at) {
+        return Fail(Errc::kStoreFailure);
+      }
+      census.oldest_refresh = *at;
+    }
+    return census;
+  }
+
   Result<std::size_t> CountPending(Database& db) {
     auto stmt = Statement::Prepare(db, kCountPendingSql);
     if (!stmt) {
@@ -1439,6 +1483,12 @@ service::Task<Result<void>> SqliteStore::MarkFailed(std::int64_t id,
   auto work = [impl, id, error = std::move(error), next_attempt_at] {
     return impl->Run("mark event failed", &Impl::MarkFailed, id, error, next_attempt_at);
   };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<service::ConnectionCensus>> SqliteStore::CountConnections() {
+  Impl* impl = impl_.get();
+  auto work = [impl] { return impl->Run("count connections", &Impl::CountConnections); };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }
 

@@ -13,6 +13,7 @@
 #include "amoauth/crypto/base64.hpp"
 #include "amoauth/crypto/constant_time.hpp"
 #include "amoauth/crypto/random_bytes.hpp"
+#include "amoauth/web/prometheus_text.hpp"
 #include "json_views.hpp"
 #include "pages.hpp"
 
@@ -161,7 +162,8 @@ WebApp::WebApp(WebSettings settings, WebServices services)
       long_lived_(services.long_lived),
       clock_(services.clock),
       codes_(services.codes),
-      api_keys_(services.api_keys) {}
+      api_keys_(services.api_keys),
+      metrics_(services.metrics) {}
 
 void WebApp::AddRoutes(http_server::Router& router) {
   // Each route is a non-capturing-coroutine member; the lambdas only forward (style.md §2.5).
@@ -175,6 +177,9 @@ void WebApp::AddRoutes(http_server::Router& router) {
   router.Add(
       "POST", settings_.secrets_path, [this](HttpRequest r) { return SecretsHook(std::move(r)); });
   router.Add("GET", "/healthz", [this](HttpRequest r) { return Health(std::move(r)); });
+  if (metrics_ != nullptr) {
+    router.Add("GET", "/metrics", [this](HttpRequest r) { return MetricsPage(std::move(r)); });
+  }
 
   router.Add("POST", "/v1/connect", [this](HttpRequest r) { return StartConnect(std::move(r)); });
   router.Add("GET", "/v1/button", [this](HttpRequest r) { return Button(std::move(r)); });
@@ -360,6 +365,24 @@ WebApp::Task WebApp::SecretsHook(Request request) {
 
 WebApp::Task WebApp::Health(Request /*request*/) {
   co_return HttpResponse::Json(200, R"({"status":"ok"})");
+}
+
+WebApp::Task WebApp::MetricsPage(Request request) {
+  // Prometheus scrapes with `authorization: {type: Bearer, credentials: <API key>}`.
+  if (!settings_.metrics_public) {
+    if (auto rejected = RejectUnauthorized(request)) {
+      co_return std::move(*rejected);
+    }
+  }
+  auto sample = co_await metrics_->Read();
+  if (!sample) {
+    spdlog::error("[req={}] /metrics: {}", request.request_id, sample.error().message());
+    co_return json::Error(sample.error(), request.request_id);
+  }
+  HttpResponse response = HttpResponse::Text(200, RenderMetrics(*sample));
+  response.headers.Set("Content-Type", std::string(kPrometheusContentType));
+  response.headers.Set("Cache-Control", "no-store");
+  co_return response;
 }
 
 std::optional<net::HttpResponse> WebApp::RejectUnauthorized(const Request& request) const {

@@ -246,5 +246,22 @@ TEST(Config, TokenCacheEntries) {
   }
 }
 
+TEST(Config, MetricsNeedTheApiKeyUnlessMadePublic) {
+  auto defaults = LoadConfig(Production(), false);
+  ASSERT_TRUE(defaults) << defaults.error();
+  EXPECT_FALSE(defaults->metrics_public);
+  auto vars = Production();
+  vars["AMOAUTH_METRICS_PUBLIC"] = "1";
+  auto open = LoadConfig(vars, false);
+  ASSERT_TRUE(open) << open.error();
+  EXPECT_TRUE(open->metrics_public);
+  for (const char* bad : {"2", "yes", "-1"}) {
+    vars["AMOAUTH_METRICS_PUBLIC"] = bad;
+    auto c = LoadConfig(vars, false);
+    ASSERT_FALSE(c) << bad;
+    EXPECT_THAT(c.error(), HasSubstr("AMOAUTH_METRICS_PUBLIC"));
+  }
+}
+
 }  // namespace
 }  // namespace amoauth::app

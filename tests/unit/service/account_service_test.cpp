@@ -585,11 +585,13 @@ TEST(ApiLimiter, QueuesCallersUntilAWindowAfterAnAnswerAndRefusesBeyondTheBound)
   ioc.restart();
   ioc.poll();
   EXPECT_FALSE(third.has_value());
+  EXPECT_EQ(limiter.QueueLength(), 1U) << "GET /metrics's amoauth_limiter_queue_length";
   const auto answered = std::chrono::steady_clock::now();
   *first = ApiLimiter::Permit();  // amoCRM answered the first request
   RunUntil(ioc, [&] { return third.has_value(); });
   ASSERT_TRUE(third.has_value());
   ASSERT_TRUE(*third);
+  EXPECT_EQ(limiter.QueueLength(), 0U) << "admitted: no longer waiting";
   EXPECT_GE(std::chrono::steady_clock::now() - answered, std::chrono::milliseconds(100))
       << "admitted no sooner than a window after the answer";
 
@@ -599,9 +601,13 @@ TEST(ApiLimiter, QueuesCallersUntilAWindowAfterAnAnswerAndRefusesBeyondTheBound)
       ioc, limiter.Acquire(1), [&fourth](std::exception_ptr, Result<ApiLimiter::Permit> r) {
         fourth = std::move(r);
       });
+  ioc.restart();
+  ioc.poll();
+  EXPECT_EQ(limiter.QueueLength(), 1U);
   RunUntil(ioc, [&] { return fourth.has_value(); });
   ASSERT_TRUE(fourth.has_value());
   EXPECT_TRUE(Is(fourth->error(), Errc::kThrottled));
+  EXPECT_EQ(limiter.QueueLength(), 0U) << "refused at its bound: no longer waiting";
 }
 
 // ---- Several integrations in one amoauth -------------------------------------------------------

@@ -3,6 +3,7 @@
 // query plans, old-file migrations) is tested beside the engine (tests/unit/store_sqlite).
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <future>
@@ -456,6 +457,38 @@ TEST_P(StoreContract, ListDueReturnsActiveDueRowsEarliestFirstUpToTheLimit) {
   EXPECT_TRUE(Unwrap(Run(store->ListDue(At(0), 0))).empty());
   EXPECT_TRUE(Unwrap(Run(store->ListDue(At(-101), 100))).empty());
   EXPECT_EQ(Unwrap(Run(store->ListDue(At(1), 100))).size(), 6U);
+}
+
+TEST_P(StoreContract, CountConnectionsCountsRowsByStatusAndFindsTheOldestActiveRefresh) {
+  auto store = OpenStore();
+  const service::ConnectionCensus empty = Unwrap(Run(store->CountConnections()));
+  EXPECT_EQ(empty.by_status, (std::array<std::size_t, 3>{0, 0, 0}));
+  EXPECT_FALSE(empty.oldest_refresh.has_value());
+
+  auto put = [&](std::int64_t account, TimePoint last_refresh, ConnectionStatus status) {
+    Connection c = MakeConnection(account, "client");
+    c.last_refresh_at = last_refresh;
+    c.status = status;
+    if (last_refresh == TimePoint{}) {
+      c.refresh_token = Secret();  // a long-lived token: never refreshed
+    }
+    Unwrap(Run(store->Upsert(c, {})));
+  };
+  put(1, At(-50), ConnectionStatus::kActive);
+  put(2, At(-100), ConnectionStatus::kActive);
+  put(3, TimePoint{}, ConnectionStatus::kActive);        // no last refresh: not a candidate
+  put(4, At(-1000), ConnectionStatus::kReauthRequired);  // older, but no longer in use
+  put(5, At(-2000), ConnectionStatus::kDisconnected);
+  put(6, At(-3000), ConnectionStatus::kDisconnected);
+
+  const service::ConnectionCensus census = Unwrap(Run(store->CountConnections()));
+  EXPECT_EQ(census.by_status, (std::array<std::size_t, 3>{3, 1, 2}));
+  ASSERT_TRUE(census.oldest_refresh.has_value());
+  EXPECT_EQ(*census.oldest_refresh, At(-100));
+
+  // The oldest one refreshed: the next oldest is reported.
+  put(2, At(0), ConnectionStatus::kActive);
+  EXPECT_EQ(Unwrap(Run(store->CountConnections())).oldest_refresh, At(-50));
 }
 
 TEST_P(StoreContract, LeaseIsExclusiveAcrossTwoStoresOnOneDatabase) {

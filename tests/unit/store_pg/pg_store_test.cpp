@@ -181,15 +181,15 @@ class PgStoreTest : public ::testing::Test {
 TEST_F(PgStoreTest, MigratesAFreshDatabaseAndReopensWithoutApplyingAnything) {
   auto first = Open();
   ASSERT_NE(first, nullptr);
-  EXPECT_EQ(first->SchemaVersion(), 4);
+  EXPECT_EQ(first->SchemaVersion(), 5);
   EXPECT_EQ(first->Engine(), "postgresql");
   Psql psql(db_.Url());
   const Rows applied = psql.Query("SELECT version, applied_at FROM schema_migrations ORDER BY 1");
-  ASSERT_EQ(applied.size(), 4U);
+  ASSERT_EQ(applied.size(), 5U);
   clock_.Advance(std::chrono::hours(1));
   auto second = Open();
   ASSERT_NE(second, nullptr);
-  EXPECT_EQ(second->SchemaVersion(), 4);
+  EXPECT_EQ(second->SchemaVersion(), 5);
   EXPECT_EQ(psql.Query("SELECT version, applied_at FROM schema_migrations ORDER BY 1"), applied);
 }
 
@@ -209,9 +209,9 @@ TEST_F(PgStoreTest, InstancesStartingAtOnceMigrateOnce) {
   for (auto& t : threads) {
     t.join();
   }
-  EXPECT_EQ(versions, std::vector<int>(kInstances, 4));
+  EXPECT_EQ(versions, std::vector<int>(kInstances, 5));
   EXPECT_EQ(Psql(db_.Url()).Query("SELECT count(*), max(version) FROM schema_migrations"),
-            (Rows{{"4", "4"}}));
+            (Rows{{"5", "5"}}));
 }
 
 TEST_F(PgStoreTest, RefusesASchemaNewerThanItKnows) {

@@ -1,5 +1,6 @@
 // The SQLite schema after the migrations moved to libs/store_schema: a database written by an
-// earlier build at version 4 keeps working, and a new database gets exactly that schema.
+// earlier build at version 4 keeps working (migrated to 5), and a new database gets exactly that
+// schema plus version 5's index.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -152,6 +153,11 @@ class RawDb {
   sqlite3* db_ = nullptr;
 };
 
+// What version 5 adds to it (frozen too).
+constexpr std::string_view kFrozenVersion5Additions = R"sql(
+CREATE INDEX amo_tokens_last_refresh ON amo_tokens ("status", "lastRefreshAt");
+)sql";
+
 constexpr std::string_view kSchemaSql =
     "SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY type, name";
 
@@ -182,9 +188,10 @@ class SqliteSchemaTest : public ::testing::Test {
   MasterKey key_ = MasterKey::Generate();
 };
 
-TEST_F(SqliteSchemaTest, ANewDatabaseGetsExactlyTheVersion4SchemaOfEarlierBuilds) {
+TEST_F(SqliteSchemaTest, ANewDatabaseGetsExactlyTheVersion4SchemaOfEarlierBuildsPlusVersion5) {
   const fs::path frozen = dir_ / "frozen.db";
   RawDb(frozen).Exec(kFrozenVersion4Schema);
+  RawDb(frozen).Exec(kFrozenVersion5Additions);
   const fs::path fresh = dir_ / "fresh.db";
   ASSERT_NE(Open(fresh), nullptr);
   EXPECT_EQ(RawDb(fresh).Query(kSchemaSql), RawDb(frozen).Query(kSchemaSql));
@@ -216,7 +223,7 @@ TEST_F(SqliteSchemaTest, AVersion4DatabaseOpensAndReopensKeepingItsRows) {
   for (int open = 0; open < 2; ++open) {
     auto store = Open(path);
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->SchemaVersion(), 4);
+    EXPECT_EQ(store->SchemaVersion(), 5);
     boost::asio::io_context ioc;
     const auto found = amoauth::testing::RunCo(ioc, store->Find({42, "client"}));
     ASSERT_TRUE(found.has_value()) << found.error().message();
@@ -224,7 +231,8 @@ TEST_F(SqliteSchemaTest, AVersion4DatabaseOpensAndReopensKeepingItsRows) {
     EXPECT_EQ((*found)->access_token.Reveal(), "v4-access");
     EXPECT_EQ((*found)->version, 7);
   }
-  EXPECT_EQ(RawDb(path).Query("SELECT count(*) FROM schema_migrations"), (Rows{{"4"}}));
+  // Version 5 (an index) was applied once, on the first open.
+  EXPECT_EQ(RawDb(path).Query("SELECT count(*) FROM schema_migrations"), (Rows{{"5"}}));
 }
 
 }  // namespace

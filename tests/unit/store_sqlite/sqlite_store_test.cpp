@@ -242,6 +242,21 @@ TEST_F(SqliteStoreTest, SchedulerAndOutboxQueriesAreIndexSearches) {
       << prune;
 }
 
+TEST_F(SqliteStoreTest, MetricsQueriesReadOnlyTheLastRefreshIndex) {
+  OpenStore().reset();
+  RawDb raw(DbPath());
+  // The store's queries for GET /metrics (sqlite_store.cpp): no table scan, no sort.
+  const std::string by_status =
+      QueryPlan(raw, R"(SELECT "status", count(*) FROM amo_tokens GROUP BY "status")");
+  EXPECT_NE(by_status.find("COVERING INDEX"), std::string::npos) << by_status;
+  EXPECT_EQ(by_status.find("TEMP B-TREE"), std::string::npos) << by_status;
+  const std::string oldest =
+      QueryPlan(raw, R"(SELECT min("lastRefreshAt") FROM amo_tokens WHERE "status" = 'active')");
+  EXPECT_NE(oldest.find("SEARCH amo_tokens USING COVERING INDEX amo_tokens_last_refresh"),
+            std::string::npos)
+      << oldest;
+}
+
 TEST_F(SqliteStoreTest, FindByDomainIsAnIndexSearch) {
   OpenStore().reset();
   RawDb raw(DbPath());

@@ -14,6 +14,7 @@
 #include "amoauth/service/events.hpp"
 #include "amoauth/service/integration.hpp"
 #include "amoauth/service/integration_directory.hpp"
+#include "amoauth/service/metrics.hpp"
 #include "amoauth/service/ports.hpp"
 #include "amoauth/service/single_flight.hpp"
 
@@ -33,6 +34,8 @@ struct AccountPorts {
   /// decide a refresh or a compare-and-swap (under the refresh lease, after a lost swap) go here,
   /// as a cached row may predate another instance's refresh. nullptr: `connections` itself.
   ConnectionStore* latest = nullptr;
+  /// Counts refreshes and proxied calls (GET /metrics); nullptr: nothing is counted.
+  MetricsRecorder* metrics = nullptr;
 };
 
 /// Using a connection: listing accounts, handing out a valid access token, proxying API calls,
@@ -115,6 +118,12 @@ class AccountService {
   using Key = std::pair<std::int64_t, std::string>;  // not the mode: one flight per account
 
   Task<Result<core::Connection>> Refresh(core::Connection seen, Mode mode);
+  /// Proxy without the counting.
+  Task<Result<net::HttpResponse>> ProxyUncounted(std::int64_t account_id,
+                                                 net::HttpRequest request,
+                                                 std::optional<std::string> client_id);
+  /// Tells the metrics recorder, if there is one, what amoCRM made of a refresh grant.
+  void CountRefresh(RefreshResult result) const;
   Task<Result<core::Connection>> RefreshLeader(core::Connection seen, Mode mode);
   /// Under the lease: decides whether a refresh is still needed and does it.
   Task<Result<core::Connection>> RefreshLeased(core::Connection seen, Mode mode);

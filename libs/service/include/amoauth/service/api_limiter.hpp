@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -78,6 +79,8 @@ class ApiLimiter {
   [[nodiscard]] std::chrono::seconds RetryAfter(std::int64_t account_id) const;
   /// Seconds left of a 403 cool-off, if one is running.
   [[nodiscard]] std::optional<std::chrono::seconds> BlockedFor(std::int64_t account_id) const;
+  /// Callers waiting for their turn, over every account (for /metrics; no lock taken).
+  [[nodiscard]] std::size_t QueueLength() const { return queued_.load(std::memory_order_relaxed); }
 
  private:
   struct Waiter {
@@ -104,6 +107,9 @@ class ApiLimiter {
   const NowFn now_;
   mutable std::mutex mutex_;
   std::map<std::int64_t, std::unique_ptr<AccountState>> accounts_;
+  /// The sum of every account's waiters.size(), kept by PumpLocked (which every change goes
+  /// through), so that reading it needs no lock.
+  std::atomic<std::size_t> queued_{0};
 };
 
 }  // namespace amoauth::service

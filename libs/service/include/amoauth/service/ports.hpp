@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -333,6 +334,22 @@ class WebhookSender {
   virtual Task<Result<int>> Post(std::string body, net::HttpHeaders headers) = 0;
 };
 
+/// amo_tokens counted for monitoring (GET /metrics).
+struct ConnectionCensus {
+  /// Rows per status, indexed by core::ConnectionStatus.
+  std::array<std::size_t, 3> by_status{};
+  /// The earliest last_refresh_at among active rows that have one (a long-lived token has none):
+  /// when the oldest token still in use was issued. nullopt: no such row.
+  std::optional<core::TimePoint> oldest_refresh;
+};
+
+/// Cheap aggregate reads for monitoring: each an indexed query, never a scan of the tokens.
+class StoreStatistics {
+ public:
+  virtual ~StoreStatistics() = default;
+  virtual Task<Result<ConnectionCensus>> CountConnections() = 0;
+};
+
 /// Everything amoauth keeps, behind one object: what an engine (store_sqlite, store_pg)
 /// implements and what the composition root holds, whichever engine the configuration chose.
 class Store : public ConnectionStore,
@@ -342,7 +359,8 @@ class Store : public ConnectionStore,
               public EventOutbox,
               public IntegrationStore,
               public CodeQueue,
-              public ExchangeQuota {
+              public ExchangeQuota,
+              public StoreStatistics {
  public:
   /// Both queues have an Enqueue: a call through Store picks one by its arguments.
   using CodeQueue::Enqueue;

@@ -92,6 +92,9 @@ class PgStore final : public service::Store, public service::ConnectionChanges {
                                          core::TimePoint next_attempt_at) override;
   service::Task<Result<std::size_t>> CountPending() override;
 
+  // StoreStatistics
+  service::Task<Result<service::ConnectionCensus>> CountConnections() override;
+
   service::Task<Result<bool>> Enqueue(service::QueuedCode code) override;
   service::Task<Result<std::vector<service::QueuedCode>>> ClaimDueCodes(core::TimePoint now,
                                                                         core::TimePoint claim_until,

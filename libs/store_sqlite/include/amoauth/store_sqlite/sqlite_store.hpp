@@ -91,6 +91,9 @@ class SqliteStore final : public service::Store {
                                          core::TimePoint next_attempt_at) override;
   service::Task<Result<std::size_t>> CountPending() override;
 
+  // StoreStatistics
+  service::Task<Result<service::ConnectionCensus>> CountConnections() override;
+
   // CodeQueue and ExchangeQuota live in code_queue.cpp and exchange_quota.cpp.
   service::Task<Result<bool>> Enqueue(service::QueuedCode code) override;
   service::Task<Result<std::vector<service::QueuedCode>>> ClaimDueCodes(core::TimePoint now,

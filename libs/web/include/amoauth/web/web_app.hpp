@@ -12,6 +12,7 @@
 #include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/long_lived_tokens.hpp"
+#include "amoauth/service/metrics.hpp"
 
 namespace amoauth::web {
 
@@ -33,6 +34,8 @@ struct WebSettings {
   std::string post_message_origin;
   /// The /connect page's button options (AMOAUTH_BUTTON_*), checked at start-up.
   core::ButtonOptionPairs connect_button;
+  /// GET /metrics without the API key (AMOAUTH_METRICS_PUBLIC=1); by default it needs it.
+  bool metrics_public = false;
 };
 
 /// amoauth's HTTP surface:
@@ -40,7 +43,8 @@ struct WebSettings {
 /// POST {secrets_path} (checked against the states we issued), GET /healthz;
 /// internal (Bearer API key) — POST /v1/connect, GET /v1/button, GET /v1/accounts,
 /// GET /v1/accounts/{id}, GET /v1/accounts/{id}/token, POST /v1/accounts/{id}/refresh,
-/// ANY /v1/accounts/{id}/proxy/{path*}, POST /v1/long-lived-tokens.
+/// ANY /v1/accounts/{id}/proxy/{path*}, POST /v1/long-lived-tokens, GET /metrics (Prometheus;
+/// the API key too unless WebSettings::metrics_public).
 /// Handlers translate HTTP to use-case calls and results to pages or JSON; nothing else.
 /// The use cases the HTTP surface drives. All must outlive the WebApp.
 struct WebServices {
@@ -50,6 +54,8 @@ struct WebServices {
   service::ApiKeyExchange& api_keys;     ///< /v1/exchange-api-key, /v1/legacy-login
   service::LongLivedTokens& long_lived;  ///< /v1/long-lived-tokens
   const core::Clock& clock;
+  /// GET /metrics; nullptr: no such route.
+  service::MetricsReader* metrics = nullptr;
 };
 
 class WebApp {
@@ -69,6 +75,7 @@ class WebApp {
   Task DisconnectHook(Request request);
   Task SecretsHook(Request request);
   Task Health(Request request);
+  Task MetricsPage(Request request);
 
   Task StartConnect(Request request);
   Task Button(Request request);
@@ -106,6 +113,7 @@ class WebApp {
   const core::Clock& clock_;
   service::CodeQueueWorker& codes_;
   service::ApiKeyExchange& api_keys_;
+  service::MetricsReader* metrics_;
 };
 
 }  // namespace amoauth::web
