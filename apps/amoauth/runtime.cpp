@@ -81,13 +81,21 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
       },
       executor);
   core::RefererPolicy referer_policy(c.allowed_domains);
-  // A per-instance token cache only where the engine reports every instance's writes
-  // (PostgreSQL's LISTEN/NOTIFY); SQLite has no such feed and is read directly.
+  // A per-instance token cache, kept coherent by what the engine offers: PostgreSQL reports
+  // every instance's writes (LISTEN/NOTIFY); SQLite counts commits (PRAGMA data_version), which
+  // the cache checks on every read.
   service::ConnectionStore* connections = rt->store_.get();
-  if (auto* changes = dynamic_cast<service::ConnectionChanges*>(rt->store_.get());
-      changes != nullptr && c.token_cache_entries > 0) {
-    rt->token_cache_ = std::make_unique<service::CachedConnectionStore>(
-        *rt->store_, *changes, service::TokenCacheOptions{.max_entries = c.token_cache_entries});
+  const service::TokenCacheOptions cache_options{.max_entries = c.token_cache_entries};
+  if (c.token_cache_entries > 0) {
+    if (auto* changes = dynamic_cast<service::ConnectionChanges*>(rt->store_.get())) {
+      rt->token_cache_ =
+          std::make_unique<service::CachedConnectionStore>(*rt->store_, *changes, cache_options);
+    } else if (auto* counter = dynamic_cast<service::CommitCounter*>(rt->store_.get())) {
+      rt->token_cache_ =
+          std::make_unique<service::CachedConnectionStore>(*rt->store_, *counter, cache_options);
+    }
+  }
+  if (rt->token_cache_) {
     connections = rt->token_cache_.get();
   }
   rt->integrations_ = std::make_unique<service::IntegrationDirectory>(integration, *rt->store_);

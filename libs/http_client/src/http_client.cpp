@@ -12,6 +12,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -545,9 +546,16 @@ HttpClient::~HttpClient() = default;
 
 asio::awaitable<Result<net::HttpResponse>> HttpClient::Send(ClientRequest request) {
   // Each request runs on a strand of its own, so a resolver handler and the timer racing it
-  // never run at once, whatever executor the caller is on.
+  // never run at once, whatever executor the caller is on. Over the io_context's own executor
+  // when that is what the client was given: one type-erased executor per completion, not two.
+  asio::any_io_executor strand;
+  if (const auto* io = impl_->executor.target<asio::io_context::executor_type>()) {
+    strand = asio::make_strand(*io);
+  } else {
+    strand = asio::make_strand(impl_->executor);
+  }
   co_return co_await asio::co_spawn(
-      asio::make_strand(impl_->executor), impl_->Perform(std::move(request)), asio::use_awaitable);
+      std::move(strand), impl_->Perform(std::move(request)), asio::use_awaitable);
 }
 
 }  // namespace amoauth::http_client

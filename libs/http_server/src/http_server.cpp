@@ -13,6 +13,7 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -100,6 +101,16 @@ std::string AddressText(asio::ip::address address) {
     address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
   }
   return address.to_string();
+}
+
+/// A strand for one connection. Over the io_context's own executor when that is what the server
+/// was given: every completion of the connection then passes through one type-erased executor
+/// (any_io_executor) instead of two (a strand over an any_io_executor, itself in one).
+asio::any_io_executor MakeConnectionStrand(const asio::any_io_executor& executor) {
+  if (const auto* io = executor.target<asio::io_context::executor_type>()) {
+    return asio::make_strand(*io);
+  }
+  return asio::make_strand(executor);
 }
 
 /// An error of Beast's HTTP parser that means "the peer sent garbage" rather than "the
@@ -323,7 +334,7 @@ void HttpServer::Impl::Forget(Connection* connection) {
 
 asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
-    const asio::any_io_executor strand = asio::make_strand(self->executor);
+    const asio::any_io_executor strand = MakeConnectionStrand(self->executor);
     auto [ec, socket] = co_await self->acceptor.async_accept(strand, kUseTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) {

@@ -26,13 +26,15 @@ struct CachedConnectionStore::State {
   struct Ticket {
     std::uint64_t epoch = 0;
     std::uint64_t stripe = 0;
+    std::uint64_t commits = 0;  ///< the commit count read before the read (counter mode)
   };
   struct Entry {
     std::vector<core::Connection> rows;
     std::list<std::int64_t>::iterator age;  ///< its place in `order`
+    std::uint64_t commits = 0;              ///< counter mode: valid while the count equals this
   };
 
-  explicit State(TokenCacheOptions o) : options(o) {}
+  State(TokenCacheOptions o, CommitCounter* c) : options(o), counter(c), listening(c != nullptr) {}
 
   /// The account's rows if cached and the feed listens (counted as a hit), else a ticket for the
   /// read the caller is about to make (nullopt ticket: do not install, not listening).
@@ -41,17 +43,26 @@ struct CachedConnectionStore::State {
     std::optional<Ticket> ticket;
   };
   Lookup Look(std::int64_t account_id) {
+    // Read before the lookup and before any read of the store it leads to: a commit after this
+    // moves the count, so a row read afterwards is never served past a later commit.
+    std::optional<std::uint64_t> commits;
+    if (counter != nullptr) {
+      commits = counter->CommitCount();
+    }
     std::lock_guard lock(mutex);
-    if (!listening) {
+    if (!listening || (counter != nullptr && !commits)) {
       ++misses;
       return {};
     }
     if (auto it = entries.find(account_id); it != entries.end()) {
-      ++hits;
-      return {.rows = it->second.rows, .ticket = std::nullopt};
+      if (counter == nullptr || it->second.commits == *commits) {
+        ++hits;
+        return {.rows = it->second.rows, .ticket = std::nullopt};
+      }
     }
     ++misses;
-    return {.rows = std::nullopt, .ticket = Ticket{epoch, stripes[StripeOf(account_id)]}};
+    return {.rows = std::nullopt,
+            .ticket = Ticket{epoch, stripes[StripeOf(account_id)], commits.value_or(0)}};
   }
 
   void Install(std::int64_t account_id, Ticket ticket, const std::vector<core::Connection>& rows) {
@@ -62,7 +73,11 @@ struct CachedConnectionStore::State {
       return;
     }
     if (auto it = entries.find(account_id); it != entries.end()) {
-      it->second.rows = rows;  // two misses of one ticket read the same rows
+      // Feed mode: two misses of one ticket read the same rows. Counter mode: the tag goes with
+      // the rows, so an older read installed last is only served while nothing committed since
+      // its count was read, and then it is as current as any.
+      it->second.rows = rows;
+      it->second.commits = ticket.commits;
       return;
     }
     if (entries.size() >= options.max_entries && !order.empty()) {
@@ -70,7 +85,8 @@ struct CachedConnectionStore::State {
       order.pop_front();
     }
     order.push_back(account_id);
-    entries.emplace(account_id, Entry{.rows = rows, .age = std::prev(order.end())});
+    entries.emplace(account_id,
+                    Entry{.rows = rows, .age = std::prev(order.end()), .commits = ticket.commits});
   }
 
   /// A write of the account committed (here or elsewhere).
@@ -93,6 +109,7 @@ struct CachedConnectionStore::State {
   }
 
   const TokenCacheOptions options;
+  CommitCounter* const counter;  ///< counter mode when set; then there is no feed
   mutable std::mutex mutex;
   bool listening = false;  ///< nothing is served or installed until the feed says it listens
   std::uint64_t epoch = 0;
@@ -106,7 +123,7 @@ struct CachedConnectionStore::State {
 CachedConnectionStore::CachedConnectionStore(ConnectionStore& inner,
                                              ConnectionChanges& changes,
                                              TokenCacheOptions options)
-    : inner_(inner), state_(std::make_shared<State>(options)) {
+    : inner_(inner), state_(std::make_shared<State>(options, nullptr)) {
   // The callbacks own the state: the feed may call them after the cache is gone.
   ConnectionChanges::Listener listener;
   listener.changed = [state = state_](const core::AccountKey& key) {
@@ -115,6 +132,11 @@ CachedConnectionStore::CachedConnectionStore(ConnectionStore& inner,
   listener.continuity = [state = state_](bool listening) { state->Continuity(listening); };
   changes.Subscribe(std::move(listener));
 }
+
+CachedConnectionStore::CachedConnectionStore(ConnectionStore& inner,
+                                             CommitCounter& counter,
+                                             TokenCacheOptions options)
+    : inner_(inner), state_(std::make_shared<State>(options, &counter)) {}
 
 CachedConnectionStore::~CachedConnectionStore() {
   // Nothing more will be read through this cache; drop the rows now rather than when the feed

@@ -7,6 +7,8 @@
 #include <exception>
 #include <functional>
 #include <limits>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -257,16 +259,68 @@ struct SealedTokens {
 
 }  // namespace
 
+namespace {
+
+/// PRAGMA data_version on a connection that never writes: its value moves whenever another
+/// connection (the pool's, or another process's) has committed since its last look. Runs on the
+/// caller's thread, one caller at a time. The connection has no busy handler, so a lock held by
+/// a checkpoint or recovery makes it answer "cannot tell" at once instead of waiting.
+class CommitProbe final {
+ public:
+  CommitProbe(Database db, sqlite3_stmt* stmt) : db_(std::move(db)), stmt_(stmt) {}
+  CommitProbe(const CommitProbe&) = delete;
+  CommitProbe& operator=(const CommitProbe&) = delete;
+  ~CommitProbe() { sqlite3_finalize(stmt_); }
+
+  static Result<std::unique_ptr<CommitProbe>> Open(const std::string& path,
+                                                   std::shared_ptr<spdlog::logger> log) {
+    auto db = Database::Open(path, std::move(log));
+    if (!db) {
+      return db.error();
+    }
+    if (auto r = db->Exec("PRAGMA busy_timeout = 0"); !r) {
+      return r.error();
+    }
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(
+            db->Get(), "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) !=
+        SQLITE_OK) {
+      return db->Failure("prepare PRAGMA data_version");
+    }
+    return std::make_unique<CommitProbe>(std::move(*db), stmt);
+  }
+
+  std::optional<std::uint64_t> Count() noexcept {
+    const std::lock_guard lock(mutex_);
+    std::optional<std::uint64_t> count;
+    if (sqlite3_step(stmt_) == SQLITE_ROW) {
+      count = static_cast<std::uint64_t>(sqlite3_column_int64(stmt_, 0));
+    }
+    // SQLITE_BUSY and the like: nothing to log, the caller reads the store instead.
+    sqlite3_reset(stmt_);
+    return count;
+  }
+
+ private:
+  Database db_;
+  sqlite3_stmt* stmt_;  ///< finalized before db_ closes
+  std::mutex mutex_;
+};
+
+}  // namespace
+
 struct SqliteStore::Impl {
   Impl(SqliteOptions opts,
        crypto::MasterKey master_key,
        std::shared_ptr<spdlog::logger> logger,
        std::vector<Database> dbs,
+       std::unique_ptr<CommitProbe> probe_in,
        int version)
       : options(std::move(opts)),
         key(std::move(master_key)),
         log(std::move(logger)),
         connections(std::move(dbs)),
+        probe(std::move(probe_in)),
         schema_version(version),
         pool(connections.size()) {}
 
@@ -1227,6 +1281,7 @@ struct SqliteStore::Impl {
   std::shared_ptr<spdlog::logger> log;
   std::vector<Database> connections;  // never resized: threads keep pointers into it
   std::atomic<std::size_t> next_connection{0};
+  std::unique_ptr<CommitProbe> probe;  // used on callers' threads, never on the pool
   int schema_version = 0;
   boost::asio::thread_pool pool;  // one thread per connection
 };
@@ -1267,12 +1322,20 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options,
       }
       connections.push_back(std::move(*next));
     }
+    auto probe = CommitProbe::Open(options.path, log);
+    if (!probe) {
+      return probe.error();
+    }
     log->info("opened {} (schema version {}, {} connections)",
               options.path,
               *version,
               connections.size());
-    auto impl = std::make_unique<Impl>(
-        std::move(options), std::move(key), std::move(log), std::move(connections), *version);
+    auto impl = std::make_unique<Impl>(std::move(options),
+                                       std::move(key),
+                                       std::move(log),
+                                       std::move(connections),
+                                       std::move(*probe),
+                                       *version);
     return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
   } catch (const std::exception& e) {
     log->error("cannot open the store: {}", e.what());
@@ -1289,6 +1352,10 @@ detail::StoreParts SqliteStore::Parts() const {
       .connection = [impl] { return impl->ThisThreadConnection(); },
       .insert_events = &Impl::InsertEvents,
   };
+}
+
+std::optional<std::uint64_t> SqliteStore::CommitCount() noexcept {
+  return impl_->probe->Count();
 }
 
 int SqliteStore::SchemaVersion() const {

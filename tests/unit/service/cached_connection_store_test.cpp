@@ -260,6 +260,124 @@ TEST_F(CachedConnectionStoreTest, TheFeedMayOutliveTheCache) {
   outliving.SetListening(true);
 }
 
+/// The commit count of SQLite's PRAGMA data_version, as the test sets it.
+class FakeCommitCounter final : public CommitCounter {
+ public:
+  std::optional<std::uint64_t> CommitCount() noexcept override {
+    ++looks;
+    return count;
+  }
+  std::optional<std::uint64_t> count = 7;
+  int looks = 0;
+};
+
+/// The cache in counter mode (SQLite): no feed; every lookup reads the commit count.
+class CountedCacheTest : public ::testing::Test, protected ServiceWorld {
+ protected:
+  CountedCacheTest() : ServiceWorld(AccountWorld()) { SeedConnection(); }
+
+  std::string AccessToken(std::int64_t account_id = kAccount) {
+    auto rows = RunCo(ioc, cache.FindByAccount(account_id)).value();
+    return rows.size() == 1 ? rows.front().access_token.Reveal() : "";
+  }
+  /// Another process commits a new access token: the count moves, as data_version does.
+  void ChangeTokenElsewhere(const std::string& access) {
+    auto row = RunCo(ioc, stores.Find({kAccount, kClient})).value().value();
+    const std::int64_t version = row.version;
+    row.access_token = Secret(access);
+    RunCo(ioc, stores.Replace(std::move(row), version, {})).value();
+    ++commits;
+    if (counter.count) {
+      counter.count = commits;
+    }
+  }
+
+  std::uint64_t commits = 7;
+
+  FakeCommitCounter counter;
+  CountingConnections inner{stores};
+  CachedConnectionStore cache{inner, counter, TokenCacheOptions{.max_entries = 3}};
+};
+
+TEST_F(CountedCacheTest, WhileNothingCommitsAnAccountIsServedFromMemory) {
+  EXPECT_EQ(AccessToken(), "old-access");
+  EXPECT_EQ(AccessToken(), "old-access");
+  EXPECT_EQ(AccessToken(), "old-access");
+  EXPECT_EQ(inner.reads.load(), 1);
+  EXPECT_EQ(counter.looks, 3);  // every lookup looks at the count
+  const auto stats = cache.GetStats();
+  EXPECT_EQ(stats.hits, 2U);
+  EXPECT_EQ(stats.entries, 1U);
+  EXPECT_TRUE(stats.listening);
+}
+
+TEST_F(CountedCacheTest, AnotherProcesssCommitIsSeenByTheVeryNextRead) {
+  EXPECT_EQ(AccessToken(), "old-access");
+  ChangeTokenElsewhere("new-access");
+  // No window of staleness: the count moved, so the entry is read again at once.
+  EXPECT_EQ(AccessToken(), "new-access");
+  EXPECT_EQ(AccessToken(), "new-access");
+  EXPECT_EQ(inner.reads.load(), 2);
+}
+
+TEST_F(CountedCacheTest, ACommitToAnyRowMakesEveryEntryReadAgain) {
+  SeedConnection(ConnectionSpec{.account_id = kAccount + 1});
+  EXPECT_EQ(AccessToken(), "old-access");
+  counter.count = ++commits;  // e.g. a lease taken for another account, an outbox row, a state
+  EXPECT_EQ(AccessToken(), "old-access");
+  EXPECT_EQ(inner.reads.load(), 2);
+  EXPECT_EQ(AccessToken(), "old-access");
+  EXPECT_EQ(inner.reads.load(), 2);
+}
+
+TEST_F(CountedCacheTest, WhenTheCountCannotBeReadEveryReadGoesToTheStore) {
+  EXPECT_EQ(AccessToken(), "old-access");
+  counter.count.reset();  // SQLITE_BUSY: a checkpoint or recovery holds the lock
+  ChangeTokenElsewhere("new-access");
+  EXPECT_EQ(AccessToken(), "new-access");
+  EXPECT_EQ(AccessToken(), "new-access");
+  EXPECT_EQ(inner.reads.load(), 3);
+  // Nothing installed meanwhile, and the entry tagged before is not served with a new count.
+  counter.count = 100;
+  EXPECT_EQ(AccessToken(), "new-access");
+  EXPECT_EQ(AccessToken(), "new-access");
+  EXPECT_EQ(inner.reads.load(), 4);
+}
+
+TEST_F(CountedCacheTest, AReadInFlightWhenAnotherProcessCommitsIsNotServedAfterwards) {
+  std::optional<Result<std::vector<core::Connection>>> slot;
+  inner.gate.emplace(ioc, boost::asio::steady_timer::time_point::max());
+  boost::asio::co_spawn(ioc,
+                        cache.FindByAccount(kAccount),
+                        [&slot](std::exception_ptr e, Result<std::vector<core::Connection>> r) {
+                          ASSERT_FALSE(e);
+                          slot = std::move(r);
+                        });
+  ioc.restart();
+  ioc.poll();
+  ASSERT_TRUE(inner.parked.load());  // it has read "old-access"
+  ChangeTokenElsewhere("new-access");
+  inner.gate->cancel();
+  ioc.restart();
+  ioc.poll();
+  inner.gate.reset();
+  ASSERT_TRUE(slot.has_value() && *slot);
+  EXPECT_EQ((*slot)->front().access_token.Reveal(), "old-access");
+  // Installed under the count read before it, which has moved since: read again.
+  EXPECT_EQ(AccessToken(), "new-access");
+  EXPECT_EQ(inner.reads.load(), 2);
+}
+
+TEST_F(CountedCacheTest, ItHoldsAtMostMaxEntriesAccounts) {
+  for (std::int64_t id = kAccount + 1; id <= kAccount + 4; ++id) {
+    SeedConnection(ConnectionSpec{.account_id = id});
+  }
+  for (std::int64_t id = kAccount; id <= kAccount + 4; ++id) {
+    AccessToken(id);
+  }
+  EXPECT_EQ(cache.GetStats().entries, 3U);
+}
+
 /// Two instances of amoauth over one store, each with its own cache and its own feed; the test
 /// decides when a commit's notification reaches the other instance.
 class TwoInstancesTest : public ::testing::Test, protected ServiceWorld {

@@ -18,6 +18,7 @@
 #include "amoauth/core/errc.hpp"
 #include "amoauth/core/iso_time.hpp"
 #include "amoauth/crypto/aead.hpp"
+#include "amoauth/service/cached_connection_store.hpp"
 #include "migrations.hpp"
 #include "sqlite_engine.hpp"
 #include "store_engine.hpp"
@@ -106,6 +107,57 @@ TEST_F(SqliteStoreTest, TokensNeverReachTheDatabaseFileAfterACheckpoint) {
   const std::string db = ReadFileBytes(DbPath());
   ASSERT_NE(db.find("visible-marker.amocrm.ru"), std::string::npos);
   EXPECT_EQ(db.find("unique-marker"), std::string::npos);
+}
+
+// ---- the commit count behind the token cache ------------------------------------------------
+
+amoauth::service::CommitCounter& CounterOf(amoauth::service::Store& store) {
+  return dynamic_cast<amoauth::service::CommitCounter&>(store);
+}
+
+TEST_F(SqliteStoreTest, TheCommitCountMovesOnEveryCommitByAnyConnectionAndOnlyThen) {
+  auto store = OpenStore();
+  auto other = OpenStore();  // another process on the same file
+  auto& counter = CounterOf(*store);
+  const auto first = counter.CommitCount();
+  ASSERT_TRUE(first);
+  Unwrap(Run(store->FindByAccount(12)));  // reads commit nothing
+  EXPECT_EQ(counter.CommitCount(), first);
+
+  Unwrap(Run(store->Upsert(MakeConnection(12, "ours"), {})));  // this store's pool
+  const auto after_own = counter.CommitCount();
+  ASSERT_TRUE(after_own);
+  EXPECT_NE(*after_own, *first);
+  EXPECT_EQ(counter.CommitCount(), after_own);
+
+  Unwrap(Run(other->Upsert(MakeConnection(13, "theirs"), {})));  // the other process
+  const auto after_other = counter.CommitCount();
+  ASSERT_TRUE(after_other);
+  EXPECT_NE(*after_other, *after_own);
+
+  RawDb raw(DbPath());  // any writer, any table
+  raw.Exec("CREATE TABLE scratch (x INTEGER); INSERT INTO scratch VALUES (1)");
+  EXPECT_NE(counter.CommitCount(), after_other);
+}
+
+TEST_F(SqliteStoreTest, ACachedInstanceServesAnotherProcesssCommitAtOnce) {
+  auto store = OpenStore();
+  auto other = OpenStore();
+  amoauth::service::CachedConnectionStore cache(*store, CounterOf(*store));
+  Unwrap(Run(store->Upsert(MakeConnection(14, "c", "first-access"), {})));
+  for (int i = 0; i < 3; ++i) {
+    auto rows = Unwrap(Run(cache.FindByAccount(14)));
+    ASSERT_EQ(rows.size(), 1U);
+    EXPECT_EQ(rows.front().access_token.Reveal(), "first-access");
+  }
+  EXPECT_EQ(cache.GetStats().hits, 2U);
+
+  auto row = Unwrap(Run(other->Find({14, "c"}))).value();
+  row.access_token = amoauth::Secret("second-access");
+  Unwrap(Run(other->Replace(row, row.version, {})));
+  auto rows = Unwrap(Run(cache.FindByAccount(14)));
+  ASSERT_EQ(rows.size(), 1U);
+  EXPECT_EQ(rows.front().access_token.Reveal(), "second-access");
 }
 
 // ---- migrations of files written by older versions --------------------------------------------

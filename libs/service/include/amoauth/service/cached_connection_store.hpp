@@ -19,9 +19,15 @@ struct TokenCacheOptions {
   std::size_t max_entries = 100'000;
 };
 
-/// A per-instance cache in front of amo_tokens, kept coherent by the store's change feed
-/// (ConnectionChanges: PostgreSQL's LISTEN/NOTIFY), so that GET /v1/accounts/{id}/token and the
-/// proxy answer without a database read while another instance's refresh still reaches this one.
+/// A per-instance cache in front of amo_tokens, so that GET /v1/accounts/{id}/token and the proxy
+/// answer without a database read while another instance's refresh still reaches this one. It is
+/// kept coherent in one of two ways, chosen by the constructor:
+/// - by the store's change feed (ConnectionChanges: PostgreSQL's LISTEN/NOTIFY), as below;
+/// - by a commit counter (CommitCounter: SQLite's PRAGMA data_version), read on every lookup: an
+///   entry is served only while the count equals the one read before its row was read, i.e. no
+///   write to the database committed since, by any connection of any process. A changed count
+///   drops nothing by itself; the entry is read again, and re-tagged, on its next lookup. This
+///   mode never serves a row older than the latest commit, so it has no window of staleness.
 ///
 /// It caches what the hot path reads (AccountService::Get): every row of one account, as
 /// FindByAccount returns them (an account with no rows is not cached), and answers Find(key)
@@ -53,6 +59,10 @@ class CachedConnectionStore final : public ConnectionStore {
   CachedConnectionStore(ConnectionStore& inner,
                         ConnectionChanges& changes,
                         TokenCacheOptions options = {});
+  /// Checks `counter` on every lookup. `inner` and `counter` must outlive the cache.
+  CachedConnectionStore(ConnectionStore& inner,
+                        CommitCounter& counter,
+                        TokenCacheOptions options = {});
   ~CachedConnectionStore() override;
   CachedConnectionStore(const CachedConnectionStore&) = delete;
   CachedConnectionStore& operator=(const CachedConnectionStore&) = delete;
@@ -74,7 +84,7 @@ class CachedConnectionStore final : public ConnectionStore {
     std::uint64_t hits = 0;    ///< reads answered from memory
     std::uint64_t misses = 0;  ///< reads that went to the store
     std::size_t entries = 0;   ///< accounts cached now
-    bool listening = false;    ///< the feed's last continuity
+    bool listening = false;    ///< the feed's last continuity (always true with a counter)
   };
   [[nodiscard]] Stats GetStats() const;
 

@@ -99,6 +99,22 @@ class ConnectionChanges {
   virtual void Subscribe(Listener listener) = 0;
 };
 
+/// A count of the commits to the store, by anyone sharing it — this process or another —, that the
+/// caller can read at once, on its own thread, without waiting for a lock (SQLite: PRAGMA
+/// data_version on a connection of its own). It is the other way to keep a token cache coherent
+/// (service::CachedConnectionStore): an entry tagged with the count read before its row was read
+/// is served only while the count has not moved, so no commit can be missed.
+class CommitCounter {
+ public:
+  virtual ~CommitCounter() = default;
+  /// Equal to an earlier answer only if no write committed in between, by any connection of any
+  /// process; it changes on every commit to any table (not only amo_tokens). nullopt: it cannot
+  /// tell now without waiting (the database is locked for a moment, or failing): the caller
+  /// reads the store. Has no busy handler: it does not wait for another connection's lock, so it
+  /// may run on an I/O thread. Thread-safe.
+  [[nodiscard]] virtual std::optional<std::uint64_t> CommitCount() noexcept = 0;
+};
+
 /// Who may refresh an account right now, across every process (and later every machine) sharing
 /// the store: the cross-process half of single-flight refresh (docs/architecture.md).
 /// A lease has an end, so a holder that dies frees it without anyone's help.

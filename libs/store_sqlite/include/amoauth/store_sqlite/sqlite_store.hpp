@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,7 +37,12 @@ struct SqliteOptions {
 /// beside them. All SQLite calls run on the store's own bounded thread pool (net::RunBlocking).
 /// Leases, outbox claims, states and codes hold across processes sharing the file: each rests
 /// on one SQLite write transaction.
-class SqliteStore final : public service::Store {
+///
+/// It is also a CommitCounter: PRAGMA data_version on a connection of its own that never writes,
+/// so that every commit — by the pool's connections or another process's — moves it. That one
+/// call runs on the caller's thread (an I/O thread, for the token cache), not on the pool: it
+/// starts and ends a read transaction, without a busy handler, and reads no table.
+class SqliteStore final : public service::Store, public service::CommitCounter {
  public:
   /// Opens (creating if needed) and migrates the database. Blocking: call at start-up.
   /// Errors: Errc::kStoreFailure with the reason logged.
@@ -111,6 +118,8 @@ class SqliteStore final : public service::Store {
   service::Task<Result<std::optional<core::TimePoint>>> TryTake(std::string subject_hash,
                                                                 core::TimePoint now,
                                                                 core::Seconds interval) override;
+
+  [[nodiscard]] std::optional<std::uint64_t> CommitCount() noexcept override;
 
   [[nodiscard]] int SchemaVersion() const override;
   [[nodiscard]] std::string_view Engine() const override { return "sqlite"; }
