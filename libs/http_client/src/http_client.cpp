@@ -372,7 +372,16 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(ClientReque
       }
       connection = std::move(*opened);
     }
-    exchanged = co_await Exchange(*connection, req, deadline);
+    if (reused) {
+      // A kept-alive connection belongs to the strand of the request that opened it: its stream's
+      // executor, where Beast runs the stream's timeout handler. Every operation on it runs there
+      // too, never on this request's strand, or the two could touch the stream at once.
+      const asio::any_io_executor home = connection->Tcp().get_executor();
+      auto exchange = Exchange(*connection, req, deadline);
+      exchanged = co_await asio::co_spawn(home, std::move(exchange), asio::use_awaitable);
+    } else {
+      exchanged = co_await Exchange(*connection, req, deadline);
+    }
     if (exchanged && exchanged->reusable && reuse) {
       pool.Put(pool_key, std::move(connection));
     }
