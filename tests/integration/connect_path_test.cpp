@@ -206,6 +206,110 @@ TEST(ConnectPathMismatch, RedirectUriMismatchIsExplained) {
   EXPECT_EQ(h.Call("GET", "/v1/accounts").body, R"({"accounts":[]})");
 }
 
+// docs/security.md listed routes whose refusal of a caller without the key no test checked. Every
+// route of the internal API, with no key and with a wrong one: 401 in words, and nothing done —
+// no refresh, no proxied call, no state, no token handed out.
+TEST_F(ConnectPathTest, EveryInternalRouteRefusesACallerWithoutTheKeyAndDoesNothing) {
+  h.Connect();
+  const auto before = h.SandboxCounters();
+  const auto accounts_before = h.Call("GET", "/v1/accounts").body;
+  struct Route {
+    const char* method;
+    const char* target;
+    const char* body;
+  };
+  const Route routes[] = {
+      {"GET", "/v1/accounts", ""},
+      {"GET", "/v1/accounts/30000001", ""},
+      {"GET", "/v1/accounts/30000001/token", ""},
+      {"POST", "/v1/accounts/30000001/refresh", ""},
+      {"GET", "/v1/accounts/30000001/proxy/api/v4/account", ""},
+      {"POST", "/v1/accounts/30000001/proxy/api/v4/leads", "[]"},
+      {"POST", "/v1/connect", "{}"},
+      {"GET", "/v1/button", ""},
+      {"POST", "/v1/long-lived-tokens", R"({"token":"x"})"},
+      {"POST", "/v1/exchange-api-key", "{}"},
+      {"POST", "/v1/legacy-login", "{}"},
+      {"GET", "/metrics", ""},
+  };
+  for (const std::optional<std::string>& key :
+       {std::optional<std::string>(""), std::optional<std::string>("wrong-key-wrong-key-wrong")}) {
+    for (const Route& route : routes) {
+      SCOPED_TRACE(std::string(route.method) + " " + route.target + " with key '" + *key + "'");
+      const auto r = h.Call(route.method, route.target, route.body, key);
+      EXPECT_EQ(r.status, 401) << r.body;
+      const auto body = boost::json::parse(r.body).as_object();
+      EXPECT_EQ(body.at("error").as_string(), "unauthorized");
+      EXPECT_FALSE(body.at("message").as_string().empty());
+      EXPECT_EQ(r.body.find("access_token"), std::string::npos);
+    }
+  }
+  EXPECT_EQ(h.SandboxCounters(), before) << "a refused call reached amoCRM";
+  EXPECT_EQ(h.Call("GET", "/v1/accounts").body, accounts_before);
+}
+
+// Every HTML page amoauth serves tells the browser: no Referer (the callback URL carries a code),
+// no caching, no sniffing. The callback's pages load nothing, cannot be framed and run no script
+// but their own (this response's nonce); the connect page runs only its own inline script and
+// amoCRM's button script from its origin ('unsafe-eval' for that script: pages.cpp says why).
+TEST_F(ConnectPathTest, EveryPageCarriesTheSecurityHeaders) {
+  std::vector<std::pair<std::string, net::HttpResponse>> pages;
+  pages.emplace_back("connect page", h.Get(h.BaseUrl() + "/connect"));
+  pages.emplace_back("connect page, again", h.Get(h.BaseUrl() + "/connect"));
+  pages.emplace_back("callback with an unknown state",
+                     h.Get(h.BaseUrl() + "/api/v1/integrations/amo-crm/callback?code=def502&"
+                                         "state=never-issued&referer=example.amocrm.ru"));
+  pages.emplace_back("callback after consent", h.Get(h.Decide(h.StartConnect(), "allow")));
+  std::vector<std::string> nonces;
+  for (const auto& [name, page] : pages) {
+    SCOPED_TRACE(name);
+    EXPECT_THAT(page.headers.Get("Content-Type").value_or(""), HasSubstr("text/html"));
+    EXPECT_EQ(page.headers.Get("Referrer-Policy").value_or(""), "no-referrer");
+    EXPECT_EQ(page.headers.Get("Cache-Control").value_or(""), "no-store");
+    EXPECT_EQ(page.headers.Get("X-Content-Type-Options").value_or(""), "nosniff");
+    const std::string csp(page.headers.Get("Content-Security-Policy").value_or(""));
+    EXPECT_THAT(csp, HasSubstr("base-uri 'none'"));
+    EXPECT_THAT(csp, HasSubstr("form-action 'none'"));
+    if (name.rfind("connect page", 0) != 0) {
+      EXPECT_THAT(csp, HasSubstr("default-src 'none'"));
+      EXPECT_THAT(csp, HasSubstr("frame-ancestors 'none'"));
+      EXPECT_THAT(csp, Not(HasSubstr("unsafe-eval")));
+      // The post_message hand-back is an inline script: it must carry this response's nonce.
+      for (auto pos = page.body.find("<script"); pos != std::string::npos;
+           pos = page.body.find("<script", pos + 1)) {
+        const auto at = csp.find("'nonce-");
+        ASSERT_NE(at, std::string::npos) << "a script, but no nonce in " << csp;
+        const std::string nonce = csp.substr(at + 7, csp.find('\'', at + 7) - (at + 7));
+        EXPECT_THAT(page.body.substr(pos, page.body.find('>', pos) - pos),
+                    HasSubstr("nonce=\"" + nonce + "\""));
+      }
+      continue;
+    }
+    EXPECT_THAT(csp, HasSubstr("object-src 'none'"));
+    const auto at = csp.find("'nonce-");
+    ASSERT_NE(at, std::string::npos) << csp;
+    const std::string nonce = csp.substr(at + 7, csp.find('\'', at + 7) - (at + 7));
+    ASSERT_GE(nonce.size(), 16U);
+    // Every script either carries the nonce or is amoCRM's button script from its origin.
+    std::size_t inline_scripts = 0;
+    for (auto pos = page.body.find("<script"); pos != std::string::npos;
+         pos = page.body.find("<script", pos + 1)) {
+      const std::string tag = page.body.substr(pos, page.body.find('>', pos) - pos);
+      if (tag.find(" src=\"") != std::string::npos) {
+        EXPECT_THAT(tag, HasSubstr("src=\"" + h.SandboxUrl() + "/auth/button.js\"")) << tag;
+        EXPECT_THAT(csp, HasSubstr(" " + h.SandboxUrl() + " "));
+      } else {
+        ++inline_scripts;
+        EXPECT_THAT(tag, HasSubstr("nonce=\"" + nonce + "\"")) << tag;
+      }
+    }
+    EXPECT_GE(inline_scripts, 1U);
+    nonces.push_back(nonce);
+  }
+  ASSERT_EQ(nonces.size(), 2U);
+  EXPECT_NE(nonces[0], nonces[1]) << "a fresh nonce per response";
+}
+
 TEST_F(ConnectPathTest, InternalApiNeedsTheKeyAndNamesUnknownAccounts) {
   for (const std::optional<std::string>& key :
        {std::optional<std::string>(""), std::optional<std::string>("wrong-key-wrong-key-wrong")}) {
