@@ -674,6 +674,29 @@ int ProcessHarness::Stop(std::size_t i, std::chrono::milliseconds grace) {
   return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
 }
 
+void ProcessHarness::Signal(std::size_t i, int signal) {
+  Process& p = At(i);
+  if (!p.Alive()) {
+    throw std::logic_error("amoauth process " + std::to_string(i) + " is not running");
+  }
+  ::kill(p.pid, signal);
+}
+
+std::optional<int> ProcessHarness::WaitExit(std::size_t i, std::chrono::milliseconds timeout) {
+  Process& p = At(i);
+  if (!p.Alive()) {
+    throw std::logic_error("amoauth process " + std::to_string(i) + " is not running");
+  }
+  int status = 0;
+  if (!p.WaitExit(timeout, status)) {
+    return std::nullopt;
+  }
+  if (WIFEXITED(status)) {
+    return WEXITSTATUS(status);
+  }
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
 void ProcessHarness::Restart(std::size_t i) {
   if (Running(i)) {
     Stop(i);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -154,6 +155,11 @@ class ProcessHarness final {
   /// SIGTERM, then waits up to `grace` for a clean exit (SIGKILL after that, and the test
   /// fails). Returns the exit code (128 + signal if killed by one).
   int Stop(std::size_t i, std::chrono::milliseconds grace = std::chrono::seconds(10));
+  /// Sends `signal` to process i and returns at once (Kill and Stop wait for the exit).
+  void Signal(std::size_t i, int signal);
+  /// Waits at most `timeout` for process i to exit. Its exit code (128 + signal if killed by
+  /// one), or nullopt while it still runs.
+  std::optional<int> WaitExit(std::size_t i, std::chrono::milliseconds timeout);
   /// Stops process i if running and starts it again with the same environment and database.
   void Restart(std::size_t i);
   /// Sets (or replaces) a variable of process i for its next start.
