@@ -398,6 +398,8 @@ void ProcessHarness::Init() {
       {"AMOAUTH_AMO_CONNECT_TO", connect_to},
       {"AMOAUTH_AMO_CA_FILE", sandbox_->CaFile()},
       {"AMOAUTH_LOG_LEVEL", options_.log_level},
+      // Below Stop()'s default 10 s: a drain that waits out its whole grace still exits in time.
+      {"AMOAUTH_SHUTDOWN_GRACE_MS", "5000"},
   };
   // Sanitizer builds: the children report like the test does.
   for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"}) {

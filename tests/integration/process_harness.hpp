@@ -94,7 +94,8 @@ class BlockingHttp final {
 /// it) on one SQLite file in a temp dir, and the sandbox (amoCRM) in this process, all on
 /// 127.0.0.1 ports picked by the OS. Every process gets the same configuration, built explicitly
 /// (nothing inherited but sanitizer options): the sandbox's integration, one API key, one master
-/// key, AMOAUTH_LISTEN=127.0.0.1:0, and `serve --ready-file`, which the harness waits for.
+/// key, AMOAUTH_LISTEN=127.0.0.1:0, AMOAUTH_SHUTDOWN_GRACE_MS=5000 (below Stop()'s 10 s), and
+/// `serve --ready-file`, which the harness waits for.
 ///
 /// Every process has the same fixed Redirect URI (kRedirectUri), which the sandbox's integration
 /// carries too: it only has to match byte for byte, since Connect() takes the code and state
