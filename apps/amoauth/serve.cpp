@@ -31,7 +31,7 @@ namespace {
 /// What is still running during a graceful shutdown.
 struct Pending {
   std::size_t requests = 0;   ///< HTTP requests read and not yet answered
-  std::size_t refreshes = 0;  ///< refreshes between the grant sent to amoCRM and the commit
+  std::size_t refreshes = 0;  ///< refreshes running, from taking the lease to the commit
   std::size_t rounds = 0;     ///< background loops in a round (scheduler, webhooks, code queue)
 
   [[nodiscard]] bool Idle() const { return requests == 0 && refreshes == 0 && rounds == 0; }
@@ -123,7 +123,9 @@ void RunUntilSignal(boost::asio::io_context& ioc, int threads, const Shutdown& s
         }
         started = Clock::now();
         waited_for = shutdown.pending();
-        shutdown.drain();  // before the line below: whoever reads it finds the door shut
+        // Before the line below: a connection made after it is refused, or accepted and closed
+        // at once if the acceptor is not closed yet; either way it gets no answer.
+        shutdown.drain();
         spdlog::info(
             "signal {} received; draining (new connections refused): {} request(s), {} "
             "refresh(es) in flight; waiting up to {} ms",
