@@ -237,6 +237,11 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
     return threads.error();
   }
   c.threads = static_cast<int>(*threads);
+  auto grace = ReadRange(vars, "AMOAUTH_SHUTDOWN_GRACE_MS", 15000, 0, 600000);
+  if (!grace) {
+    return grace.error();
+  }
+  c.shutdown_grace = std::chrono::milliseconds(*grace);
 
   if (auto v = Get(vars, "AMOAUTH_DATABASE_URL")) {
     auto database = ParseDatabaseUrl(*v);

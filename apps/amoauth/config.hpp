@@ -37,6 +37,9 @@ struct Config {
   Secret api_key;   ///< AMOAUTH_API_KEY: bearer key of the internal API. REQUIRES: ≥ 16 chars,
                     ///< unless --sandbox.
   int threads = 2;  ///< AMOAUTH_THREADS: I/O threads, 1..64.
+  /// AMOAUTH_SHUTDOWN_GRACE_MS, 0..600000: how long SIGTERM/SIGINT waits for requests and
+  /// refreshes in flight before cutting them; 0 stops at once.
+  std::chrono::milliseconds shutdown_grace{15000};
 
   // Storage.
   /// AMOAUTH_DATABASE_URL (sqlite://PATH, default sqlite://./data/amoauth.db, or postgresql://…)

@@ -1,7 +1,9 @@
 // `amoauth serve [--sandbox]` and `amoauth sandbox`: the long-running processes.
 #include <array>
 #include <charconv>
+#include <chrono>
 #include <filesystem>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -9,6 +11,8 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/json.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -24,17 +28,115 @@
 namespace amoauth::app {
 namespace {
 
-/// Runs `ioc` on `threads` threads (this one included) until SIGINT/SIGTERM, then runs `stop`.
-void RunUntilSignal(boost::asio::io_context& ioc, int threads, const std::function<void()>& stop) {
-  boost::asio::signal_set signals(ioc, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int signal) {
-    if (ec) {
+/// What is still running during a graceful shutdown.
+struct Pending {
+  std::size_t requests = 0;   ///< HTTP requests read and not yet answered
+  std::size_t refreshes = 0;  ///< refreshes running, from taking the lease to the commit
+  std::size_t rounds = 0;     ///< background loops in a round (scheduler, webhooks, code queue)
+
+  [[nodiscard]] bool Idle() const { return requests == 0 && refreshes == 0 && rounds == 0; }
+};
+
+/// How SIGINT/SIGTERM ends the process: drain(), then wait until pending() is idle, at most
+/// grace, then stop(). A grace of 0 goes straight to stop().
+struct Shutdown {
+  std::chrono::milliseconds grace{0};
+  /// Take no new work: refuse new connections, start no new background round. Runs once.
+  std::function<void()> drain = [] {};
+  std::function<Pending()> pending = [] { return Pending{}; };
+  /// Cut whatever is left. Runs once, just before the io_context stops.
+  std::function<void()> stop = [] {};
+};
+
+/// How often a drain looks at what is still running. A poll rather than a notification from each
+/// part: the parts stay unaware of the shutdown, and a few milliseconds more on exit cost nothing.
+constexpr std::chrono::milliseconds kDrainPoll{10};
+
+/// Runs `ioc` on `threads` threads (this one included) until SIGINT/SIGTERM and the drain that
+/// follows (`shutdown`); a second signal during the drain stops at once.
+void RunUntilSignal(boost::asio::io_context& ioc, int threads, const Shutdown& shutdown) {
+  using Clock = std::chrono::steady_clock;
+  // The signal handler and the drain's timer take turns on one strand.
+  auto strand = boost::asio::make_strand(ioc);
+  boost::asio::signal_set signals(strand, SIGINT, SIGTERM);
+  boost::asio::steady_timer poll(strand);
+  bool draining = false;
+  bool finished = false;
+  Clock::time_point started;
+  Pending waited_for;
+
+  auto finish = [&] {
+    if (finished) {
       return;
     }
-    spdlog::info("signal {} received; stopping", signal);
-    stop();
+    finished = true;
+    signals.cancel();
+    poll.cancel();
+    shutdown.stop();
     ioc.stop();
-  });
+  };
+  std::function<void()> check = [&] {
+    const Pending now = shutdown.pending();
+    const auto elapsed =
+        std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+    if (now.Idle()) {
+      spdlog::info("drained in {} ms: waited for {} request(s) and {} refresh(es); stopping",
+                   elapsed.count(),
+                   waited_for.requests,
+                   waited_for.refreshes);
+      finish();
+      return;
+    }
+    if (elapsed >= shutdown.grace) {
+      spdlog::warn(
+          "shutdown grace of {} ms is over (AMOAUTH_SHUTDOWN_GRACE_MS): cutting {} request(s), "
+          "{} refresh(es) and {} background round(s) still running",
+          shutdown.grace.count(),
+          now.requests,
+          now.refreshes,
+          now.rounds);
+      finish();
+      return;
+    }
+    poll.expires_after(std::min<Clock::duration>(kDrainPoll, shutdown.grace - elapsed));
+    poll.async_wait([&](const boost::system::error_code& ec) {
+      if (!ec && !finished) {
+        check();
+      }
+    });
+  };
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal) {
+        if (ec || finished) {
+          return;
+        }
+        if (draining) {
+          spdlog::warn("signal {} received again while draining; stopping at once", signal);
+          finish();
+          return;
+        }
+        draining = true;
+        if (shutdown.grace.count() == 0) {
+          spdlog::info("signal {} received; stopping", signal);
+          finish();
+          return;
+        }
+        started = Clock::now();
+        waited_for = shutdown.pending();
+        // Before the line below: a connection made after it is refused, or accepted and closed
+        // at once if the acceptor is not closed yet; either way it gets no answer.
+        shutdown.drain();
+        spdlog::info(
+            "signal {} received; draining (new connections refused): {} request(s), {} "
+            "refresh(es) in flight; waiting up to {} ms",
+            signal,
+            waited_for.requests,
+            waited_for.refreshes,
+            shutdown.grace.count());
+        signals.async_wait(on_signal);
+        check();
+      };
+  signals.async_wait(on_signal);
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) {
     pool.emplace_back([&ioc] { ioc.run(); });
@@ -195,7 +297,28 @@ int RunServe(const ServeOptions& options) {
     }
   }
 
-  RunUntilSignal(ioc, config.threads, [&] {
+  service::AccountService& accounts = (*runtime)->Accounts();
+  Shutdown shutdown;
+  shutdown.grace = config.shutdown_grace;
+  shutdown.drain = [&] {
+    // No new connection, no new background round; what has started runs to its end (a refresh
+    // to its commit: amoCRM's new pair must not be lost, docs/architecture.md).
+    server.Drain();
+    scheduler.Stop();
+    codes.Stop();
+    if (webhooks != nullptr) {
+      webhooks->Stop();
+    }
+  };
+  shutdown.pending = [&] {
+    Pending p;
+    p.requests = server.InFlight();
+    p.refreshes = accounts.RefreshesInFlight();
+    p.rounds = (scheduler.Busy() ? 1 : 0) + (codes.Busy() ? 1 : 0) +
+               (webhooks != nullptr && webhooks->Busy() ? 1 : 0);
+    return p;
+  };
+  shutdown.stop = [&] {
     scheduler.Stop();
     codes.Stop();
     if (webhooks != nullptr) {
@@ -203,9 +326,10 @@ int RunServe(const ServeOptions& options) {
     }
     server.Stop();
     if (sandbox) {
-      sandbox->Stop();
+      sandbox->Stop();  // last: a draining refresh may be talking to it
     }
-  });
+  };
+  RunUntilSignal(ioc, config.threads, shutdown);
   return 0;
 }
 
@@ -345,7 +469,9 @@ int RunSandbox(const SandboxOptions& options) {
       spdlog::warn("{}", ok.error());
     }
   }
-  RunUntilSignal(ioc, 1, [&] { sb.Stop(); });
+  Shutdown shutdown;
+  shutdown.stop = [&] { sb.Stop(); };
+  RunUntilSignal(ioc, 1, shutdown);
   return 0;
 }
 

@@ -398,6 +398,8 @@ void ProcessHarness::Init() {
       {"AMOAUTH_AMO_CONNECT_TO", connect_to},
       {"AMOAUTH_AMO_CA_FILE", sandbox_->CaFile()},
       {"AMOAUTH_LOG_LEVEL", options_.log_level},
+      // Below Stop()'s default 10 s: a drain that waits out its whole grace still exits in time.
+      {"AMOAUTH_SHUTDOWN_GRACE_MS", "5000"},
   };
   // Sanitizer builds: the children report like the test does.
   for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "TSAN_OPTIONS"}) {
@@ -667,6 +669,29 @@ int ProcessHarness::Stop(std::size_t i, std::chrono::milliseconds grace) {
                   << " ms of SIGTERM; killing it";
     ::kill(p.pid, SIGKILL);
     p.WaitExit(std::chrono::seconds(5), status);
+  }
+  if (WIFEXITED(status)) {
+    return WEXITSTATUS(status);
+  }
+  return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : -1;
+}
+
+void ProcessHarness::Signal(std::size_t i, int signal) {
+  Process& p = At(i);
+  if (!p.Alive()) {
+    throw std::logic_error("amoauth process " + std::to_string(i) + " is not running");
+  }
+  ::kill(p.pid, signal);
+}
+
+std::optional<int> ProcessHarness::WaitExit(std::size_t i, std::chrono::milliseconds timeout) {
+  Process& p = At(i);
+  if (!p.Alive()) {
+    throw std::logic_error("amoauth process " + std::to_string(i) + " is not running");
+  }
+  int status = 0;
+  if (!p.WaitExit(timeout, status)) {
+    return std::nullopt;
   }
   if (WIFEXITED(status)) {
     return WEXITSTATUS(status);

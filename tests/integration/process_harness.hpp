@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -93,7 +94,8 @@ class BlockingHttp final {
 /// it) on one SQLite file in a temp dir, and the sandbox (amoCRM) in this process, all on
 /// 127.0.0.1 ports picked by the OS. Every process gets the same configuration, built explicitly
 /// (nothing inherited but sanitizer options): the sandbox's integration, one API key, one master
-/// key, AMOAUTH_LISTEN=127.0.0.1:0, and `serve --ready-file`, which the harness waits for.
+/// key, AMOAUTH_LISTEN=127.0.0.1:0, AMOAUTH_SHUTDOWN_GRACE_MS=5000 (below Stop()'s 10 s), and
+/// `serve --ready-file`, which the harness waits for.
 ///
 /// Every process has the same fixed Redirect URI (kRedirectUri), which the sandbox's integration
 /// carries too: it only has to match byte for byte, since Connect() takes the code and state
@@ -154,6 +156,11 @@ class ProcessHarness final {
   /// SIGTERM, then waits up to `grace` for a clean exit (SIGKILL after that, and the test
   /// fails). Returns the exit code (128 + signal if killed by one).
   int Stop(std::size_t i, std::chrono::milliseconds grace = std::chrono::seconds(10));
+  /// Sends `signal` to process i and returns at once (Kill and Stop wait for the exit).
+  void Signal(std::size_t i, int signal);
+  /// Waits at most `timeout` for process i to exit. Its exit code (128 + signal if killed by
+  /// one), or nullopt while it still runs.
+  std::optional<int> WaitExit(std::size_t i, std::chrono::milliseconds timeout);
   /// Stops process i if running and starts it again with the same environment and database.
   void Restart(std::size_t i);
   /// Sets (or replaces) a variable of process i for its next start.

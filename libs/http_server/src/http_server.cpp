@@ -142,11 +142,35 @@ class Connection final {
   /// Aborts pending I/O: the session sees operation_aborted and ends.
   void Close() { Tcp().close(); }
 
+  /// Between reading a request and writing its answer. Touched only on the connection's strand.
+  bool busy = false;
+
  private:
   asio::any_io_executor executor_;
   std::string remote_address_;
   std::optional<beast::tcp_stream> plain_;  ///< exactly one of plain_ and tls_ is set
   std::optional<SslStream> tls_;
+};
+
+/// Marks a connection busy and counts its request in flight for as long as it lives. Created and
+/// destroyed on the connection's strand.
+class InFlightMark final {
+ public:
+  InFlightMark(Connection& connection, std::atomic<std::size_t>& count)
+      : connection_(connection), count_(count) {
+    connection_.busy = true;
+    count_.fetch_add(1, std::memory_order_acq_rel);
+  }
+  InFlightMark(const InFlightMark&) = delete;
+  InFlightMark& operator=(const InFlightMark&) = delete;
+  ~InFlightMark() {
+    connection_.busy = false;
+    count_.fetch_sub(1, std::memory_order_acq_rel);
+  }
+
+ private:
+  Connection& connection_;
+  std::atomic<std::size_t>& count_;
 };
 
 http::response<http::string_body> ToBeast(net::HttpResponse response,
@@ -224,6 +248,11 @@ struct HttpServer::Impl {
   /// Set by Stop() at once, before the posted StopNow() runs: no handler call starts after it,
   /// so the handler's captures (a Router...) may go away once Stop() has returned.
   std::atomic<bool> stopping{false};
+  /// Set by Drain(): connections between requests close, a request being handled is answered
+  /// with `Connection: close`.
+  std::atomic<bool> draining{false};
+  /// Requests read and not yet answered (Connection::busy).
+  std::atomic<std::size_t> in_flight{0};
 
   std::mutex mutex;
   bool stopped = false;                                             // guarded by mutex
@@ -232,6 +261,7 @@ struct HttpServer::Impl {
   Result<void> SetUpTls();
   std::string NextRequestId();
   void StopNow();
+  void DrainNow();
   void Forget(Connection* connection);
 
   static asio::awaitable<void> AcceptLoop(std::shared_ptr<Impl> self);
@@ -327,6 +357,33 @@ void HttpServer::Impl::StopNow() {
   }
 }
 
+void HttpServer::Impl::DrainNow() {
+  std::vector<std::shared_ptr<Connection>> open;
+  {
+    const std::lock_guard lock(mutex);
+    if (stopped) {
+      return;
+    }
+    for (auto& [raw, weak] : live) {
+      if (auto connection = weak.lock()) {
+        open.push_back(std::move(connection));
+      }
+    }
+  }
+  error_code ignored;
+  acceptor.close(ignored);
+  for (auto& connection : open) {
+    // On the connection's strand `busy` is exact: an idle connection is waiting for a request
+    // (or a TLS handshake) and closes; a busy one closes after its answer (Serve).
+    auto close_if_idle = [connection] {
+      if (!connection->busy) {
+        connection->Close();
+      }
+    };
+    asio::post(connection->Executor(), std::move(close_if_idle));
+  }
+}
+
 void HttpServer::Impl::Forget(Connection* connection) {
   const std::lock_guard lock(mutex);
   live.erase(connection);
@@ -352,7 +409,7 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
         std::move(socket), self->tls ? &*self->tls : nullptr, std::move(remote_address));
     {
       const std::lock_guard lock(self->mutex);
-      if (self->stopped) {
+      if (self->stopped || self->draining.load(std::memory_order_acquire)) {
         co_return;  // `connection` closes the socket
       }
       self->live.emplace(connection.get(), connection);
@@ -405,6 +462,12 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     auto [header_ec, header_bytes] =
         co_await http::async_read_header(stream, buffer, parser, kUseTuple);
     error_code ec = header_ec;
+    if (!ec && draining.load(std::memory_order_acquire) && !tcp.socket().is_open()) {
+      co_return;  // Drain() closed this connection as idle just as the request arrived
+    }
+    // From here until the answer is written the request is in flight: Drain() leaves the
+    // connection open and waits for it.
+    const InFlightMark mark(connection, in_flight);
     if (!ec && !parser.is_done()) {
       // Clients such as curl wait for "100 Continue" before sending a large body.
       if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
@@ -467,8 +530,10 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
 
     net::HttpResponse response = co_await Handle(std::move(request));
     const int status = response.status;
+    // Draining: this answer is the connection's last.
+    const bool draining_now = draining.load(std::memory_order_acquire);
     http::response<http::string_body> res =
-        ToBeast(std::move(response), request_id, version, keep_alive, *log);
+        ToBeast(std::move(response), request_id, version, keep_alive && !draining_now, *log);
     if (method == "HEAD") {
       res.body().clear();  // keeps the Content-Length a GET would have had
     }
@@ -611,6 +676,17 @@ Result<std::uint16_t> HttpServer::Listen(std::string_view host, std::uint16_t po
 void HttpServer::Start() {
   asio::co_spawn(
       impl_->acceptor_executor, Impl::AcceptLoop(impl_), impl_->LogExceptions("accept loop"));
+}
+
+void HttpServer::Drain() {
+  impl_->draining.store(true, std::memory_order_release);
+  std::shared_ptr<Impl> impl = impl_;
+  auto drain = [impl] { impl->DrainNow(); };
+  asio::post(impl->acceptor_executor, std::move(drain));
+}
+
+std::size_t HttpServer::InFlight() const {
+  return impl_->in_flight.load(std::memory_order_acquire);
 }
 
 void HttpServer::Stop() {

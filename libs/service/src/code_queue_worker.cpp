@@ -74,6 +74,9 @@ Task<Result<std::size_t>> CodeQueueWorker::RunOnce() {
     co_return claimed.error();
   }
   for (QueuedCode& entry : *claimed) {
+    if (stopped_) {
+      break;
+    }
     co_await Attempt(std::move(entry));
   }
   co_return claimed->size();
@@ -181,8 +184,14 @@ void CodeQueueWorker::Stop() {
 }
 
 Task<void> CodeQueueWorker::Run() {
-  while (!stopped_) {
+  for (;;) {
+    busy_ = true;  // before stopped_ is read: see RefreshScheduler::Run
+    if (stopped_) {
+      busy_ = false;
+      break;
+    }
     auto done = co_await RunOnce();
+    busy_ = false;
     if (!done) {
       spdlog::error("code queue: cannot read it: {}", done.error().message());
     }

@@ -61,7 +61,7 @@ Task<Result<std::size_t>> RefreshScheduler::RunOnce() {
     count += rows.size();
     auto strand = boost::asio::make_strand(co_await boost::asio::this_coro::executor);
     co_await boost::asio::co_spawn(strand, RefreshAll(std::move(rows)), boost::asio::use_awaitable);
-    if (due->size() < settings_.batch) {
+    if (due->size() < settings_.batch || stopped_) {
       break;
     }
   }
@@ -90,7 +90,8 @@ Task<void> RefreshScheduler::RefreshAll(std::vector<core::Connection> rows) {
 }
 
 Task<void> RefreshScheduler::Worker(std::shared_ptr<Round> round) {
-  while (round->next < round->rows.size()) {
+  // After Stop() no row is started; the refreshes running finish.
+  while (round->next < round->rows.size() && !stopped_) {
     core::Connection row = std::move(round->rows[round->next++]);
     const std::int64_t account_id = row.account_id;
     auto refreshed = co_await accounts_.RefreshIfDue(std::move(row));
@@ -102,8 +103,16 @@ Task<void> RefreshScheduler::Worker(std::shared_ptr<Round> round) {
 
 Task<void> RefreshScheduler::Run() {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  while (!stopped_) {
+  for (;;) {
+    // busy_ is set before stopped_ is read (both sequentially consistent): a shutdown that sets
+    // stopped_ and then sees busy_ false knows no round starts after it.
+    busy_ = true;
+    if (stopped_) {
+      busy_ = false;
+      break;
+    }
     auto done = co_await RunOnce();
+    busy_ = false;
     if (!done) {
       spdlog::error("scheduler: cannot read due accounts: {}", done.error().message());
     }

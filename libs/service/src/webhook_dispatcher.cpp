@@ -32,7 +32,7 @@ Task<Result<std::size_t>> WebhookDispatcher::RunOnce() {
     co_return claimed.error();
   }
   std::size_t delivered = 0;
-  for (std::size_t i = 0; i < claimed->size(); ++i) {
+  for (std::size_t i = 0; i < claimed->size() && !stopped_; ++i) {
     OutboxEntry& entry = (*claimed)[i];
     net::HttpHeaders headers;
     headers.Set(std::string(core::kWebhookSignatureHeader),
@@ -87,8 +87,14 @@ Task<Result<std::size_t>> WebhookDispatcher::RunOnce() {
 
 Task<void> WebhookDispatcher::Run() {
   boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
-  while (!stopped_) {
+  for (;;) {
+    busy_ = true;  // before stopped_ is read: see RefreshScheduler::Run
+    if (stopped_) {
+      busy_ = false;
+      break;
+    }
     auto done = co_await RunOnce();
+    busy_ = false;
     if (!done) {
       spdlog::error("webhooks: cannot read the outbox: {}", done.error().message());
     }

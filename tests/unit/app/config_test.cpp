@@ -59,6 +59,9 @@ TEST(Config, BadValuesNameTheirVariable) {
       {"AMOAUTH_AMO_CONNECT_TO", "nohost"},
       {"AMOAUTH_AMO_CA_FILE", "/nonexistent/ca.pem"},
       {"AMOAUTH_THREADS", "0"},
+      {"AMOAUTH_SHUTDOWN_GRACE_MS", "-1"},
+      {"AMOAUTH_SHUTDOWN_GRACE_MS", "600001"},
+      {"AMOAUTH_SHUTDOWN_GRACE_MS", "15s"},
       {"AMOAUTH_REFRESH_MARGIN", "-5"},
       {"AMOAUTH_PLATFORM", "bitrix"},
       {"AMOAUTH_CALLBACK_PATH", "callback"},
@@ -243,6 +246,27 @@ TEST(Config, TokenCacheEntries) {
     auto c = LoadConfig(vars, false);
     ASSERT_FALSE(c) << bad;
     EXPECT_THAT(c.error(), HasSubstr("AMOAUTH_TOKEN_CACHE_ENTRIES"));
+  }
+}
+
+TEST(Config, ShutdownGrace) {
+  auto defaults = LoadConfig(Production(), false);
+  ASSERT_TRUE(defaults) << defaults.error();
+  EXPECT_EQ(defaults->shutdown_grace, std::chrono::milliseconds(15000));
+  auto vars = Production();
+  for (const auto& [text, expected] : {std::pair<const char*, int>{"0", 0},
+                                       std::pair<const char*, int>{"250", 250},
+                                       std::pair<const char*, int>{"600000", 600000}}) {
+    vars["AMOAUTH_SHUTDOWN_GRACE_MS"] = text;
+    auto c = LoadConfig(vars, false);
+    ASSERT_TRUE(c) << text << ": " << c.error();
+    EXPECT_EQ(c->shutdown_grace, std::chrono::milliseconds(expected)) << text;
+  }
+  for (const char* bad : {"-1", "600001", "soon"}) {
+    vars["AMOAUTH_SHUTDOWN_GRACE_MS"] = bad;
+    auto c = LoadConfig(vars, false);
+    ASSERT_FALSE(c) << "'" << bad << "'";
+    EXPECT_THAT(c.error(), HasSubstr("AMOAUTH_SHUTDOWN_GRACE_MS")) << bad;
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include "amoauth/http_server/http_server.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,8 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/json/parse.hpp>
@@ -344,6 +347,84 @@ TEST_F(HttpServerTest, StopClosesIdleConnectionsAndListener) {
 
   auto refused = Get(*client, Url(port, "/hello/late"));
   EXPECT_FALSE(refused);
+}
+
+/// A handler that holds its request until the test opens the gate.
+struct Gate {
+  explicit Gate(asio::io_context& ioc) : timer(ioc, asio::steady_timer::time_point::max()) {}
+  asio::steady_timer timer;  ///< cancelled to open
+  std::atomic<bool> entered{false};
+};
+
+asio::awaitable<HttpResponse> WaitAtGate(std::shared_ptr<Gate> gate, HttpRequest /*request*/) {
+  gate->entered = true;
+  auto [ec] = co_await gate->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  static_cast<void>(ec);  // operation_aborted: the gate opened
+  co_return HttpResponse::Text(200, "through");
+}
+
+template <class T>
+T GetWithin(std::future<T>& future, std::chrono::seconds timeout) {
+  if (future.wait_for(timeout) != std::future_status::ready) {
+    throw std::runtime_error("no result in time");
+  }
+  return future.get();
+}
+
+TEST_F(HttpServerTest, DrainAnswersTheRequestInFlightWithCloseAndShutsTheRest) {
+  auto gate = std::make_shared<Gate>(ioc_);
+  router_.Add(
+      "GET", "/gate", [gate](HttpRequest request) { return WaitAtGate(gate, std::move(request)); });
+  const auto port = StartServer();
+  auto client = MakeClient();
+  auto work = asio::make_work_guard(ioc_);
+  std::thread runner([this] { ioc_.run(); });
+  struct Join {
+    std::thread& thread;
+    asio::io_context& ioc;
+    ~Join() {
+      ioc.stop();
+      thread.join();
+    }
+  } join{runner, ioc_};
+
+  ClientRequest held;
+  held.url = Url(port, "/gate");
+  auto answer = asio::co_spawn(ioc_, client->Send(std::move(held)), asio::use_future);
+  auto idle = std::make_shared<tcp::socket>(ioc_);
+  auto connected = asio::co_spawn(ioc_, Hold(idle, "127.0.0.1", port), asio::use_future);
+  GetWithin(connected, std::chrono::seconds(10));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!gate->entered && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(gate->entered);
+  EXPECT_EQ(server_->InFlight(), 1U);
+
+  server_->Drain();
+  // The connection between requests closes; the listener is shut.
+  auto closed = asio::co_spawn(ioc_, ReadUntilClosed(*idle), asio::use_future);
+  const auto ec = GetWithin(closed, std::chrono::seconds(10));
+  EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
+  ClientRequest late;
+  late.url = Url(port, "/hello/late");
+  auto refused = asio::co_spawn(ioc_, client->Send(std::move(late)), asio::use_future);
+  EXPECT_FALSE(GetWithin(refused, std::chrono::seconds(10)));
+  EXPECT_EQ(server_->InFlight(), 1U);
+
+  // The request in flight is answered, and told that its connection ends.
+  asio::post(ioc_, [gate] { gate->timer.cancel(); });
+  const auto response = GetWithin(answer, std::chrono::seconds(10));
+  ASSERT_TRUE(response) << response.error().message();
+  EXPECT_EQ(response->status, 200);
+  EXPECT_EQ(response->body, "through");
+  EXPECT_EQ(response->headers.Get("Connection").value_or(""), "close");
+  // The count drops once the server's side of the exchange has ended, just after the client's.
+  const auto settle = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (server_->InFlight() != 0 && std::chrono::steady_clock::now() < settle) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(server_->InFlight(), 0U);
 }
 
 TEST_F(HttpServerTest, ListenRejectsBadHostAndTlsMaterial) {

@@ -1,4 +1,6 @@
 // The scheduler and the webhook dispatcher over in-memory ports, with a fake clock.
+#include <functional>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
@@ -108,6 +110,41 @@ TEST_F(SchedulerTest, RefreshesSeveralAccountsAtOnceButNoMoreThanAllowed) {
   EXPECT_EQ(**round, 7U);
   EXPECT_EQ(amo.refreshes.load(), 7);
   EXPECT_TRUE(RunCo(ioc, stores.ListDue(clock.Now(), 100)).value().empty());
+}
+
+// A graceful shutdown: after Stop() the refreshes in flight run to their commit, no other starts.
+TEST_F(SchedulerTest, StopLetsTheRefreshesInFlightCommitAndStartsNoOther) {
+  RefreshScheduler wide(
+      accounts,
+      stores,
+      clock,
+      SchedulerSettings{.batch = 100, .interval = std::chrono::milliseconds(1), .parallel = 2});
+  for (std::int64_t id = 1; id <= 5; ++id) {
+    AddAccount(id, hours(24));
+  }
+  clock.Advance(hours(23));
+  amo.gate.emplace(ioc, boost::asio::steady_timer::time_point::max());
+  bool ended = false;
+  boost::asio::co_spawn(ioc, wide.Run(), [&ended](const std::exception_ptr&) { ended = true; });
+  const auto run_until = [this](const std::function<bool()>& done) {
+    for (int i = 0; i < 500 && !done(); ++i) {
+      ioc.restart();
+      ioc.run_for(std::chrono::milliseconds(10));
+    }
+    return done();
+  };
+  ASSERT_TRUE(run_until([this] { return amo.refreshes.load() == 2; }));
+  EXPECT_TRUE(wide.Busy());
+  EXPECT_EQ(accounts.RefreshesInFlight(), 2U);
+
+  wide.Stop();
+  amo.gate.reset();  // amoCRM answers the two in flight
+  ASSERT_TRUE(run_until([&] { return !wide.Busy(); }));
+  EXPECT_EQ(accounts.RefreshesInFlight(), 0U);
+  EXPECT_EQ(amo.refreshes.load(), 2) << "no refresh may start after Stop()";
+  EXPECT_EQ(RunCo(ioc, stores.ListDue(clock.Now(), 100)).value().size(), 3U)
+      << "the two in flight committed, the other three still due";
+  EXPECT_TRUE(run_until([&] { return ended; })) << "Run() returns after Stop()";
 }
 
 TEST_F(SchedulerTest, TwoInstancesClaimDisjointBatchesAndRefreshEachAccountOnce) {

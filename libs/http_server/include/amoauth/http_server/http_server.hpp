@@ -49,6 +49,13 @@ class HttpServer {
   /// Stops accepting and closes open connections. Idempotent. Once it returns, no new handler
   /// call starts (a request read meanwhile gets 503); calls already running finish.
   void Stop();
+  /// The gentle stop, for a graceful shutdown: closes the acceptor (new connections are refused)
+  /// and every connection that is between requests; a request already read is handled and
+  /// answered with `Connection: close`, then its connection closes. Idempotent; Stop() may
+  /// follow at any time (it cuts what is left). Thread-safe.
+  void Drain();
+  /// Requests read and not yet answered (their handler running or their answer being written).
+  [[nodiscard]] std::size_t InFlight() const;
 
  private:
   struct Impl;

@@ -108,6 +108,9 @@ class AccountService {
   /// them (RefreshLeases::ClaimDueRefreshes) is one the refresh extends instead of waiting for.
   [[nodiscard]] const std::string& LeaseHolder() const { return settings_.instance_id; }
   [[nodiscard]] std::chrono::seconds LeaseTtl() const { return settings_.lease_ttl; }
+  /// Refreshes running now in this process (one per account being refreshed, whoever asked):
+  /// a graceful shutdown waits for them, so that no new pair from amoCRM goes uncommitted.
+  [[nodiscard]] std::size_t RefreshesInFlight() const { return refreshes_.InFlight(); }
 
  private:
   enum class Mode {

@@ -58,7 +58,11 @@ class CodeQueueWorker {
   Task<Result<std::size_t>> RunOnce();
   /// RunOnce whenever woken, and every interval, until Stop().
   Task<void> Run();
+  /// No new exchange starts after it (codes claimed and not yet tried come back when their
+  /// claims end); an exchange already running finishes, its outcome stored. Thread-safe.
   void Stop();
+  /// Run() is in a round, not waiting for the next one.
+  [[nodiscard]] bool Busy() const { return busy_; }
 
   [[nodiscard]] boost::asio::any_io_executor Executor() const { return strand_; }
 
@@ -77,6 +81,7 @@ class CodeQueueWorker {
   boost::asio::steady_timer timer_;  ///< Run's wait; touched only on strand_
   std::atomic<bool> wake_requested_{false};
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> busy_{false};
 };
 
 }  // namespace amoauth::service

@@ -45,7 +45,12 @@ class RefreshScheduler {
 
   /// RunOnce every interval until Stop(); store errors are logged and retried next round.
   Task<void> Run();
+  /// No new refresh starts after it (rows claimed and not yet started are left to their claims'
+  /// end); refreshes already running go on to their commit. Thread-safe.
   void Stop() { stopped_ = true; }
+  /// Run() is in a round (claiming rows or refreshing them), not waiting for the next one. Once
+  /// it is false after Stop(), Run() starts no more work.
+  [[nodiscard]] bool Busy() const { return busy_; }
 
  private:
   struct Round;
@@ -58,6 +63,7 @@ class RefreshScheduler {
   const core::Clock& clock_;
   SchedulerSettings settings_;
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> busy_{false};
 };
 
 }  // namespace amoauth::service

@@ -39,7 +39,11 @@ class WebhookDispatcher {
   /// Claims and sends everything due now; returns how many were delivered.
   Task<Result<std::size_t>> RunOnce();
   Task<void> Run();
+  /// No new delivery starts after it (entries claimed and not yet sent go out again when their
+  /// claims end); a delivery being sent finishes and is marked. Thread-safe.
   void Stop() { stopped_ = true; }
+  /// Run() is in a round, not waiting for the next one.
+  [[nodiscard]] bool Busy() const { return busy_; }
 
  private:
   EventOutbox& outbox_;
@@ -48,6 +52,7 @@ class WebhookDispatcher {
   core::Random& random_;
   WebhookSettings settings_;
   std::atomic<bool> stopped_{false};
+  std::atomic<bool> busy_{false};
 };
 
 }  // namespace amoauth::service
