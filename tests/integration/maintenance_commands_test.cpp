@@ -2,6 +2,7 @@
 // a store a real `amoauth serve` filled from the sandbox.
 #include <fstream>
 #include <optional>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -172,6 +173,11 @@ TEST(DoctorCommand, AnUnusableConfigurationIsSaidInWords) {
 /// The engine a SQLite install's export is imported into: another SQLite file, or PostgreSQL (the
 /// move docs/operations.md describes).
 enum class Target { kSqlite, kPostgres };
+
+// For gtest's messages: the engine's name, not "4-byte object <00-00 00-00>".
+void PrintTo(Target target, std::ostream* out) {
+  *out << (target == Target::kPostgres ? "PostgreSQL" : "SQLite");
+}
 
 class ExportImport : public ::testing::TestWithParam<Target> {};
 
