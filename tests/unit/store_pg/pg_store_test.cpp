@@ -272,6 +272,32 @@ TEST_F(PgStoreTest, ListDueIsAnIndexRangeScanWithoutSortAtTenThousandRows) {
   EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
 }
 
+TEST_F(PgStoreTest, TheMetricsTokenAgeQueryReadsOneEndOfItsIndexAtTenThousandRows) {
+  ASSERT_NE(Open(), nullptr);
+  Psql psql(db_.Url());
+  psql.Query(R"(
+    INSERT INTO amo_tokens ("accountId", "clientId", "baseDomain", "status", "keyId",
+                            "accessToken", "expiresAt", "version", "createdAt", "updatedAt",
+                            "lastRefreshAt")
+    SELECT g, 'client', 'example.amocrm.ru',
+           CASE WHEN g % 10 = 0 THEN 'reauth_required' ELSE 'active' END, 'k', '\x00'::bytea,
+           '2025-01-01T00:00:00Z', 1, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z',
+           to_char(timestamp '2025-01-01' + g * interval '1 minute', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    FROM generate_series(1, 10000) AS g)");
+  psql.Query("ANALYZE amo_tokens");
+  std::string plan;
+  for (const auto& row :
+       psql.Query("EXPLAIN " + std::string(amoauth::store_pg::detail::sql::kOldestRefreshSql))) {
+    plan += row.front() + "\n";
+  }
+  // min() over the index's leading equality and second column: the first matching entry, no scan.
+  EXPECT_NE(plan.find("using amo_tokens_last_refresh"), std::string::npos) << plan;
+  EXPECT_NE(plan.find("Limit"), std::string::npos) << plan;
+  EXPECT_EQ(plan.find("Seq Scan"), std::string::npos) << plan;
+  EXPECT_EQ(psql.Query(std::string(amoauth::store_pg::detail::sql::kOldestRefreshSql)),
+            (Rows{{"2025-01-01T00:01:00Z"}}));
+}
+
 TEST_F(PgStoreTest, ClaimDueRefreshesWalksTheDueIndexWithoutSortAtTenThousandRows) {
   ASSERT_NE(Open(), nullptr);
   Psql psql(db_.Url());
