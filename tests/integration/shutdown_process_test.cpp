@@ -66,6 +66,20 @@ void SlowTokenEndpoint(ProcessHarness& h, std::chrono::milliseconds delay) {
   ASSERT_EQ(r.status, 200) << "POST /sandbox/config: " << r.body << r.error;
 }
 
+/// Starts, in `call`, a /token call that must refresh: the account's access token expired, amoCRM's
+/// token endpoint answering `delay` late. Returns once the refresh grant has gone out, i.e. while
+/// it is in flight.
+void StartTokenCallWithRefreshInFlight(ProcessHarness& h,
+                                       std::chrono::milliseconds delay,
+                                       std::future<CallResult>& call) {
+  ASSERT_EQ(h.ExpireAccessTokens(), 1);
+  ASSERT_NO_FATAL_FAILURE(SlowTokenEndpoint(h, delay));
+  const long long sent = RefreshesSent(h, 0);
+  ASSERT_GE(sent, 0);
+  call = std::async(std::launch::async, [&h] { return h.Call(0, "GET", kTokenPath); });
+  ASSERT_TRUE(WaitUntil([&] { return RefreshesSent(h, 0) > sent; }, 10s)) << h.StderrTail(0);
+}
+
 /// Every stored token expired in 2000 and due for the scheduler then (through the SQLite file).
 void MakeEveryTokenDue(ProcessHarness& h) {
   sqlite3* db = nullptr;
@@ -100,15 +114,11 @@ TEST(Shutdown, TokenCallInFlightAtSigtermIsAnsweredAndItsRefreshCommitted) {
   ProcessHarness h({.processes = 1, .extra_env = {{"AMOAUTH_SHUTDOWN_GRACE_MS", "20000"}}});
   h.Connect(0);
   const std::string old_token = h.AccessToken(0);
-  ASSERT_EQ(h.ExpireAccessTokens(), 1);
-  SlowTokenEndpoint(h, 1500ms);
   const auto before = h.SandboxCounters();
-  const long long sent = RefreshesSent(h, 0);
-  ASSERT_GE(sent, 0);
 
   // /token needs a refresh; amoCRM takes 1.5 s to answer it. SIGTERM comes meanwhile.
-  auto call = std::async(std::launch::async, [&h] { return h.Call(0, "GET", kTokenPath); });
-  ASSERT_TRUE(WaitUntil([&] { return RefreshesSent(h, 0) > sent; }, 10s)) << h.StderrTail(0);
+  std::future<CallResult> call;
+  ASSERT_NO_FATAL_FAILURE(StartTokenCallWithRefreshInFlight(h, 1500ms, call));
   const std::string url = h.BaseUrl(0);
   const auto signalled = Clock::now();
   h.Signal(0, SIGTERM);
@@ -185,13 +195,8 @@ TEST(Shutdown, ScheduledRefreshInFlightAtSigtermIsCommitted) {
 TEST(Shutdown, TheGraceBoundsTheWait) {
   ProcessHarness h({.processes = 1, .extra_env = {{"AMOAUTH_SHUTDOWN_GRACE_MS", "300"}}});
   h.Connect(0);
-  ASSERT_EQ(h.ExpireAccessTokens(), 1);
-  SlowTokenEndpoint(h, 20s);
-  const long long sent = RefreshesSent(h, 0);
-  ASSERT_GE(sent, 0);
-
-  auto call = std::async(std::launch::async, [&h] { return h.Call(0, "GET", kTokenPath); });
-  ASSERT_TRUE(WaitUntil([&] { return RefreshesSent(h, 0) > sent; }, 10s)) << h.StderrTail(0);
+  std::future<CallResult> call;
+  ASSERT_NO_FATAL_FAILURE(StartTokenCallWithRefreshInFlight(h, 20s, call));
   const auto signalled = Clock::now();
   h.Signal(0, SIGTERM);
   const auto code = h.WaitExit(0, 10s);
@@ -207,13 +212,8 @@ TEST(Shutdown, TheGraceBoundsTheWait) {
 TEST(Shutdown, ASecondSignalStopsAtOnce) {
   ProcessHarness h({.processes = 1, .extra_env = {{"AMOAUTH_SHUTDOWN_GRACE_MS", "60000"}}});
   h.Connect(0);
-  ASSERT_EQ(h.ExpireAccessTokens(), 1);
-  SlowTokenEndpoint(h, 20s);
-  const long long sent = RefreshesSent(h, 0);
-  ASSERT_GE(sent, 0);
-
-  auto call = std::async(std::launch::async, [&h] { return h.Call(0, "GET", kTokenPath); });
-  ASSERT_TRUE(WaitUntil([&] { return RefreshesSent(h, 0) > sent; }, 10s)) << h.StderrTail(0);
+  std::future<CallResult> call;
+  ASSERT_NO_FATAL_FAILURE(StartTokenCallWithRefreshInFlight(h, 20s, call));
   h.Signal(0, SIGTERM);
   ASSERT_TRUE(
       WaitUntil([&] { return h.StderrTail(0, 20).find("draining") != std::string::npos; }, 5s))

@@ -142,6 +142,23 @@ struct Heard {
   }
 };
 
+/// 10,000 token rows, every tenth reauth_required, the rest active; `time_column` ("nextRefreshAt"
+/// or "lastRefreshAt") one minute apart from 2025-01-01T00:01:00Z; then ANALYZE, so that the
+/// planner sees the table as it would in production.
+void FillTenThousandRows(Psql& psql, const std::string& time_column) {
+  psql.Query(R"(
+    INSERT INTO amo_tokens ("accountId", "clientId", "baseDomain", "status", "keyId",
+                            "accessToken", "expiresAt", "version", "createdAt", "updatedAt",
+                            ")" +
+             time_column + R"(")
+    SELECT g, 'client', 'example.amocrm.ru',
+           CASE WHEN g % 10 = 0 THEN 'reauth_required' ELSE 'active' END, 'k', '\x00'::bytea,
+           '2025-01-01T00:00:00Z', 1, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z',
+           to_char(timestamp '2025-01-01' + g * interval '1 minute', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    FROM generate_series(1, 10000) AS g)");
+  psql.Query("ANALYZE amo_tokens");
+}
+
 class PgStoreTest : public ::testing::Test {
  protected:
   std::unique_ptr<PgStore> Open(std::size_t pool_size = 2) {
@@ -250,16 +267,7 @@ TEST_F(PgStoreTest, TokensAreSealedInTheDatabase) {
 TEST_F(PgStoreTest, ListDueIsAnIndexRangeScanWithoutSortAtTenThousandRows) {
   ASSERT_NE(Open(), nullptr);
   Psql psql(db_.Url());
-  psql.Query(R"(
-    INSERT INTO amo_tokens ("accountId", "clientId", "baseDomain", "status", "keyId",
-                            "accessToken", "expiresAt", "version", "createdAt", "updatedAt",
-                            "nextRefreshAt")
-    SELECT g, 'client', 'example.amocrm.ru',
-           CASE WHEN g % 10 = 0 THEN 'reauth_required' ELSE 'active' END, 'k', '\x00'::bytea,
-           '2025-01-01T00:00:00Z', 1, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z',
-           to_char(timestamp '2025-01-01' + g * interval '1 minute', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-    FROM generate_series(1, 10000) AS g)");
-  psql.Query("ANALYZE amo_tokens");
+  FillTenThousandRows(psql, "nextRefreshAt");
   psql.Query("PREPARE list_due(text, text, bigint) AS " +
              std::string(amoauth::store_pg::detail::sql::kListDueSql));
   std::string plan;
@@ -275,16 +283,7 @@ TEST_F(PgStoreTest, ListDueIsAnIndexRangeScanWithoutSortAtTenThousandRows) {
 TEST_F(PgStoreTest, TheMetricsTokenAgeQueryReadsOneEndOfItsIndexAtTenThousandRows) {
   ASSERT_NE(Open(), nullptr);
   Psql psql(db_.Url());
-  psql.Query(R"(
-    INSERT INTO amo_tokens ("accountId", "clientId", "baseDomain", "status", "keyId",
-                            "accessToken", "expiresAt", "version", "createdAt", "updatedAt",
-                            "lastRefreshAt")
-    SELECT g, 'client', 'example.amocrm.ru',
-           CASE WHEN g % 10 = 0 THEN 'reauth_required' ELSE 'active' END, 'k', '\x00'::bytea,
-           '2025-01-01T00:00:00Z', 1, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z',
-           to_char(timestamp '2025-01-01' + g * interval '1 minute', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-    FROM generate_series(1, 10000) AS g)");
-  psql.Query("ANALYZE amo_tokens");
+  FillTenThousandRows(psql, "lastRefreshAt");
   std::string plan;
   for (const auto& row :
        psql.Query("EXPLAIN " + std::string(amoauth::store_pg::detail::sql::kOldestRefreshSql))) {
@@ -301,20 +300,11 @@ TEST_F(PgStoreTest, TheMetricsTokenAgeQueryReadsOneEndOfItsIndexAtTenThousandRow
 TEST_F(PgStoreTest, ClaimDueRefreshesWalksTheDueIndexWithoutSortAtTenThousandRows) {
   ASSERT_NE(Open(), nullptr);
   Psql psql(db_.Url());
-  psql.Query(R"(
-    INSERT INTO amo_tokens ("accountId", "clientId", "baseDomain", "status", "keyId",
-                            "accessToken", "expiresAt", "version", "createdAt", "updatedAt",
-                            "nextRefreshAt")
-    SELECT g, 'client', 'example.amocrm.ru',
-           CASE WHEN g % 10 = 0 THEN 'reauth_required' ELSE 'active' END, 'k', '\x00'::bytea,
-           '2025-01-01T00:00:00Z', 1, '2025-01-01T00:00:00Z', '2025-01-01T00:00:00Z',
-           to_char(timestamp '2025-01-01' + g * interval '1 minute', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
-    FROM generate_series(1, 10000) AS g)");
+  FillTenThousandRows(psql, "nextRefreshAt");
   // Another instance holds a thousand of the leases.
   psql.Query(R"(
     INSERT INTO refresh_leases ("accountId", "clientId", "holder", "expiresAt")
     SELECT g, 'client', 'other', '2030-01-01T00:00:00Z' FROM generate_series(1, 10000, 10) AS g)");
-  psql.Query("ANALYZE amo_tokens");
   psql.Query("ANALYZE refresh_leases");
   psql.Query("PREPARE claim(text, text, text, text, bigint) AS " +
              std::string(amoauth::store_pg::detail::sql::kClaimDueRefreshesSql));
