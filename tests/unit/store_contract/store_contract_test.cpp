@@ -428,27 +428,36 @@ TEST_P(StoreContract, ReplaceCommitsEventsOnlyWhenTheSwapSucceeds) {
   EXPECT_EQ(Query(R"(SELECT "type" FROM webhook_outbox)"), (Rows{{"won"}}));
 }
 
+/// A row of client `client` (access token "access-" + client) for `account`, next due at `next`.
+void PutDue(boost::asio::io_context& ioc,
+            service::Store& store,
+            std::int64_t account,
+            const std::string& client,
+            TimePoint next,
+            ConnectionStatus status = ConnectionStatus::kActive) {
+  Connection c = MakeConnection(account, client, "access-" + client);
+  c.next_refresh_at = next;
+  c.status = status;
+  Unwrap(RunCo(ioc, store.Upsert(c, {})));
+}
+
+/// The scheduler's cases, named by client: due at various times, never due, not active, and two
+/// rows due at the same second (which come in key order).
+void PutDueRows(boost::asio::io_context& ioc, service::Store& store) {
+  PutDue(ioc, store, 1, "due-10s-ago", At(-10));
+  PutDue(ioc, store, 2, "due-100s-ago", At(-100));
+  PutDue(ioc, store, 3, "due-now", At(0));
+  PutDue(ioc, store, 4, "due-in-1s", At(1));
+  PutDue(ioc, store, 5, "never", TimePoint{});
+  PutDue(ioc, store, 6, "reauth", At(-1000), ConnectionStatus::kReauthRequired);
+  PutDue(ioc, store, 7, "disconnected", At(-1000), ConnectionStatus::kDisconnected);
+  PutDue(ioc, store, 9, "tie-b", At(-50));
+  PutDue(ioc, store, 8, "tie-a", At(-50));
+}
+
 TEST_P(StoreContract, ListDueReturnsActiveDueRowsEarliestFirstUpToTheLimit) {
   auto store = OpenStore();
-  auto put = [&](std::int64_t account,
-                 const std::string& client,
-                 TimePoint next,
-                 ConnectionStatus status = ConnectionStatus::kActive) {
-    Connection c = MakeConnection(account, client);
-    c.next_refresh_at = next;
-    c.status = status;
-    Unwrap(Run(store->Upsert(c, {})));
-  };
-  put(1, "due-10s-ago", At(-10));
-  put(2, "due-100s-ago", At(-100));
-  put(3, "due-now", At(0));
-  put(4, "due-in-1s", At(1));
-  put(5, "never", TimePoint{});
-  put(6, "reauth", At(-1000), ConnectionStatus::kReauthRequired);
-  put(7, "disconnected", At(-1000), ConnectionStatus::kDisconnected);
-  // Two rows due at the same second come in key order.
-  put(9, "tie-b", At(-50));
-  put(8, "tie-a", At(-50));
+  PutDueRows(ioc_, *store);
 
   EXPECT_EQ(Clients(Unwrap(Run(store->ListDue(At(0), 100)))),
             (std::vector<std::string>{"due-100s-ago", "tie-a", "tie-b", "due-10s-ago", "due-now"}));
@@ -609,28 +618,11 @@ boost::asio::awaitable<Result<std::vector<Connection>>> AcquireAsClaim(service::
 
 TEST_P(StoreContract, ClaimDueRefreshesTakesDueRowsWithFreeLeasesEarliestFirstUpToTheLimit) {
   auto store = OpenStore();
-  auto put = [&](std::int64_t account,
-                 const std::string& client,
-                 TimePoint next,
-                 ConnectionStatus status = ConnectionStatus::kActive) {
-    Connection c = MakeConnection(account, client, "access-" + client);
-    c.next_refresh_at = next;
-    c.status = status;
-    Unwrap(Run(store->Upsert(c, {})));
-  };
   // As ListDue's rows, plus three whose leases differ.
-  put(1, "due-10s-ago", At(-10));
-  put(2, "due-100s-ago", At(-100));
-  put(3, "due-now", At(0));
-  put(4, "due-in-1s", At(1));
-  put(5, "never", TimePoint{});
-  put(6, "reauth", At(-1000), ConnectionStatus::kReauthRequired);
-  put(7, "disconnected", At(-1000), ConnectionStatus::kDisconnected);
-  put(9, "tie-b", At(-50));
-  put(8, "tie-a", At(-50));
-  put(10, "held-by-other", At(-200));
-  put(11, "other-lease-ended", At(-150));
-  put(12, "already-mine", At(-120));
+  PutDueRows(ioc_, *store);
+  PutDue(ioc_, *store, 10, "held-by-other", At(-200));
+  PutDue(ioc_, *store, 11, "other-lease-ended", At(-150));
+  PutDue(ioc_, *store, 12, "already-mine", At(-120));
   ASSERT_TRUE(Unwrap(Run(store->TryAcquire({10, "held-by-other"}, "other", At(-5), At(30)))));
   ASSERT_TRUE(Unwrap(Run(store->TryAcquire({11, "other-lease-ended"}, "other", At(-60), At(0)))));
   ASSERT_TRUE(Unwrap(Run(store->TryAcquire({12, "already-mine"}, "me", At(-5), At(10)))));
