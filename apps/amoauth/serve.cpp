@@ -185,7 +185,19 @@ int RunServe(const ServeOptions& options) {
 
   boost::asio::io_context ioc(config.threads);
   http_server::Router router;
-  http_server::HttpServer server(ioc.get_executor(), {.log_name = "http"}, router.AsHandler());
+  http_server::HttpServer server(
+      ioc.get_executor(),
+      {.body_limit = config.http_body_limit,
+       .header_limit = config.http_header_limit,
+       .max_header_fields = config.http_max_header_fields,
+       .header_timeout = config.http_header_timeout,
+       .body_timeout = config.http_body_timeout,
+       .idle_timeout = config.http_idle_timeout,
+       .io_timeout = config.http_write_timeout,
+       .max_connections = config.http_max_connections,
+       .max_connections_per_address = config.http_max_connections_per_address,
+       .log_name = "http"},
+      router.AsHandler());
   auto port = server.Listen(config.listen_host, config.listen_port);
   if (!port) {
     fmt::print(stderr,
@@ -237,24 +249,31 @@ int RunServe(const ServeOptions& options) {
     fmt::print(stderr, "amoauth: {}\n", runtime.error());
     return 1;
   }
-  web::WebApp web({.callback_path = config.callback_path,
-                   .disconnect_path = config.disconnect_path,
-                   .secrets_path = config.secrets_path,
-                   .api_key = config.api_key,
-                   .button_script_url = config.button_script_url,
-                   .platform = config.platform,
-                   .post_message_origin = config.post_message_origin,
-                   .connect_button = config.connect_button,
-                   .metrics_public = config.metrics_public},
-                  {
-                      .flow = (*runtime)->Flow(),
-                      .accounts = (*runtime)->Accounts(),
-                      .codes = (*runtime)->Codes(),
-                      .api_keys = (*runtime)->ApiKeys(),
-                      .long_lived = (*runtime)->LongLived(),
-                      .clock = (*runtime)->Clock(),
-                      .metrics = &(*runtime)->MetricsReport(),
-                  });
+  web::WebApp web(
+      {.callback_path = config.callback_path,
+       .disconnect_path = config.disconnect_path,
+       .secrets_path = config.secrets_path,
+       .api_key = config.api_key,
+       .button_script_url = config.button_script_url,
+       .platform = config.platform,
+       .post_message_origin = config.post_message_origin,
+       .connect_button = config.connect_button,
+       .metrics_public = config.metrics_public,
+       .client_addresses =
+           web::ClientAddresses::Parse(config.trusted_proxies).value_or(web::ClientAddresses()),
+       .api_key_failures = {.max_attempts = config.api_key_failure_limit,
+                            .window = std::chrono::minutes(15)},
+       .connect_pages = {.max_attempts = config.connect_limit, .window = std::chrono::minutes(20)},
+       .code_hooks = {.max_attempts = config.hook_limit, .window = std::chrono::minutes(20)}},
+      {
+          .flow = (*runtime)->Flow(),
+          .accounts = (*runtime)->Accounts(),
+          .codes = (*runtime)->Codes(),
+          .api_keys = (*runtime)->ApiKeys(),
+          .long_lived = (*runtime)->LongLived(),
+          .clock = (*runtime)->Clock(),
+          .metrics = &(*runtime)->MetricsReport(),
+      });
   web.AddRoutes(router);
   server.Start();
 
