@@ -249,31 +249,37 @@ int RunServe(const ServeOptions& options) {
     fmt::print(stderr, "amoauth: {}\n", runtime.error());
     return 1;
   }
-  web::WebApp web(
-      {.callback_path = config.callback_path,
-       .disconnect_path = config.disconnect_path,
-       .secrets_path = config.secrets_path,
-       .api_key = config.api_key,
-       .button_script_url = config.button_script_url,
-       .platform = config.platform,
-       .post_message_origin = config.post_message_origin,
-       .connect_button = config.connect_button,
-       .metrics_public = config.metrics_public,
-       .client_addresses =
-           web::ClientAddresses::Parse(config.trusted_proxies).value_or(web::ClientAddresses()),
-       .api_key_failures = {.max_attempts = config.api_key_failure_limit,
-                            .window = std::chrono::minutes(15)},
-       .connect_pages = {.max_attempts = config.connect_limit, .window = std::chrono::minutes(20)},
-       .code_hooks = {.max_attempts = config.hook_limit, .window = std::chrono::minutes(20)}},
-      {
-          .flow = (*runtime)->Flow(),
-          .accounts = (*runtime)->Accounts(),
-          .codes = (*runtime)->Codes(),
-          .api_keys = (*runtime)->ApiKeys(),
-          .long_lived = (*runtime)->LongLived(),
-          .clock = (*runtime)->Clock(),
-          .metrics = &(*runtime)->MetricsReport(),
-      });
+  // Per-client limits (docs/configuration.md, "Limits"); the proxies were checked by LoadConfig.
+  web::ClientAddresses clients =
+      web::ClientAddresses::Parse(config.trusted_proxies).value_or(web::ClientAddresses());
+  const service::AttemptLimits key_failures{.max_attempts = config.api_key_failure_limit,
+                                            .window = std::chrono::minutes(15)};
+  const service::AttemptLimits connects{.max_attempts = config.connect_limit,
+                                        .window = std::chrono::minutes(20)};
+  const service::AttemptLimits hooks{.max_attempts = config.hook_limit,
+                                     .window = std::chrono::minutes(20)};
+  web::WebApp web({.callback_path = config.callback_path,
+                   .disconnect_path = config.disconnect_path,
+                   .secrets_path = config.secrets_path,
+                   .api_key = config.api_key,
+                   .button_script_url = config.button_script_url,
+                   .platform = config.platform,
+                   .post_message_origin = config.post_message_origin,
+                   .connect_button = config.connect_button,
+                   .metrics_public = config.metrics_public,
+                   .client_addresses = std::move(clients),
+                   .api_key_failures = key_failures,
+                   .connect_pages = connects,
+                   .code_hooks = hooks},
+                  {
+                      .flow = (*runtime)->Flow(),
+                      .accounts = (*runtime)->Accounts(),
+                      .codes = (*runtime)->Codes(),
+                      .api_keys = (*runtime)->ApiKeys(),
+                      .long_lived = (*runtime)->LongLived(),
+                      .clock = (*runtime)->Clock(),
+                      .metrics = &(*runtime)->MetricsReport(),
+                  });
   web.AddRoutes(router);
   server.Start();
 
