@@ -55,6 +55,8 @@ constexpr std::size_t kReadChunk = 4096;
 /// the peer sees our answer instead of a reset caused by its unread request body.
 constexpr std::size_t kLingerBytes = 1024 * 1024;
 constexpr std::chrono::seconds kLingerTime{2};
+/// At most one warning about refused connections this often.
+constexpr std::chrono::minutes kRefusalWarningEvery{1};
 /// Pause after a failed accept (EMFILE...) so the loop does not spin.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 
@@ -297,6 +299,8 @@ struct HttpServer::Impl {
 
   /// Connections turned away at a cap.
   std::atomic<std::uint64_t> refused{0};
+  /// When the accept loop last logged a warning about refusals (acceptor strand only).
+  std::chrono::steady_clock::time_point refusals_told{};
 
   std::mutex mutex;
   bool stopped = false;                                             // guarded by mutex
@@ -515,11 +519,21 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
       co_return;  // `connection` closes the socket
     }
     if (admission != Admission::kAdmitted) {
-      self->log->debug("refused a connection from {}: {} reached",
-                       connection->RemoteAddress(),
-                       admission == Admission::kConnectionCap ? "max_connections"
-                                                              : "max_connections_per_address");
+      const std::string_view cap = admission == Admission::kConnectionCap
+                                       ? "max_connections"
+                                       : "max_connections_per_address";
+      self->log->debug(
+          "refused a connection from {}: {} reached", connection->RemoteAddress(), cap);
       self->Refuse(connection->Tcp().socket());
+      // An operator should hear of it, but a flood must not flood the log too.
+      const auto now = std::chrono::steady_clock::now();
+      if (self->refusals_told == std::chrono::steady_clock::time_point{} ||
+          now - self->refusals_told >= kRefusalWarningEvery) {
+        self->refusals_told = now;
+        self->log->warn("{} reached: new connections are answered 503 ({} refused so far)",
+                        cap,
+                        self->refused.load(std::memory_order_relaxed));
+      }
       continue;
     }
     connection->self = connection;
