@@ -31,6 +31,14 @@ std::optional<ip::address> ParseAddress(std::string_view text) {
   return address;
 }
 
+bool IsForwardedFor(std::string_view name) {
+  constexpr std::string_view kName = "x-forwarded-for";
+  return name.size() == kName.size() &&
+         std::equal(name.begin(), name.end(), kName.begin(), [](char a, char b) {
+           return (a >= 'A' && a <= 'Z' ? static_cast<char>(a - 'A' + 'a') : a) == b;
+         });
+}
+
 }  // namespace
 
 std::optional<ClientAddresses> ClientAddresses::Parse(const std::vector<std::string>& trusted,
@@ -92,12 +100,7 @@ std::string ClientAddresses::Of(const net::HttpRequest& request) const {
   // Every X-Forwarded-For field, in order, is one list.
   std::string forwarded;
   for (const auto& field : request.headers.All()) {
-    if (field.name.size() == 15 &&
-        std::equal(
-            field.name.begin(),
-            field.name.end(),
-            std::string_view("x-forwarded-for").begin(),
-            [](char a, char b) { return (a >= 'A' && a <= 'Z' ? a - 'A' + 'a' : a) == b; })) {
+    if (IsForwardedFor(field.name)) {
       if (!forwarded.empty()) {
         forwarded += ',';
       }
