@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 
 #include "amoauth/core/web_origin.hpp"
+#include "amoauth/web/client_addresses.hpp"
 
 extern char** environ;  // NOLINT: POSIX
 
@@ -106,6 +107,80 @@ Checked<core::ButtonOptionPairs> ReadConnectButton(const Variables& vars, const 
     return fmt::format("{}: {}", variable, refused->message);
   }
   return options;
+}
+
+/// AMOAUTH_HTTP_* (the server's limits), AMOAUTH_TRUSTED_PROXIES and the per-client limits.
+Checked<void> ReadLimits(const Variables& vars, Config& c) {
+  struct Range {
+    const char* name;
+    long long fallback;
+    long long min;
+    long long max;
+  };
+  auto read = [&vars](const Range& r) { return ReadRange(vars, r.name, r.fallback, r.min, r.max); };
+  auto body = read({"AMOAUTH_HTTP_BODY_LIMIT", 1024 * 1024, 1024, 64 * 1024 * 1024});
+  auto header = read({"AMOAUTH_HTTP_HEADER_LIMIT", 16 * 1024, 1024, 1024 * 1024});
+  auto fields = read({"AMOAUTH_HTTP_MAX_HEADER_FIELDS", 100, 8, 10000});
+  auto header_timeout = read({"AMOAUTH_HTTP_HEADER_TIMEOUT_MS", 20000, 100, 600000});
+  auto body_timeout = read({"AMOAUTH_HTTP_BODY_TIMEOUT_MS", 30000, 100, 600000});
+  auto idle_timeout = read({"AMOAUTH_HTTP_IDLE_TIMEOUT_MS", 30000, 100, 3600000});
+  auto write_timeout = read({"AMOAUTH_HTTP_WRITE_TIMEOUT_MS", 30000, 100, 600000});
+  auto connections = read({"AMOAUTH_HTTP_MAX_CONNECTIONS", 512, 0, 1000000});
+  auto per_address = read({"AMOAUTH_HTTP_MAX_CONNECTIONS_PER_ADDRESS", 0, 0, 1000000});
+  auto api_key_failures = read({"AMOAUTH_API_KEY_FAILURE_LIMIT", 10, 0, 100000});
+  auto connects = read({"AMOAUTH_CONNECT_LIMIT", 30, 0, 1000000});
+  auto hooks = read({"AMOAUTH_HOOK_LIMIT", 100, 0, 1000000});
+  for (const auto* value : {&body,
+                            &header,
+                            &fields,
+                            &header_timeout,
+                            &body_timeout,
+                            &idle_timeout,
+                            &write_timeout,
+                            &connections,
+                            &per_address,
+                            &api_key_failures,
+                            &connects,
+                            &hooks}) {
+    if (!*value) {
+      return value->error();
+    }
+  }
+  c.http_body_limit = static_cast<std::size_t>(*body);
+  c.http_header_limit = static_cast<std::uint32_t>(*header);
+  c.http_max_header_fields = static_cast<std::size_t>(*fields);
+  c.http_header_timeout = std::chrono::milliseconds(*header_timeout);
+  c.http_body_timeout = std::chrono::milliseconds(*body_timeout);
+  c.http_idle_timeout = std::chrono::milliseconds(*idle_timeout);
+  c.http_write_timeout = std::chrono::milliseconds(*write_timeout);
+  c.http_max_connections = static_cast<std::size_t>(*connections);
+  c.http_max_connections_per_address = static_cast<std::size_t>(*per_address);
+  c.api_key_failure_limit = static_cast<std::size_t>(*api_key_failures);
+  c.connect_limit = static_cast<std::size_t>(*connects);
+  c.hook_limit = static_cast<std::size_t>(*hooks);
+
+  if (auto v = Get(vars, "AMOAUTH_TRUSTED_PROXIES")) {
+    c.trusted_proxies.clear();
+    if (Trim(*v) != "none") {
+      std::string_view rest = *v;
+      while (!rest.empty()) {
+        const auto comma = rest.find(',');
+        std::string entry = Trim(rest.substr(0, comma));
+        rest = comma == std::string_view::npos ? std::string_view{} : rest.substr(comma + 1);
+        if (!entry.empty()) {
+          c.trusted_proxies.push_back(std::move(entry));
+        }
+      }
+    }
+  }
+  std::string bad;
+  if (!web::ClientAddresses::Parse(c.trusted_proxies, &bad)) {
+    return fmt::format(
+        "AMOAUTH_TRUSTED_PROXIES: \"{}\" is not an IP address or a network like 10.0.0.0/8 "
+        "(or write none).",
+        bad);
+  }
+  return {};
 }
 
 }  // namespace
@@ -436,6 +511,9 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
     return connect_button.error();
   }
   c.connect_button = std::move(*connect_button);
+  if (auto limits = ReadLimits(vars, c); !limits) {
+    return limits.error();
+  }
   return c;
 }
 

@@ -94,6 +94,37 @@ struct Config {
   /// them (checked at start-up).
   core::ButtonOptionPairs connect_button;
 
+  // HTTP server limits (http_server::ServerOptions).
+  std::size_t http_body_limit = 1024 * 1024;    ///< AMOAUTH_HTTP_BODY_LIMIT bytes, 1024..67108864.
+  std::uint32_t http_header_limit = 16 * 1024;  ///< AMOAUTH_HTTP_HEADER_LIMIT bytes, 1024..1048576.
+  std::size_t http_max_header_fields = 100;     ///< AMOAUTH_HTTP_MAX_HEADER_FIELDS, 8..10000.
+  /// AMOAUTH_HTTP_HEADER_TIMEOUT_MS, 100..600000: a request's line and headers must arrive within.
+  std::chrono::milliseconds http_header_timeout{20000};
+  /// AMOAUTH_HTTP_BODY_TIMEOUT_MS, 100..600000: a request's body must arrive within.
+  std::chrono::milliseconds http_body_timeout{30000};
+  /// AMOAUTH_HTTP_IDLE_TIMEOUT_MS, 100..3600000: a keep-alive connection idles at most this.
+  std::chrono::milliseconds http_idle_timeout{30000};
+  /// AMOAUTH_HTTP_WRITE_TIMEOUT_MS, 100..600000: each write of an answer finishes within.
+  std::chrono::milliseconds http_write_timeout{30000};
+  std::size_t http_max_connections = 512;  ///< AMOAUTH_HTTP_MAX_CONNECTIONS, 0 (no cap)..1000000.
+  /// AMOAUTH_HTTP_MAX_CONNECTIONS_PER_ADDRESS, 0 (no cap)..1000000: per peer address (behind a
+  /// reverse proxy, the proxy's).
+  std::size_t http_max_connections_per_address = 0;
+
+  // Per-client limits (web::WebSettings); the client is the peer, or what a trusted proxy says.
+  /// AMOAUTH_TRUSTED_PROXIES: addresses or CIDR networks whose X-Forwarded-For names the client;
+  /// "none" trusts nobody. Default: loopback, where a reverse proxy on the same machine connects
+  /// from.
+  std::vector<std::string> trusted_proxies = {"127.0.0.1", "::1"};
+  /// AMOAUTH_API_KEY_FAILURE_LIMIT, 0 (off)..100000: wrong API keys per client per 15 minutes.
+  std::size_t api_key_failure_limit = 10;
+  /// AMOAUTH_CONNECT_LIMIT, 0 (off)..1000000: /connect pages (pending states) per client per
+  /// 20 minutes (a state's lifetime).
+  std::size_t connect_limit = 30;
+  /// AMOAUTH_HOOK_LIMIT, 0 (off)..1000000: widget and exchange hooks (queued codes) per client
+  /// per 20 minutes (a code's lifetime).
+  std::size_t hook_limit = 100;
+
   /// The folder the SQLite file lives in (./data with PostgreSQL); sandbox mode keeps its
   /// generated keys there too.
   [[nodiscard]] std::string DataDir() const;

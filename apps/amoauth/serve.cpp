@@ -185,7 +185,19 @@ int RunServe(const ServeOptions& options) {
 
   boost::asio::io_context ioc(config.threads);
   http_server::Router router;
-  http_server::HttpServer server(ioc.get_executor(), {.log_name = "http"}, router.AsHandler());
+  http_server::HttpServer server(
+      ioc.get_executor(),
+      {.body_limit = config.http_body_limit,
+       .header_limit = config.http_header_limit,
+       .max_header_fields = config.http_max_header_fields,
+       .header_timeout = config.http_header_timeout,
+       .body_timeout = config.http_body_timeout,
+       .idle_timeout = config.http_idle_timeout,
+       .io_timeout = config.http_write_timeout,
+       .max_connections = config.http_max_connections,
+       .max_connections_per_address = config.http_max_connections_per_address,
+       .log_name = "http"},
+      router.AsHandler());
   auto port = server.Listen(config.listen_host, config.listen_port);
   if (!port) {
     fmt::print(stderr,
@@ -237,6 +249,15 @@ int RunServe(const ServeOptions& options) {
     fmt::print(stderr, "amoauth: {}\n", runtime.error());
     return 1;
   }
+  // Per-client limits (docs/configuration.md, "Limits"); the proxies were checked by LoadConfig.
+  web::ClientAddresses clients =
+      web::ClientAddresses::Parse(config.trusted_proxies).value_or(web::ClientAddresses());
+  const service::AttemptLimits key_failures{.max_attempts = config.api_key_failure_limit,
+                                            .window = std::chrono::minutes(15)};
+  const service::AttemptLimits connects{.max_attempts = config.connect_limit,
+                                        .window = std::chrono::minutes(20)};
+  const service::AttemptLimits hooks{.max_attempts = config.hook_limit,
+                                     .window = std::chrono::minutes(20)};
   web::WebApp web({.callback_path = config.callback_path,
                    .disconnect_path = config.disconnect_path,
                    .secrets_path = config.secrets_path,
@@ -245,7 +266,11 @@ int RunServe(const ServeOptions& options) {
                    .platform = config.platform,
                    .post_message_origin = config.post_message_origin,
                    .connect_button = config.connect_button,
-                   .metrics_public = config.metrics_public},
+                   .metrics_public = config.metrics_public,
+                   .client_addresses = std::move(clients),
+                   .api_key_failures = key_failures,
+                   .connect_pages = connects,
+                   .code_hooks = hooks},
                   {
                       .flow = (*runtime)->Flow(),
                       .accounts = (*runtime)->Accounts(),

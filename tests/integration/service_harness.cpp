@@ -114,6 +114,8 @@ ServiceHarness::ServiceHarness(Options options)
       integration, referer_policy, *amo_counter, *store_, *store_, clock);
   long_lived_ = std::make_unique<service::LongLivedTokens>(
       *integrations_, referer_policy, *store_, *events_, clock);
+  web::ClientAddresses clients =
+      web::ClientAddresses::Parse(options.trusted_proxies).value_or(web::ClientAddresses());
   web_ = std::make_unique<web::WebApp>(
       web::WebSettings{.callback_path = callback_path,
                        .disconnect_path = std::string(kDisconnectPath),
@@ -121,7 +123,11 @@ ServiceHarness::ServiceHarness(Options options)
                        .button_script_url = sandbox_->BrowserBaseUrl() + "/auth/button.js",
                        .platform = options.platform,
                        .post_message_origin = options.post_message_origin,
-                       .metrics_public = options.metrics_public},
+                       .metrics_public = options.metrics_public,
+                       .client_addresses = std::move(clients),
+                       .api_key_failures = options.api_key_failures,
+                       .connect_pages = options.connect_pages,
+                       .code_hooks = options.code_hooks},
       web::WebServices{
           .flow = *flow_,
           .accounts = *accounts_,
@@ -184,6 +190,10 @@ std::vector<net::HttpResponse> ServiceHarness::CallMany(const std::string& metho
     responses.push_back(Must(f.get(), "call amoauth"));
   }
   return responses;
+}
+
+net::HttpResponse ServiceHarness::Send(http_client::ClientRequest request) {
+  return Must(Await(plain_http_->Send(std::move(request))), "send");
 }
 
 net::HttpResponse ServiceHarness::Get(const std::string& url) {

@@ -100,6 +100,11 @@ class ServiceHarness {
     core::Platform platform = core::Platform::kAmocrm;
     /// AMOAUTH_METRICS_PUBLIC=1: GET /metrics without the API key.
     bool metrics_public = false;
+    /// Per-client limits (web::WebSettings); the defaults count nothing.
+    std::vector<std::string> trusted_proxies;
+    service::AttemptLimits api_key_failures;
+    service::AttemptLimits connect_pages;
+    service::AttemptLimits code_hooks;
   };
 
   ServiceHarness();
@@ -121,6 +126,8 @@ class ServiceHarness {
   std::vector<net::HttpResponse> CallMany(const std::string& method,
                                           const std::string& target,
                                           int count);
+  /// Sends `request` as it is (no key added); `request.url` is a full URL.
+  net::HttpResponse Send(http_client::ClientRequest request);
   /// GET of a full URL (e.g. a Location the sandbox returned), without any key.
   net::HttpResponse Get(const std::string& url);
   /// POST to the sandbox's plain listener (consent decision, control API).

@@ -191,6 +191,23 @@ class InMemoryStores final : public service::ConnectionStore,
     }
     co_return out;
   }
+  service::Task<Result<std::size_t>> ForgetUnusedIntegrations(
+      core::TimePoint created_before) override {
+    std::lock_guard lock(mutex_);
+    std::size_t forgotten = 0;
+    for (auto it = integrations_.begin(); it != integrations_.end();) {
+      const bool used = std::any_of(rows_.begin(), rows_.end(), [&](const auto& row) {
+        return row.first.second == it->first;
+      });
+      if (!used && it->second.created_at < created_before) {
+        it = integrations_.erase(it);
+        ++forgotten;
+      } else {
+        ++it;
+      }
+    }
+    co_return forgotten;
+  }
 
   // ---- RefreshLeases ----------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <atomic>
 #include <exception>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <random>
@@ -48,12 +49,14 @@ using boost::system::error_code;
 using SslStream = beast::ssl_stream<beast::tcp_stream>;
 
 constexpr auto kUseTuple = asio::as_tuple(asio::use_awaitable);
-/// Request line plus header fields; larger gets 431.
-constexpr std::uint32_t kHeaderLimit = 16 * 1024;
+/// How much one read between requests asks for.
+constexpr std::size_t kReadChunk = 4096;
 /// After an error response we read and discard at most this much, for at most kLingerTime, so
 /// the peer sees our answer instead of a reset caused by its unread request body.
 constexpr std::size_t kLingerBytes = 1024 * 1024;
 constexpr std::chrono::seconds kLingerTime{2};
+/// At most one warning about refused connections this often.
+constexpr std::chrono::minutes kRefusalWarningEvery{1};
 /// Pause after a failed accept (EMFILE...) so the loop does not spin.
 constexpr std::chrono::milliseconds kAcceptRetryDelay{100};
 
@@ -125,7 +128,9 @@ bool IsMalformedRequest(const error_code& ec) {
 class Connection final {
  public:
   Connection(tcp::socket socket, ssl::context* tls, std::string remote_address)
-      : executor_(socket.get_executor()), remote_address_(std::move(remote_address)) {
+      : executor_(socket.get_executor()),
+        remote_address_(std::move(remote_address)),
+        read_timer_(executor_) {
     if (tls != nullptr) {
       tls_.emplace(std::move(socket), *tls);
     } else {
@@ -140,14 +145,48 @@ class Connection final {
   [[nodiscard]] beast::tcp_stream& Tcp() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
 
   /// Aborts pending I/O: the session sees operation_aborted and ends.
-  void Close() { Tcp().close(); }
+  void Close() {
+    read_timer_.cancel();
+    Tcp().close();
+  }
+
+  /// From now until DisarmReadDeadline(), reads on this connection are cancelled at `deadline`
+  /// (they fail with operation_aborted, and DisarmReadDeadline() then says so). Beast's own
+  /// tcp_stream timeout is not used for reads: it closes the socket, leaving no way to answer 408.
+  void ArmReadDeadline(std::chrono::steady_clock::time_point deadline) {
+    ++read_generation_;
+    read_timed_out_ = false;
+    Tcp().expires_never();
+    read_timer_.expires_at(deadline);
+    auto on_deadline = [weak = self, generation = read_generation_](error_code ec) {
+      auto connection = weak.lock();
+      if (ec || !connection || connection->read_generation_ != generation) {
+        return;
+      }
+      connection->read_timed_out_ = true;
+      error_code ignored;
+      connection->Tcp().socket().cancel(ignored);
+    };
+    read_timer_.async_wait(std::move(on_deadline));
+  }
+  /// Ends the deadline armed last; true if it had passed (and cancelled the read).
+  bool DisarmReadDeadline() {
+    ++read_generation_;
+    read_timer_.cancel();
+    return read_timed_out_;
+  }
 
   /// Between reading a request and writing its answer. Touched only on the connection's strand.
   bool busy = false;
+  /// This connection, for the read deadline's timer (which must not keep it alive).
+  std::weak_ptr<Connection> self;
 
  private:
   asio::any_io_executor executor_;
   std::string remote_address_;
+  asio::steady_timer read_timer_;  ///< the read deadline; on the connection's strand
+  std::uint64_t read_generation_ = 0;
+  bool read_timed_out_ = false;
   std::optional<beast::tcp_stream> plain_;  ///< exactly one of plain_ and tls_ is set
   std::optional<SslStream> tls_;
 };
@@ -201,6 +240,10 @@ http::response<http::string_body> ToBeast(net::HttpResponse response,
     res.insert(field.name, field.value);
   }
   res.set(http::field::server, "amoauth");
+  // No answer of ours is meant to be sniffed into another type (JSON read as HTML...).
+  if (res.find("X-Content-Type-Options") == res.end()) {
+    res.set("X-Content-Type-Options", "nosniff");
+  }
   res.set("X-Request-Id", request_id);
   res.body() = std::move(response.body);
   res.keep_alive(keep_alive);
@@ -254,9 +297,16 @@ struct HttpServer::Impl {
   /// Requests read and not yet answered (Connection::busy).
   std::atomic<std::size_t> in_flight{0};
 
+  /// Connections turned away at a cap.
+  std::atomic<std::uint64_t> refused{0};
+  /// When the accept loop last logged a warning about refusals (acceptor strand only).
+  std::chrono::steady_clock::time_point refusals_told{};
+
   std::mutex mutex;
   bool stopped = false;                                             // guarded by mutex
   std::unordered_map<Connection*, std::weak_ptr<Connection>> live;  // guarded by mutex
+  /// Open connections per peer address, kept only with max_connections_per_address.
+  std::unordered_map<std::string, std::size_t> per_address;  // guarded by mutex
 
   Result<void> SetUpTls();
   std::string NextRequestId();
@@ -267,6 +317,11 @@ struct HttpServer::Impl {
   static asio::awaitable<void> AcceptLoop(std::shared_ptr<Impl> self);
   static asio::awaitable<void> RunConnection(std::shared_ptr<Impl> self,
                                              std::shared_ptr<Connection> connection);
+  enum class Admission { kAdmitted, kStopping, kConnectionCap, kAddressCap };
+  /// Registers an accepted connection, unless the server is stopping or a cap is reached.
+  Admission Admit(const std::shared_ptr<Connection>& connection);
+  /// Answers 503 on a connection beyond a cap and closes it, without waiting for anything.
+  void Refuse(tcp::socket& socket);
   template <class Stream>
   asio::awaitable<void> Serve(Stream& stream, Connection& connection);
   template <class Stream>
@@ -387,6 +442,58 @@ void HttpServer::Impl::DrainNow() {
 void HttpServer::Impl::Forget(Connection* connection) {
   const std::lock_guard lock(mutex);
   live.erase(connection);
+  if (options.max_connections_per_address != 0) {
+    auto it = per_address.find(connection->RemoteAddress());
+    if (it != per_address.end() && --it->second == 0) {
+      per_address.erase(it);
+    }
+  }
+}
+
+HttpServer::Impl::Admission HttpServer::Impl::Admit(const std::shared_ptr<Connection>& connection) {
+  const std::lock_guard lock(mutex);
+  if (stopped || draining.load(std::memory_order_acquire)) {
+    return Admission::kStopping;
+  }
+  if (options.max_connections != 0 && live.size() >= options.max_connections) {
+    return Admission::kConnectionCap;
+  }
+  if (options.max_connections_per_address != 0) {
+    std::size_t& from_address = per_address[connection->RemoteAddress()];
+    if (from_address >= options.max_connections_per_address) {
+      return Admission::kAddressCap;
+    }
+    ++from_address;
+  }
+  live.emplace(connection.get(), connection);
+  return Admission::kAdmitted;
+}
+
+void HttpServer::Impl::Refuse(tcp::socket& socket) {
+  refused.fetch_add(1, std::memory_order_relaxed);
+  error_code ignored;
+  if (!tls) {
+    // A fresh socket's send buffer is empty: one non-blocking write takes the whole answer.
+    static constexpr std::string_view kAnswer =
+        "HTTP/1.1 503 Service Unavailable\r\n"
+        "Server: amoauth\r\n"
+        "Content-Type: application/json; charset=utf-8\r\n"
+        "X-Content-Type-Options: nosniff\r\n"
+        "Retry-After: 1\r\n"
+        "Connection: close\r\n"
+        "Content-Length: 68\r\n"
+        "\r\n"
+        R"({"error":"unavailable","message":"too many open connections; retry"})";
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(kAnswer), ignored);
+    socket.shutdown(tcp::socket::shutdown_send, ignored);
+    // Whatever of the request has arrived is read away, so that closing sends a FIN after our
+    // answer rather than a reset that could destroy it.
+    std::array<char, 4096> scratch{};
+    while (socket.read_some(asio::buffer(scratch), ignored) > 0) {
+    }
+  }
+  socket.close(ignored);
 }
 
 asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
@@ -407,13 +514,29 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
     std::string remote_address = endpoint_ec ? std::string() : AddressText(remote.address());
     auto connection = std::make_shared<Connection>(
         std::move(socket), self->tls ? &*self->tls : nullptr, std::move(remote_address));
-    {
-      const std::lock_guard lock(self->mutex);
-      if (self->stopped || self->draining.load(std::memory_order_acquire)) {
-        co_return;  // `connection` closes the socket
-      }
-      self->live.emplace(connection.get(), connection);
+    const Admission admission = self->Admit(connection);
+    if (admission == Admission::kStopping) {
+      co_return;  // `connection` closes the socket
     }
+    if (admission != Admission::kAdmitted) {
+      const std::string_view cap = admission == Admission::kConnectionCap
+                                       ? "max_connections"
+                                       : "max_connections_per_address";
+      self->log->debug(
+          "refused a connection from {}: {} reached", connection->RemoteAddress(), cap);
+      self->Refuse(connection->Tcp().socket());
+      // An operator should hear of it, but a flood must not flood the log too.
+      const auto now = std::chrono::steady_clock::now();
+      if (self->refusals_told == std::chrono::steady_clock::time_point{} ||
+          now - self->refusals_told >= kRefusalWarningEvery) {
+        self->refusals_told = now;
+        self->log->warn("{} reached: new connections are answered 503 ({} refused so far)",
+                        cap,
+                        self->refused.load(std::memory_order_relaxed));
+      }
+      continue;
+    }
+    connection->self = connection;
     asio::co_spawn(connection->Executor(),
                    RunConnection(self, connection),
                    self->LogExceptions("connection from " + connection->RemoteAddress()));
@@ -436,7 +559,8 @@ asio::awaitable<void> HttpServer::Impl::RunConnection(std::shared_ptr<Impl> self
   const Unregister unregister(*self, connection.get());
 
   if (SslStream* tls = connection->Tls()) {
-    connection->Tcp().expires_after(self->options.io_timeout);
+    // The handshake is the first thing the client sends: it gets the headers' deadline.
+    connection->Tcp().expires_after(self->options.header_timeout);
     auto [ec] = co_await tls->async_handshake(ssl::stream_base::server, kUseTuple);
     if (ec) {
       self->log->debug(
@@ -451,23 +575,68 @@ asio::awaitable<void> HttpServer::Impl::RunConnection(std::shared_ptr<Impl> self
 
 template <class Stream>
 asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connection) {
+  using Clock = std::chrono::steady_clock;
   beast::tcp_stream& tcp = connection.Tcp();
   beast::flat_buffer buffer;
-  for (;;) {
+  for (bool first = true;; first = false) {
     http::request_parser<http::string_body> parser;
     parser.body_limit(options.body_limit);
-    parser.header_limit(kHeaderLimit);
+    parser.header_limit(options.header_limit);
 
-    tcp.expires_after(options.io_timeout);
+    error_code ec;
+    bool timed_out = false;
+    if (!first && buffer.size() == 0) {
+      // Keep-alive: wait for the next request's first byte, at most idle_timeout.
+      connection.ArmReadDeadline(Clock::now() + options.idle_timeout);
+      auto [idle_ec, idle_bytes] =
+          co_await stream.async_read_some(buffer.prepare(kReadChunk), kUseTuple);
+      buffer.commit(idle_bytes);
+      ec = idle_ec;
+      timed_out = connection.DisarmReadDeadline();
+      if (ec) {
+        if (timed_out) {
+          log->debug("closing an idle connection from {}", connection.RemoteAddress());
+        } else if (ec != asio::error::eof && ec != asio::error::operation_aborted &&
+                   ec != ssl::error::stream_truncated) {
+          log->debug("connection from {} ended: {}", connection.RemoteAddress(), ec.message());
+        }
+        co_return;
+      }
+    }
+    // The request line and headers, within header_timeout of their first byte (or of the
+    // connection's start).
+    connection.ArmReadDeadline(Clock::now() + options.header_timeout);
     auto [header_ec, header_bytes] =
         co_await http::async_read_header(stream, buffer, parser, kUseTuple);
-    error_code ec = header_ec;
+    ec = header_ec;
+    timed_out = connection.DisarmReadDeadline();
     if (!ec && draining.load(std::memory_order_acquire) && !tcp.socket().is_open()) {
       co_return;  // Drain() closed this connection as idle just as the request arrived
+    }
+    if (timed_out && !parser.got_some() && buffer.size() == 0) {
+      log->debug("closing a connection from {} that sent nothing", connection.RemoteAddress());
+      co_return;
     }
     // From here until the answer is written the request is in flight: Drain() leaves the
     // connection open and waits for it.
     const InFlightMark mark(connection, in_flight);
+    std::string_view timed_out_part = "headers";
+    if (!ec) {
+      const auto fields =
+          static_cast<std::size_t>(std::distance(parser.get().begin(), parser.get().end()));
+      if (fields > options.max_header_fields) {
+        co_await Reject(stream,
+                        connection,
+                        NextRequestId(),
+                        net::HttpResponse::JsonError(
+                            431,
+                            "request_header_fields_too_large",
+                            fmt::format("request has {} header fields; at most {} are accepted",
+                                        fields,
+                                        options.max_header_fields)));
+        co_return;
+      }
+    }
     if (!ec && !parser.is_done()) {
       // Clients such as curl wait for "100 Continue" before sending a large body.
       if (beast::iequals(parser.get()[http::field::expect], "100-continue")) {
@@ -477,13 +646,26 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
         ec = continue_ec;
       }
       if (!ec) {
-        tcp.expires_after(options.io_timeout);
+        timed_out_part = "body";
+        connection.ArmReadDeadline(Clock::now() + options.body_timeout);
         auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
         ec = body_ec;
+        timed_out = connection.DisarmReadDeadline();
       }
     }
     if (ec) {
-      if (ec == http::error::body_limit) {
+      if (timed_out) {
+        const auto limit = timed_out_part == "body" ? options.body_timeout : options.header_timeout;
+        co_await Reject(
+            stream,
+            connection,
+            NextRequestId(),
+            net::HttpResponse::JsonError(408,
+                                         "request_timeout",
+                                         fmt::format("the request's {} did not arrive within {} ms",
+                                                     timed_out_part,
+                                                     limit.count())));
+      } else if (ec == http::error::body_limit) {
         co_await Reject(stream,
                         connection,
                         NextRequestId(),
@@ -498,7 +680,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
                         net::HttpResponse::JsonError(
                             431,
                             "request_header_fields_too_large",
-                            fmt::format("request headers exceed {} bytes", kHeaderLimit)));
+                            fmt::format("request headers exceed {} bytes", options.header_limit)));
       } else if (IsMalformedRequest(ec)) {
         co_await Reject(stream,
                         connection,
@@ -687,6 +869,15 @@ void HttpServer::Drain() {
 
 std::size_t HttpServer::InFlight() const {
   return impl_->in_flight.load(std::memory_order_acquire);
+}
+
+std::size_t HttpServer::OpenConnections() const {
+  const std::lock_guard lock(impl_->mutex);
+  return impl_->live.size();
+}
+
+std::uint64_t HttpServer::RefusedConnections() const {
+  return impl_->refused.load(std::memory_order_relaxed);
 }
 
 void HttpServer::Stop() {

@@ -1,5 +1,7 @@
 #include "amoauth/service/integration_directory.hpp"
 
+#include <spdlog/spdlog.h>
+
 namespace amoauth::service {
 
 IntegrationDirectory::IntegrationDirectory(Integration primary, IntegrationStore& store)
@@ -36,6 +38,16 @@ Task<Result<Integration>> IntegrationDirectory::Resolve(std::string client_id) {
 }
 
 Task<Result<void>> IntegrationDirectory::Add(ExternalIntegration external) {
+  const core::TimePoint created_before = external.created_at - kUnusedIntegrationLifetime;
+  auto forgotten = co_await store_.ForgetUnusedIntegrations(created_before);
+  if (!forgotten) {
+    spdlog::warn("could not forget unused external integrations: {}", forgotten.error().message());
+  } else if (*forgotten > 0) {
+    spdlog::info("forgot {} external integration(s) that never connected an account", *forgotten);
+    // Which ones is not known here; the cache refills from the store on demand.
+    std::lock_guard lock(mutex_);
+    known_.clear();
+  }
   co_return co_await store_.AddIntegration(std::move(external));
 }
 

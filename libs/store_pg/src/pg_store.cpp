@@ -656,6 +656,19 @@ struct PgStore::Impl {
     return {};
   }
 
+  Result<std::size_t> ForgetUnusedIntegrations(Connection& conn, core::TimePoint created_before) {
+    Params p;
+    p.Text(FormatIsoTime(created_before));
+    auto deleted = conn.Exec("forget unused integrations",
+                             "DELETE FROM integrations i WHERE i.\"createdAt\" < $1 AND NOT EXISTS "
+                             "(SELECT 1 FROM amo_tokens t WHERE t.\"clientId\" = i.\"clientId\")",
+                             p);
+    if (!deleted) {
+      return deleted.error();
+    }
+    return static_cast<std::size_t>(deleted->Affected());
+  }
+
   Result<service::ExternalIntegration> ReadIntegration(const Rows& rows, int row) {
     service::ExternalIntegration integration;
     integration.client_id = rows.Text(row, 0);
@@ -1258,6 +1271,12 @@ service::Task<Result<std::optional<service::ExternalIntegration>>> PgStore::Find
                        Rerun::kSafe,
                        &Impl::FindIntegrationByState,
                        std::move(state_hash));
+}
+
+service::Task<Result<std::size_t>> PgStore::ForgetUnusedIntegrations(
+    core::TimePoint created_before) {
+  return impl_->Submit(
+      "forget unused integrations", Rerun::kSafe, &Impl::ForgetUnusedIntegrations, created_before);
 }
 
 service::Task<Result<std::vector<service::ExternalIntegration>>> PgStore::ListIntegrations() {

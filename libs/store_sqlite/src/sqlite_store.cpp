@@ -899,6 +899,23 @@ struct SqliteStore::Impl {
     return {};
   }
 
+  Result<std::size_t> ForgetUnusedIntegrations(Database& db, core::TimePoint created_before) {
+    auto stmt = Statement::Prepare(db,
+                                   "DELETE FROM integrations WHERE \"createdAt\" < ?1 AND NOT "
+                                   "EXISTS (SELECT 1 FROM amo_tokens t WHERE t.\"clientId\" = "
+                                   "integrations.\"clientId\")");
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->BindAll(FormatIsoTime(created_before)); !bound) {
+      return bound.error();
+    }
+    if (auto done = stmt->Run(); !done) {
+      return done.error();
+    }
+    return static_cast<std::size_t>(db.Changes());
+  }
+
   /// Reads a row of kIntegrationColumns, opening the sealed client secret.
   Result<service::ExternalIntegration> ReadIntegration(const Statement& row) {
     service::ExternalIntegration integration;
@@ -1453,6 +1470,15 @@ service::Task<Result<void>> SqliteStore::AddIntegration(service::ExternalIntegra
   Impl* impl = impl_.get();
   auto work = [impl, integration = std::move(integration)] {
     return impl->Run("add integration", &Impl::AddIntegration, integration);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::size_t>> SqliteStore::ForgetUnusedIntegrations(
+    core::TimePoint created_before) {
+  Impl* impl = impl_.get();
+  auto work = [impl, created_before] {
+    return impl->Run("forget unused integrations", &Impl::ForgetUnusedIntegrations, created_before);
   };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }

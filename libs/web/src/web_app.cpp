@@ -2,6 +2,7 @@
 
 #include <array>
 #include <charconv>
+#include <chrono>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -103,6 +104,22 @@ HttpResponse NoStore(HttpResponse response) {
   return response;
 }
 
+/// 429 for a client over a per-client limit, in words, with Retry-After.
+HttpResponse TooManyAttempts(const HttpRequest& request,
+                             std::string_view message,
+                             std::chrono::seconds wait) {
+  HttpResponse response =
+      HttpResponse::Json(429,
+                         boost::json::serialize(boost::json::object{
+                             {"error", "too_many_requests"},
+                             {"message", fmt::format("{} Retry in {} s.", message, wait.count())},
+                             {"retry_after", wait.count()},
+                             {"request_id", request.request_id},
+                         }));
+  response.headers.Set("Retry-After", std::to_string(wait.count()));
+  return response;
+}
+
 /// The /connect page's own error callback: the button names it, the page defines it.
 constexpr std::string_view kConnectErrorCallback = "amoauthConnectFailed";
 
@@ -163,7 +180,10 @@ WebApp::WebApp(WebSettings settings, WebServices services)
       clock_(services.clock),
       codes_(services.codes),
       api_keys_(services.api_keys),
-      metrics_(services.metrics) {}
+      metrics_(services.metrics),
+      api_key_failures_(settings_.api_key_failures),
+      connect_pages_(settings_.connect_pages),
+      code_hooks_(settings_.code_hooks) {}
 
 void WebApp::AddRoutes(http_server::Router& router) {
   // Each route is a non-capturing-coroutine member; the lambdas only forward (style.md §2.5).
@@ -254,6 +274,23 @@ WebApp::Task WebApp::ConnectPage(Request request) {
         "[req={}] the /connect button is misconfigured: {}", request.request_id, refused->message);
     co_return pages::Error(ViewOf(Fail(Errc::kConfigInvalid)), request.request_id);
   }
+  // Each visit mints a pending state, and the states are capped for everyone: one client gets
+  // only its share.
+  const std::string client = settings_.client_addresses.LimitKeyOf(request);
+  if (auto wait = connect_pages_.TryTake(client)) {
+    spdlog::info("[req={}] /connect refused: {} is over its limit", request.request_id, client);
+    const std::string advice = fmt::format(
+        "This address opened the connect page too often. Wait {} minute(s) and try again.",
+        (wait->count() + 59) / 60);
+    HttpResponse page = pages::Error({.status = 429,
+                                      .code = "too_many_requests",
+                                      .message = "Too many connect pages from this address.",
+                                      .title = "Too many attempts",
+                                      .advice = advice},
+                                     request.request_id);
+    page.headers.Set("Retry-After", std::to_string(wait->count()));
+    co_return page;
+  }
   auto start = co_await flow_.Start(button.mode, service::PurposeOf(button.variant));
   if (!start) {
     co_return pages::Error(ViewOf(start.error()), request.request_id);
@@ -284,7 +321,13 @@ WebApp::Task WebApp::Callback(Request request) {
   }
   if (params.from_widget || params.from_exchange) {
     // A server-to-server hook with no person and no state (protocol §2.6, §6): stored, answered
-    // at once, exchanged in the background.
+    // at once, exchanged in the background. The queue is capped for everyone: one client gets
+    // only its share.
+    const std::string client = settings_.client_addresses.LimitKeyOf(request);
+    if (auto wait = code_hooks_.TryTake(client)) {
+      spdlog::info("[req={}] code hook refused: {} is over its limit", request.request_id, client);
+      co_return TooManyAttempts(request, "Too many code hooks from this address.", *wait);
+    }
     std::string request_id = request.request_id;
     co_return co_await CodeHook(std::move(params), std::move(request_id));
   }
@@ -385,15 +428,30 @@ WebApp::Task WebApp::MetricsPage(Request request) {
   co_return response;
 }
 
-std::optional<net::HttpResponse> WebApp::RejectUnauthorized(const Request& request) const {
+std::optional<net::HttpResponse> WebApp::RejectUnauthorized(const Request& request) {
+  // A client that failed too often is refused before its key is even looked at: guessing goes
+  // no faster than the limit, and a success of another client resets nothing.
+  const std::string client = settings_.client_addresses.LimitKeyOf(request);
+  if (auto wait = api_key_failures_.Blocked(client)) {
+    spdlog::info(
+        "[req={}] {} refused: too many failed API-key attempts", request.request_id, client);
+    return TooManyAttempts(
+        request, "Too many requests with a wrong API key from this address.", *wait);
+  }
   constexpr std::string_view kBearer = "Bearer ";
-  const auto header = request.headers.Get("Authorization").value_or("");
+  const auto authorization = request.headers.Get("Authorization");
+  const auto header = authorization.value_or("");
   const bool ok =
       !settings_.api_key.Empty() && header.size() > kBearer.size() &&
       header.substr(0, kBearer.size()) == kBearer &&
       crypto::ConstantTimeEquals(header.substr(kBearer.size()), settings_.api_key.Reveal());
   if (ok) {
     return std::nullopt;
+  }
+  // A request with no Authorization at all guesses nothing (a browser, a scraper left without
+  // the key): only an attempt counts.
+  if (authorization) {
+    api_key_failures_.Record(client);
   }
   auto response = json::Error(Fail(Errc::kUnauthorized), request.request_id);
   response.headers.Set("WWW-Authenticate", "Bearer realm=\"amoauth\"");

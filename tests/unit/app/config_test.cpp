@@ -287,5 +287,63 @@ TEST(Config, MetricsNeedTheApiKeyUnlessMadePublic) {
   }
 }
 
+TEST(Config, ServerAndPerClientLimits) {
+  auto defaults = LoadConfig(Production(), false);
+  ASSERT_TRUE(defaults) << defaults.error();
+  EXPECT_EQ(defaults->http_body_limit, 1024U * 1024U);
+  EXPECT_EQ(defaults->http_header_limit, 16U * 1024U);
+  EXPECT_EQ(defaults->http_max_header_fields, 100U);
+  EXPECT_EQ(defaults->http_header_timeout, std::chrono::milliseconds(20000));
+  EXPECT_EQ(defaults->http_body_timeout, std::chrono::milliseconds(30000));
+  EXPECT_EQ(defaults->http_idle_timeout, std::chrono::milliseconds(30000));
+  EXPECT_EQ(defaults->http_write_timeout, std::chrono::milliseconds(30000));
+  EXPECT_EQ(defaults->http_max_connections, 512U);
+  EXPECT_EQ(defaults->http_max_connections_per_address, 0U);
+  EXPECT_EQ(defaults->trusted_proxies, (std::vector<std::string>{"127.0.0.1", "::1"}));
+  EXPECT_EQ(defaults->api_key_failure_limit, 10U);
+  EXPECT_EQ(defaults->connect_limit, 30U);
+  EXPECT_EQ(defaults->hook_limit, 100U);
+
+  auto vars = Production();
+  vars["AMOAUTH_HTTP_HEADER_TIMEOUT_MS"] = "500";
+  vars["AMOAUTH_HTTP_MAX_CONNECTIONS"] = "0";
+  vars["AMOAUTH_TRUSTED_PROXIES"] = " 10.0.0.0/8, 192.168.1.7 ,fd00::/8";
+  vars["AMOAUTH_CONNECT_LIMIT"] = "0";
+  auto set = LoadConfig(vars, false);
+  ASSERT_TRUE(set) << set.error();
+  EXPECT_EQ(set->http_header_timeout, std::chrono::milliseconds(500));
+  EXPECT_EQ(set->http_max_connections, 0U);
+  EXPECT_EQ(set->trusted_proxies,
+            (std::vector<std::string>{"10.0.0.0/8", "192.168.1.7", "fd00::/8"}));
+  EXPECT_EQ(set->connect_limit, 0U);
+  vars["AMOAUTH_TRUSTED_PROXIES"] = "none";
+  auto none = LoadConfig(vars, false);
+  ASSERT_TRUE(none) << none.error();
+  EXPECT_TRUE(none->trusted_proxies.empty());
+
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"AMOAUTH_HTTP_BODY_LIMIT", "10"},
+           {"AMOAUTH_HTTP_HEADER_LIMIT", "2000000"},
+           {"AMOAUTH_HTTP_MAX_HEADER_FIELDS", "0"},
+           {"AMOAUTH_HTTP_HEADER_TIMEOUT_MS", "0"},
+           {"AMOAUTH_HTTP_BODY_TIMEOUT_MS", "x"},
+           {"AMOAUTH_HTTP_IDLE_TIMEOUT_MS", "-1"},
+           {"AMOAUTH_HTTP_WRITE_TIMEOUT_MS", "99"},
+           {"AMOAUTH_HTTP_MAX_CONNECTIONS", "1000001"},
+           {"AMOAUTH_HTTP_MAX_CONNECTIONS_PER_ADDRESS", "many"},
+           {"AMOAUTH_API_KEY_FAILURE_LIMIT", "-3"},
+           {"AMOAUTH_CONNECT_LIMIT", "1.5"},
+           {"AMOAUTH_HOOK_LIMIT", "lots"},
+           {"AMOAUTH_TRUSTED_PROXIES", "10.0.0.0/33"},
+           {"AMOAUTH_TRUSTED_PROXIES", "127.0.0.1,proxy.local"},
+       }) {
+    auto bad_vars = Production();
+    bad_vars[name] = value;
+    auto bad = LoadConfig(bad_vars, false);
+    ASSERT_FALSE(bad) << name << "=" << value;
+    EXPECT_THAT(bad.error(), HasSubstr(name)) << bad.error();
+  }
+}
+
 }  // namespace
 }  // namespace amoauth::app

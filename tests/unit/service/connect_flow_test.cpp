@@ -284,6 +284,45 @@ TEST_F(ConnectFlowTest, RedirectNamingAnotherIntegrationThanItsStateIsRefused) {
   EXPECT_EQ(amo.exchanges.load(), 0);
 }
 
+TEST_F(ConnectFlowTest, KeysNobodyConnectedWithAreForgottenAfterAnHourWhenNewOnesArrive) {
+  // A stranger mints metadata states and delivers keys of its own for each: no connection
+  // follows.
+  auto junk = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  ASSERT_TRUE(RunCo(ioc,
+                    flow.AcceptSecrets({.client_id = "dddddddd-0000-0000-0000-000000000000",
+                                        .client_secret = Secret("junk"),
+                                        .state = junk->state})));
+  // A person's flow that did connect.
+  auto real = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  ASSERT_TRUE(
+      RunCo(ioc,
+            flow.AcceptSecrets(
+                {.client_id = kExternal, .client_secret = Secret("k"), .state = real->state})));
+  amo.token_client_id = kExternal;
+  ASSERT_TRUE(
+      Callback({.code = "def50200c", .referer = "example.amocrm.ru", .state = real->state}));
+
+  // Within the hour, new keys leave both alone.
+  clock.Advance(std::chrono::minutes(59));
+  auto within = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  ASSERT_TRUE(RunCo(ioc,
+                    flow.AcceptSecrets({.client_id = "eeeeeeee-0000-0000-0000-000000000000",
+                                        .client_secret = Secret("e"),
+                                        .state = within->state})));
+  EXPECT_TRUE(RunCo(ioc, stores.FindIntegration("dddddddd-0000-0000-0000-000000000000")).value());
+
+  // Past it, the next delivery forgets the unconnected one; the connected one stays.
+  clock.Advance(std::chrono::minutes(2));
+  auto later = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kCreateIntegration));
+  ASSERT_TRUE(RunCo(ioc,
+                    flow.AcceptSecrets({.client_id = "ffffffff-1111-0000-0000-000000000000",
+                                        .client_secret = Secret("f"),
+                                        .state = later->state})));
+  EXPECT_FALSE(RunCo(ioc, stores.FindIntegration("dddddddd-0000-0000-0000-000000000000")).value());
+  EXPECT_TRUE(RunCo(ioc, stores.FindIntegration(kExternal)).value());
+  EXPECT_TRUE(RunCo(ioc, stores.FindIntegration("eeeeeeee-0000-0000-0000-000000000000")).value());
+}
+
 TEST(CallbackParams, NoParameterAtAllIsTheProbe) {
   EXPECT_TRUE(CallbackParams{}.IsProbe());
   EXPECT_FALSE(CallbackParams{.state = ""}.IsProbe());

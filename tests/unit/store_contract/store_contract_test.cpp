@@ -996,6 +996,26 @@ TEST_P(StoreContract, IntegrationsAreListedInClientIdOrderWithTheirSecretsOpened
   EXPECT_EQ(all[2].state_hash, "state-ext-c");
 }
 
+TEST_P(StoreContract, IntegrationsNoConnectionUsesAreForgottenPastTheCutoff) {
+  auto store = OpenStore();
+  for (const auto& [id, created] : std::vector<std::pair<std::string, std::int64_t>>{
+           {"ext-old-unused", kNow - 7200},
+           {"ext-old-used", kNow - 7200},
+           {"ext-new-unused", kNow - 60},
+       }) {
+    Unwrap(Run(store->AddIntegration({.client_id = id,
+                                      .client_secret = Secret("s-" + id),
+                                      .state_hash = "state-" + id,
+                                      .created_at = FromUnixSeconds(created)})));
+  }
+  Unwrap(Run(store->Upsert(MakeConnection(1, "ext-old-used"), {})));
+  EXPECT_EQ(Unwrap(Run(store->ForgetUnusedIntegrations(FromUnixSeconds(kNow - 3600)))), 1U);
+  EXPECT_FALSE(Unwrap(Run(store->FindIntegration("ext-old-unused"))).has_value());
+  EXPECT_TRUE(Unwrap(Run(store->FindIntegration("ext-old-used"))).has_value());
+  EXPECT_TRUE(Unwrap(Run(store->FindIntegration("ext-new-unused"))).has_value());
+  EXPECT_EQ(Unwrap(Run(store->ForgetUnusedIntegrations(FromUnixSeconds(kNow - 3600)))), 0U);
+}
+
 TEST_P(StoreContract, CodeIsNewOnceThenKnown) {
   auto store = OpenStore();
   EXPECT_TRUE(Unwrap(Run(store->MarkUsed("code-hash", FromUnixSeconds(kNow)))));

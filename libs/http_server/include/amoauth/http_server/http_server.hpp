@@ -24,10 +24,29 @@ struct ServerOptions {
   /// PEM certificate chain and private key. Both empty: plain HTTP.
   std::string tls_certificate_chain_pem;
   std::string tls_private_key_pem;
-  /// Largest request body accepted; larger gets 413.
+  /// Largest request body accepted; larger gets 413. REQUIRES: > 0.
   std::size_t body_limit = 1024 * 1024;
-  /// Each read of a request (headers and body) and each write must finish within this.
-  std::chrono::seconds io_timeout{30};
+  /// Request line plus header fields, in bytes; larger gets 431. REQUIRES: > 0.
+  std::uint32_t header_limit = 16 * 1024;
+  /// Most header fields in one request; more gets 431. REQUIRES: > 0.
+  std::size_t max_header_fields = 100;
+  /// The request line and headers must have arrived this long after the connection opened (its
+  /// first request) or after the request's first byte (later ones); else 408 and the connection
+  /// closes (a slowloris dribbling one byte a second is cut here). A connection that has sent
+  /// nothing by then is closed without an answer.
+  std::chrono::milliseconds header_timeout{20'000};
+  /// The body must have arrived this long after the headers; else 408 and close.
+  std::chrono::milliseconds body_timeout{30'000};
+  /// A keep-alive connection waits this long for the first byte of its next request, then it
+  /// is closed (without an answer: there is no request to answer).
+  std::chrono::milliseconds idle_timeout{30'000};
+  /// Each write, and a TLS handshake, must finish within this.
+  std::chrono::milliseconds io_timeout{30'000};
+  /// Open connections at most; one more is answered 503 at once and closed. 0: no cap.
+  std::size_t max_connections = 1024;
+  /// Open connections from one peer address at most (behind a reverse proxy that is the proxy's
+  /// address: leave it 0 there); beyond it 503 and close. 0: no cap.
+  std::size_t max_connections_per_address = 0;
   /// Name for log lines ("http", "sandbox").
   std::string log_name = "http";
 };
@@ -56,6 +75,11 @@ class HttpServer {
   void Drain();
   /// Requests read and not yet answered (their handler running or their answer being written).
   [[nodiscard]] std::size_t InFlight() const;
+  /// Connections open now.
+  [[nodiscard]] std::size_t OpenConnections() const;
+  /// Connections refused so far because a connection cap was reached (max_connections,
+  /// max_connections_per_address).
+  [[nodiscard]] std::uint64_t RefusedConnections() const;
 
  private:
   struct Impl;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <string>
@@ -28,9 +29,15 @@ class IntegrationDirectory {
   /// The integration an external integration's keys make.
   [[nodiscard]] Integration External(const ExternalIntegration& external) const;
 
-  /// Stores a new external integration (the secrets webhook). Errors: those of
-  /// IntegrationStore::AddIntegration.
+  /// Stores a new external integration (the secrets webhook). On the way, forgets those created
+  /// over kUnusedIntegrationLifetime before it that no connection uses: anyone can have a
+  /// metadata state minted and deliver keys for it, so rows nobody connected must not pile up.
+  /// Errors: those of IntegrationStore::AddIntegration.
   Task<Result<void>> Add(ExternalIntegration external);
+
+  /// How long an external integration may stay without a connection: far beyond its state's
+  /// 20 minutes and the redirect's wait for the keys.
+  static constexpr std::chrono::hours kUnusedIntegrationLifetime{1};
 
   /// The external integration created for `state_hash`, if its keys have arrived.
   Task<Result<std::optional<Integration>>> ForState(std::string state_hash);

@@ -232,6 +232,10 @@ class IntegrationStore {
       std::string state_hash) = 0;
   /// Every stored integration, ordered by client_id (`amoauth export`).
   virtual Task<Result<std::vector<ExternalIntegration>>> ListIntegrations() = 0;
+  /// Deletes the integrations created before `created_before` that no connection names (no
+  /// amo_tokens row has their client id, whatever its status): keys delivered for a flow that
+  /// never connected — a stranger's, or a person's who gave up. Returns how many went.
+  virtual Task<Result<std::size_t>> ForgetUnusedIntegrations(core::TimePoint created_before) = 0;
 };
 
 /// Remembers which authorization codes were already sent to amoCRM, so that no code is ever

@@ -76,6 +76,8 @@ class SqliteStore final : public service::Store, public service::CommitCounter {
   service::Task<Result<std::optional<service::ExternalIntegration>>> FindIntegrationByState(
       std::string state_hash) override;
   service::Task<Result<std::vector<service::ExternalIntegration>>> ListIntegrations() override;
+  service::Task<Result<std::size_t>> ForgetUnusedIntegrations(
+      core::TimePoint created_before) override;
 
   service::Task<Result<bool>> MarkUsed(std::string code_hash, core::TimePoint now) override;
 

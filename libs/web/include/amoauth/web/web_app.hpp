@@ -9,10 +9,12 @@
 #include "amoauth/http_server/router.hpp"
 #include "amoauth/service/account_service.hpp"
 #include "amoauth/service/api_key_exchange.hpp"
+#include "amoauth/service/attempt_limiter.hpp"
 #include "amoauth/service/code_queue_worker.hpp"
 #include "amoauth/service/connect_flow.hpp"
 #include "amoauth/service/long_lived_tokens.hpp"
 #include "amoauth/service/metrics.hpp"
+#include "amoauth/web/client_addresses.hpp"
 
 namespace amoauth::web {
 
@@ -36,6 +38,19 @@ struct WebSettings {
   core::ButtonOptionPairs connect_button;
   /// GET /metrics without the API key (AMOAUTH_METRICS_PUBLIC=1); by default it needs it.
   bool metrics_public = false;
+
+  // Per-client limits (the client as client_addresses tells it). The defaults here count
+  // nothing; amoauth serve passes the configured ones (docs/configuration.md).
+  /// Reverse proxies whose X-Forwarded-For names the client (AMOAUTH_TRUSTED_PROXIES).
+  ClientAddresses client_addresses;
+  /// Failed API-key checks (a wrong key, or a malformed Authorization) per client; at the limit
+  /// every internal route answers 429 without comparing the key
+  /// (AMOAUTH_API_KEY_FAILURE_LIMIT).
+  service::AttemptLimits api_key_failures;
+  /// GET /connect (and /) per client: each mints a pending state (AMOAUTH_CONNECT_LIMIT).
+  service::AttemptLimits connect_pages;
+  /// The widget and exchange hooks per client: each may queue a code (AMOAUTH_HOOK_LIMIT).
+  service::AttemptLimits code_hooks;
 };
 
 /// amoauth's HTTP surface:
@@ -103,8 +118,9 @@ class WebApp {
   Task ExchangeApiKey(Request request);
   Task LegacyLogin(Request request);
 
-  /// The internal API's key check; nullopt when the caller may pass.
-  [[nodiscard]] std::optional<Response> RejectUnauthorized(const Request& request) const;
+  /// The internal API's key check; nullopt when the caller may pass. Counts failures per
+  /// client, and refuses a client over the limit (429) without comparing its key.
+  [[nodiscard]] std::optional<Response> RejectUnauthorized(const Request& request);
 
   WebSettings settings_;
   service::ConnectFlow& flow_;
@@ -114,6 +130,9 @@ class WebApp {
   service::CodeQueueWorker& codes_;
   service::ApiKeyExchange& api_keys_;
   service::MetricsReader* metrics_;
+  service::AttemptLimiter api_key_failures_;
+  service::AttemptLimiter connect_pages_;
+  service::AttemptLimiter code_hooks_;
 };
 
 }  // namespace amoauth::web
