@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 PRESET    ?= dev
 JOBS      ?= $(shell nproc)
 
-.PHONY: all deps configure build run test test-unit bench format format-check clean
+.PHONY: all deps configure build run test test-unit bench package format format-check clean
 
 all: build
 
@@ -30,6 +30,13 @@ test-unit: build
 
 bench:
 	@scripts/bench.sh
+
+## The Debian package, from a release build: build-release/amoauth_<version>_<arch>.deb
+## (docs/operations.md, "Installing the Debian package").
+package: deps
+	@cmake --preset release >/dev/null
+	@cmake --build build-release -j $(JOBS) --target amoauth
+	@cd build-release && cpack
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format-14 -i

@@ -10,7 +10,10 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   chromium fonts-liberation
   libpq-dev postgresql-15
+  dpkg-dev file curl
 )
+# dpkg-dev and file: `make package` (CPack's Depends come from dpkg-shlibdeps); curl: the package
+# test's smoke test. systemd-analyze (package systemd), when present, verifies the unit too.
 # postgresql-15 is for the tests: each run starts its own server in a temp dir on a Unix socket
 # (scripts/postgres-scratch.sh). The cluster Debian's package may create and start is never used.
 # Node may come from elsewhere than Debian (the machines here ship Node 20 with its own npm,

@@ -27,7 +27,7 @@ std::unique_ptr<Runtime> Prepare(const CommonOptions& options,
     exit_code = 2;
     return nullptr;
   }
-  SetUpLogging(loaded->log_level == "info" ? "warn" : loaded->log_level);
+  SetUpLogging(loaded->log_level == "info" ? "warn" : loaded->log_level, loaded->log_format);
   if (options.sandbox) {
     if (auto ok = EnsureSandboxSecrets(*loaded); !ok) {
       fmt::print(stderr, "amoauth: {}\n", ok.error());

@@ -483,6 +483,12 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
     }
     c.log_level = *v;
   }
+  if (auto v = Get(vars, "AMOAUTH_LOG_FORMAT")) {
+    if (*v != "text" && *v != "json") {
+      return fmt::format("AMOAUTH_LOG_FORMAT must be text or json (got \"{}\").", *v);
+    }
+    c.log_format = *v;
+  }
 
   if (auto v = Get(vars, "AMOAUTH_SECRETS_PATH")) {
     if (v->front() != '/' || v->find_first_of("?# ") != std::string::npos) {

@@ -81,6 +81,9 @@ struct Config {
   std::chrono::milliseconds webhook_timeout{10000};  ///< AMOAUTH_WEBHOOK_TIMEOUT_MS.
 
   std::string log_level = "info";  ///< AMOAUTH_LOG_LEVEL: trace|debug|info|warn|error.
+  /// AMOAUTH_LOG_FORMAT: text (one line for people) | json (one object per line); both carry the
+  /// request id of the line's request (docs/operations.md, "Logs").
+  std::string log_format = "text";
 
   // The site button and the pages around it.
   /// AMOAUTH_SECRETS_PATH: where amoCRM posts a new external integration's keys (protocol §5);

@@ -155,7 +155,7 @@ int RunDoctor(const CommonOptions& options) {
     return report.Verdict();
   }
   Config& config = *loaded;
-  SetUpLogging(config.log_level == "info" ? "warn" : config.log_level);
+  SetUpLogging(config.log_level == "info" ? "warn" : config.log_level, config.log_format);
   if (options.sandbox) {
     if (auto ok = EnsureSandboxSecrets(config); !ok) {
       report.Fail("configuration", ok.error());

@@ -7,11 +7,13 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "amoauth/crypto/random_bytes.hpp"
+#include "log_format.hpp"
 
 namespace amoauth::app {
 namespace {
@@ -155,9 +157,11 @@ Checked<void> WriteSandboxEnv(const Config& config) {
   return WritePrivateFile(path, text);
 }
 
-void SetUpLogging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("amoauth");
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %v", spdlog::pattern_time_type::utc);
+void SetUpLogging(const std::string& level, const std::string& format) {
+  // Every logger is a clone of this one and shares its sink, so the sink's formatter is theirs.
+  auto logger =
+      format == "json" ? spdlog::stderr_logger_mt("amoauth") : spdlog::stderr_color_mt("amoauth");
+  logger->set_formatter(format == "json" ? MakeJsonLogFormatter() : MakeTextLogFormatter());
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(level));
 }

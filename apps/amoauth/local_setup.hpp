@@ -23,7 +23,8 @@ namespace amoauth::app {
 /// Writes `text` to `path` readable by the owner only.
 [[nodiscard]] Checked<void> WritePrivateFile(const std::string& path, const std::string& text);
 
-/// Sets up the default spdlog logger on stderr at `level`.
-void SetUpLogging(const std::string& level);
+/// Sets up the default spdlog logger on stderr at `level`, in `format` (AMOAUTH_LOG_FORMAT:
+/// "text" or "json", log_format.hpp).
+void SetUpLogging(const std::string& level, const std::string& format = "text");
 
 }  // namespace amoauth::app

@@ -19,6 +19,7 @@
 
 #include "amoauth/http_server/http_server.hpp"
 #include "amoauth/http_server/router.hpp"
+#include "amoauth/net/log_context.hpp"
 #include "amoauth/sandbox/sandbox.hpp"
 #include "amoauth/web/web_app.hpp"
 #include "commands.hpp"
@@ -174,7 +175,7 @@ int RunServe(const ServeOptions& options) {
     return 2;
   }
   Config config = std::move(*loaded);
-  SetUpLogging(config.log_level);
+  SetUpLogging(config.log_level, config.log_format);
   const bool sandbox_mode = options.common.sandbox;
   if (sandbox_mode) {
     if (auto ok = EnsureSandboxSecrets(config); !ok) {
@@ -285,14 +286,20 @@ int RunServe(const ServeOptions& options) {
 
   // The background work: refresh ahead of expiry and keep idle accounts alive; deliver webhooks.
   service::RefreshScheduler& scheduler = (*runtime)->Scheduler();
-  boost::asio::co_spawn(ioc, scheduler.Run(), boost::asio::detached);
+  // Each logs with a job id of its own in place of a request id (the scheduler: per account).
+  const auto background = [&ioc](const char* job) {
+    return net::WithLogId(ioc.get_executor(), std::make_shared<const std::string>(job));
+  };
+  boost::asio::co_spawn(background("scheduler"), scheduler.Run(), boost::asio::detached);
   service::WebhookDispatcher* webhooks = (*runtime)->Webhooks();
   if (webhooks != nullptr) {
-    boost::asio::co_spawn(ioc, webhooks->Run(), boost::asio::detached);
+    boost::asio::co_spawn(background("webhooks"), webhooks->Run(), boost::asio::detached);
   }
   // Codes from the widget-install and exchange_api_key hooks, including any a previous run left.
   service::CodeQueueWorker& codes = (*runtime)->Codes();
-  boost::asio::co_spawn(codes.Executor(), codes.Run(), boost::asio::detached);
+  const auto codes_executor =
+      net::WithLogId(codes.Executor(), std::make_shared<const std::string>("codes"));
+  boost::asio::co_spawn(codes_executor, codes.Run(), boost::asio::detached);
   spdlog::info("refresh scheduler running as {}; webhooks {}",
                (*runtime)->InstanceId(),
                webhooks != nullptr ? "on" : "off (AMOAUTH_WEBHOOK_URL is not set)");
@@ -303,13 +310,20 @@ int RunServe(const ServeOptions& options) {
                  sandbox->BrowserBaseUrl(),
                  sandbox->ConnectTo(),
                  sandbox->BrowserBaseUrl());
-    fmt::print(stderr,
-               "\n  amoauth is running with the amoCRM sandbox.\n"
-               "  Open {}/connect and press \"Connect amoCRM\".\n"
-               "  Internal API key: {}/api.key  (export AMOAUTH_API_KEY=$(cat {}/api.key))\n\n",
-               base_url,
-               config.DataDir(),
-               config.DataDir());
+    if (config.log_format == "json") {
+      spdlog::info(
+          "amoauth is running with the amoCRM sandbox: open {}/connect; API key in {}/api.key",
+          base_url,
+          config.DataDir());
+    } else {
+      fmt::print(stderr,
+                 "\n  amoauth is running with the amoCRM sandbox.\n"
+                 "  Open {}/connect and press \"Connect amoCRM\".\n"
+                 "  Internal API key: {}/api.key  (export AMOAUTH_API_KEY=$(cat {}/api.key))\n\n",
+                 base_url,
+                 config.DataDir(),
+                 config.DataDir());
+    }
   }
   if (!options.ready_file.empty()) {
     boost::json::object ready{{"url", base_url}, {"redirect_uri", config.redirect_uri}};

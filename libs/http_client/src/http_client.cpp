@@ -38,6 +38,8 @@
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
+#include "amoauth/net/log_context.hpp"
+
 namespace amoauth::http_client {
 namespace {
 
@@ -376,7 +378,9 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(ClientReque
       // A kept-alive connection belongs to the strand of the request that opened it: its stream's
       // executor, where Beast runs the stream's timeout handler. Every operation on it runs there
       // too, never on this request's strand, or the two could touch the stream at once.
-      const asio::any_io_executor home = connection->Tcp().get_executor();
+      // It logs with this request's id, not that of the request that opened it.
+      const asio::any_io_executor home =
+          net::WithLogId(connection->Tcp().get_executor(), net::CurrentLogIdShared());
       auto exchange = Exchange(*connection, req, deadline);
       exchanged = co_await asio::co_spawn(home, std::move(exchange), asio::use_awaitable);
     } else {
@@ -557,11 +561,15 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Send(ClientRequest reques
   // Each request runs on a strand of its own, so a resolver handler and the timer racing it
   // never run at once, whatever executor the caller is on. Over the io_context's own executor
   // when that is what the client was given: one type-erased executor per completion, not two.
+  // The strand logs with the caller's log id (net::LogContextExecutor), if it has one.
   asio::any_io_executor strand;
   if (const auto* io = impl_->executor.target<asio::io_context::executor_type>()) {
     strand = asio::make_strand(*io);
   } else {
     strand = asio::make_strand(impl_->executor);
+  }
+  if (auto log_id = net::CurrentLogIdShared()) {
+    strand = net::WithLogId(strand, std::move(log_id));
   }
   co_return co_await asio::co_spawn(
       std::move(strand), impl_->Perform(std::move(request)), asio::use_awaitable);

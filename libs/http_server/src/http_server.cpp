@@ -37,6 +37,8 @@
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include "amoauth/net/log_context.hpp"
+
 namespace amoauth::http_server {
 namespace {
 
@@ -106,14 +108,16 @@ std::string AddressText(asio::ip::address address) {
   return address.to_string();
 }
 
-/// A strand for one connection. Over the io_context's own executor when that is what the server
-/// was given: every completion of the connection then passes through one type-erased executor
-/// (any_io_executor) instead of two (a strand over an any_io_executor, itself in one).
-asio::any_io_executor MakeConnectionStrand(const asio::any_io_executor& executor) {
+/// A strand for one connection, logging with `log_slot`'s id (net::LogContextExecutor). Over the
+/// io_context's own executor when that is what the server was given: every completion of the
+/// connection then passes through one type-erased executor (any_io_executor) instead of two (a
+/// strand over an any_io_executor, itself in one).
+asio::any_io_executor MakeConnectionStrand(const asio::any_io_executor& executor,
+                                           std::shared_ptr<net::LogSlot> log_slot) {
   if (const auto* io = executor.target<asio::io_context::executor_type>()) {
-    return asio::make_strand(*io);
+    return net::WithLogSlot(asio::make_strand(*io), std::move(log_slot));
   }
-  return asio::make_strand(executor);
+  return net::WithLogSlot(asio::make_strand(executor), std::move(log_slot));
 }
 
 /// An error of Beast's HTTP parser that means "the peer sent garbage" rather than "the
@@ -127,9 +131,13 @@ bool IsMalformedRequest(const error_code& ec) {
 /// One accepted connection. Lives on its own strand; Close() must run there.
 class Connection final {
  public:
-  Connection(tcp::socket socket, ssl::context* tls, std::string remote_address)
+  Connection(tcp::socket socket,
+             ssl::context* tls,
+             std::string remote_address,
+             std::shared_ptr<net::LogSlot> log_slot)
       : executor_(socket.get_executor()),
         remote_address_(std::move(remote_address)),
+        log_slot_(std::move(log_slot)),
         read_timer_(executor_) {
     if (tls != nullptr) {
       tls_.emplace(std::move(socket), *tls);
@@ -140,6 +148,8 @@ class Connection final {
 
   [[nodiscard]] const asio::any_io_executor& Executor() const { return executor_; }
   [[nodiscard]] const std::string& RemoteAddress() const { return remote_address_; }
+  /// The id every line logged for this connection carries: the request's being handled.
+  [[nodiscard]] net::LogSlot& LogSlot() { return *log_slot_; }
   [[nodiscard]] SslStream* Tls() { return tls_ ? &*tls_ : nullptr; }
   [[nodiscard]] beast::tcp_stream* Plain() { return plain_ ? &*plain_ : nullptr; }
   [[nodiscard]] beast::tcp_stream& Tcp() { return tls_ ? beast::get_lowest_layer(*tls_) : *plain_; }
@@ -184,6 +194,7 @@ class Connection final {
  private:
   asio::any_io_executor executor_;
   std::string remote_address_;
+  std::shared_ptr<net::LogSlot> log_slot_;
   asio::steady_timer read_timer_;  ///< the read deadline; on the connection's strand
   std::uint64_t read_generation_ = 0;
   bool read_timed_out_ = false;
@@ -221,7 +232,7 @@ http::response<http::string_body> ToBeast(net::HttpResponse response,
   res.version(version);
   // Informational statuses are the server's business, not a handler's.
   if (response.status < 200 || response.status > 999) {
-    log.error("[req={}] handler returned HTTP status {}; sending 500", request_id, response.status);
+    log.error("handler returned HTTP status {}; sending 500", response.status);
     response = net::HttpResponse::JsonError(
         500, "internal_error", fmt::format("internal error (request {})", request_id));
   }
@@ -234,7 +245,7 @@ http::response<http::string_body> ToBeast(net::HttpResponse response,
       continue;
     }
     if (!IsSafeField(field.name, field.value)) {
-      log.error("[req={}] dropped an invalid response header field", request_id);
+      log.error("dropped an invalid response header field");
       continue;
     }
     res.insert(field.name, field.value);
@@ -498,7 +509,8 @@ void HttpServer::Impl::Refuse(tcp::socket& socket) {
 
 asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
-    const asio::any_io_executor strand = MakeConnectionStrand(self->executor);
+    auto log_slot = std::make_shared<net::LogSlot>();
+    const asio::any_io_executor strand = MakeConnectionStrand(self->executor, log_slot);
     auto [ec, socket] = co_await self->acceptor.async_accept(strand, kUseTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) {
@@ -512,8 +524,10 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
     error_code endpoint_ec;
     const tcp::endpoint remote = socket.remote_endpoint(endpoint_ec);
     std::string remote_address = endpoint_ec ? std::string() : AddressText(remote.address());
-    auto connection = std::make_shared<Connection>(
-        std::move(socket), self->tls ? &*self->tls : nullptr, std::move(remote_address));
+    auto connection = std::make_shared<Connection>(std::move(socket),
+                                                   self->tls ? &*self->tls : nullptr,
+                                                   std::move(remote_address),
+                                                   std::move(log_slot));
     const Admission admission = self->Admit(connection);
     if (admission == Admission::kStopping) {
       co_return;  // `connection` closes the socket
@@ -704,7 +718,14 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     http::request<http::string_body> req = parser.release();
     const unsigned version = req.version();
     const bool keep_alive = req.keep_alive();
-    std::string request_id = NextRequestId();
+    // The caller's X-Request-Id when it is one we can log as is; else ours.
+    const auto incoming_id = req.find("X-Request-Id");
+    std::string request_id =
+        incoming_id != req.end() && net::IsAcceptableRequestId(incoming_id->value())
+            ? std::string(incoming_id->value())
+            : NextRequestId();
+    // Every line logged until the next request, here or in the layers below, carries the id.
+    net::SetLogId(connection.LogSlot(), request_id);
     const auto started = std::chrono::steady_clock::now();
     net::HttpRequest request = FromBeast(std::move(req), connection.RemoteAddress(), request_id);
     const std::string method = request.method;
@@ -726,14 +747,14 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
     // The path only: query strings carry codes and tokens.
-    log->info("[req={}] {} {} {} -> {} ({} ms){}",
-              request_id,
+    log->info("{} {} {} -> {} ({} ms){}",
               connection.RemoteAddress(),
               method,
               path,
               status,
               elapsed.count(),
               write_ec ? " write failed: " + write_ec.message() : std::string());
+    net::SetLogId(connection.LogSlot(), {});
     if (write_ec) {
       co_return;
     }
@@ -749,11 +770,8 @@ asio::awaitable<void> HttpServer::Impl::Reject(Stream& stream,
                                                Connection& connection,
                                                const std::string& request_id,
                                                net::HttpResponse response) {
-  log->info("[req={}] {} rejected: {} {}",
-            request_id,
-            connection.RemoteAddress(),
-            response.status,
-            response.body);
+  net::SetLogId(connection.LogSlot(), request_id);
+  log->info("{} rejected: {} {}", connection.RemoteAddress(), response.status, response.body);
   http::response<http::string_body> res = ToBeast(std::move(response), request_id, 11, false, *log);
   beast::tcp_stream& tcp = connection.Tcp();
   tcp.expires_after(options.io_timeout);
@@ -805,7 +823,7 @@ asio::awaitable<net::HttpResponse> HttpServer::Impl::Handle(net::HttpRequest req
   } catch (...) {
     failure = "non-standard exception";
   }
-  log->error("[req={}] handler threw: {}", request_id, failure);
+  log->error("handler threw: {}", failure);
   co_return net::HttpResponse::JsonError(
       500, "internal_error", fmt::format("internal error (request {})", request_id));
 }

@@ -12,6 +12,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "amoauth/net/log_context.hpp"
+
 namespace amoauth::service {
 
 RefreshScheduler::RefreshScheduler(AccountService& accounts,
@@ -94,7 +96,10 @@ Task<void> RefreshScheduler::Worker(std::shared_ptr<Round> round) {
   while (round->next < round->rows.size() && !stopped_) {
     core::Connection row = std::move(round->rows[round->next++]);
     const std::int64_t account_id = row.account_id;
-    auto refreshed = co_await accounts_.RefreshIfDue(std::move(row));
+    // Every line of this refresh, down to the store and the amoCRM client, names the account.
+    std::string log_id = fmt::format("refresh-{}", account_id);
+    auto refresh = accounts_.RefreshIfDue(std::move(row));
+    auto refreshed = co_await net::RunWithLogId(std::move(log_id), std::move(refresh));
     if (!refreshed && !Is(refreshed.error(), Errc::kReauthRequired)) {
       spdlog::debug("scheduler: account {}: {}", account_id, refreshed.error().message());
     }

@@ -101,7 +101,7 @@ WebApp::Task WebApp::CodeHook(service::CallbackParams params, std::string reques
   const bool widget = params.from_widget.has_value();
   auto accepted = co_await codes_.Accept(std::move(params));
   if (!accepted) {
-    spdlog::info("[req={}] code hook refused: {}", request_id, accepted.error().message());
+    spdlog::info("code hook refused: {}", accepted.error().message());
     if (Is(accepted.error(), Errc::kInvalidArgument)) {
       co_return BadRequest(
           "The hook needs a code and a referer (the account host); nothing was stored.",

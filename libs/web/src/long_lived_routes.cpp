@@ -47,8 +47,7 @@ WebApp::Task WebApp::AddLongLivedToken(Request request) {
       domain != nullptr && domain->is_string() ? std::string(domain->get_string()) : std::string();
   auto added = co_await long_lived_.Add(std::move(secret), std::move(host));
   if (!added) {
-    spdlog::info(
-        "[req={}] long-lived token refused: {}", request.request_id, added.error().message());
+    spdlog::info("long-lived token refused: {}", added.error().message());
     co_return json::Error(added.error(), request.request_id);
   }
   co_return HttpResponse::Json(201, json::Account(*added, std::nullopt));

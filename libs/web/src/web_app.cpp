@@ -270,8 +270,7 @@ WebApp::Task WebApp::ConnectPage(Request request) {
   core::SiteButton button;
   button.title = fmt::format("Connect {}", core::ProductName(settings_.platform));
   if (auto refused = core::MakeSiteButton(ButtonContext(), options, button)) {
-    spdlog::error(
-        "[req={}] the /connect button is misconfigured: {}", request.request_id, refused->message);
+    spdlog::error("the /connect button is misconfigured: {}", refused->message);
     co_return pages::Error(ViewOf(Fail(Errc::kConfigInvalid)), request.request_id);
   }
   // Each visit mints a pending state, and the states are capped for everyone: one client gets
@@ -341,8 +340,7 @@ WebApp::Task WebApp::Callback(Request request) {
     }
   }
   if (!connected) {
-    spdlog::info(
-        "[req={}] callback not completed: {}", request.request_id, connected.error().message());
+    spdlog::info("callback not completed: {}", connected.error().message());
     co_return pages::Error(ViewOf(connected.error()), request.request_id, opener);
   }
   co_return pages::Connected(*connected, opener);
@@ -374,8 +372,7 @@ WebApp::Task WebApp::DisconnectHook(Request request) {
   auto done = co_await accounts_.Disconnect(
       std::string(*client_uuid), std::string(*account_id), std::string(*signature));
   if (!done) {
-    spdlog::warn(
-        "[req={}] disconnect hook refused: {}", request.request_id, done.error().message());
+    spdlog::warn("disconnect hook refused: {}", done.error().message());
     co_return json::Error(done.error(), request.request_id);
   }
   co_return HttpResponse::Json(200, R"({"status":"ok"})");
@@ -399,8 +396,7 @@ WebApp::Task WebApp::SecretsHook(Request request) {
   }
   auto accepted = co_await flow_.AcceptSecrets(std::move(*delivery));
   if (!accepted) {
-    spdlog::warn(
-        "[req={}] secrets webhook refused: {}", request.request_id, accepted.error().message());
+    spdlog::warn("secrets webhook refused: {}", accepted.error().message());
     co_return json::Error(accepted.error(), request.request_id);
   }
   co_return HttpResponse::Json(200, R"({"status":"ok"})");
@@ -419,7 +415,7 @@ WebApp::Task WebApp::MetricsPage(Request request) {
   }
   auto sample = co_await metrics_->Read();
   if (!sample) {
-    spdlog::error("[req={}] /metrics: {}", request.request_id, sample.error().message());
+    spdlog::error("/metrics: {}", sample.error().message());
     co_return json::Error(sample.error(), request.request_id);
   }
   HttpResponse response = HttpResponse::Text(200, RenderMetrics(*sample));

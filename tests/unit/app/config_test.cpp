@@ -68,6 +68,8 @@ TEST(Config, BadValuesNameTheirVariable) {
       {"AMOAUTH_DISCONNECT_PATH", "disconnect?x"},
       {"AMOAUTH_DISCONNECT_PATH", "/api/v1/integrations/amo-crm/callback"},
       {"AMOAUTH_LOG_LEVEL", "loud"},
+      {"AMOAUTH_LOG_FORMAT", "JSON"},
+      {"AMOAUTH_LOG_FORMAT", "logfmt"},
       {"AMO_REDIRECT_URI", "not a url"},
       {"AMOAUTH_CONSENT_URL", "ftp://x"},
       {"AMOAUTH_SECRETS_PATH", "secrets"},
@@ -103,6 +105,17 @@ TEST(Config, BadValuesNameTheirVariable) {
     ASSERT_FALSE(c) << missing;
     EXPECT_THAT(c.error(), HasSubstr(missing));
   }
+}
+
+TEST(Config, LogFormatIsTextUnlessJsonIsAsked) {
+  auto vars = Production();
+  auto text = LoadConfig(vars, false);
+  ASSERT_TRUE(text) << text.error();
+  EXPECT_EQ(text->log_format, "text");
+  vars["AMOAUTH_LOG_FORMAT"] = "json";
+  auto json = LoadConfig(vars, false);
+  ASSERT_TRUE(json) << json.error();
+  EXPECT_EQ(json->log_format, "json");
 }
 
 TEST(Config, DatabaseUrlChoosesTheEngine) {
