@@ -254,6 +254,8 @@ int RunServe(const ServeOptions& options) {
                       .long_lived = (*runtime)->LongLived(),
                       .clock = (*runtime)->Clock(),
                       .metrics = &(*runtime)->MetricsReport(),
+                      .history = &(*runtime)->StoreForAdmin(),
+                      .integrations = &(*runtime)->StoreForAdmin(),
                   });
   web.AddRoutes(router);
   server.Start();

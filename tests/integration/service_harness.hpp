@@ -100,6 +100,8 @@ class ServiceHarness {
     core::Platform platform = core::Platform::kAmocrm;
     /// AMOAUTH_METRICS_PUBLIC=1: GET /metrics without the API key.
     bool metrics_public = false;
+    /// The admin UI's cookie carries Secure (as when the Redirect URI is https).
+    bool admin_cookie_secure = false;
   };
 
   ServiceHarness();
@@ -158,6 +160,12 @@ class ServiceHarness {
                                    std::string target,
                                    const std::string& header,
                                    const std::string& value);
+  /// A request to amoauth with exactly these headers (no API key unless given): the admin UI's
+  /// cookies, forms and Origin.
+  net::HttpResponse Send(std::string method,
+                         std::string target,
+                         std::vector<std::pair<std::string, std::string>> headers,
+                         std::string body = {});
   /// POST /sandbox/config with `changes` (JSON); throws unless the sandbox took them.
   void ConfigureSandbox(const std::string& changes);
   /// GET of a sandbox path (control API), parsed as JSON.
