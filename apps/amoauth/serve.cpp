@@ -283,7 +283,9 @@ int RunServe(const ServeOptions& options) {
     fmt::print(stderr,
                "\n  amoauth is running with the amoCRM sandbox.\n"
                "  Open {}/connect and press \"Connect amoCRM\".\n"
+               "  Admin UI: {}/admin (log in with the internal API key)\n"
                "  Internal API key: {}/api.key  (export AMOAUTH_API_KEY=$(cat {}/api.key))\n\n",
+               base_url,
                base_url,
                config.DataDir(),
                config.DataDir());

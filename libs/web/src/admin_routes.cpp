@@ -2,6 +2,7 @@
 // accounts, an account's history and actions, the integrations. Server-rendered; the only script
 // is /admin/admin.js.
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <map>
 
@@ -354,7 +355,8 @@ WebApp::Task WebApp::AdminDisconnect(Request request) {
                                  "The form names no account and integration.",
                                  caller->csrf);
   }
-  auto done = co_await accounts_.DisconnectByOperator(*id, std::string(*client_id));
+  std::string integration(*client_id);
+  auto done = co_await accounts_.DisconnectByOperator(*id, std::move(integration));
   if (!done) {
     const ErrorView error = ViewOf(done.error());
     co_return admin::MessagePage(error.status, error.title, error.advice, caller->csrf);
