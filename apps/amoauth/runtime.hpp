@@ -51,6 +51,8 @@ class Runtime {
   /// This process's name in refresh leases.
   [[nodiscard]] const std::string& InstanceId() const { return instance_id_; }
   [[nodiscard]] const core::Clock& Clock() const { return clock_; }
+  /// The store itself (the admin UI reads account history and integrations from it).
+  [[nodiscard]] service::Store& StoreForAdmin() { return *store_; }
 
  private:
   explicit Runtime(Config config) : config_(std::move(config)) {}

@@ -280,6 +280,8 @@ int RunServe(const ServeOptions& options) {
                       .long_lived = (*runtime)->LongLived(),
                       .clock = (*runtime)->Clock(),
                       .metrics = &(*runtime)->MetricsReport(),
+                      .history = &(*runtime)->StoreForAdmin(),
+                      .integrations = &(*runtime)->StoreForAdmin(),
                   });
   web.AddRoutes(router);
   server.Start();
@@ -312,14 +314,18 @@ int RunServe(const ServeOptions& options) {
                  sandbox->BrowserBaseUrl());
     if (config.log_format == "json") {
       spdlog::info(
-          "amoauth is running with the amoCRM sandbox: open {}/connect; API key in {}/api.key",
+          "amoauth is running with the amoCRM sandbox: open {}/connect; admin UI {}/admin; "
+          "API key in {}/api.key",
+          base_url,
           base_url,
           config.DataDir());
     } else {
       fmt::print(stderr,
                  "\n  amoauth is running with the amoCRM sandbox.\n"
                  "  Open {}/connect and press \"Connect amoCRM\".\n"
+                 "  Admin UI: {}/admin (log in with the internal API key)\n"
                  "  Internal API key: {}/api.key  (export AMOAUTH_API_KEY=$(cat {}/api.key))\n\n",
+                 base_url,
                  base_url,
                  config.DataDir(),
                  config.DataDir());

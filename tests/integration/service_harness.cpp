@@ -127,7 +127,8 @@ ServiceHarness::ServiceHarness(Options options)
                        .client_addresses = std::move(clients),
                        .api_key_failures = options.api_key_failures,
                        .connect_pages = options.connect_pages,
-                       .code_hooks = options.code_hooks},
+                       .code_hooks = options.code_hooks,
+                       .admin_cookie_secure = options.admin_cookie_secure},
       web::WebServices{
           .flow = *flow_,
           .accounts = *accounts_,
@@ -136,6 +137,8 @@ ServiceHarness::ServiceHarness(Options options)
           .long_lived = *long_lived_,
           .clock = clock,
           .metrics = metrics_reader_.get(),
+          .history = store_.get(),
+          .integrations = store_.get(),
       });
   web_->AddRoutes(router_);
   server_->Start();
@@ -275,6 +278,20 @@ net::HttpResponse ServiceHarness::DecideMetadata(const std::string& state,
   form.params().append({"decision", decision});
   return SandboxPost(
       "/oauth/decision", "application/x-www-form-urlencoded", std::string(form.encoded_query()));
+}
+
+net::HttpResponse ServiceHarness::Send(std::string method,
+                                       std::string target,
+                                       std::vector<std::pair<std::string, std::string>> headers,
+                                       std::string body) {
+  http_client::ClientRequest request;
+  request.method = std::move(method);
+  request.url = base_url_ + target;
+  request.body = std::move(body);
+  for (const auto& [name, value] : headers) {
+    request.headers.Set(name, value);
+  }
+  return Must(Await(plain_http_->Send(std::move(request))), "call amoauth");
 }
 
 net::HttpResponse ServiceHarness::CallWithHeader(std::string method,

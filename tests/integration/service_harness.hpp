@@ -105,6 +105,8 @@ class ServiceHarness {
     service::AttemptLimits api_key_failures;
     service::AttemptLimits connect_pages;
     service::AttemptLimits code_hooks;
+    /// The admin UI's cookie carries Secure (as when the Redirect URI is https).
+    bool admin_cookie_secure = false;
   };
 
   ServiceHarness();
@@ -165,6 +167,12 @@ class ServiceHarness {
                                    std::string target,
                                    const std::string& header,
                                    const std::string& value);
+  /// A request to amoauth with exactly these headers (no API key unless given): the admin UI's
+  /// cookies, forms and Origin.
+  net::HttpResponse Send(std::string method,
+                         std::string target,
+                         std::vector<std::pair<std::string, std::string>> headers,
+                         std::string body = {});
   /// POST /sandbox/config with `changes` (JSON); throws unless the sandbox took them.
   void ConfigureSandbox(const std::string& changes);
   /// GET of a sandbox path (control API), parsed as JSON.

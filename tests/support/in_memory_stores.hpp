@@ -450,6 +450,9 @@ class InMemoryStores final : public service::ConnectionStore,
   // REQUIRES: mutex_ held.
   void EnqueueLocked(std::vector<service::Event> events, core::TimePoint now) {
     for (auto& event : events) {
+      if (!event.deliver) {
+        continue;  // the account's history only (not kept here)
+      }
       OutboxSlot slot;
       slot.entry.id = next_event_id_++;
       slot.entry.type = std::move(event.type);

@@ -33,6 +33,8 @@ constexpr int kDisconnectAttempts = 5;
 
 constexpr std::string_view kDisconnectedMessage =
     "amoCRM reported that the account disconnected the integration";
+constexpr std::string_view kOperatorDisconnectedMessage =
+    "an operator disconnected the account in amoauth's admin UI";
 
 /// A 401 this close to a long-lived token's exp is its expiry seen by a clock a little ahead of
 /// ours, not a revocation.
@@ -92,6 +94,10 @@ AccountService::AccountService(IntegrationDirectory& integrations,
 
 Task<Result<std::vector<core::Connection>>> AccountService::List() {
   co_return co_await ports_.connections.List();
+}
+
+Task<Result<std::vector<core::Connection>>> AccountService::ListAccount(std::int64_t account_id) {
+  co_return co_await ports_.connections.FindByAccount(account_id);
 }
 
 Task<Result<core::Connection>> AccountService::Get(std::int64_t account_id,
@@ -460,6 +466,15 @@ Task<Result<core::Connection>> AccountService::StoreRefreshed(core::Connection r
     json::object data{{"failed_attempts", row.refresh_failures}, {"last_error", row.last_error}};
     events = ports_.events.Make(event_type::kTokenRefreshRecovered, *fresh, json::serialize(data));
   }
+  {
+    // The account's history shows every refresh (the backend is told only of recoveries).
+    json::object data{{"expires_at", core::FormatIsoTime(fresh->expires_at)}};
+    auto refreshed =
+        ports_.events.MakeHistory(event_type::kTokenRefreshed, *fresh, json::serialize(data));
+    events.insert(events.end(),
+                  std::make_move_iterator(refreshed.begin()),
+                  std::make_move_iterator(refreshed.end()));
+  }
   const int failures_before = row.refresh_failures;
   auto stored = co_await ports_.connections.Replace(*fresh, row.version, std::move(events));
   if (!stored) {
@@ -661,14 +676,33 @@ Task<Result<void>> AccountService::Disconnect(std::string client_uuid,
     co_return Fail(Errc::kInvalidArgument);
   }
   const core::AccountKey key{account_id, integration->client_id};
+  co_return co_await EraseTokens(key, kDisconnectedMessage, "amocrm");
+}
+
+Task<Result<void>> AccountService::DisconnectByOperator(std::int64_t account_id,
+                                                        std::string client_id) {
+  const core::AccountKey key{account_id, std::move(client_id)};
+  auto found = co_await Latest().Find(key);
+  if (!found) {
+    co_return found.error();
+  }
+  if (!*found) {
+    co_return Fail(Errc::kNotFound);
+  }
+  co_return co_await EraseTokens(key, kOperatorDisconnectedMessage, "operator");
+}
+
+Task<Result<void>> AccountService::EraseTokens(core::AccountKey key,
+                                               std::string_view message,
+                                               std::string_view by) {
+  const std::int64_t account_id = key.account_id;
   for (int attempt = 1;; ++attempt) {
     auto found = co_await Latest().Find(key);
     if (!found) {
       co_return found.error();
     }
     if (!*found) {
-      spdlog::info("account {}: amoCRM says it disconnected the integration; it was not connected",
-                   account_id);
+      spdlog::info("account {}: disconnect ({}): it was not connected", account_id, by);
       co_return Result<void>{};
     }
     core::Connection row = std::move(**found);
@@ -681,13 +715,13 @@ Task<Result<void>> AccountService::Disconnect(std::string client_uuid,
     row.refresh_token = Secret();
     row.next_refresh_at = core::TimePoint{};
     row.refresh_failures = 0;
-    row.last_error = std::string(kDisconnectedMessage);
+    row.last_error = std::string(message);
     row.last_error_at = ports_.clock.Now();
-    auto events = ports_.events.Make(event_type::kAccountDisconnected, row);
+    const json::object data{{"by", by}};
+    auto events = ports_.events.Make(event_type::kAccountDisconnected, row, json::serialize(data));
     auto stored = co_await ports_.connections.Replace(std::move(row), version, std::move(events));
     if (stored) {
-      spdlog::info("account {}: disconnected the integration in amoCRM; its tokens are erased",
-                   account_id);
+      spdlog::info("account {}: disconnected ({}); its tokens are erased", account_id, by);
       co_return Result<void>{};
     }
     if (Is(stored.error(), Errc::kNotFound)) {

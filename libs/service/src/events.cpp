@@ -17,30 +17,55 @@ EventFactory::EventFactory(bool enabled, const core::Clock& clock, core::Random&
 std::vector<Event> EventFactory::Make(std::string_view type,
                                       const core::Connection& connection,
                                       std::string_view data_json) const {
-  return Build(type,
-               connection.account_id,
-               connection.client_id,
-               connection.base_domain,
-               json::value(core::ToString(connection.status)),
-               data_json);
+  // With webhooks off the event is still built, for the account's history only.
+  return ForAccount(Build(type,
+                          connection.account_id,
+                          connection.client_id,
+                          connection.base_domain,
+                          json::value(core::ToString(connection.status)),
+                          data_json),
+                    connection,
+                    enabled_);
+}
+
+std::vector<Event> EventFactory::MakeHistory(std::string_view type,
+                                             const core::Connection& connection,
+                                             std::string_view data_json) const {
+  return ForAccount(Build(type,
+                          connection.account_id,
+                          connection.client_id,
+                          connection.base_domain,
+                          json::value(core::ToString(connection.status)),
+                          data_json),
+                    connection,
+                    false);
 }
 
 std::vector<Event> EventFactory::MakeForHost(std::string_view type,
                                              std::string_view base_domain,
                                              std::string_view client_id,
                                              std::string_view data_json) const {
-  return Build(type, nullptr, client_id, base_domain, nullptr, data_json);
+  if (!enabled_) {
+    return {};  // no account to keep a history for, and nobody to tell
+  }
+  return {Build(type, nullptr, client_id, base_domain, nullptr, data_json)};
 }
 
-std::vector<Event> EventFactory::Build(std::string_view type,
-                                       json::value account_id,
-                                       std::string_view client_id,
-                                       std::string_view base_domain,
-                                       json::value status,
-                                       std::string_view data_json) const {
-  if (!enabled_) {
-    return {};
-  }
+std::vector<Event> EventFactory::ForAccount(Event event,
+                                            const core::Connection& connection,
+                                            bool deliver) {
+  event.account_id = connection.account_id;
+  event.client_id = connection.client_id;
+  event.deliver = deliver;
+  return {std::move(event)};
+}
+
+Event EventFactory::Build(std::string_view type,
+                          json::value account_id,
+                          std::string_view client_id,
+                          std::string_view base_domain,
+                          json::value status,
+                          std::string_view data_json) const {
   // 128 random bits: receivers deduplicate at-least-once deliveries by this id.
   std::array<std::uint8_t, 16> bytes{};
   random_.Fill(bytes);
@@ -66,7 +91,7 @@ std::vector<Event> EventFactory::Build(std::string_view type,
       {"status", std::move(status)},
       {"data", std::move(data)},
   };
-  return {Event{std::string(type), json::serialize(body)}};
+  return Event{.type = std::string(type), .body = json::serialize(body)};
 }
 
 }  // namespace amoauth::service

@@ -180,6 +180,24 @@ WHERE "id" = $1 AND "deliveredAt" IS NULL)sql";
 inline constexpr std::string_view kCountPendingSql =
     R"sql(SELECT count(*) FROM webhook_outbox WHERE "deliveredAt" IS NULL)sql";
 
+// ---- account_events -----------------------------------------------------------------------------
+
+// $1 accountId, $2 clientId, $3 type, $4 body, $5 createdAt.
+inline constexpr std::string_view kInsertHistorySql = R"sql(
+INSERT INTO account_events ("accountId", "clientId", "type", "body", "createdAt")
+VALUES ($1, $2, $3, $4, $5))sql";
+
+// Keeps the newest $3 entries of the row ($1, $2): one range of account_events_account.
+inline constexpr std::string_view kTrimHistorySql = R"sql(
+DELETE FROM account_events WHERE "accountId" = $1 AND "clientId" = $2 AND "id" <= (
+  SELECT "id" FROM account_events WHERE "accountId" = $1 AND "clientId" = $2
+  ORDER BY "id" DESC LIMIT 1 OFFSET $3))sql";
+
+// $1 accountId, $2 limit. Newest first, every integration of the account.
+inline constexpr std::string_view kListHistorySql = R"sql(
+SELECT "id", "accountId", "clientId", "type", "body", "createdAt" FROM account_events
+WHERE "accountId" = $1 ORDER BY "id" DESC LIMIT $2)sql";
+
 // GET /metrics: both read amo_tokens_last_refresh ("status", "lastRefreshAt") alone.
 inline constexpr std::string_view kCountByStatusSql =
     R"sql(SELECT "status", count(*) FROM amo_tokens GROUP BY "status")sql";

@@ -370,13 +370,62 @@ struct PgStore::Impl {
                                    core::TimePoint now) {
     const std::string now_text = FormatIsoTime(now);
     for (const auto& event : events) {
-      Params p;
-      p.Text(event.type).Text(event.body).Text(now_text);
-      if (auto done = conn.Exec("enqueue event", sql::kEnqueueSql, p); !done) {
-        return done.error();
+      if (event.deliver) {
+        Params p;
+        p.Text(event.type).Text(event.body).Text(now_text);
+        if (auto done = conn.Exec("enqueue event", sql::kEnqueueSql, p); !done) {
+          return done.error();
+        }
+      }
+      // The account's history (kAccountHistoryKept newest entries per row), delivered or not.
+      if (event.account_id != 0) {
+        Params h;
+        h.Int(event.account_id)
+            .Text(event.client_id)
+            .Text(event.type)
+            .Text(event.body)
+            .Text(now_text);
+        if (auto done = conn.Exec("record account event", sql::kInsertHistorySql, h); !done) {
+          return done.error();
+        }
+        Params trim;
+        trim.Int(event.account_id)
+            .Text(event.client_id)
+            .Int(static_cast<std::int64_t>(service::AccountHistory::kAccountHistoryKept - 1));
+        if (auto done = conn.Exec("trim account events", sql::kTrimHistorySql, trim); !done) {
+          return done.error();
+        }
       }
     }
     return {};
+  }
+
+  Result<std::vector<service::AccountEvent>> ListAccountEvents(Connection& conn,
+                                                               const std::int64_t& account_id,
+                                                               const std::size_t& limit) {
+    Params p;
+    p.Int(account_id).Int(SqlLimit(limit));
+    auto rows = conn.Exec("list account events", sql::kListHistorySql, p);
+    if (!rows) {
+      return rows.error();
+    }
+    std::vector<service::AccountEvent> out;
+    for (int row = 0; row < rows->Count(); ++row) {
+      service::AccountEvent event;
+      event.id = rows->Int(row, 0);
+      event.account_id = rows->Int(row, 1);
+      event.client_id = rows->Text(row, 2);
+      event.type = rows->Text(row, 3);
+      event.body = rows->Text(row, 4);
+      const auto created = ParseIsoTime(rows->Text(row, 5));
+      if (!created) {
+        log->error("account_events row id={} has a malformed time", event.id);
+        return Fail(Errc::kStoreFailure);
+      }
+      event.created_at = *created;
+      out.push_back(std::move(event));
+    }
+    return out;
   }
 
   /// Tells every instance's listener that the row changed, when the transaction commits.
@@ -1335,6 +1384,12 @@ service::Task<Result<void>> PgStore::MarkFailed(std::int64_t id,
                                                 core::TimePoint next_attempt_at) {
   return impl_->Submit(
       "mark event failed", Rerun::kSafe, &Impl::MarkFailed, id, std::move(error), next_attempt_at);
+}
+
+service::Task<Result<std::vector<service::AccountEvent>>> PgStore::ListAccountEvents(
+    std::int64_t account_id, std::size_t limit) {
+  return impl_->Submit(
+      "list account events", Rerun::kSafe, &Impl::ListAccountEvents, account_id, limit);
 }
 
 service::Task<Result<service::ConnectionCensus>> PgStore::CountConnections() {

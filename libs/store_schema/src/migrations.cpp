@@ -146,8 +146,24 @@ constexpr std::string_view kVersion5 = R"sql(
 CREATE INDEX amo_tokens_last_refresh ON amo_tokens ("status", "lastRefreshAt");
 )sql";
 
-constexpr std::array<std::string_view, 5> kTemplates = {
-    kVersion1, kVersion2, kVersion3, kVersion4, kVersion5};
+// Each account's history for the admin UI (issue 7): every event about an account, delivered by
+// webhook or not, written in the transaction of the change it reports; the newest 200 per row are
+// kept (service::AccountHistory). The index serves the account page's read (newest first) and the
+// trim after each write.
+constexpr std::string_view kVersion6 = R"sql(
+CREATE TABLE account_events (
+  "id"        {id},
+  "accountId" {int64} NOT NULL,
+  "clientId"  {text}    NOT NULL,
+  "type"      {text}    NOT NULL,
+  "body"      {text}    NOT NULL,
+  "createdAt" {text}    NOT NULL
+);
+CREATE INDEX account_events_account ON account_events ("accountId", "clientId", "id");
+)sql";
+
+constexpr std::array<std::string_view, 6> kTemplates = {
+    kVersion1, kVersion2, kVersion3, kVersion4, kVersion5, kVersion6};
 
 struct Spelling {
   std::string_view int64;

@@ -204,6 +204,24 @@ constexpr std::string_view kEnqueueSql = R"sql(
 INSERT INTO webhook_outbox ("type", "body", "createdAt", "attempts", "nextAttemptAt")
 VALUES (?1, ?2, ?3, 0, ?3))sql";
 
+// ---- account_events ----------------------------------------------------------------------------
+
+// ?1 accountId, ?2 clientId, ?3 type, ?4 body, ?5 createdAt.
+constexpr std::string_view kInsertHistorySql = R"sql(
+INSERT INTO account_events ("accountId", "clientId", "type", "body", "createdAt")
+VALUES (?1, ?2, ?3, ?4, ?5))sql";
+
+// Keeps the newest ?3 entries of the row (?1, ?2): one range of account_events_account.
+constexpr std::string_view kTrimHistorySql = R"sql(
+DELETE FROM account_events WHERE "accountId" = ?1 AND "clientId" = ?2 AND "id" <= (
+  SELECT "id" FROM account_events WHERE "accountId" = ?1 AND "clientId" = ?2
+  ORDER BY "id" DESC LIMIT 1 OFFSET ?3))sql";
+
+// ?1 accountId, ?2 limit. Newest first, every integration of the account.
+constexpr std::string_view kListHistorySql = R"sql(
+SELECT "id", "accountId", "clientId", "type", "body", "createdAt" FROM account_events
+WHERE "accountId" = ?1 ORDER BY "id" DESC LIMIT ?2)sql";
+
 // One statement picks and marks the entries, under the write lock, so another claimer (thread or
 // process) waits and then no longer sees them as due. ?1 now, ?2 claim_until, ?3 limit.
 // RETURNING gives rows in no promised order; the caller sorts by id. Without INDEXED BY, SQLite
@@ -524,6 +542,9 @@ struct SqliteStore::Impl {
     }
     const std::string now_text = FormatIsoTime(now);
     for (const auto& event : events) {
+      if (!event.deliver) {
+        continue;
+      }
       if (auto bound = stmt->BindAll(std::string_view(event.type),
                                      std::string_view(event.body),
                                      std::string_view(now_text));
@@ -537,7 +558,84 @@ struct SqliteStore::Impl {
         return reset.error();
       }
     }
+    return InsertHistory(db, events, now_text);
+  }
+
+  /// Appends the events about an account to its history and trims it (kAccountHistoryKept).
+  /// Inside the caller's transaction.
+  static Result<void> InsertHistory(Database& db,
+                                    const std::vector<service::Event>& events,
+                                    const std::string& now_text) {
+    for (const auto& event : events) {
+      if (event.account_id == 0) {
+        continue;
+      }
+      auto insert = Statement::Prepare(db, kInsertHistorySql);
+      if (!insert) {
+        return insert.error();
+      }
+      if (auto bound = insert->BindAll(event.account_id,
+                                       std::string_view(event.client_id),
+                                       std::string_view(event.type),
+                                       std::string_view(event.body),
+                                       std::string_view(now_text));
+          !bound) {
+        return bound.error();
+      }
+      if (auto done = insert->Run(); !done) {
+        return done.error();
+      }
+      auto trim = Statement::Prepare(db, kTrimHistorySql);
+      if (!trim) {
+        return trim.error();
+      }
+      if (auto bound = trim->BindAll(
+              event.account_id,
+              std::string_view(event.client_id),
+              static_cast<std::int64_t>(service::AccountHistory::kAccountHistoryKept - 1));
+          !bound) {
+        return bound.error();
+      }
+      if (auto done = trim->Run(); !done) {
+        return done.error();
+      }
+    }
     return {};
+  }
+
+  Result<std::vector<service::AccountEvent>> ListAccountEvents(Database& db,
+                                                               const std::int64_t& account_id,
+                                                               const std::size_t& limit) {
+    auto stmt = Statement::Prepare(db, kListHistorySql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->BindAll(account_id, SqlLimit(limit)); !bound) {
+      return bound.error();
+    }
+    std::vector<service::AccountEvent> out;
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        return out;
+      }
+      service::AccountEvent event;
+      event.id = stmt->Int(0);
+      event.account_id = stmt->Int(1);
+      event.client_id = stmt->Text(2);
+      event.type = stmt->Text(3);
+      event.body = stmt->Text(4);
+      const auto created = ParseIsoTime(stmt->Text(5));
+      if (!created) {
+        log->error("account_events row id={} has a malformed time", event.id);
+        return Fail(Errc::kStoreFailure);
+      }
+      event.created_at = *created;
+      out.push_back(std::move(event));
+    }
   }
 
   Result<core::Connection> Upsert(Database& db,
@@ -1575,6 +1673,15 @@ service::Task<Result<void>> SqliteStore::MarkFailed(std::int64_t id,
   Impl* impl = impl_.get();
   auto work = [impl, id, error = std::move(error), next_attempt_at] {
     return impl->Run("mark event failed", &Impl::MarkFailed, id, error, next_attempt_at);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::vector<service::AccountEvent>>> SqliteStore::ListAccountEvents(
+    std::int64_t account_id, std::size_t limit) {
+  Impl* impl = impl_.get();
+  auto work = [impl, account_id, limit] {
+    return impl->Run("list account events", &Impl::ListAccountEvents, account_id, limit);
   };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "admin_sessions.hpp"
 #include "amoauth/core/iso_time.hpp"
 #include "amoauth/core/site_button.hpp"
 #include "amoauth/core/web_origin.hpp"
@@ -170,6 +171,13 @@ service::CallbackParams ToCallbackParams(const net::QueryParams& query) {
   };
 }
 
+/// The admin UI's limits (docs/admin-ui.md): sessions held at once, and failed logins allowed per
+/// client address in a window.
+constexpr std::size_t kMaxAdminSessions = 1000;
+constexpr int kLoginFailuresAllowed = 5;
+constexpr std::chrono::seconds kLoginFailureWindow{15 * 60};
+constexpr std::size_t kLoginAddressesTracked = 10000;
+
 }  // namespace
 
 WebApp::WebApp(WebSettings settings, WebServices services)
@@ -183,7 +191,15 @@ WebApp::WebApp(WebSettings settings, WebServices services)
       metrics_(services.metrics),
       api_key_failures_(settings_.api_key_failures),
       connect_pages_(settings_.connect_pages),
-      code_hooks_(settings_.code_hooks) {}
+      code_hooks_(settings_.code_hooks),
+      history_(services.history),
+      integrations_(services.integrations),
+      admin_sessions_(std::make_unique<admin::Sessions>(
+          services.clock, settings_.admin_session_ttl, kMaxAdminSessions)),
+      login_limiter_(std::make_unique<admin::LoginLimiter>(
+          services.clock, kLoginFailuresAllowed, kLoginFailureWindow, kLoginAddressesTracked)) {}
+
+WebApp::~WebApp() = default;
 
 void WebApp::AddRoutes(http_server::Router& router) {
   // Each route is a non-capturing-coroutine member; the lambdas only forward (style.md §2.5).
@@ -222,6 +238,7 @@ void WebApp::AddRoutes(http_server::Router& router) {
   });
   router.Add(
       "POST", "/v1/legacy-login", [this](HttpRequest r) { return LegacyLogin(std::move(r)); });
+  AddAdminRoutes(router);
 }
 
 core::ButtonContext WebApp::ButtonContext() const {

@@ -283,7 +283,7 @@ TEST(WebhookDispatcher, SignsDeliversAndRetriesWithBackoff) {
   EXPECT_TRUE(stores.PendingEntries().empty());
 }
 
-TEST(EventFactory, BuildsNothingWhenWebhooksAreOffAndNoSecretsWhenOn) {
+TEST(EventFactory, BuildsHistoryOnlyEventsWhenWebhooksAreOffAndNoSecretsWhenOn) {
   testing::FakeClock clock;
   testing::CountingRandom random;
   core::Connection c;
@@ -292,9 +292,19 @@ TEST(EventFactory, BuildsNothingWhenWebhooksAreOffAndNoSecretsWhenOn) {
   c.base_domain = "x.amocrm.ru";
   c.access_token = Secret("secret-access");
   c.refresh_token = Secret("secret-refresh");
-  EXPECT_TRUE(EventFactory(false, clock, random).Make("account.connected", c).empty());
+  // Webhooks off: the account's history still gets it, the outbox does not.
+  const auto off = EventFactory(false, clock, random).Make("account.connected", c);
+  ASSERT_EQ(off.size(), 1U);
+  EXPECT_FALSE(off[0].deliver);
+  EXPECT_EQ(off[0].account_id, 7);
+  EXPECT_TRUE(
+      EventFactory(false, clock, random).MakeForHost("code.exchange_failed", "x", kClient).empty());
+  EXPECT_FALSE(EventFactory(true, clock, random).MakeHistory("token.refreshed", c)[0].deliver);
   auto events = EventFactory(true, clock, random).Make("account.connected", c, R"({"k":1})");
   ASSERT_EQ(events.size(), 1U);
+  EXPECT_TRUE(events[0].deliver);
+  EXPECT_EQ(events[0].account_id, 7);
+  EXPECT_EQ(events[0].client_id, kClient);
   const auto body = boost::json::parse(events[0].body).as_object();
   EXPECT_EQ(body.at("type").as_string(), "account.connected");
   EXPECT_EQ(body.at("account_id").as_int64(), 7);

@@ -428,6 +428,98 @@ TEST_P(StoreContract, ReplaceCommitsEventsOnlyWhenTheSwapSucceeds) {
   EXPECT_EQ(Query(R"(SELECT "type" FROM webhook_outbox)"), (Rows{{"won"}}));
 }
 
+/// Events about row (account, client), as EventFactory makes them: delivered by webhook, or
+/// (deliver = false) for the account's history only.
+std::vector<Event> AccountEvents(std::int64_t account,
+                                 const std::string& client,
+                                 std::initializer_list<std::string> types,
+                                 bool deliver = true) {
+  std::vector<Event> events = MakeEvents(types);
+  for (auto& e : events) {
+    e.account_id = account;
+    e.client_id = client;
+    e.deliver = deliver;
+  }
+  return events;
+}
+
+std::vector<std::string> Types(const std::vector<service::AccountEvent>& events) {
+  std::vector<std::string> types;
+  for (const auto& e : events) {
+    types.push_back(e.type);
+  }
+  return types;
+}
+
+TEST_P(StoreContract, EventsAboutAnAccountAreKeptInItsHistoryNewestFirstDeliveredOrNot) {
+  auto store = OpenStore();
+  const Connection v1 = Unwrap(
+      Run(store->Upsert(MakeConnection(5, "x"), AccountEvents(5, "x", {"account.connected"}))));
+  // History only (webhooks off, or a type the backend is not told about): never in the outbox.
+  Unwrap(Run(store->Replace(MakeConnection(5, "x", "t2"),
+                            v1.version,
+                            AccountEvents(5, "x", {"token.refreshed"}, false))));
+  // A lost swap writes no history either.
+  auto lost = Run(store->Replace(
+      MakeConnection(5, "x", "t3"), v1.version, AccountEvents(5, "x", {"lost"}, false)));
+  ASSERT_FALSE(lost.has_value());
+  Unwrap(Run(store->Enqueue(AccountEvents(5, "z", {"account.api_blocked"}), At(10))));
+  Unwrap(Run(store->Upsert(MakeConnection(6, "y"), AccountEvents(6, "y", {"account.connected"}))));
+  Unwrap(Run(store->Enqueue(MakeEvents({"code.exchange_failed"}), At(20))));  // no account
+
+  const auto history = Unwrap(Run(store->ListAccountEvents(5, 10)));
+  EXPECT_EQ(
+      Types(history),
+      (std::vector<std::string>{"account.api_blocked", "token.refreshed", "account.connected"}));
+  ASSERT_EQ(history.size(), 3U);
+  EXPECT_EQ(history[0].client_id, "z");
+  EXPECT_EQ(history[0].account_id, 5);
+  EXPECT_EQ(history[0].created_at, At(10));
+  EXPECT_EQ(history[0].body, R"({"event":"account.api_blocked"})");
+  EXPECT_EQ(history[1].client_id, "x");
+  EXPECT_EQ(history[2].created_at, FromUnixSeconds(kNow));
+  EXPECT_GT(history[0].id, history[1].id);
+  EXPECT_GT(history[1].id, history[2].id);
+
+  EXPECT_EQ(Types(Unwrap(Run(store->ListAccountEvents(5, 1)))),
+            (std::vector<std::string>{"account.api_blocked"}));
+  EXPECT_EQ(Types(Unwrap(Run(store->ListAccountEvents(6, 10)))),
+            (std::vector<std::string>{"account.connected"}));
+  EXPECT_TRUE(Unwrap(Run(store->ListAccountEvents(7, 10))).empty());
+  // The outbox got only what is delivered.
+  EXPECT_EQ(Query(R"(SELECT "type" FROM webhook_outbox ORDER BY "id")"),
+            (Rows{{"account.connected"},
+                  {"account.api_blocked"},
+                  {"account.connected"},
+                  {"code.exchange_failed"}}));
+}
+
+TEST_P(StoreContract, AccountHistoryKeepsTheNewestEntriesOfEachRow) {
+  constexpr std::size_t kKept = service::AccountHistory::kAccountHistoryKept;
+  auto store = OpenStore();
+  std::vector<Event> many;
+  for (std::size_t i = 0; i < kKept + 5; ++i) {
+    auto one = AccountEvents(1, "a", {"e" + std::to_string(i)}, false);
+    many.push_back(std::move(one.front()));
+  }
+  Unwrap(Run(store->Enqueue(AccountEvents(1, "b", {"b0", "b1", "b2"}, false), At(0))));
+  Unwrap(Run(store->Enqueue(std::move(many), At(1))));
+
+  const auto history = Unwrap(Run(store->ListAccountEvents(1, 10'000)));
+  ASSERT_EQ(history.size(), kKept + 3);  // the other row's entries are its own
+  EXPECT_EQ(history.front().type, "e" + std::to_string(kKept + 4));
+  std::size_t of_a = 0;
+  for (const auto& e : history) {
+    if (e.client_id == "a") {
+      ++of_a;
+      EXPECT_NE(e.type, "e4");  // the five oldest are gone
+      EXPECT_NE(e.type, "e0");
+    }
+  }
+  EXPECT_EQ(of_a, kKept);
+  EXPECT_EQ(history.back().type, "b0");
+}
+
 /// A row of client `client` (access token "access-" + client) for `account`, next due at `next`.
 void PutDue(boost::asio::io_context& ioc,
             service::Store& store,

@@ -1,6 +1,6 @@
 // The SQLite schema after the migrations moved to libs/store_schema: a database written by an
-// earlier build at version 4 keeps working (migrated to 5), and a new database gets exactly that
-// schema plus version 5's index.
+// earlier build at version 4 keeps working (migrated to 6), and a new database gets exactly that
+// schema plus version 5's index and version 6's account_events.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -158,6 +158,19 @@ constexpr std::string_view kFrozenVersion5Additions = R"sql(
 CREATE INDEX amo_tokens_last_refresh ON amo_tokens ("status", "lastRefreshAt");
 )sql";
 
+// What version 6 adds to it (frozen too): each account's history.
+constexpr std::string_view kFrozenVersion6Additions = R"sql(
+CREATE TABLE account_events (
+  "id"        INTEGER PRIMARY KEY AUTOINCREMENT,
+  "accountId" INTEGER NOT NULL,
+  "clientId"  TEXT    NOT NULL,
+  "type"      TEXT    NOT NULL,
+  "body"      TEXT    NOT NULL,
+  "createdAt" TEXT    NOT NULL
+);
+CREATE INDEX account_events_account ON account_events ("accountId", "clientId", "id");
+)sql";
+
 constexpr std::string_view kSchemaSql =
     "SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY type, name";
 
@@ -188,10 +201,11 @@ class SqliteSchemaTest : public ::testing::Test {
   MasterKey key_ = MasterKey::Generate();
 };
 
-TEST_F(SqliteSchemaTest, ANewDatabaseGetsExactlyTheVersion4SchemaOfEarlierBuildsPlusVersion5) {
+TEST_F(SqliteSchemaTest, ANewDatabaseGetsExactlyTheVersion4SchemaOfEarlierBuildsPlusVersions5And6) {
   const fs::path frozen = dir_ / "frozen.db";
   RawDb(frozen).Exec(kFrozenVersion4Schema);
   RawDb(frozen).Exec(kFrozenVersion5Additions);
+  RawDb(frozen).Exec(kFrozenVersion6Additions);
   const fs::path fresh = dir_ / "fresh.db";
   ASSERT_NE(Open(fresh), nullptr);
   EXPECT_EQ(RawDb(fresh).Query(kSchemaSql), RawDb(frozen).Query(kSchemaSql));
@@ -223,7 +237,7 @@ TEST_F(SqliteSchemaTest, AVersion4DatabaseOpensAndReopensKeepingItsRows) {
   for (int open = 0; open < 2; ++open) {
     auto store = Open(path);
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->SchemaVersion(), 5);
+    EXPECT_EQ(store->SchemaVersion(), 6);
     boost::asio::io_context ioc;
     const auto found = amoauth::testing::RunCo(ioc, store->Find({42, "client"}));
     ASSERT_TRUE(found.has_value()) << found.error().message();
@@ -231,8 +245,8 @@ TEST_F(SqliteSchemaTest, AVersion4DatabaseOpensAndReopensKeepingItsRows) {
     EXPECT_EQ((*found)->access_token.Reveal(), "v4-access");
     EXPECT_EQ((*found)->version, 7);
   }
-  // Version 5 (an index) was applied once, on the first open.
-  EXPECT_EQ(RawDb(path).Query("SELECT count(*) FROM schema_migrations"), (Rows{{"5"}}));
+  // Versions 5 (an index) and 6 (account_events) were applied once, on the first open.
+  EXPECT_EQ(RawDb(path).Query("SELECT count(*) FROM schema_migrations"), (Rows{{"6"}}));
 }
 
 }  // namespace

@@ -53,6 +53,8 @@ class AccountService {
                  AccountPorts ports);
 
   Task<Result<std::vector<core::Connection>>> List();
+  /// Every row of the account, whatever the integration (the admin UI's account page).
+  Task<Result<std::vector<core::Connection>>> ListAccount(std::int64_t account_id);
 
   /// The account's connection through integration `client_id`; without one, through the
   /// configured integration if the account has that, else its only one. Errors: kNotFound,
@@ -102,6 +104,13 @@ class AccountService {
                                 std::string account_id_text,
                                 std::string signature);
 
+  /// An operator disconnects the row (account, `client_id`) in the admin UI: as the hook does,
+  /// it becomes kDisconnected with both tokens erased, in one compare-and-swap with its
+  /// account.disconnected event (data.by = "operator"). amoCRM is not told: the integration stays
+  /// installed in the account until someone removes it there. A row already disconnected is a
+  /// success that changes nothing. Errors: kNotFound (no such row), the store's.
+  Task<Result<void>> DisconnectByOperator(std::int64_t account_id, std::string client_id);
+
   [[nodiscard]] const ApiLimiter& Limiter() const { return ports_.limiter; }
   [[nodiscard]] const core::RefreshPolicy& Policy() const { return settings_.refresh; }
   /// The holder this process's refreshes take leases as, and for how long: a claim made with
@@ -149,6 +158,11 @@ class AccountService {
   /// Asks amoCRM where the account lives now (protocol §7.2). nullopt: nowhere new.
   Task<std::optional<std::string>> LookUpMovedHost(const core::Connection& row);
   Task<void> ReportBlocked(core::Connection connection);
+  /// Disconnect's work: the row becomes kDisconnected with its tokens erased and `message` as its
+  /// last error, with account.disconnected (data.by = `by`); retried on a conflicting write.
+  Task<Result<void>> EraseTokens(core::AccountKey key,
+                                 std::string_view message,
+                                 std::string_view by);
 
   /// The error a caller gets for a row that is not active: why no token can be handed out.
   [[nodiscard]] boost::system::error_code InactiveError(const core::Connection& c) const;

@@ -25,23 +25,34 @@ inline constexpr std::string_view kTokenRefreshRecovered = "token.refresh_recove
 inline constexpr std::string_view kCodeExchangeFailed = "code.exchange_failed";
 /// A long-lived token nears its expiry (30, 7 and 1 days ahead): a person must make a new one.
 inline constexpr std::string_view kTokenExpiring = "token.expiring";
+/// A refresh succeeded (scheduled, on demand or forced). History only: never a webhook.
+inline constexpr std::string_view kTokenRefreshed = "token.refreshed";
 }  // namespace event_type
 
-/// Builds the JSON bodies of events. When webhooks are off (no AMOAUTH_WEBHOOK_URL) it builds
-/// none, so nothing piles up in the outbox. A body never holds a token or a secret.
-/// Thread-safe (Random and Clock are).
+/// Builds the JSON bodies of events. When webhooks are off (no AMOAUTH_WEBHOOK_URL) the events
+/// about an account are still built, marked not to be delivered (Event::deliver), for the
+/// account's history (AccountHistory): nothing piles up in the outbox. A body never holds a token
+/// or a secret. Thread-safe (Random and Clock are).
 class EventFactory {
  public:
   EventFactory(bool enabled, const core::Clock& clock, core::Random& random);
 
   /// {"id","type","created_at","account_id","client_id","base_domain","status","data":{…}}.
-  /// `data_json` is a serialized JSON object (or empty for {}).
+  /// `data_json` is a serialized JSON object (or empty for {}). One event, about `connection`'s
+  /// row; delivered by webhook when webhooks are on.
   [[nodiscard]] std::vector<Event> Make(std::string_view type,
                                         const core::Connection& connection,
                                         std::string_view data_json = {}) const;
 
+  /// The same envelope for the account's history only, never delivered: what the backend is not
+  /// told about (event_type::kTokenRefreshed).
+  [[nodiscard]] std::vector<Event> MakeHistory(std::string_view type,
+                                               const core::Connection& connection,
+                                               std::string_view data_json = {}) const;
+
   /// The same envelope for an event about an account host with no stored connection (a queued
-  /// code that could not be exchanged): account_id and status are null.
+  /// code that could not be exchanged): account_id and status are null. None when webhooks are
+  /// off (there is no account whose history could hold it).
   [[nodiscard]] std::vector<Event> MakeForHost(std::string_view type,
                                                std::string_view base_domain,
                                                std::string_view client_id,
@@ -50,12 +61,15 @@ class EventFactory {
   [[nodiscard]] bool Enabled() const { return enabled_; }
 
  private:
-  [[nodiscard]] std::vector<Event> Build(std::string_view type,
-                                         boost::json::value account_id,
-                                         std::string_view client_id,
-                                         std::string_view base_domain,
-                                         boost::json::value status,
-                                         std::string_view data_json) const;
+  [[nodiscard]] Event Build(std::string_view type,
+                            boost::json::value account_id,
+                            std::string_view client_id,
+                            std::string_view base_domain,
+                            boost::json::value status,
+                            std::string_view data_json) const;
+  [[nodiscard]] static std::vector<Event> ForAccount(Event event,
+                                                     const core::Connection& connection,
+                                                     bool deliver);
 
   bool enabled_;
   const core::Clock& clock_;

@@ -32,6 +32,24 @@ using Task = boost::asio::awaitable<T>;
 struct Event {
   std::string type;  ///< "account.connected", "token.refresh_failed", …
   std::string body;  ///< the JSON body exactly as it will be POSTed and signed
+  /// The account it is about (0: none, e.g. a code for an unknown account). Such an event is
+  /// also kept in the account's history (AccountHistory), whether or not it is delivered.
+  std::int64_t account_id = 0;
+  std::string client_id;  ///< with account_id: the row it is about
+  /// false: for the account's history only, never delivered (webhooks are off, or the type is
+  /// one the integrator's backend is not told about, such as "token.refreshed").
+  bool deliver = true;
+};
+
+/// An entry of an account's history (the admin UI's account page): an event about it, delivered
+/// or not, as it was written with the change it reports.
+struct AccountEvent {
+  std::int64_t id = 0;  ///< increasing in write order
+  std::int64_t account_id = 0;
+  std::string client_id;
+  std::string type;
+  std::string body;  ///< the event's JSON envelope (never a token or a secret)
+  core::TimePoint created_at{};
 };
 
 /// An event waiting in the outbox (or being delivered).
@@ -163,6 +181,18 @@ class EventOutbox {
                                         core::TimePoint next_attempt_at) = 0;
   /// Entries not yet delivered (for status pages and tests).
   virtual Task<Result<std::size_t>> CountPending() = 0;
+};
+
+/// The history of each account: the events written about it (Event::account_id), in the same
+/// transaction as the change they report. The store keeps the newest kAccountHistoryKept entries
+/// per (account, integration) and forgets older ones as new ones are written.
+class AccountHistory {
+ public:
+  static constexpr std::size_t kAccountHistoryKept = 200;
+  virtual ~AccountHistory() = default;
+  /// The account's entries, every integration, newest first, at most `limit`. Indexed.
+  virtual Task<Result<std::vector<AccountEvent>>> ListAccountEvents(std::int64_t account_id,
+                                                                    std::size_t limit) = 0;
 };
 
 /// What a state was issued for.
@@ -380,7 +410,8 @@ class Store : public ConnectionStore,
               public IntegrationStore,
               public CodeQueue,
               public ExchangeQuota,
-              public StoreStatistics {
+              public StoreStatistics,
+              public AccountHistory {
  public:
   /// Both queues have an Enqueue: a call through Store picks one by its arguments.
   using CodeQueue::Enqueue;

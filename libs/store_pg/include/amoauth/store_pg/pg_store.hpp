@@ -97,6 +97,10 @@ class PgStore final : public service::Store, public service::ConnectionChanges {
   // StoreStatistics
   service::Task<Result<service::ConnectionCensus>> CountConnections() override;
 
+  // AccountHistory
+  service::Task<Result<std::vector<service::AccountEvent>>> ListAccountEvents(
+      std::int64_t account_id, std::size_t limit) override;
+
   service::Task<Result<bool>> Enqueue(service::QueuedCode code) override;
   service::Task<Result<std::vector<service::QueuedCode>>> ClaimDueCodes(core::TimePoint now,
                                                                         core::TimePoint claim_until,

@@ -103,6 +103,10 @@ class SqliteStore final : public service::Store, public service::CommitCounter {
   // StoreStatistics
   service::Task<Result<service::ConnectionCensus>> CountConnections() override;
 
+  // AccountHistory
+  service::Task<Result<std::vector<service::AccountEvent>>> ListAccountEvents(
+      std::int64_t account_id, std::size_t limit) override;
+
   // CodeQueue and ExchangeQuota live in code_queue.cpp and exchange_quota.cpp.
   service::Task<Result<bool>> Enqueue(service::QueuedCode code) override;
   service::Task<Result<std::vector<service::QueuedCode>>> ClaimDueCodes(core::TimePoint now,

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -51,7 +53,17 @@ struct WebSettings {
   service::AttemptLimits connect_pages;
   /// The widget and exchange hooks per client: each may queue a code (AMOAUTH_HOOK_LIMIT).
   service::AttemptLimits code_hooks;
+  /// The admin UI's session cookie carries Secure. It does anyway when the Redirect URI (the
+  /// service's public address) is https.
+  bool admin_cookie_secure = false;
+  /// How long an admin session lasts after the login (docs/admin-ui.md).
+  std::chrono::seconds admin_session_ttl{8 * 3600};
 };
+
+namespace admin {
+class Sessions;
+class LoginLimiter;
+}  // namespace admin
 
 /// amoauth's HTTP surface:
 /// public — GET /connect (and /), GET {callback_path}, GET {disconnect_path} (signed by amoCRM),
@@ -71,11 +83,18 @@ struct WebServices {
   const core::Clock& clock;
   /// GET /metrics; nullptr: no such route.
   service::MetricsReader* metrics = nullptr;
+  /// The admin UI's account history; nullptr: the account page says there is none.
+  service::AccountHistory* history = nullptr;
+  /// The admin UI's list of external integrations; nullptr: only the configured one is shown.
+  service::IntegrationStore* integrations = nullptr;
 };
 
 class WebApp {
  public:
   WebApp(WebSettings settings, WebServices services);
+  ~WebApp();
+  WebApp(const WebApp&) = delete;
+  WebApp& operator=(const WebApp&) = delete;
 
   /// Registers every route; this WebApp must outlive `router`'s use.
   void AddRoutes(http_server::Router& router);
@@ -118,6 +137,37 @@ class WebApp {
   Task ExchangeApiKey(Request request);
   Task LegacyLogin(Request request);
 
+  // admin_routes.cpp: the admin UI (docs/admin-ui.md).
+  struct AdminCaller {
+    std::string session_id;
+    std::string csrf;
+  };
+  /// What a login attempt with `key` from `address` gets. The one place that decides a login,
+  /// limiter included, so that a limiter shared with /v1 can replace admin::LoginLimiter here.
+  enum class LoginVerdict { kOk, kWrongKey, kTooManyFailures };
+  [[nodiscard]] LoginVerdict CheckAdminLogin(const std::string& address,
+                                             std::string_view key,
+                                             std::chrono::seconds& retry_after);
+  /// The caller's live admin session, from its cookie.
+  [[nodiscard]] std::optional<AdminCaller> AdminSession(const Request& request) const;
+  /// nullopt when a state-changing admin POST may go on: a live session, the form's CSRF token
+  /// equal to the session's, and an Origin (when sent) of this host. Else the refusal.
+  [[nodiscard]] std::optional<Response> RejectAdminPost(const Request& request,
+                                                        const net::QueryParams& form,
+                                                        std::optional<AdminCaller>& caller) const;
+  [[nodiscard]] std::string SessionCookie(std::string_view value,
+                                          std::chrono::seconds max_age) const;
+  Task AdminLoginForm(Request request);
+  Task AdminLogin(Request request);
+  Task AdminLogout(Request request);
+  Task AdminAccounts(Request request);
+  Task AdminAccount(Request request);
+  Task AdminRefresh(Request request);
+  Task AdminDisconnect(Request request);
+  Task AdminIntegrations(Request request);
+  Task AdminScript(Request request);
+  void AddAdminRoutes(http_server::Router& router);
+
   /// The internal API's key check; nullopt when the caller may pass. Counts failures per
   /// client, and refuses a client over the limit (429) without comparing its key.
   [[nodiscard]] std::optional<Response> RejectUnauthorized(const Request& request);
@@ -133,6 +183,10 @@ class WebApp {
   service::AttemptLimiter api_key_failures_;
   service::AttemptLimiter connect_pages_;
   service::AttemptLimiter code_hooks_;
+  service::AccountHistory* history_;
+  service::IntegrationStore* integrations_;
+  std::unique_ptr<admin::Sessions> admin_sessions_;
+  std::unique_ptr<admin::LoginLimiter> login_limiter_;
 };
 
 }  // namespace amoauth::web
