@@ -12,7 +12,9 @@
 #include "amoauth/core/web_origin.hpp"
 #include "amoauth/crypto/base64.hpp"
 #include "amoauth/crypto/constant_time.hpp"
+#include "amoauth/crypto/digest.hpp"
 #include "amoauth/crypto/random_bytes.hpp"
+#include "amoauth/web/openapi.hpp"
 #include "amoauth/web/prometheus_text.hpp"
 #include "json_views.hpp"
 #include "pages.hpp"
@@ -163,7 +165,8 @@ WebApp::WebApp(WebSettings settings, WebServices services)
       clock_(services.clock),
       codes_(services.codes),
       api_keys_(services.api_keys),
-      metrics_(services.metrics) {}
+      metrics_(services.metrics),
+      openapi_etag_("\"" + crypto::Sha256Hex(OpenApiDocument()).substr(0, 32) + "\"") {}
 
 void WebApp::AddRoutes(http_server::Router& router) {
   // Each route is a non-capturing-coroutine member; the lambdas only forward (style.md §2.5).
@@ -177,6 +180,7 @@ void WebApp::AddRoutes(http_server::Router& router) {
   router.Add(
       "POST", settings_.secrets_path, [this](HttpRequest r) { return SecretsHook(std::move(r)); });
   router.Add("GET", "/healthz", [this](HttpRequest r) { return Health(std::move(r)); });
+  router.Add("GET", "/openapi.json", [this](HttpRequest r) { return OpenApi(std::move(r)); });
   if (metrics_ != nullptr) {
     router.Add("GET", "/metrics", [this](HttpRequest r) { return MetricsPage(std::move(r)); });
   }
@@ -365,6 +369,19 @@ WebApp::Task WebApp::SecretsHook(Request request) {
 
 WebApp::Task WebApp::Health(Request /*request*/) {
   co_return HttpResponse::Json(200, R"({"status":"ok"})");
+}
+
+WebApp::Task WebApp::OpenApi(Request request) {
+  // Public and the same until the binary changes: cacheable, revalidated by its ETag.
+  HttpResponse response;
+  if (request.headers.Get("If-None-Match").value_or("") == openapi_etag_) {
+    response.status = 304;
+  } else {
+    response = HttpResponse::Json(200, std::string(OpenApiDocument()));
+  }
+  response.headers.Set("ETag", openapi_etag_);
+  response.headers.Set("Cache-Control", "public, max-age=300");
+  co_return response;
 }
 
 WebApp::Task WebApp::MetricsPage(Request request) {
