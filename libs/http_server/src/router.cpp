@@ -85,8 +85,18 @@ void Router::Add(std::string_view method, std::string_view pattern, Handler hand
   for (std::string_view segment : SplitPath(pattern)) {
     route.segments.emplace_back(segment);
   }
+  route.pattern = std::string(pattern);
   route.handler = std::move(handler);
   routes_.push_back(std::move(route));
+}
+
+std::vector<Router::RouteEntry> Router::Table() const {
+  std::vector<RouteEntry> table;
+  table.reserve(routes_.size());
+  for (const Route& route : routes_) {
+    table.push_back({.method = route.method, .pattern = route.pattern});
+  }
+  return table;
 }
 
 void Router::SetFallback(Handler handler) {

@@ -14,7 +14,9 @@
 #include "amoauth/core/web_origin.hpp"
 #include "amoauth/crypto/base64.hpp"
 #include "amoauth/crypto/constant_time.hpp"
+#include "amoauth/crypto/digest.hpp"
 #include "amoauth/crypto/random_bytes.hpp"
+#include "amoauth/web/openapi.hpp"
 #include "amoauth/web/prometheus_text.hpp"
 #include "json_views.hpp"
 #include "pages.hpp"
@@ -197,7 +199,8 @@ WebApp::WebApp(WebSettings settings, WebServices services)
       admin_sessions_(std::make_unique<admin::Sessions>(
           services.clock, settings_.admin_session_ttl, kMaxAdminSessions)),
       login_limiter_(std::make_unique<admin::LoginLimiter>(
-          services.clock, kLoginFailuresAllowed, kLoginFailureWindow, kLoginAddressesTracked)) {}
+          services.clock, kLoginFailuresAllowed, kLoginFailureWindow, kLoginAddressesTracked)),
+      openapi_etag_("\"" + crypto::Sha256Hex(OpenApiDocument()).substr(0, 32) + "\"") {}
 
 WebApp::~WebApp() = default;
 
@@ -213,6 +216,7 @@ void WebApp::AddRoutes(http_server::Router& router) {
   router.Add(
       "POST", settings_.secrets_path, [this](HttpRequest r) { return SecretsHook(std::move(r)); });
   router.Add("GET", "/healthz", [this](HttpRequest r) { return Health(std::move(r)); });
+  router.Add("GET", "/openapi.json", [this](HttpRequest r) { return OpenApi(std::move(r)); });
   if (metrics_ != nullptr) {
     router.Add("GET", "/metrics", [this](HttpRequest r) { return MetricsPage(std::move(r)); });
   }
@@ -421,6 +425,19 @@ WebApp::Task WebApp::SecretsHook(Request request) {
 
 WebApp::Task WebApp::Health(Request /*request*/) {
   co_return HttpResponse::Json(200, R"({"status":"ok"})");
+}
+
+WebApp::Task WebApp::OpenApi(Request request) {
+  // Public and the same until the binary changes: cacheable, revalidated by its ETag.
+  HttpResponse response;
+  if (request.headers.Get("If-None-Match").value_or("") == openapi_etag_) {
+    response.status = 304;
+  } else {
+    response = HttpResponse::Json(200, std::string(OpenApiDocument()));
+  }
+  response.headers.Set("ETag", openapi_etag_);
+  response.headers.Set("Cache-Control", "public, max-age=300");
+  co_return response;
 }
 
 WebApp::Task WebApp::MetricsPage(Request request) {

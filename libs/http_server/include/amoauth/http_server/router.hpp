@@ -23,6 +23,14 @@ class Router {
 
   [[nodiscard]] boost::asio::awaitable<net::HttpResponse> Dispatch(net::HttpRequest request) const;
 
+  /// One registered route: its method ("*" for any) and its pattern, as given to Add.
+  struct RouteEntry {
+    std::string method;
+    std::string pattern;
+  };
+  /// Every route, in insertion order (the OpenAPI test compares them with docs/openapi.json).
+  [[nodiscard]] std::vector<RouteEntry> Table() const;
+
   /// A Handler that dispatches through this router; the router must outlive it.
   [[nodiscard]] Handler AsHandler() const;
 
@@ -30,6 +38,7 @@ class Router {
   struct Route {
     std::string method;
     std::vector<std::string> segments;
+    std::string pattern;
     Handler handler;
   };
   std::vector<Route> routes_;

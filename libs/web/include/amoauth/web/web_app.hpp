@@ -67,7 +67,8 @@ class LoginLimiter;
 
 /// amoauth's HTTP surface:
 /// public — GET /connect (and /), GET {callback_path}, GET {disconnect_path} (signed by amoCRM),
-/// POST {secrets_path} (checked against the states we issued), GET /healthz;
+/// POST {secrets_path} (checked against the states we issued), GET /healthz, GET /openapi.json
+/// (docs/openapi.json, which describes every route here; a test holds the two together);
 /// internal (Bearer API key) — POST /v1/connect, GET /v1/button, GET /v1/accounts,
 /// GET /v1/accounts/{id}, GET /v1/accounts/{id}/token, POST /v1/accounts/{id}/refresh,
 /// ANY /v1/accounts/{id}/proxy/{path*}, POST /v1/long-lived-tokens, GET /metrics (Prometheus;
@@ -109,6 +110,8 @@ class WebApp {
   Task DisconnectHook(Request request);
   Task SecretsHook(Request request);
   Task Health(Request request);
+  /// GET /openapi.json: docs/openapi.json, compiled in.
+  Task OpenApi(Request request);
   Task MetricsPage(Request request);
 
   Task StartConnect(Request request);
@@ -187,6 +190,8 @@ class WebApp {
   service::IntegrationStore* integrations_;
   std::unique_ptr<admin::Sessions> admin_sessions_;
   std::unique_ptr<admin::LoginLimiter> login_limiter_;
+  /// The strong ETag of the compiled-in OpenAPI document.
+  std::string openapi_etag_;
 };
 
 }  // namespace amoauth::web
