@@ -62,8 +62,11 @@ struct SandboxOptions {
 /// Each returns the process exit code: 0 ok, 1 the operation failed, 2 bad configuration.
 int RunServe(const ServeOptions& options);
 int RunSandbox(const SandboxOptions& options);
+/// The code comes from `code_file` ("-": standard input; its first line) or, deprecated, from
+/// `code` (the command line, where `ps` and the shell history see it: a warning says so).
 int RunExchangeCode(const CommonOptions& options,
-                    const std::string& code,
+                    std::string code,
+                    const std::string& code_file,
                     const std::string& referer);
 /// `api_key` empty: read from the first line of standard input (so it need not sit in the shell
 /// history or the process list).

@@ -136,12 +136,23 @@ int main(int argc, char** argv) {
 
   amoauth::app::CommonOptions exchange_common;
   std::string code;
+  std::string code_file;
   std::string referer;
   auto* exchange_cmd = app.add_subcommand(
       "exchange-code",
       "Exchange a code copied from the integration's window (private integrations)");
   AddCommonFlags(*exchange_cmd, exchange_common);
-  exchange_cmd->add_option("--code", code, "The authorization code")->required();
+  auto* code_option = exchange_cmd->add_option(
+      "--code",
+      code,
+      "The authorization code on the command line (deprecated: `ps` and the shell history see "
+      "it; use --code-file)");
+  exchange_cmd
+      ->add_option("--code-file",
+                   code_file,
+                   "Read the authorization code from this file; \"-\" reads it from standard "
+                   "input")
+      ->excludes(code_option);
   exchange_cmd->add_option("--referer", referer, "The account host, e.g. example.amocrm.ru")
       ->required();
 
@@ -276,7 +287,7 @@ int main(int argc, char** argv) {
     return amoauth::app::RunSandbox(sandbox);
   }
   if (*exchange_cmd) {
-    return amoauth::app::RunExchangeCode(exchange_common, code, referer);
+    return amoauth::app::RunExchangeCode(exchange_common, code, code_file, referer);
   }
   if (*api_key_cmd) {
     return amoauth::app::RunExchangeApiKey(api_key_common, api_login, api_key, api_domain);
