@@ -265,6 +265,19 @@ int main(int argc, char** argv) {
                        import_options.replace,
                        "Overwrite connections the database holds already (default: refuse)");
 
+  amoauth::app::CommonOptions rotate_common;
+  amoauth::app::RotateKeyOptions rotate_options;
+  auto* rotate_cmd = app.add_subcommand(
+      "rotate-key",
+      "Re-seal everything AMOAUTH_MASTER_KEY_PREVIOUS sealed under AMOAUTH_MASTER_KEY, while "
+      "amoauth runs (docs/operations.md, \"Rotating the master key\")");
+  AddCommonFlags(*rotate_cmd, rotate_common);
+  rotate_cmd->add_option("--batch-size", rotate_options.batch_size, "Rows of each table per batch")
+      ->capture_default_str();
+  rotate_cmd->add_option("--max-batches",
+                         rotate_options.max_batches,
+                         "Stop after this many batches (0: until done); run again to go on");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*migrate_cmd) {
@@ -278,6 +291,9 @@ int main(int argc, char** argv) {
   }
   if (*import_cmd) {
     return amoauth::app::RunImport(import_common, import_options);
+  }
+  if (*rotate_cmd) {
+    return amoauth::app::RunRotateKey(rotate_common, rotate_options);
   }
 
   if (*serve_cmd) {
