@@ -2,8 +2,10 @@
 // same use cases as the server, on a private io_context, against the same database.
 #include "commands.hpp"
 
+#include <fstream>
 #include <iostream>
 #include <string>
+#include <utility>
 
 #include <boost/asio/io_context.hpp>
 #include <fmt/format.h>
@@ -49,18 +51,50 @@ int ReportFailure(const boost::system::error_code& ec) {
   return 1;
 }
 
+/// The first line of `in`, without trailing CR, LF, spaces or tabs.
+std::string FirstLine(std::istream& in) {
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+    line.pop_back();
+  }
+  return line;
+}
+
 }  // namespace
 
 int RunExchangeCode(const CommonOptions& options,
-                    const std::string& code,
+                    std::string code,
+                    const std::string& code_file,
                     const std::string& referer) {
+  if (!code.empty()) {
+    fmt::print(stderr,
+               "amoauth: warning: --code puts the code where `ps` and the shell history see it; "
+               "prefer --code-file - (standard input) or --code-file FILE\n");
+  } else if (code_file == "-") {
+    code = FirstLine(std::cin);
+  } else if (!code_file.empty()) {
+    std::ifstream in(code_file);
+    if (!in) {
+      fmt::print(stderr, "amoauth: cannot read the code file {}\n", code_file);
+      return 2;
+    }
+    code = FirstLine(in);
+  }
+  if (code.empty()) {
+    fmt::print(stderr,
+               "amoauth: no code: pass --code-file - and give it on standard input, or "
+               "--code-file FILE\n");
+    return 2;
+  }
   boost::asio::io_context ioc;
   int exit_code = 0;
   auto runtime = Prepare(options, ioc, exit_code);
   if (!runtime) {
     return exit_code;
   }
-  auto connected = RunToCompletion(ioc, runtime->Flow().ExchangePastedCode(Secret(code), referer));
+  auto connected =
+      RunToCompletion(ioc, runtime->Flow().ExchangePastedCode(Secret(std::move(code)), referer));
   if (!connected) {
     return ReportFailure(connected.error());
   }

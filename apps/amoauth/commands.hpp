@@ -62,8 +62,11 @@ struct SandboxOptions {
 /// Each returns the process exit code: 0 ok, 1 the operation failed, 2 bad configuration.
 int RunServe(const ServeOptions& options);
 int RunSandbox(const SandboxOptions& options);
+/// The code comes from `code_file` ("-": standard input; its first line) or, deprecated, from
+/// `code` (the command line, where `ps` and the shell history see it: a warning says so).
 int RunExchangeCode(const CommonOptions& options,
-                    const std::string& code,
+                    std::string code,
+                    const std::string& code_file,
                     const std::string& referer);
 /// `api_key` empty: read from the first line of standard input (so it need not sit in the shell
 /// history or the process list).
@@ -97,6 +100,16 @@ struct ImportOptions {
   std::string in;        ///< --in FILE
   bool replace = false;  ///< --replace: overwrite rows the target has already
 };
+struct RotateKeyOptions {
+  std::int64_t batch_size = 100;  ///< --batch-size: rows of each table per batch
+  std::int64_t max_batches = 0;   ///< --max-batches: stop after this many (0: until done)
+};
+/// `amoauth rotate-key`: re-seals under AMOAUTH_MASTER_KEY every row AMOAUTH_MASTER_KEY_PREVIOUS
+/// sealed, while instances run; 0 when none is left under the previous key (or --max-batches
+/// stopped it), 1 when rows remain or a key id neither key names is found (then nothing is
+/// written), 2 when AMOAUTH_MASTER_KEY_PREVIOUS is not set.
+int RunRotateKey(const CommonOptions& options, const RotateKeyOptions& rotate);
+
 /// `amoauth export`: every connection and external integration, sealed under the master key.
 int RunExport(const CommonOptions& options, const ExportOptions& export_options);
 /// `amoauth import`: writes an export into the configured store (checked first, then written).

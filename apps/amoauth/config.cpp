@@ -343,6 +343,17 @@ Checked<Config> LoadConfig(const Variables& vars, bool sandbox) {
         "AMOAUTH_MASTER_KEY is not set: tokens are encrypted at rest with it "
         "(generate one with openssl rand -base64 32 and keep it safe).");
   }
+  if (auto v = Get(vars, "AMOAUTH_MASTER_KEY_PREVIOUS"); v && !v->empty()) {
+    c.previous_master_key = crypto::MasterKey::FromBase64(*v);
+    if (!c.previous_master_key) {
+      return Error("AMOAUTH_MASTER_KEY_PREVIOUS must be base64 of exactly 32 bytes.");
+    }
+    if (c.master_key && c.master_key->Id() == c.previous_master_key->Id()) {
+      return Error(
+          "AMOAUTH_MASTER_KEY_PREVIOUS is the same key as AMOAUTH_MASTER_KEY: set "
+          "AMOAUTH_MASTER_KEY to the new key and AMOAUTH_MASTER_KEY_PREVIOUS to the old one.");
+    }
+  }
 
   if (auto v = Get(vars, "AMOAUTH_ALLOWED_DOMAINS")) {
     c.allowed_domains.clear();

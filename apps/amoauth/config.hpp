@@ -46,6 +46,9 @@ struct Config {
   /// and AMOAUTH_DATABASE_POOL.
   DatabaseConfig database;
   std::optional<crypto::MasterKey> master_key;  ///< AMOAUTH_MASTER_KEY: base64 of 32 bytes.
+  /// AMOAUTH_MASTER_KEY_PREVIOUS: during a key rotation, the key being retired; rows it sealed
+  /// are still read, every write uses master_key (docs/operations.md, "Rotating the master key").
+  std::optional<crypto::MasterKey> previous_master_key;
 
   // Talking to amoCRM.
   std::vector<std::string> allowed_domains = {

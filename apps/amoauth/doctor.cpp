@@ -3,6 +3,7 @@
 // opening the store performs, as `serve` would.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,37 @@ std::string KeyMismatch(const Config& config, std::string_view what) {
       ids.empty() ? std::string("another key") : fmt::format("{}", fmt::join(ids, ", ")));
 }
 
+/// During a rotation (AMOAUTH_MASTER_KEY_PREVIOUS set): how many sealed rows the previous key
+/// still holds, and what to do next. Empty otherwise.
+std::string PreviousKeyNote(const Config& config,
+                            service::Store& store,
+                            boost::asio::io_context& ioc) {
+  auto* rotation = dynamic_cast<service::KeyRotation*>(&store);
+  if (!config.previous_master_key || rotation == nullptr) {
+    return {};
+  }
+  auto counts = RunToCompletion(ioc, rotation->CountByKeyId());
+  if (!counts) {
+    return {};
+  }
+  std::int64_t left = 0;
+  for (const auto& [id, rows] : *counts) {
+    if (id == config.previous_master_key->Id()) {
+      left = rows;
+    }
+  }
+  if (left == 0) {
+    return fmt::format(
+        "; no row is under the previous key id {}: AMOAUTH_MASTER_KEY_PREVIOUS can be removed",
+        config.previous_master_key->Id());
+  }
+  return fmt::format(
+      "; {} sealed row(s) still under the previous key id {}: run `amoauth "
+      "rotate-key`",
+      left,
+      config.previous_master_key->Id());
+}
+
 void CheckMasterKey(Report& report,
                     const Config& config,
                     service::Store& store,
@@ -114,7 +146,8 @@ void CheckMasterKey(Report& report,
             fmt::format("key id {} opens all {} stored token row(s) and {} integration secret(s)",
                         config.master_key->Id(),
                         connections->size(),
-                        integrations->size()));
+                        integrations->size()) +
+                PreviousKeyNote(config, store, ioc));
 }
 
 /// A GET / to www.{domain} for every allow-listed domain, through AMOAUTH_AMO_CONNECT_TO and

@@ -136,12 +136,23 @@ int main(int argc, char** argv) {
 
   amoauth::app::CommonOptions exchange_common;
   std::string code;
+  std::string code_file;
   std::string referer;
   auto* exchange_cmd = app.add_subcommand(
       "exchange-code",
       "Exchange a code copied from the integration's window (private integrations)");
   AddCommonFlags(*exchange_cmd, exchange_common);
-  exchange_cmd->add_option("--code", code, "The authorization code")->required();
+  auto* code_option = exchange_cmd->add_option(
+      "--code",
+      code,
+      "The authorization code on the command line (deprecated: `ps` and the shell history see "
+      "it; use --code-file)");
+  exchange_cmd
+      ->add_option("--code-file",
+                   code_file,
+                   "Read the authorization code from this file; \"-\" reads it from standard "
+                   "input")
+      ->excludes(code_option);
   exchange_cmd->add_option("--referer", referer, "The account host, e.g. example.amocrm.ru")
       ->required();
 
@@ -254,6 +265,19 @@ int main(int argc, char** argv) {
                        import_options.replace,
                        "Overwrite connections the database holds already (default: refuse)");
 
+  amoauth::app::CommonOptions rotate_common;
+  amoauth::app::RotateKeyOptions rotate_options;
+  auto* rotate_cmd = app.add_subcommand(
+      "rotate-key",
+      "Re-seal everything AMOAUTH_MASTER_KEY_PREVIOUS sealed under AMOAUTH_MASTER_KEY, while "
+      "amoauth runs (docs/operations.md, \"Rotating the master key\")");
+  AddCommonFlags(*rotate_cmd, rotate_common);
+  rotate_cmd->add_option("--batch-size", rotate_options.batch_size, "Rows of each table per batch")
+      ->capture_default_str();
+  rotate_cmd->add_option("--max-batches",
+                         rotate_options.max_batches,
+                         "Stop after this many batches (0: until done); run again to go on");
+
   CLI11_PARSE(app, argc, argv);
 
   if (*migrate_cmd) {
@@ -268,6 +292,9 @@ int main(int argc, char** argv) {
   if (*import_cmd) {
     return amoauth::app::RunImport(import_common, import_options);
   }
+  if (*rotate_cmd) {
+    return amoauth::app::RunRotateKey(rotate_common, rotate_options);
+  }
 
   if (*serve_cmd) {
     return amoauth::app::RunServe(serve);
@@ -276,7 +303,7 @@ int main(int argc, char** argv) {
     return amoauth::app::RunSandbox(sandbox);
   }
   if (*exchange_cmd) {
-    return amoauth::app::RunExchangeCode(exchange_common, code, referer);
+    return amoauth::app::RunExchangeCode(exchange_common, code, code_file, referer);
   }
   if (*api_key_cmd) {
     return amoauth::app::RunExchangeApiKey(api_key_common, api_login, api_key, api_domain);

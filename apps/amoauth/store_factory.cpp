@@ -24,8 +24,11 @@ Checked<std::unique_ptr<service::Store>> OpenSqlite(const Config& config,
                        db.Describe(),
                        fs_error.message());
   }
-  auto store = store_sqlite::SqliteStore::Open(
-      {.path = db.sqlite_path, .threads = db.pool, .clock = &clock}, *config.master_key);
+  auto store = store_sqlite::SqliteStore::Open({.path = db.sqlite_path,
+                                                .threads = db.pool,
+                                                .clock = &clock,
+                                                .previous_key = config.previous_master_key},
+                                               *config.master_key);
   if (!store) {
     return fmt::format("cannot open the {} (the reason is logged above)", db.Describe());
   }
@@ -36,8 +39,11 @@ Checked<std::unique_ptr<service::Store>> OpenPostgres(const Config& config,
                                                       const core::Clock& clock) {
   const DatabaseConfig& db = config.database;
 #if AMOAUTH_HAVE_STORE_PG
-  auto store = store_pg::PgStore::Open(
-      {.url = db.postgres_url, .pool_size = db.pool, .clock = &clock}, *config.master_key);
+  auto store = store_pg::PgStore::Open({.url = db.postgres_url,
+                                        .pool_size = db.pool,
+                                        .clock = &clock,
+                                        .previous_key = config.previous_master_key},
+                                       *config.master_key);
   if (!store) {
     return fmt::format("cannot open the {} (the reason is logged above)", db.Describe());
   }

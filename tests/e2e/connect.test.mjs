@@ -65,8 +65,10 @@ test('site button → consent popup → Allow → success page → stored, usabl
 });
 
 test('command line: exchange-code (a code pasted from the integration window), accounts, token', async () => {
-  const cli = (...args) => execFileSync(BIN, [...args, '--sandbox', '--database-url', `sqlite://${dir}/amoauth.db`],
-                                        { cwd: dir, env: { PATH: process.env.PATH } }).toString();
+  const cliWithInput = (input, ...args) => execFileSync(
+    BIN, [...args, '--sandbox', '--database-url', `sqlite://${dir}/amoauth.db`],
+    { cwd: dir, env: { PATH: process.env.PATH }, input, stdio: ['pipe', 'pipe', 'pipe'] }).toString();
+  const cli = (...args) => cliWithInput('', ...args);
   // The code a person copies from the integration's "Keys" tab: here the sandbox issues one.
   const integration = readFileSync(join(dir, 'sandbox.env'), 'utf8').match(/AMO_CLIENT_ID=(.*)/)[1];
   const form = new URLSearchParams({ client_id: integration, state: '', mode: 'post_message',
@@ -80,12 +82,19 @@ test('command line: exchange-code (a code pasted from the integration window), a
   const referer = location.searchParams.get('referer');
   assert.equal(referer, 'example.kommo.com');
 
-  const out = cli('exchange-code', '--code', code, '--referer', referer);
+  // The code comes on standard input, out of `ps` and the shell history.
+  const out = cliWithInput(`${code}\n`, 'exchange-code', '--code-file', '-', '--referer', referer);
   assert.match(out, /Connected account 31000001 \(example\.kommo\.com\)/);
   assert.doesNotMatch(out, new RegExp(code.slice(0, 20)));
 
-  // The same code twice is refused without asking amoCRM again.
-  assert.throws(() => cli('exchange-code', '--code', code, '--referer', referer), /already been exchanged|already used/i);
+  // The same code twice is refused without asking amoCRM again; --code still works, with a
+  // warning that the command line is visible.
+  assert.throws(() => cli('exchange-code', '--code', code, '--referer', referer),
+                (e) => /already been exchanged|already used/i.test(e.stderr.toString()) &&
+                       /warning: --code puts the code where `ps`/.test(e.stderr.toString()));
+  // No code at all is refused before anything goes out.
+  assert.throws(() => cliWithInput('', 'exchange-code', '--code-file', '-', '--referer', referer),
+                (e) => e.status === 2 && /no code/.test(e.stderr.toString()));
 
   const table = cli('accounts');
   assert.match(table, /31000001\s+example\.kommo\.com\s+oauth\s+active/);

@@ -450,7 +450,8 @@ void ProcessHarness::Shutdown() noexcept {
   }
   // A harness call that threw is unwinding the test right now; gtest records it only afterwards.
   const bool failed = ::testing::Test::HasFailure() || std::uncaught_exceptions() > 0;
-  for (std::size_t i = 0; failed && i < processes_.size(); ++i) {
+  for (std::size_t i = 0; failed && options_.print_output_on_failure && i < processes_.size();
+       ++i) {
     const auto& p = *processes_[i];
     std::cerr << "[process harness] amoauth process " << i << " (" << p.starts
               << " start(s)), stdout tail:\n"

@@ -136,6 +136,9 @@ class ProcessHarness final {
     /// Non-empty: every process uses this database instead of the SQLite file in Dir() (a
     /// PostgreSQL database, or another SQLite path). ExpireAccessTokens needs the SQLite file.
     std::string database_url;
+    /// Off: a failed test does not print the processes' output tails (a test that searches that
+    /// output for secrets must not print what it found; the files stay in Dir() until the end).
+    bool print_output_on_failure = true;
   };
 
   explicit ProcessHarness(Options options);

@@ -270,10 +270,19 @@ struct PgStore::Impl {
     return c;
   }
 
-  [[nodiscard]] Result<std::string> OpenToken(
-      const Rows& rows, int row, int column, const core::Connection& c, TokenKind kind) const {
+  /// The key being retired during a rotation (reads only), or nullptr.
+  [[nodiscard]] const crypto::MasterKey* PreviousKey() const {
+    return options.previous_key ? &*options.previous_key : nullptr;
+  }
+
+  [[nodiscard]] Result<std::string> OpenToken(const crypto::MasterKey& row_key,
+                                              const Rows& rows,
+                                              int row,
+                                              int column,
+                                              const core::Connection& c,
+                                              TokenKind kind) const {
     auto plain =
-        crypto::Open(key, rows.Binary(row, column), TokenAad(c.account_id, c.client_id, kind));
+        crypto::Open(row_key, rows.Binary(row, column), TokenAad(c.account_id, c.client_id, kind));
     if (!plain) {
       log->error(
           "amo_tokens row accountId={} clientId={}: the {} token does not decrypt "
@@ -305,7 +314,8 @@ struct PgStore::Impl {
     }
     c.status = *parsed_status;
     const std::string key_id = rows.Text(row, 6);
-    if (key_id != key.Id()) {
+    const crypto::MasterKey* row_key = crypto::KeyById(key_id, key, PreviousKey());
+    if (row_key == nullptr) {
       log->error(
           "amo_tokens row accountId={} clientId={} was written under another master key "
           "(row keyId {}, current keyId {})",
@@ -315,13 +325,13 @@ struct PgStore::Impl {
           key.Id());
       return Fail(Errc::kCryptoFailure);
     }
-    auto access = OpenToken(rows, row, 7, c, TokenKind::kAccess);
+    auto access = OpenToken(*row_key, rows, row, 7, c, TokenKind::kAccess);
     if (!access) {
       return access.error();
     }
     c.access_token = Secret(std::move(*access));
     if (!rows.IsNull(row, 8)) {
-      auto refresh = OpenToken(rows, row, 8, c, TokenKind::kRefresh);
+      auto refresh = OpenToken(*row_key, rows, row, 8, c, TokenKind::kRefresh);
       if (!refresh) {
         return refresh.error();
       }
@@ -721,13 +731,14 @@ struct PgStore::Impl {
   Result<service::ExternalIntegration> ReadIntegration(const Rows& rows, int row) {
     service::ExternalIntegration integration;
     integration.client_id = rows.Text(row, 0);
-    if (rows.Text(row, 1) != key.Id()) {
+    const crypto::MasterKey* row_key = crypto::KeyById(rows.Text(row, 1), key, PreviousKey());
+    if (row_key == nullptr) {
       log->error("integrations row clientId={} was written under another master key",
                  integration.client_id);
       return Fail(Errc::kCryptoFailure);
     }
     auto secret =
-        crypto::Open(key, rows.Binary(row, 2), store_schema::SecretAad(integration.client_id));
+        crypto::Open(*row_key, rows.Binary(row, 2), store_schema::SecretAad(integration.client_id));
     if (!secret) {
       log->error("integrations row clientId={}: the client secret does not decrypt",
                  integration.client_id);
@@ -975,6 +986,180 @@ struct PgStore::Impl {
     return Count(conn, "count pending events", sql::kCountPendingSql);
   }
 
+  // ---- key rotation (docs/adr/0005-key-rotation.md) -------------------------------------------
+
+  Result<std::vector<std::pair<std::string, std::int64_t>>> CountByKeyId(Connection& conn) {
+    auto rows = conn.Exec("count rows by key id", R"sql(
+SELECT "keyId", count(*) FROM (
+  SELECT "keyId" FROM amo_tokens UNION ALL SELECT "keyId" FROM integrations
+  UNION ALL SELECT "keyId" FROM code_queue) AS sealed
+GROUP BY "keyId" ORDER BY "keyId")sql");
+    if (!rows) {
+      return rows.error();
+    }
+    std::vector<std::pair<std::string, std::int64_t>> counts;
+    for (int row = 0; row < rows->Count(); ++row) {
+      counts.emplace_back(rows->Text(row, 0), rows->Int(row, 1));
+    }
+    return counts;
+  }
+
+  /// Reads a batch of each table without locks, re-seals, and writes each row back with one
+  /// UPDATE that compares what was read (version or ciphertext, and the key id): a row a
+  /// refresh or disconnect changed meanwhile is counted `changed` and read again next batch.
+  /// version and updatedAt stay: a refresh that read the row first still commits. No NOTIFY:
+  /// the tokens themselves did not change, so no instance's cache is stale.
+  Result<service::KeyRotationBatch> RotateKeyBatch(Connection& conn, std::size_t limit) {
+    const crypto::MasterKey* old_key = PreviousKey();
+    if (old_key == nullptr) {
+      log->error("key rotation: no previous master key is configured");
+      return Fail(Errc::kCryptoFailure);
+    }
+    service::KeyRotationBatch batch;
+    const auto counted = [&batch](const Rows& updated) {
+      if (updated.Affected() == 1) {
+        ++batch.rotated;
+      } else {
+        ++batch.changed;
+      }
+    };
+
+    Params token_select;
+    token_select.Text(old_key->Id()).Int(SqlLimit(limit));
+    auto tokens = conn.Exec("read token rows to rotate",
+                            R"sql(
+SELECT "accountId", "clientId", "version", "accessToken", "refreshToken"
+FROM amo_tokens WHERE "keyId" = $1 ORDER BY "accountId", "clientId" LIMIT $2)sql",
+                            token_select);
+    if (!tokens) {
+      return tokens.error();
+    }
+    for (int row = 0; row < tokens->Count(); ++row) {
+      const std::int64_t account_id = tokens->Int(row, 0);
+      const std::string client_id = tokens->Text(row, 1);
+      auto access = crypto::Open(
+          *old_key, tokens->Binary(row, 3), TokenAad(account_id, client_id, TokenKind::kAccess));
+      std::optional<std::string> refresh;
+      bool readable = access.has_value();
+      if (readable && !tokens->IsNull(row, 4)) {
+        refresh = crypto::Open(
+            *old_key, tokens->Binary(row, 4), TokenAad(account_id, client_id, TokenKind::kRefresh));
+        readable = refresh.has_value();
+      }
+      if (!readable) {
+        log->error(
+            "key rotation: amo_tokens row accountId={} clientId={} does not open under "
+            "the previous key; left as it is",
+            account_id,
+            client_id);
+        ++batch.unreadable;
+        continue;
+      }
+      std::optional<std::string> resealed_refresh;
+      if (refresh) {
+        resealed_refresh =
+            crypto::Seal(key, *refresh, TokenAad(account_id, client_id, TokenKind::kRefresh));
+      }
+      Params p;
+      p.Text(key.Id())
+          .Binary(Bytes{
+              crypto::Seal(key, *access, TokenAad(account_id, client_id, TokenKind::kAccess))})
+          .NullableBinary(resealed_refresh)
+          .Int(account_id)
+          .Text(client_id)
+          .Int(tokens->Int(row, 2))
+          .Text(old_key->Id());
+      auto updated = conn.Exec("rotate a token row",
+                               R"sql(
+UPDATE amo_tokens SET "keyId" = $1, "accessToken" = $2, "refreshToken" = $3
+WHERE "accountId" = $4 AND "clientId" = $5 AND "version" = $6 AND "keyId" = $7)sql",
+                               p);
+      if (!updated) {
+        return updated.error();
+      }
+      counted(*updated);
+    }
+
+    Params integration_select;
+    integration_select.Text(old_key->Id()).Int(SqlLimit(limit));
+    auto integrations = conn.Exec("read integrations to rotate",
+                                  R"sql(
+SELECT "clientId", "clientSecret" FROM integrations WHERE "keyId" = $1
+ORDER BY "clientId" LIMIT $2)sql",
+                                  integration_select);
+    if (!integrations) {
+      return integrations.error();
+    }
+    for (int row = 0; row < integrations->Count(); ++row) {
+      const std::string client_id = integrations->Text(row, 0);
+      const std::string sealed = integrations->Binary(row, 1);
+      auto plain = crypto::Open(*old_key, sealed, store_schema::SecretAad(client_id));
+      if (!plain) {
+        log->error(
+            "key rotation: integrations row clientId={} does not open under the previous "
+            "key; left as it is",
+            client_id);
+        ++batch.unreadable;
+        continue;
+      }
+      Params p;
+      p.Text(key.Id())
+          .Binary(Bytes{crypto::Seal(key, *plain, store_schema::SecretAad(client_id))})
+          .Text(client_id)
+          .Text(old_key->Id())
+          .Binary(Bytes{sealed});
+      auto updated = conn.Exec("rotate an integration row",
+                               R"sql(
+UPDATE integrations SET "keyId" = $1, "clientSecret" = $2
+WHERE "clientId" = $3 AND "keyId" = $4 AND "clientSecret" = $5)sql",
+                               p);
+      if (!updated) {
+        return updated.error();
+      }
+      counted(*updated);
+    }
+
+    Params code_select;
+    code_select.Text(old_key->Id()).Int(SqlLimit(limit));
+    auto codes = conn.Exec("read queued codes to rotate",
+                           R"sql(
+SELECT "id", "codeHash", "code" FROM code_queue WHERE "keyId" = $1 ORDER BY "id" LIMIT $2)sql",
+                           code_select);
+    if (!codes) {
+      return codes.error();
+    }
+    for (int row = 0; row < codes->Count(); ++row) {
+      const std::int64_t id = codes->Int(row, 0);
+      const std::string code_hash = codes->Text(row, 1);
+      const std::string sealed = codes->Binary(row, 2);
+      auto plain = crypto::Open(*old_key, sealed, store_schema::CodeAad(code_hash));
+      if (!plain) {
+        log->error(
+            "key rotation: code_queue row id={} does not open under the previous key; "
+            "left as it is",
+            id);
+        ++batch.unreadable;
+        continue;
+      }
+      Params p;
+      p.Text(key.Id())
+          .Binary(Bytes{crypto::Seal(key, *plain, store_schema::CodeAad(code_hash))})
+          .Int(id)
+          .Text(old_key->Id())
+          .Binary(Bytes{sealed});
+      auto updated = conn.Exec("rotate a queued code",
+                               R"sql(
+UPDATE code_queue SET "keyId" = $1, "code" = $2
+WHERE "id" = $3 AND "keyId" = $4 AND "code" = $5)sql",
+                               p);
+      if (!updated) {
+        return updated.error();
+      }
+      counted(*updated);
+    }
+    return batch;
+  }
+
   Result<service::ConnectionCensus> CountConnections(Connection& conn) {
     service::ConnectionCensus census;
     auto by_status = conn.Exec("count token rows by status", sql::kCountByStatusSql);
@@ -1040,8 +1225,9 @@ struct PgStore::Impl {
     service::QueuedCode c;
     c.id = rows.Int(row, 0);
     const std::string code_hash = rows.Text(row, 1);
-    if (rows.Text(row, 2) == key.Id()) {
-      if (auto plain = crypto::Open(key, rows.Binary(row, 3), store_schema::CodeAad(code_hash))) {
+    if (const auto* row_key = crypto::KeyById(rows.Text(row, 2), key, PreviousKey())) {
+      if (auto plain =
+              crypto::Open(*row_key, rows.Binary(row, 3), store_schema::CodeAad(code_hash))) {
         c.code = Secret(std::move(*plain));
       }
     }
@@ -1390,6 +1576,16 @@ service::Task<Result<std::vector<service::AccountEvent>>> PgStore::ListAccountEv
     std::int64_t account_id, std::size_t limit) {
   return impl_->Submit(
       "list account events", Rerun::kSafe, &Impl::ListAccountEvents, account_id, limit);
+}
+
+service::Task<Result<std::vector<std::pair<std::string, std::int64_t>>>> PgStore::CountByKeyId() {
+  return impl_->Submit("count rows by key id", Rerun::kSafe, &Impl::CountByKeyId);
+}
+
+// Safe to rerun: every write compares what it read, so a second run changes only what is still
+// under the previous key.
+service::Task<Result<service::KeyRotationBatch>> PgStore::RotateKeyBatch(std::size_t limit) {
+  return impl_->Submit("rotate a key batch", Rerun::kSafe, &Impl::RotateKeyBatch, limit);
 }
 
 service::Task<Result<service::ConnectionCensus>> PgStore::CountConnections() {

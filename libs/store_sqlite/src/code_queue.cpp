@@ -102,8 +102,8 @@ Result<service::QueuedCode> ReadClaimed(const StoreParts& parts, const Statement
   c.id = row.Int(0);
   const std::string code_hash = row.Text(1);
   const std::string key_id = row.Text(2);
-  if (key_id == parts.key->Id()) {
-    if (auto plain = crypto::Open(*parts.key, row.BlobAt(3), CodeAad(code_hash))) {
+  if (const auto* key = crypto::KeyById(key_id, *parts.key, parts.previous_key)) {
+    if (auto plain = crypto::Open(*key, row.BlobAt(3), CodeAad(code_hash))) {
       c.code = Secret(std::move(*plain));
     }
   }

@@ -1,6 +1,7 @@
 #include "amoauth/store_sqlite/sqlite_store.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -445,12 +446,18 @@ struct SqliteStore::Impl {
     return c;
   }
 
-  [[nodiscard]] Result<std::string> OpenToken(const Statement& row,
+  /// The key being retired during a rotation (reads only), or nullptr.
+  [[nodiscard]] const crypto::MasterKey* PreviousKey() const {
+    return options.previous_key ? &*options.previous_key : nullptr;
+  }
+
+  [[nodiscard]] Result<std::string> OpenToken(const crypto::MasterKey& row_key,
+                                              const Statement& row,
                                               int column,
                                               std::int64_t account_id,
                                               const std::string& client_id,
                                               TokenKind kind) const {
-    auto plain = crypto::Open(key, row.BlobAt(column), TokenAad(account_id, client_id, kind));
+    auto plain = crypto::Open(row_key, row.BlobAt(column), TokenAad(account_id, client_id, kind));
     if (!plain) {
       // Which row and which token; never the data.
       log->error(
@@ -483,7 +490,8 @@ struct SqliteStore::Impl {
     }
     c.status = *parsed_status;
     const std::string key_id = row.Text(6);
-    if (key_id != key.Id()) {
+    const crypto::MasterKey* row_key = crypto::KeyById(key_id, key, PreviousKey());
+    if (row_key == nullptr) {
       log->error(
           "amo_tokens row accountId={} clientId={} was written under another master key "
           "(row keyId {}, current keyId {})",
@@ -493,13 +501,13 @@ struct SqliteStore::Impl {
           key.Id());
       return Fail(Errc::kCryptoFailure);
     }
-    auto access = OpenToken(row, 7, c.account_id, c.client_id, TokenKind::kAccess);
+    auto access = OpenToken(*row_key, row, 7, c.account_id, c.client_id, TokenKind::kAccess);
     if (!access) {
       return access.error();
     }
     c.access_token = Secret(std::move(*access));
     if (!row.IsNull(8)) {
-      auto refresh = OpenToken(row, 8, c.account_id, c.client_id, TokenKind::kRefresh);
+      auto refresh = OpenToken(*row_key, row, 8, c.account_id, c.client_id, TokenKind::kRefresh);
       if (!refresh) {
         return refresh.error();
       }
@@ -1018,12 +1026,14 @@ struct SqliteStore::Impl {
   Result<service::ExternalIntegration> ReadIntegration(const Statement& row) {
     service::ExternalIntegration integration;
     integration.client_id = row.Text(0);
-    if (row.Text(1) != key.Id()) {
+    const crypto::MasterKey* row_key = crypto::KeyById(row.Text(1), key, PreviousKey());
+    if (row_key == nullptr) {
       log->error("integrations row clientId={} was written under another master key",
                  integration.client_id);
       return Fail(Errc::kCryptoFailure);
     }
-    auto secret = crypto::Open(key, row.BlobAt(2), store_schema::SecretAad(integration.client_id));
+    auto secret =
+        crypto::Open(*row_key, row.BlobAt(2), store_schema::SecretAad(integration.client_id));
     if (!secret) {
       log->error("integrations row clientId={}: the client secret does not decrypt",
                  integration.client_id);
@@ -1341,6 +1351,278 @@ struct SqliteStore::Impl {
     return stmt->Run();
   }
 
+  // ---- key rotation (docs/adr/0005-key-rotation.md) -------------------------------------------
+
+  Result<std::vector<std::pair<std::string, std::int64_t>>> CountByKeyId(Database& db) {
+    auto stmt = Statement::Prepare(db, R"sql(
+SELECT "keyId", count(*) FROM (
+  SELECT "keyId" FROM amo_tokens UNION ALL SELECT "keyId" FROM integrations
+  UNION ALL SELECT "keyId" FROM code_queue)
+GROUP BY "keyId" ORDER BY "keyId")sql");
+    if (!stmt) {
+      return stmt.error();
+    }
+    std::vector<std::pair<std::string, std::int64_t>> counts;
+    for (;;) {
+      auto row = stmt->Step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        return counts;
+      }
+      counts.emplace_back(stmt->Text(0), stmt->Int(1));
+    }
+  }
+
+  /// One batch per table inside one BEGIN IMMEDIATE: the write lock is held from the reads to
+  /// the writes, so no other writer changes a row in between; the UPDATEs compare what was read
+  /// anyway (version or ciphertext, and the key id). version and updatedAt stay as they are.
+  Result<service::KeyRotationBatch> RotateKeyBatch(Database& db, std::size_t limit) {
+    const crypto::MasterKey* old_key = PreviousKey();
+    if (old_key == nullptr) {
+      log->error("key rotation: no previous master key is configured");
+      return Fail(Errc::kCryptoFailure);
+    }
+    const auto batch_limit = static_cast<std::int64_t>(
+        std::min<std::size_t>(limit, std::numeric_limits<std::int32_t>::max()));
+    service::KeyRotationBatch batch;
+    Transaction tx(db);
+    if (auto begun = tx.Begin(); !begun) {
+      return begun.error();
+    }
+    if (auto done = RotateTokens(db, *old_key, batch_limit, batch); !done) {
+      return done.error();
+    }
+    if (auto done = RotateIntegrations(db, *old_key, batch_limit, batch); !done) {
+      return done.error();
+    }
+    if (auto done = RotateCodes(db, *old_key, batch_limit, batch); !done) {
+      return done.error();
+    }
+    if (auto committed = tx.Commit(); !committed) {
+      return committed.error();
+    }
+    return batch;
+  }
+
+  /// Counts the UPDATE that just ran: one row rotated, or none (changed since the read).
+  static void CountUpdate(const Database& db, service::KeyRotationBatch& batch) {
+    if (db.Changes() == 1) {
+      ++batch.rotated;
+    } else {
+      ++batch.changed;
+    }
+  }
+
+  Result<void> RotateTokens(Database& db,
+                            const crypto::MasterKey& old_key,
+                            std::int64_t limit,
+                            service::KeyRotationBatch& batch) {
+    auto select = Statement::Prepare(db, R"sql(
+SELECT "accountId", "clientId", "version", "accessToken", "refreshToken"
+FROM amo_tokens WHERE "keyId" = ?1 ORDER BY "accountId", "clientId" LIMIT ?2)sql");
+    if (!select) {
+      return select.error();
+    }
+    if (auto bound = select->BindAll(std::string_view(old_key.Id()), limit); !bound) {
+      return bound.error();
+    }
+    struct Rotated {
+      std::int64_t account_id = 0;
+      std::string client_id;
+      std::int64_t version = 0;
+      std::string access;
+      std::optional<std::string> refresh;
+    };
+    std::vector<Rotated> rows;
+    for (;;) {
+      auto row = select->Step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        break;
+      }
+      Rotated r{
+          .account_id = select->Int(0), .client_id = select->Text(1), .version = select->Int(2)};
+      auto access = crypto::Open(
+          old_key, select->BlobAt(3), TokenAad(r.account_id, r.client_id, TokenKind::kAccess));
+      std::optional<std::string> refresh;
+      bool readable = access.has_value();
+      if (readable && !select->IsNull(4)) {
+        refresh = crypto::Open(
+            old_key, select->BlobAt(4), TokenAad(r.account_id, r.client_id, TokenKind::kRefresh));
+        readable = refresh.has_value();
+      }
+      if (!readable) {
+        log->error(
+            "key rotation: amo_tokens row accountId={} clientId={} does not open under "
+            "the previous key; left as it is",
+            r.account_id,
+            r.client_id);
+        ++batch.unreadable;
+        continue;
+      }
+      r.access =
+          crypto::Seal(key, *access, TokenAad(r.account_id, r.client_id, TokenKind::kAccess));
+      if (refresh) {
+        r.refresh =
+            crypto::Seal(key, *refresh, TokenAad(r.account_id, r.client_id, TokenKind::kRefresh));
+      }
+      rows.push_back(std::move(r));
+    }
+    for (const Rotated& r : rows) {
+      auto update = Statement::Prepare(db, R"sql(
+UPDATE amo_tokens SET "keyId" = ?1, "accessToken" = ?2, "refreshToken" = ?3
+WHERE "accountId" = ?4 AND "clientId" = ?5 AND "version" = ?6 AND "keyId" = ?7)sql");
+      if (!update) {
+        return update.error();
+      }
+      std::optional<Blob> refresh;
+      if (r.refresh) {
+        refresh = Blob{*r.refresh};
+      }
+      if (auto bound = update->BindAll(std::string_view(key.Id()),
+                                       Blob{r.access},
+                                       refresh,
+                                       r.account_id,
+                                       std::string_view(r.client_id),
+                                       r.version,
+                                       std::string_view(old_key.Id()));
+          !bound) {
+        return bound.error();
+      }
+      if (auto done = update->Run(); !done) {
+        return done.error();
+      }
+      CountUpdate(db, batch);
+    }
+    return {};
+  }
+
+  Result<void> RotateIntegrations(Database& db,
+                                  const crypto::MasterKey& old_key,
+                                  std::int64_t limit,
+                                  service::KeyRotationBatch& batch) {
+    auto select = Statement::Prepare(db, R"sql(
+SELECT "clientId", "clientSecret" FROM integrations WHERE "keyId" = ?1
+ORDER BY "clientId" LIMIT ?2)sql");
+    if (!select) {
+      return select.error();
+    }
+    if (auto bound = select->BindAll(std::string_view(old_key.Id()), limit); !bound) {
+      return bound.error();
+    }
+    std::vector<std::array<std::string, 3>> rows;  // clientId, old ciphertext, new ciphertext
+    for (;;) {
+      auto row = select->Step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        break;
+      }
+      std::string client_id = select->Text(0);
+      std::string sealed = select->BlobAt(1);
+      auto plain = crypto::Open(old_key, sealed, store_schema::SecretAad(client_id));
+      if (!plain) {
+        log->error(
+            "key rotation: integrations row clientId={} does not open under the previous "
+            "key; left as it is",
+            client_id);
+        ++batch.unreadable;
+        continue;
+      }
+      std::string resealed = crypto::Seal(key, *plain, store_schema::SecretAad(client_id));
+      rows.push_back({std::move(client_id), std::move(sealed), std::move(resealed)});
+    }
+    for (const auto& [client_id, sealed, resealed] : rows) {
+      auto update = Statement::Prepare(db, R"sql(
+UPDATE integrations SET "keyId" = ?1, "clientSecret" = ?2
+WHERE "clientId" = ?3 AND "keyId" = ?4 AND "clientSecret" = ?5)sql");
+      if (!update) {
+        return update.error();
+      }
+      if (auto bound = update->BindAll(std::string_view(key.Id()),
+                                       Blob{resealed},
+                                       std::string_view(client_id),
+                                       std::string_view(old_key.Id()),
+                                       Blob{sealed});
+          !bound) {
+        return bound.error();
+      }
+      if (auto done = update->Run(); !done) {
+        return done.error();
+      }
+      CountUpdate(db, batch);
+    }
+    return {};
+  }
+
+  Result<void> RotateCodes(Database& db,
+                           const crypto::MasterKey& old_key,
+                           std::int64_t limit,
+                           service::KeyRotationBatch& batch) {
+    auto select = Statement::Prepare(db, R"sql(
+SELECT "id", "codeHash", "code" FROM code_queue WHERE "keyId" = ?1 ORDER BY "id" LIMIT ?2)sql");
+    if (!select) {
+      return select.error();
+    }
+    if (auto bound = select->BindAll(std::string_view(old_key.Id()), limit); !bound) {
+      return bound.error();
+    }
+    struct Rotated {
+      std::int64_t id = 0;
+      std::string sealed;
+      std::string resealed;
+    };
+    std::vector<Rotated> rows;
+    for (;;) {
+      auto row = select->Step();
+      if (!row) {
+        return row.error();
+      }
+      if (!*row) {
+        break;
+      }
+      Rotated r{.id = select->Int(0), .sealed = select->BlobAt(2)};
+      const std::string code_hash = select->Text(1);
+      auto plain = crypto::Open(old_key, r.sealed, store_schema::CodeAad(code_hash));
+      if (!plain) {
+        log->error(
+            "key rotation: code_queue row id={} does not open under the previous key; "
+            "left as it is",
+            r.id);
+        ++batch.unreadable;
+        continue;
+      }
+      r.resealed = crypto::Seal(key, *plain, store_schema::CodeAad(code_hash));
+      rows.push_back(std::move(r));
+    }
+    for (const Rotated& r : rows) {
+      auto update = Statement::Prepare(db, R"sql(
+UPDATE code_queue SET "keyId" = ?1, "code" = ?2
+WHERE "id" = ?3 AND "keyId" = ?4 AND "code" = ?5)sql");
+      if (!update) {
+        return update.error();
+      }
+      if (auto bound = update->BindAll(std::string_view(key.Id()),
+                                       Blob{r.resealed},
+                                       r.id,
+                                       std::string_view(old_key.Id()),
+                                       Blob{r.sealed});
+          !bound) {
+        return bound.error();
+      }
+      if (auto done = update->Run(); !done) {
+        return done.error();
+      }
+      CountUpdate(db, batch);
+    }
+    return {};
+  }
+
   Result<service::ConnectionCensus> CountConnections(Database& db) {
     service::ConnectionCensus census;
     auto by_status = Statement::Prepare(db, kCountByStatusSql);
@@ -1463,6 +1745,7 @@ detail::StoreParts SqliteStore::Parts() const {
   return {
       .pool = &impl->pool,
       .key = &impl->key,
+      .previous_key = impl->PreviousKey(),
       .log = impl->log.get(),
       .connection = [impl] { return impl->ThisThreadConnection(); },
       .insert_events = &Impl::InsertEvents,
@@ -1682,6 +1965,21 @@ service::Task<Result<std::vector<service::AccountEvent>>> SqliteStore::ListAccou
   Impl* impl = impl_.get();
   auto work = [impl, account_id, limit] {
     return impl->Run("list account events", &Impl::ListAccountEvents, account_id, limit);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::vector<std::pair<std::string, std::int64_t>>>>
+SqliteStore::CountByKeyId() {
+  Impl* impl = impl_.get();
+  auto work = [impl] { return impl->Run("count rows by key id", &Impl::CountByKeyId); };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<service::KeyRotationBatch>> SqliteStore::RotateKeyBatch(std::size_t limit) {
+  Impl* impl = impl_.get();
+  auto work = [impl, limit] {
+    return impl->Run("rotate a key batch", &Impl::RotateKeyBatch, limit);
   };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }

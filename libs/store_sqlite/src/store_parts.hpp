@@ -23,6 +23,8 @@ namespace amoauth::store_sqlite::detail {
 struct StoreParts {
   boost::asio::thread_pool* pool = nullptr;
   const crypto::MasterKey* key = nullptr;
+  /// During a key rotation, the key being retired (reads only); nullptr otherwise.
+  const crypto::MasterKey* previous_key = nullptr;
   spdlog::logger* log = nullptr;
   /// The calling pool thread's own connection (nullptr on a bug: more threads than connections).
   std::function<Database*()> connection;

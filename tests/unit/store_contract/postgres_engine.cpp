@@ -26,8 +26,12 @@ class PostgresEngine final : public StoreEngine {
 
   Result<std::unique_ptr<service::Store>> Open(const crypto::MasterKey& key,
                                                std::size_t max_pending_states,
-                                               const core::Clock& clock) override {
+                                               const core::Clock& clock,
+                                               const crypto::MasterKey* previous_key) override {
     store_pg::PgOptions options;
+    if (previous_key != nullptr) {
+      options.previous_key = *previous_key;
+    }
     options.url = db_.Url();
     options.pool_size = 2;
     options.max_pending_states = max_pending_states;

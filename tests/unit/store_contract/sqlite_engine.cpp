@@ -77,8 +77,12 @@ SqliteEngine::~SqliteEngine() {
 
 Result<std::unique_ptr<service::Store>> SqliteEngine::Open(const crypto::MasterKey& key,
                                                            std::size_t max_pending_states,
-                                                           const core::Clock& clock) {
+                                                           const core::Clock& clock,
+                                                           const crypto::MasterKey* previous_key) {
   store_sqlite::SqliteOptions options;
+  if (previous_key != nullptr) {
+    options.previous_key = *previous_key;
+  }
   options.path = DbPath();
   options.threads = 2;
   options.max_pending_states = max_pending_states;

@@ -37,7 +37,8 @@ class SqliteEngine final : public StoreEngine {
   [[nodiscard]] std::string_view Name() const override { return "sqlite"; }
   Result<std::unique_ptr<service::Store>> Open(const crypto::MasterKey& key,
                                                std::size_t max_pending_states,
-                                               const core::Clock& clock) override;
+                                               const core::Clock& clock,
+                                               const crypto::MasterKey* previous_key) override;
   Rows Query(const std::string& sql) override { return RawDb(DbPath()).Query(sql); }
   void Exec(const std::string& sql) override { RawDb(DbPath()).Exec(sql); }
   [[nodiscard]] std::string BytesLiteral(std::string_view hex) const override;

@@ -59,7 +59,7 @@ TEST_P(StoreContract, MigrationsAreIdempotentOnReopen) {
 TEST_P(StoreContract, RefusesASchemaNewerThanItKnows) {
   OpenStore().reset();
   Exec("INSERT INTO schema_migrations (version, applied_at) VALUES (999, 'x')");
-  auto store = engine_->Open(key_, 10'000, clock_);
+  auto store = engine_->Open(key_, 10'000, clock_, nullptr);
   ASSERT_FALSE(store.has_value());
   ExpectError(store.error(), Errc::kStoreFailure);
 }
@@ -1250,6 +1250,136 @@ TEST_P(StoreContract, FindByDomainReturnsEveryIntegrationsRowOfThatHost) {
   EXPECT_EQ(found[1].client_id, "b");
   EXPECT_EQ(found[0].access_token.Reveal(), "access-token-plaintext-0123456789");
   EXPECT_TRUE(Unwrap(Run(store->FindByDomain("nobody.amocrm.ru"))).empty());
+}
+
+// ---- key rotation (docs/adr/0005-key-rotation.md) -----------------------------------------------
+
+TEST_P(StoreContract, KeyRotationResealsEveryRowUnderTheNewKeyAndKeepsVersions) {
+  const MasterKey old_key = key_;
+  const MasterKey new_key = MasterKey::Generate();
+  {
+    auto store = OpenStore(old_key);
+    for (int account = 1; account <= 5; ++account) {
+      Unwrap(Run(store->Upsert(MakeConnection(account,
+                                              "a",
+                                              "access-" + std::to_string(account),
+                                              "refresh-" + std::to_string(account)),
+                               {})));
+    }
+    Connection no_refresh = MakeConnection(6, "long-lived", "long-lived-access", "");
+    Unwrap(Run(store->Upsert(no_refresh, {})));
+    Unwrap(Run(store->Replace(MakeConnection(1, "a", "access-1b", "refresh-1b"), 1, {})));
+    Unwrap(Run(store->AddIntegration({.client_id = "ext-client",
+                                      .client_secret = Secret("ext-secret"),
+                                      .state_hash = "ext-state",
+                                      .created_at = FromUnixSeconds(kNow)})));
+    EXPECT_TRUE(Unwrap(Run(store->Enqueue(MakeQueuedCode("def50200-queued")))));
+  }
+  const Rows versions_before =
+      Query(R"(SELECT "accountId", "version", "updatedAt" FROM amo_tokens ORDER BY "accountId")");
+
+  clock_.Advance(std::chrono::seconds(100));
+  auto rotating = OpenRotatingStore(new_key, old_key);
+  // Before the rotation, the rotating store reads rows of the old key…
+  EXPECT_EQ(Unwrap(Run(rotating->Find({1, "a"})))->access_token.Reveal(), "access-1b");
+  auto* rotation = dynamic_cast<service::KeyRotation*>(rotating.get());
+  ASSERT_NE(rotation, nullptr);
+  using KeyCounts = std::vector<std::pair<std::string, std::int64_t>>;
+  EXPECT_EQ(Unwrap(Run(rotation->CountByKeyId())), (KeyCounts{{old_key.Id(), 8}}));
+
+  int batches = 0;
+  const auto total = RotateAll(*rotation, 2, batches);
+  EXPECT_EQ(total.rotated, 8U);
+  EXPECT_EQ(total.changed, 0U);
+  EXPECT_EQ(total.unreadable, 0U);
+  EXPECT_EQ(batches, 4) << "three batches of up to two rows a table, then an empty one";
+  EXPECT_EQ(Unwrap(Run(rotation->CountByKeyId())), (KeyCounts{{new_key.Id(), 8}}));
+  // Neither version nor updatedAt moved: a refresh that read a row before keeps its CAS.
+  EXPECT_EQ(Query(R"(SELECT "accountId", "version", "updatedAt" FROM amo_tokens
+                     ORDER BY "accountId")"),
+            versions_before);
+
+  // The new key alone reads everything; the old one alone nothing.
+  auto fresh = OpenStore(new_key);
+  EXPECT_EQ(Unwrap(Run(fresh->Find({1, "a"})))->refresh_token.Reveal(), "refresh-1b");
+  EXPECT_EQ(Unwrap(Run(fresh->Find({5, "a"})))->access_token.Reveal(), "access-5");
+  EXPECT_TRUE(Unwrap(Run(fresh->Find({6, "long-lived"})))->refresh_token.Empty());
+  EXPECT_EQ(Unwrap(Run(fresh->FindIntegration("ext-client")))->client_secret.Reveal(),
+            "ext-secret");
+  const auto claimed = Unwrap(Run(fresh->ClaimDueCodes(At(0), At(30), 10)));
+  ASSERT_EQ(claimed.size(), 1U);
+  EXPECT_EQ(claimed[0].code.Reveal(), "def50200-queued");
+  auto stale = Run(OpenStore(old_key)->List());
+  ASSERT_FALSE(stale.has_value());
+  ExpectError(stale.error(), Errc::kCryptoFailure);
+}
+
+TEST_P(StoreContract, ARefreshThatReadTheRowBeforeTheRotationStillCommits) {
+  const MasterKey old_key = key_;
+  const MasterKey new_key = MasterKey::Generate();
+  Unwrap(Run(OpenStore(old_key)->Upsert(MakeConnection(1, "a", "access-1", "refresh-1"), {})));
+  // An instance already on the new key reads the row (version 1) and refreshes at amoCRM…
+  auto instance = OpenRotatingStore(new_key, old_key);
+  const Connection read = *Unwrap(Run(instance->Find({1, "a"})));
+  // …while rotate-key re-seals the row…
+  auto command = OpenRotatingStore(new_key, old_key);
+  int batches = 0;
+  EXPECT_EQ(RotateAll(*dynamic_cast<service::KeyRotation*>(command.get()), 10, batches).rotated,
+            1U);
+  // …and its compare-and-swap on version 1 still wins: the new refresh token is not lost.
+  Connection refreshed = read;
+  refreshed.access_token = Secret("access-2");
+  refreshed.refresh_token = Secret("refresh-2");
+  const Connection stored = Unwrap(Run(instance->Replace(refreshed, read.version, {})));
+  EXPECT_EQ(stored.version, 2);
+  EXPECT_EQ(Unwrap(Run(OpenStore(new_key)->Find({1, "a"})))->refresh_token.Reveal(), "refresh-2");
+}
+
+TEST_P(StoreContract, ARowAnInstanceOnTheOldKeyRewritesIsPickedUpByTheNextPass) {
+  const MasterKey old_key = key_;
+  const MasterKey new_key = MasterKey::Generate();
+  auto laggard = OpenStore(old_key);  // an instance not yet restarted with the new key
+  Unwrap(Run(laggard->Upsert(MakeConnection(1, "a", "access-1", "refresh-1"), {})));
+  auto command = OpenRotatingStore(new_key, old_key);
+  auto* rotation = dynamic_cast<service::KeyRotation*>(command.get());
+  int batches = 0;
+  EXPECT_EQ(RotateAll(*rotation, 10, batches).rotated, 1U);
+  // The laggard cannot read the row any more, and its blind write puts it back under its key.
+  Unwrap(Run(laggard->Upsert(MakeConnection(1, "a", "access-2", "refresh-2"), {})));
+  using KeyCounts = std::vector<std::pair<std::string, std::int64_t>>;
+  EXPECT_EQ(Unwrap(Run(rotation->CountByKeyId())), (KeyCounts{{old_key.Id(), 1}}));
+  EXPECT_EQ(RotateAll(*rotation, 10, batches).rotated, 1U);
+  EXPECT_EQ(Unwrap(Run(OpenStore(new_key)->Find({1, "a"})))->refresh_token.Reveal(), "refresh-2");
+}
+
+TEST_P(StoreContract, KeyRotationLeavesATamperedRowAndNeedsThePreviousKey) {
+  const MasterKey old_key = key_;
+  const MasterKey new_key = MasterKey::Generate();
+  {
+    auto store = OpenStore(old_key);
+    Unwrap(Run(store->Upsert(MakeConnection(1, "a", "access-1", "refresh-1"), {})));
+    Unwrap(Run(store->Upsert(MakeConnection(2, "a", "access-2", "refresh-2"), {})));
+  }
+  Exec(R"(UPDATE amo_tokens SET "accessToken" = "refreshToken" WHERE "accountId" = 2)");
+
+  // A store without a previous key has nothing to rotate from.
+  auto plain = OpenStore(new_key);
+  auto refused = Run(dynamic_cast<service::KeyRotation*>(plain.get())->RotateKeyBatch(10));
+  ASSERT_FALSE(refused.has_value());
+  ExpectError(refused.error(), Errc::kCryptoFailure);
+
+  auto command = OpenRotatingStore(new_key, old_key);
+  auto* rotation = dynamic_cast<service::KeyRotation*>(command.get());
+  int batches = 0;
+  const auto total = RotateAll(*rotation, 10, batches);
+  EXPECT_EQ(total.rotated, 1U);
+  EXPECT_EQ(total.unreadable, 1U);
+  using KeyCounts = std::vector<std::pair<std::string, std::int64_t>>;
+  auto counts = Unwrap(Run(rotation->CountByKeyId()));
+  std::sort(counts.begin(), counts.end());
+  KeyCounts expected{{old_key.Id(), 1}, {new_key.Id(), 1}};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(counts, expected);
 }
 
 }  // namespace

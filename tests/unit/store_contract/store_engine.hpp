@@ -31,9 +31,11 @@ class StoreEngine {
   [[nodiscard]] virtual std::string_view Name() const = 0;
   /// Opens the store: the first call creates and migrates the database, each later one opens
   /// another view of the same data with connections of its own, as another process would.
+  /// `previous_key`: the key being retired during a rotation (nullptr: none).
   virtual Result<std::unique_ptr<service::Store>> Open(const crypto::MasterKey& key,
                                                        std::size_t max_pending_states,
-                                                       const core::Clock& clock) = 0;
+                                                       const core::Clock& clock,
+                                                       const crypto::MasterKey* previous_key) = 0;
   /// Runs `sql` on a connection of its own, as an operator's SQL client would.
   virtual Rows Query(const std::string& sql) = 0;
   virtual void Exec(const std::string& sql) = 0;
@@ -54,9 +56,34 @@ class StoreTest : public ::testing::Test {
   /// A store on this test's database (another process's view when called again).
   std::unique_ptr<service::Store> OpenStore(const crypto::MasterKey& key,
                                             std::size_t max_pending_states = 10'000) {
-    return Unwrap(engine_->Open(key, max_pending_states, clock_));
+    return Unwrap(engine_->Open(key, max_pending_states, clock_, nullptr));
+  }
+  /// A store that writes with `key` and still reads what `previous_key` sealed (a rotation).
+  std::unique_ptr<service::Store> OpenRotatingStore(const crypto::MasterKey& key,
+                                                    const crypto::MasterKey& previous_key) {
+    return Unwrap(engine_->Open(key, 10'000, clock_, &previous_key));
   }
   std::unique_ptr<service::Store> OpenStore() { return OpenStore(key_); }
+
+  /// Runs rotation.RotateKeyBatch(limit) until a batch finds nothing (at most 100 times);
+  /// returns the sum of the batches (`unreadable`: the last batch's) and their count.
+  service::KeyRotationBatch RotateAll(service::KeyRotation& rotation,
+                                      std::size_t limit,
+                                      int& batches) {
+    service::KeyRotationBatch total;
+    batches = 0;
+    for (int guard = 0; guard < 100; ++guard) {
+      const auto batch = Unwrap(Run(rotation.RotateKeyBatch(limit)));
+      ++batches;
+      total.rotated += batch.rotated;
+      total.changed += batch.changed;
+      total.unreadable = batch.unreadable;
+      if (batch.rotated == 0 && batch.changed == 0) {
+        break;
+      }
+    }
+    return total;
+  }
 
   Rows Query(const std::string& sql) { return engine_->Query(sql); }
   void Exec(const std::string& sql) { engine_->Exec(sql); }

@@ -27,6 +27,20 @@ class MasterKey {
   std::string id_;
 };
 
+/// The key of `current` and `previous` (may be null) whose Id() is `key_id`; nullptr if neither.
+/// Stores read a row with the key its "keyId" names: during a rotation, either.
+[[nodiscard]] inline const MasterKey* KeyById(std::string_view key_id,
+                                              const MasterKey& current,
+                                              const MasterKey* previous) {
+  if (key_id == current.Id()) {
+    return &current;
+  }
+  if (previous != nullptr && key_id == previous->Id()) {
+    return previous;
+  }
+  return nullptr;
+}
+
 /// AES-256-GCM with a fresh 12-byte random nonce per call. Output: nonce || ciphertext || 16-byte
 /// tag (binary). `aad` binds the ciphertext to where it is stored (e.g.
 /// "amo_tokens:123:client:access"), so a ciphertext copied to another row does not decrypt.

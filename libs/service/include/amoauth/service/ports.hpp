@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -398,6 +399,33 @@ class StoreStatistics {
  public:
   virtual ~StoreStatistics() = default;
   virtual Task<Result<ConnectionCensus>> CountConnections() = 0;
+};
+
+/// What one pass of KeyRotation::RotateKeyBatch did.
+struct KeyRotationBatch {
+  /// Rows re-sealed under the current key in this batch.
+  std::size_t rotated = 0;
+  /// Rows that changed between the read and the write (a refresh, a disconnect): left for the
+  /// next batch, which reads them again (a row the service rewrote is under the new key already).
+  std::size_t changed = 0;
+  /// Rows under the previous key's id that it does not open (tampered): left as they are.
+  std::size_t unreadable = 0;
+};
+
+/// Moving every sealed column (amo_tokens' tokens, integrations' client secrets, code_queue's
+/// codes) from the previous master key to the current one while instances keep running
+/// (`amoauth rotate-key`, docs/adr/0005-key-rotation.md). Implemented by the engines beside
+/// Store, not part of it: only the command uses it.
+class KeyRotation {
+ public:
+  virtual ~KeyRotation() = default;
+  /// Sealed rows per key id ("keyId" column), over the three tables.
+  virtual Task<Result<std::vector<std::pair<std::string, std::int64_t>>>> CountByKeyId() = 0;
+  /// Re-seals up to `limit` rows of each table that the previous key sealed, each with a
+  /// compare-and-swap on what was read (the row's version and ciphertext), never touching
+  /// version or updatedAt: a refresh that read the row before keeps its compare-and-swap.
+  /// Errors: kCryptoFailure when the store has no previous key.
+  virtual Task<Result<KeyRotationBatch>> RotateKeyBatch(std::size_t limit) = 0;
 };
 
 /// Everything amoauth keeps, behind one object: what an engine (store_sqlite, store_pg)

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,8 @@ struct PgOptions {
   const core::Clock* clock = nullptr;
   /// How long Open (and a reconnection) waits for the server; libpq counts whole seconds.
   std::chrono::milliseconds connect_timeout{5000};
+  /// During a key rotation: the master key being retired (as SqliteOptions::previous_key).
+  std::optional<crypto::MasterKey> previous_key;
 };
 
 /// PostgreSQL implementation of the stores (docs/storage.md, "PostgreSQL"): the same schema and
@@ -35,7 +38,9 @@ struct PgOptions {
 /// Queues are claimed with FOR UPDATE SKIP LOCKED, leases are conditional upserts, and every
 /// amo_tokens write is announced with NOTIFY amoauth_tokens, which Subscribe listens to on a
 /// connection and thread of its own.
-class PgStore final : public service::Store, public service::ConnectionChanges {
+class PgStore final : public service::Store,
+                      public service::ConnectionChanges,
+                      public service::KeyRotation {
  public:
   /// Connects, migrates. Blocking: call at start-up. Errors: Errc::kStoreFailure, the reason
   /// logged in words (which host or socket, libpq's message; never the password).
@@ -117,6 +122,10 @@ class PgStore final : public service::Store, public service::ConnectionChanges {
   service::Task<Result<std::optional<core::TimePoint>>> TryTake(std::string subject_hash,
                                                                 core::TimePoint now,
                                                                 core::Seconds interval) override;
+
+  // KeyRotation
+  service::Task<Result<std::vector<std::pair<std::string, std::int64_t>>>> CountByKeyId() override;
+  service::Task<Result<service::KeyRotationBatch>> RotateKeyBatch(std::size_t limit) override;
 
   [[nodiscard]] int SchemaVersion() const override;
   [[nodiscard]] std::string_view Engine() const override { return "postgresql"; }

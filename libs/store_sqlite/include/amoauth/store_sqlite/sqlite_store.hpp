@@ -30,6 +30,9 @@ struct SqliteOptions {
   /// Stamps createdAt/updatedAt of amo_tokens writes and createdAt of the events they enqueue.
   /// nullptr: the system clock. REQUIRES: outlives the store.
   const core::Clock* clock = nullptr;
+  /// During a key rotation: the master key being retired. Rows its id names are read with it;
+  /// every write uses the current key (docs/adr/0005-key-rotation.md).
+  std::optional<crypto::MasterKey> previous_key;
 };
 
 /// SQLite implementation of the stores (WAL mode, versioned migrations, docs/storage.md).
@@ -42,7 +45,9 @@ struct SqliteOptions {
 /// so that every commit — by the pool's connections or another process's — moves it. That one
 /// call runs on the caller's thread (an I/O thread, for the token cache), not on the pool: it
 /// starts and ends a read transaction, without a busy handler, and reads no table.
-class SqliteStore final : public service::Store, public service::CommitCounter {
+class SqliteStore final : public service::Store,
+                          public service::CommitCounter,
+                          public service::KeyRotation {
  public:
   /// Opens (creating if needed) and migrates the database. Blocking: call at start-up.
   /// Errors: Errc::kStoreFailure with the reason logged.
@@ -126,6 +131,10 @@ class SqliteStore final : public service::Store, public service::CommitCounter {
                                                                 core::Seconds interval) override;
 
   [[nodiscard]] std::optional<std::uint64_t> CommitCount() noexcept override;
+
+  // KeyRotation
+  service::Task<Result<std::vector<std::pair<std::string, std::int64_t>>>> CountByKeyId() override;
+  service::Task<Result<service::KeyRotationBatch>> RotateKeyBatch(std::size_t limit) override;
 
   [[nodiscard]] int SchemaVersion() const override;
   [[nodiscard]] std::string_view Engine() const override { return "sqlite"; }
