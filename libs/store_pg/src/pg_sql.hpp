@@ -187,7 +187,8 @@ inline constexpr std::string_view kInsertHistorySql = R"sql(
 INSERT INTO account_events ("accountId", "clientId", "type", "body", "createdAt")
 VALUES ($1, $2, $3, $4, $5))sql";
 
-// Keeps the newest $3 entries of the row ($1, $2): one range of account_events_account.
+// Keeps the newest $3 entries of the row ($1, $2): deletes from the ($3 + 1)-th newest down, one
+// range of account_events_account.
 inline constexpr std::string_view kTrimHistorySql = R"sql(
 DELETE FROM account_events WHERE "accountId" = $1 AND "clientId" = $2 AND "id" <= (
   SELECT "id" FROM account_events WHERE "accountId" = $1 AND "clientId" = $2

@@ -401,7 +401,7 @@ struct PgStore::Impl {
         Params trim;
         trim.Int(event.account_id)
             .Text(event.client_id)
-            .Int(static_cast<std::int64_t>(service::AccountHistory::kAccountHistoryKept - 1));
+            .Int(static_cast<std::int64_t>(service::AccountHistory::kAccountHistoryKept));
         if (auto done = conn.Exec("trim account events", sql::kTrimHistorySql, trim); !done) {
           return done.error();
         }

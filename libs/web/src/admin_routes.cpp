@@ -66,16 +66,18 @@ std::optional<std::int64_t> ParseId(std::string_view text) {
   return id;
 }
 
-/// An Origin header, when sent, must name this host (whatever the scheme: a proxy may end TLS).
+/// An Origin header naming a site must name this host (whatever the scheme: a proxy may end TLS).
+/// No Origin, or "null", passes: the pages' Referrer-Policy: no-referrer makes browsers send
+/// "null" on the UI's own forms; the session's CSRF token and SameSite=Strict still decide.
 bool SameOrigin(const HttpRequest& request) {
   const auto origin = request.headers.Get("Origin");
-  if (!origin) {
-    return true;  // old browsers and non-browser clients; the CSRF token still decides
+  if (!origin || *origin == "null") {
+    return true;
   }
   const auto host = request.headers.Get("Host").value_or("");
   const auto scheme_end = origin->find("://");
   if (scheme_end == std::string_view::npos || host.empty()) {
-    return false;  // "null" (a sandboxed frame, a data: page) and anything odd
+    return false;
   }
   return origin->substr(scheme_end + 3) == host;
 }
