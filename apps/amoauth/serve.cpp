@@ -179,7 +179,7 @@ int RunServe(const ServeOptions& options) {
   const bool sandbox_mode = options.common.sandbox;
   if (sandbox_mode) {
     if (auto ok = EnsureSandboxSecrets(config); !ok) {
-      fmt::print(stderr, "amoauth: {}\n", ok.error());
+      ReportFatal(config.log_format, ok.error());
       return 2;
     }
   }
@@ -189,11 +189,11 @@ int RunServe(const ServeOptions& options) {
   http_server::HttpServer server(ioc.get_executor(), {.log_name = "http"}, router.AsHandler());
   auto port = server.Listen(config.listen_host, config.listen_port);
   if (!port) {
-    fmt::print(stderr,
-               "amoauth: cannot listen on {}:{}: {} (AMOAUTH_LISTEN)\n",
-               config.listen_host,
-               config.listen_port,
-               port.error().message());
+    ReportFatal(config.log_format,
+                fmt::format("cannot listen on {}:{}: {} (AMOAUTH_LISTEN)",
+                            config.listen_host,
+                            config.listen_port,
+                            port.error().message()));
     return 2;
   }
   const std::string base_url = fmt::format("http://{}:{}", LoopbackHost(config.listen_host), *port);
@@ -204,7 +204,7 @@ int RunServe(const ServeOptions& options) {
     std::filesystem::create_directories(state_dir);
     auto started = sandbox::Sandbox::Start(ioc.get_executor(), {.state_dir = state_dir});
     if (!started) {
-      fmt::print(stderr, "amoauth: cannot start the sandbox: {}\n", started.error().message());
+      ReportFatal(config.log_format, "cannot start the sandbox: " + started.error().message());
       return 1;
     }
     sandbox = std::move(*started);
@@ -235,7 +235,7 @@ int RunServe(const ServeOptions& options) {
 
   auto runtime = Runtime::Build(config, ioc.get_executor());
   if (!runtime) {
-    fmt::print(stderr, "amoauth: {}\n", runtime.error());
+    ReportFatal(config.log_format, runtime.error());
     return 1;
   }
   web::WebApp web({.callback_path = config.callback_path,
