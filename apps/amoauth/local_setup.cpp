@@ -166,4 +166,12 @@ void SetUpLogging(const std::string& level, const std::string& format) {
   spdlog::set_level(spdlog::level::from_str(level));
 }
 
+void ReportFatal(const std::string& format, const std::string& message) {
+  if (format == "json") {
+    spdlog::critical("{}", message);
+  } else {
+    fmt::print(stderr, "amoauth: {}\n", message);
+  }
+}
+
 }  // namespace amoauth::app

@@ -27,4 +27,8 @@ namespace amoauth::app {
 /// "text" or "json", log_format.hpp).
 void SetUpLogging(const std::string& level, const std::string& format = "text");
 
+/// Why the command stops, after SetUpLogging: a critical log line in the json format (so every
+/// line stays JSON), else "amoauth: <message>" on stderr.
+void ReportFatal(const std::string& format, const std::string& message);
+
 }  // namespace amoauth::app

@@ -179,7 +179,7 @@ int RunServe(const ServeOptions& options) {
   const bool sandbox_mode = options.common.sandbox;
   if (sandbox_mode) {
     if (auto ok = EnsureSandboxSecrets(config); !ok) {
-      fmt::print(stderr, "amoauth: {}\n", ok.error());
+      ReportFatal(config.log_format, ok.error());
       return 2;
     }
   }
@@ -201,11 +201,11 @@ int RunServe(const ServeOptions& options) {
       router.AsHandler());
   auto port = server.Listen(config.listen_host, config.listen_port);
   if (!port) {
-    fmt::print(stderr,
-               "amoauth: cannot listen on {}:{}: {} (AMOAUTH_LISTEN)\n",
-               config.listen_host,
-               config.listen_port,
-               port.error().message());
+    ReportFatal(config.log_format,
+                fmt::format("cannot listen on {}:{}: {} (AMOAUTH_LISTEN)",
+                            config.listen_host,
+                            config.listen_port,
+                            port.error().message()));
     return 2;
   }
   const std::string base_url = fmt::format("http://{}:{}", LoopbackHost(config.listen_host), *port);
@@ -216,7 +216,7 @@ int RunServe(const ServeOptions& options) {
     std::filesystem::create_directories(state_dir);
     auto started = sandbox::Sandbox::Start(ioc.get_executor(), {.state_dir = state_dir});
     if (!started) {
-      fmt::print(stderr, "amoauth: cannot start the sandbox: {}\n", started.error().message());
+      ReportFatal(config.log_format, "cannot start the sandbox: " + started.error().message());
       return 1;
     }
     sandbox = std::move(*started);
@@ -247,7 +247,7 @@ int RunServe(const ServeOptions& options) {
 
   auto runtime = Runtime::Build(config, ioc.get_executor());
   if (!runtime) {
-    fmt::print(stderr, "amoauth: {}\n", runtime.error());
+    ReportFatal(config.log_format, runtime.error());
     return 1;
   }
   // Per-client limits (docs/configuration.md, "Limits"); the proxies were checked by LoadConfig.
