@@ -235,6 +235,54 @@ TEST(SecretsSweep, NoFlowLeaksASecretIntoLogsAnswersWebhooksCommandsOrTheDatabas
   ASSERT_EQ(r.status, 200) << r.body;
   sweep.Answer("the callback page (Kommo)", r);
 
+  // An external integration (the metadata button): amoCRM posts its keys to the secrets hook,
+  // then sends the person back with a code for it. The sandbox knows the integration as amoCRM
+  // would have created it; the hook is posted here as amoCRM posts it.
+  r = h.Call(0,
+             "GET",
+             "/v1/button?variant=metadata&name=Sweep&description=Secrets+sweep&mode=post_message");
+  ASSERT_EQ(r.status, 200) << r.body;
+  sweep.Answer("GET /v1/button (metadata)", r);
+  const std::string metadata_state(boost::json::parse(r.body).at("state").as_string());
+  const std::string external_id = "5e0c2a1b-" + RandomHex(2) + "-4d5d-a069-" + RandomHex(6);
+  const std::string external_secret = "ext-secret-sweep-" + RandomHex(24);
+  sweep.Secret("the external integration's client secret", external_secret);
+  r = h.SandboxPost(
+      "/sandbox/integrations",
+      "application/json",
+      boost::json::serialize(boost::json::object{{"client_id", external_id},
+                                                 {"client_secret", external_secret},
+                                                 {"redirect_uri", ProcessHarness::kRedirectUri}}));
+  ASSERT_EQ(r.status, 201) << r.body;
+  r = h.Call(0,
+             "POST",
+             "/api/v1/integrations/amo-crm/secrets",
+             boost::json::serialize(boost::json::object{{"client_id", external_id},
+                                                        {"client_secret", external_secret},
+                                                        {"state", metadata_state}}),
+             /*with_api_key=*/false);
+  ASSERT_EQ(r.status, 200) << r.body;
+  sweep.Answer("the secrets hook", r);
+  {
+    boost::urls::url form;
+    form.params().append({"client_id", external_id});
+    form.params().append({"state", metadata_state});
+    form.params().append({"mode", "post_message"});
+    form.params().append({"account_id", std::to_string(second)});
+    form.params().append({"decision", "allow"});
+    r = h.SandboxPost(
+        "/oauth/decision", "application/x-www-form-urlencoded", std::string(form.encoded_query()));
+    const auto location = r.headers.Get("Location");
+    ASSERT_TRUE(r.status == 302 && location) << r.status << " " << r.body;
+    const auto redirect = boost::urls::parse_absolute_uri(*location);
+    ASSERT_TRUE(redirect.has_value());
+    query = std::string(redirect->encoded_query());
+  }
+  code_of(query, "the external integration");
+  r = h.Get(callback + "?" + query);
+  ASSERT_EQ(r.status, 200) << r.body;
+  sweep.Answer("the callback page (external integration)", r);
+
   // /token, the proxy, a 401 → refresh → replay, a forced refresh, an expired token.
   token_answer("the first connection");
   r = h.Call(0, "GET", ProxyPath(first));
@@ -254,7 +302,7 @@ TEST(SecretsSweep, NoFlowLeaksASecretIntoLogsAnswersWebhooksCommandsOrTheDatabas
   EXPECT_EQ(r.status, 200) << r.body;
   sweep.Answer("POST /refresh", r);
   token_answer("a forced refresh");
-  EXPECT_EQ(h.ExpireAccessTokens(), 2);
+  EXPECT_EQ(h.ExpireAccessTokens(), 3) << "two accounts, one with the external integration too";
   token_answer("a refresh on expiry");
   r = h.Call(0, "GET", "/v1/accounts");
   sweep.Answer("GET /v1/accounts", r);

@@ -221,6 +221,33 @@ TEST(Config, SecretNeverAppearsInAnError) {
   EXPECT_THAT(c.error(), ::testing::Not(HasSubstr("bm90LWEta2V5")));
 }
 
+TEST(Config, PreviousMasterKeyIsReadForARotationAndChecked) {
+  auto vars = Production();
+  EXPECT_FALSE(LoadConfig(vars, false)->previous_master_key.has_value());
+  vars["AMOAUTH_MASTER_KEY_PREVIOUS"] = "";  // set but empty: none
+  EXPECT_FALSE(LoadConfig(vars, false)->previous_master_key.has_value());
+
+  const auto previous = crypto::MasterKey::Generate();
+  vars["AMOAUTH_MASTER_KEY_PREVIOUS"] = previous.ToBase64();
+  auto c = LoadConfig(vars, false);
+  ASSERT_TRUE(c) << c.error();
+  ASSERT_TRUE(c->previous_master_key.has_value());
+  EXPECT_EQ(c->previous_master_key->Id(), previous.Id());
+  EXPECT_NE(c->master_key->Id(), previous.Id());
+
+  vars["AMOAUTH_MASTER_KEY_PREVIOUS"] = vars["AMOAUTH_MASTER_KEY"];
+  auto same = LoadConfig(vars, false);
+  ASSERT_FALSE(same);
+  EXPECT_THAT(same.error(), HasSubstr("is the same key as AMOAUTH_MASTER_KEY"));
+  EXPECT_THAT(same.error(), ::testing::Not(HasSubstr(vars["AMOAUTH_MASTER_KEY"])));
+
+  vars["AMOAUTH_MASTER_KEY_PREVIOUS"] = "bm90LWEta2V5LXNlY3JldC1wYXlsb2Fk";
+  auto bad = LoadConfig(vars, false);
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error(), HasSubstr("AMOAUTH_MASTER_KEY_PREVIOUS must be base64"));
+  EXPECT_THAT(bad.error(), ::testing::Not(HasSubstr("bm90LWEta2V5")));
+}
+
 TEST(EnvFile, ReadsSeed003StyleFiles) {
   const auto path =
       std::filesystem::temp_directory_path() / ("amoauth-env-" + std::to_string(::getpid()));
