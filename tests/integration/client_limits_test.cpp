@@ -43,7 +43,8 @@ RawAnswer CallFrom(std::string_view from,
                    const std::string& base_url,
                    const std::string& method,
                    const std::string& target,
-                   const std::vector<std::string>& header_lines = {}) {
+                   const std::vector<std::string>& header_lines = {},
+                   const std::string& body = {}) {
   const auto port = static_cast<std::uint16_t>(std::stoi(base_url.substr(base_url.rfind(':') + 1)));
   asio::io_context ioc;
   asio::ip::tcp::socket socket(ioc);
@@ -54,7 +55,10 @@ RawAnswer CallFrom(std::string_view from,
   for (const auto& line : header_lines) {
     request += line + "\r\n";
   }
-  request += "Connection: close\r\n\r\n";
+  if (!body.empty()) {
+    request += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  request += "Connection: close\r\n\r\n" + body;
   asio::write(socket, asio::buffer(request));
   std::string all;
   boost::system::error_code ec;
@@ -113,6 +117,30 @@ TEST(ClientLimitsTest, WrongApiKeysFromOneAddressAre429EvenWithTheRightKeyAndOth
     EXPECT_EQ(CallFrom("127.0.0.4", h.BaseUrl(), "GET", "/v1/accounts").status, 401) << i;
   }
   EXPECT_EQ(CallFrom("127.0.0.4", h.BaseUrl(), "GET", "/v1/accounts", {right}).status, 200);
+}
+
+TEST(ClientLimitsTest, WrongKeysOnTheApiAndOnTheAdminLoginCountTogether) {
+  ServiceHarness h(Limits({.max_attempts = 3, .window = std::chrono::minutes(15)}, {}, {}));
+  const std::string form = "Content-Type: application/x-www-form-urlencoded";
+  const std::string wrong = "Authorization: Bearer wrong-key-wrong-key-wrong";
+  // Two wrong keys through the API and one through the login form: the address is at its limit.
+  EXPECT_EQ(CallFrom("127.0.0.2", h.BaseUrl(), "GET", "/v1/accounts", {wrong}).status, 401);
+  EXPECT_EQ(CallFrom("127.0.0.2", h.BaseUrl(), "GET", "/v1/accounts", {wrong}).status, 401);
+  EXPECT_EQ(
+      CallFrom("127.0.0.2", h.BaseUrl(), "POST", "/admin/login", {form}, "api_key=wrong").status,
+      401);
+  // The right key is now refused on both surfaces; no session is opened.
+  auto login =
+      CallFrom("127.0.0.2", h.BaseUrl(), "POST", "/admin/login", {form}, "api_key=" + h.ApiKey());
+  EXPECT_EQ(login.status, 429) << login.head;
+  EXPECT_FALSE(login.head.find("Set-Cookie") != std::string::npos) << login.head;
+  const std::string right = "Authorization: Bearer " + h.ApiKey();
+  EXPECT_EQ(CallFrom("127.0.0.2", h.BaseUrl(), "GET", "/v1/accounts", {right}).status, 429);
+  // Another address logs in.
+  EXPECT_EQ(
+      CallFrom("127.0.0.3", h.BaseUrl(), "POST", "/admin/login", {form}, "api_key=" + h.ApiKey())
+          .status,
+      303);
 }
 
 TEST(ClientLimitsTest, ConnectPagesPerAddressCannotFillThePendingStates) {

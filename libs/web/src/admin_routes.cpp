@@ -125,7 +125,13 @@ void WebApp::AddAdminRoutes(http_server::Router& router) {
 WebApp::LoginVerdict WebApp::CheckAdminLogin(const std::string& address,
                                              std::string_view key,
                                              std::chrono::seconds& retry_after) {
+  // Two counts: the login's own, and the one /v1 keeps of wrong keys. A guesser gains nothing by
+  // switching between the login form and the API: a wrong key on either counts on both.
   if (auto wait = login_limiter_->Refused(address)) {
+    retry_after = *wait;
+    return LoginVerdict::kTooManyFailures;
+  }
+  if (auto wait = api_key_failures_.Blocked(address)) {
     retry_after = *wait;
     return LoginVerdict::kTooManyFailures;
   }
@@ -133,6 +139,7 @@ WebApp::LoginVerdict WebApp::CheckAdminLogin(const std::string& address,
                   crypto::ConstantTimeEquals(key, settings_.api_key.Reveal());
   if (!ok) {
     login_limiter_->Failed(address);
+    api_key_failures_.Record(address);
     return LoginVerdict::kWrongKey;
   }
   login_limiter_->Succeeded(address);
@@ -160,8 +167,7 @@ std::optional<net::HttpResponse> WebApp::RejectAdminPost(const Request& request,
   }
   const auto token = net::Find(form, "csrf").value_or("");
   if (!SameOrigin(request) || token.empty() || !crypto::ConstantTimeEquals(token, caller->csrf)) {
-    spdlog::warn("[req={}] admin: a form without this session's CSRF token was refused",
-                 request.request_id);
+    spdlog::warn("admin: a form without this session's CSRF token was refused");
     return admin::MessagePage(403,
                               "This form has expired",
                               "The request did not come from a page of this admin session, so "
@@ -195,19 +201,16 @@ WebApp::Task WebApp::AdminLogin(Request request) {
   auto form = net::ParseQuery(request.body);
   const std::string key = form ? std::string(net::Find(*form, "api_key").value_or("")) : "";
   std::chrono::seconds retry_after{0};
-  switch (CheckAdminLogin(request.remote_address, key, retry_after)) {
+  switch (CheckAdminLogin(settings_.client_addresses.LimitKeyOf(request), key, retry_after)) {
     case LoginVerdict::kOk:
       break;
     case LoginVerdict::kWrongKey: {
-      spdlog::warn("[req={}] admin: a login with a wrong API key from {}",
-                   request.request_id,
-                   request.remote_address);
+      spdlog::warn("admin: a login with a wrong API key from {}", request.remote_address);
       co_return admin::LoginPage(
           401, "That is not the API key (AMOAUTH_API_KEY). Nothing was opened; try again.");
     }
     case LoginVerdict::kTooManyFailures: {
-      spdlog::warn("[req={}] admin: logins from {} refused for {} s after repeated failures",
-                   request.request_id,
+      spdlog::warn("admin: logins from {} refused for {} s after repeated failures",
                    request.remote_address,
                    retry_after.count());
       auto refused = admin::LoginPage(
@@ -219,7 +222,7 @@ WebApp::Task WebApp::AdminLogin(Request request) {
     }
   }
   auto created = admin_sessions_->Create();
-  spdlog::info("[req={}] admin: logged in from {}", request.request_id, request.remote_address);
+  spdlog::info("admin: logged in from {}", request.remote_address);
   auto response = SeeOther("/admin");
   response.headers.Set("Set-Cookie", SessionCookie(created.id, admin_sessions_->Ttl()));
   co_return response;
@@ -313,14 +316,12 @@ WebApp::Task WebApp::AdminRefresh(Request request) {
   std::optional<std::string> integration = std::string(*client_id);
   auto refreshed = co_await accounts_.ForceRefresh(*id, std::move(integration));
   if (refreshed) {
-    spdlog::info("[req={}] admin: forced a refresh of account {}", request.request_id, *id);
+    spdlog::info("admin: forced a refresh of account {}", *id);
     co_return SeeOther(fmt::format("/admin/accounts/{}?done=refreshed", *id));
   }
   const ErrorView error = ViewOf(refreshed.error());
-  spdlog::warn("[req={}] admin: the forced refresh of account {} failed: {}",
-               request.request_id,
-               *id,
-               refreshed.error().message());
+  spdlog::warn(
+      "admin: the forced refresh of account {} failed: {}", *id, refreshed.error().message());
   auto rows = co_await accounts_.ListAccount(*id);
   admin::AccountView view{
       .account_id = *id,
@@ -363,7 +364,7 @@ WebApp::Task WebApp::AdminDisconnect(Request request) {
     const ErrorView error = ViewOf(done.error());
     co_return admin::MessagePage(error.status, error.title, error.advice, caller->csrf);
   }
-  spdlog::info("[req={}] admin: disconnected account {}", request.request_id, *id);
+  spdlog::info("admin: disconnected account {}", *id);
   co_return SeeOther(fmt::format("/admin/accounts/{}?done=disconnected", *id));
 }
 

@@ -298,7 +298,7 @@ WebApp::Task WebApp::ConnectPage(Request request) {
   // only its share.
   const std::string client = settings_.client_addresses.LimitKeyOf(request);
   if (auto wait = connect_pages_.TryTake(client)) {
-    spdlog::info("[req={}] /connect refused: {} is over its limit", request.request_id, client);
+    spdlog::info("/connect refused: {} is over its limit", client);
     const std::string advice = fmt::format(
         "This address opened the connect page too often. Wait {} minute(s) and try again.",
         (wait->count() + 59) / 60);
@@ -345,7 +345,7 @@ WebApp::Task WebApp::Callback(Request request) {
     // only its share.
     const std::string client = settings_.client_addresses.LimitKeyOf(request);
     if (auto wait = code_hooks_.TryTake(client)) {
-      spdlog::info("[req={}] code hook refused: {} is over its limit", request.request_id, client);
+      spdlog::info("code hook refused: {} is over its limit", client);
       co_return TooManyAttempts(request, "Too many code hooks from this address.", *wait);
     }
     std::string request_id = request.request_id;
@@ -463,8 +463,7 @@ std::optional<net::HttpResponse> WebApp::RejectUnauthorized(const Request& reque
   // no faster than the limit, and a success of another client resets nothing.
   const std::string client = settings_.client_addresses.LimitKeyOf(request);
   if (auto wait = api_key_failures_.Blocked(client)) {
-    spdlog::info(
-        "[req={}] {} refused: too many failed API-key attempts", request.request_id, client);
+    spdlog::info("{} refused: too many failed API-key attempts", client);
     return TooManyAttempts(
         request, "Too many requests with a wrong API key from this address.", *wait);
   }

@@ -145,8 +145,9 @@ class WebApp {
     std::string session_id;
     std::string csrf;
   };
-  /// What a login attempt with `key` from `address` gets. The one place that decides a login,
-  /// limiter included, so that a limiter shared with /v1 can replace admin::LoginLimiter here.
+  /// What a login attempt with `key` from `address` (ClientAddresses::LimitKeyOf) gets. The one
+  /// place that decides a login: a wrong key counts on the login's own limiter and on /v1's
+  /// API-key failures, and either at its limit refuses the login.
   enum class LoginVerdict { kOk, kWrongKey, kTooManyFailures };
   [[nodiscard]] LoginVerdict CheckAdminLogin(const std::string& address,
                                              std::string_view key,
