@@ -332,7 +332,7 @@ WebApp::Task WebApp::DisconnectHook(Request request) {
       std::string(*client_uuid), std::string(*account_id), std::string(*signature));
   if (!done) {
     spdlog::warn(
-        "[req={}] disconnect hook refused: {}", request.request_id, done.error().message());
+        "[req={}] disconnect hook not applied: {}", request.request_id, done.error().message());
     co_return json::Error(done.error(), request.request_id);
   }
   co_return HttpResponse::Json(200, R"({"status":"ok"})");
