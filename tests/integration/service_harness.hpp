@@ -100,6 +100,8 @@ class ServiceHarness {
     core::Platform platform = core::Platform::kAmocrm;
     /// AMOAUTH_METRICS_PUBLIC=1: GET /metrics without the API key.
     bool metrics_public = false;
+    /// The budget of one request to amoCRM (AMOAUTH_AMO_TIMEOUT_MS); short in fault tests.
+    std::chrono::milliseconds amo_timeout{10000};
   };
 
   ServiceHarness();
