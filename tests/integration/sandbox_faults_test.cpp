@@ -184,6 +184,53 @@ TEST(RefreshFault, ASlowBodyWithinTheBudgetIsReadWhole) {
       << "the pair read slowly is the live one";
 }
 
+// --- The domain lookup (protocol §7.2) a refresh falls back on after a rename.
+
+class SubdomainFaultTest : public ::testing::TestWithParam<FaultCase> {};
+
+TEST_P(SubdomainFaultTest, ARenamedAccountIsFoundOnceTheLookupAnswers) {
+  const FaultCase& c = GetParam();
+  ServiceHarness h(ShortTimeout());
+  h.Connect();
+  const core::Connection before = StoredRow(h);
+  auto renamed = h.SandboxPost(
+      "/sandbox/accounts/30000001/rename", "application/json", R"({"subdomain":"renamed"})");
+  ASSERT_EQ(renamed.status, 200) << renamed.body;
+  ScriptFault(h, R"({"subdomain":)" + c.fault + "}");
+
+  // The old host answers 404; the lookup that would say where the account went fails.
+  const auto sent = Steady::now();
+  auto refreshed = h.Call("POST", kAccountPath + "/refresh");
+  EXPECT_LT(Steady::now() - sent, kCallBound);
+  EXPECT_EQ(refreshed.status, c.status) << refreshed.body;
+  EXPECT_EQ(Body(refreshed).at("error").as_string(), c.error) << refreshed.body;
+  EXPECT_EQ(Counter(h, "faults"), 1);
+  EXPECT_EQ(Counter(h, "refreshes"), 0);
+  auto view = Body(h.Call("GET", kAccountPath));
+  EXPECT_EQ(view.at("status").as_string(), "active");
+  EXPECT_EQ(view.at("base_domain").as_string(), "example.amocrm.ru");
+  EXPECT_THAT(std::string(view.at("refresh").as_object().at("last_error").as_string()),
+              HasSubstr(c.words));
+  EXPECT_EQ(StoredRow(h).refresh_token, before.refresh_token);
+
+  // The next attempt finds the new host and refreshes there with the same refresh token.
+  h.AdvanceClocks(minutes(10));
+  auto recovered = h.Call("POST", kAccountPath + "/refresh");
+  EXPECT_EQ(recovered.status, 200) << recovered.body;
+  EXPECT_EQ(Body(recovered).at("base_domain").as_string(), "renamed.amocrm.ru");
+  EXPECT_EQ(Counter(h, "refreshes"), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Lookup,
+    SubdomainFaultTest,
+    ::testing::Values(
+        FaultCase{"ServerError", R"({"status":503})", 502, "amo_not_found", "renamed"},
+        FaultCase{"WrongTypes", R"({"malformed":"wrong_types"})", 502, "amo_not_found", "renamed"},
+        FaultCase{"DroppedConnection", R"({"close":true})", 502, "amo_not_found", "renamed"},
+        FaultCase{"Stall", R"({"stall_ms":10000})", 502, "amo_not_found", "renamed"}),
+    CaseName);
+
 // --- The proxy path: GET /v1/accounts/{id}/proxy/api/v4/account against a faulted API.
 
 class ProxyFaultTest : public ::testing::TestWithParam<FaultCase> {};
