@@ -405,6 +405,35 @@ TEST_F(AccountServiceTest, AReplayedDisconnectHookIsIgnoredWhileAmoCrmAcceptsThe
   EXPECT_EQ(body.at("data").at("message"), "disconnect hook ignored: tokens still valid");
 }
 
+TEST_F(AccountServiceTest, ALongLivedTokenIsCheckedWithOneApiCallBeforeTheHookErasesIt) {
+  // No refresh token to try: GET /api/v4/account with the token itself asks amoCRM.
+  core::Connection long_lived = Row();
+  long_lived.refresh_token = Secret();
+  long_lived.last_refresh_at = core::TimePoint{};
+  ASSERT_TRUE(RunCo(ioc, stores.Upsert(long_lived, {})));
+  ASSERT_EQ(core::KindOf(Row()), core::ConnectionKind::kLongLived);
+  const std::string signature = AmoSignature(kClient, "30000001");
+
+  amo.forward_statuses = {200};  // amoCRM takes the token: a replay
+  ASSERT_TRUE(RunCo(ioc, service.Disconnect(kClient, "30000001", signature)));
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kActive);
+  EXPECT_EQ(amo.forwards.load(), 1);
+  EXPECT_EQ(amo.refreshes.load(), 0);
+  EXPECT_EQ(EventTypes(), std::vector<std::string>{"account.disconnect_ignored"});
+
+  amo.forward_statuses = {503};  // amoCRM cannot say
+  auto unknown = RunCo(ioc, service.Disconnect(kClient, "30000001", signature));
+  ASSERT_FALSE(unknown);
+  EXPECT_TRUE(Is(unknown.error(), Errc::kAmoServerError)) << unknown.error().message();
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kActive);
+
+  amo.forward_statuses = {401};  // amoCRM refuses it: genuine
+  ASSERT_TRUE(RunCo(ioc, service.Disconnect(kClient, "30000001", signature)));
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kDisconnected);
+  EXPECT_TRUE(Row().access_token.Empty());
+  EXPECT_EQ(amo.forwards.load(), 3);
+}
+
 TEST_F(AccountServiceTest, ADisconnectHookAmoCrmCannotConfirmKeepsTheTokens) {
   for (Errc e : {Errc::kAmoUnreachable, Errc::kAmoServerError, Errc::kAmoMalformedResponse}) {
     amo.refresh_error = e;
