@@ -11,10 +11,10 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
-#include <boost/beast/core/error.hpp>
 #include <gtest/gtest.h>
 
 #include "amoauth/http_client/http_client.hpp"
