@@ -182,8 +182,78 @@ TEST_F(DisconnectHookTest, AForgedHookIsRefusedAndChangesNothing) {
   // not touch this one.
   EXPECT_EQ(Hook(id, "30000002", Sign(secret, id + "|30000002"), "client_id").status, 200);
   EXPECT_EQ(Status(), "active");
+  // amoCRM revoked the pair: the hook is genuine.
+  auto revoked =
+      h.SandboxPost("/sandbox/accounts/30000001/revoke", "application/json", R"({"tokens":"all"})");
+  ASSERT_EQ(revoked.status, 200) << revoked.body;
   EXPECT_EQ(Hook(id, "30000001", Sign(secret, id + "|30000001"), "client_id").status, 200);
   EXPECT_EQ(Status(), "disconnected");
+}
+
+TEST_F(DisconnectHookTest, AReplayedHookAfterAReconnectIsIgnored) {
+  h.Connect();
+  const std::string id = h.SandboxIntegration().client_id;
+  // The genuine hook, as someone who saw it (a proxy's access log) keeps it.
+  const std::string signature = Sign(h.SandboxIntegration().client_secret, id + "|30000001");
+  ASSERT_EQ(SandboxDisconnect(30000001).status, 200);
+  ASSERT_EQ(Status(), "disconnected");
+  EXPECT_EQ(h.SandboxCounters().at("refreshes").as_int64(), 0)
+      << "amoCRM refused the confirming refresh";
+
+  // The person connects again; then the old hook comes back.
+  h.Connect();
+  ASSERT_EQ(Status(), "active");
+  (void)OutboxTypes();  // drain: connected, disconnected, connected
+  auto replayed = Hook(id, "30000001", signature);
+  EXPECT_EQ(replayed.status, 200) << replayed.body;
+  EXPECT_EQ(Status(), "active") << "amoCRM still accepts the tokens: a replay";
+  EXPECT_EQ(h.SandboxCounters().at("refreshes").as_int64(), 1) << "asked amoCRM once";
+  auto proxied = h.Call("GET", "/v1/accounts/30000001/proxy/api/v4/account");
+  EXPECT_EQ(proxied.status, 200) << proxied.body;
+  const auto row = h.Await(h.Store().Find({30000001, id}));
+  ASSERT_TRUE(row && *row);
+  EXPECT_FALSE((*row)->refresh_token.Empty());
+  EXPECT_EQ(OutboxTypes(), std::vector<std::string>{"account.disconnect_ignored"});
+
+  // A genuine disconnect still disconnects at once.
+  ASSERT_EQ(SandboxDisconnect(30000001).status, 200);
+  EXPECT_EQ(Status(), "disconnected");
+  EXPECT_EQ(OutboxTypes(), std::vector<std::string>{"account.disconnected"});
+}
+
+TEST_F(DisconnectHookTest, AHookAmoCrmCannotConfirmKeepsTheTokensUntilTheRetrySettlesIt) {
+  h.Connect();
+  const std::string id = h.SandboxIntegration().client_id;
+  const auto before = h.Await(h.Store().Find({30000001, id}));
+  ASSERT_TRUE(before && *before);
+  (void)OutboxTypes();
+  // The account really disconnected, but amoCRM's token endpoint is down when amoauth asks.
+  auto fault =
+      h.SandboxPost("/sandbox/faults", "application/json", R"({"token_endpoint":{"status":503}})");
+  ASSERT_EQ(fault.status, 200) << fault.body;
+  auto disconnected = SandboxDisconnect(30000001);
+  EXPECT_EQ(disconnected.status, 502) << "the sandbox answers with the hook's status";
+  const auto report = boost::json::parse(disconnected.body).as_object();
+  EXPECT_EQ(report.at("hook_status").as_int64(), 502) << "amoauth could not confirm it";
+  EXPECT_THAT(std::string(report.at("hook_body").as_string()), HasSubstr("amo_server_error"));
+
+  // Nothing erased; the failed confirmation is recorded as a failed refresh.
+  EXPECT_EQ(Status(), "active");
+  const auto kept = h.Await(h.Store().Find({30000001, id}));
+  ASSERT_TRUE(kept && *kept);
+  EXPECT_EQ((*kept)->refresh_token, (*before)->refresh_token);
+  EXPECT_EQ((*kept)->access_token, (*before)->access_token);
+  auto view = boost::json::parse(h.Call("GET", "/v1/accounts/30000001").body).as_object();
+  EXPECT_EQ(view.at("refresh").as_object().at("failures").as_int64(), 1);
+  EXPECT_THAT(std::string(view.at("refresh").as_object().at("last_error").as_string()),
+              HasSubstr("5xx"));
+  EXPECT_EQ(OutboxTypes(), std::vector<std::string>{"token.refresh_failed"});
+
+  // After the backoff the retry asks again: amoCRM refuses the revoked pair.
+  h.AdvanceClocks(std::chrono::minutes(10));
+  auto refreshed = h.Call("POST", "/v1/accounts/30000001/refresh");
+  EXPECT_EQ(refreshed.status, 409) << refreshed.body;
+  EXPECT_EQ(Status(), "reauth_required");
 }
 
 TEST_F(DisconnectHookTest, TheSandboxReportsAnUnreachableHook) {

@@ -52,7 +52,7 @@ ServiceHarness::ServiceHarness(Options options)
   amo_http_ = Must(http_client::HttpClient::Create(ioc_.get_executor(),
                                                    {.connect_to = sandbox_->ConnectTo(),
                                                     .ca_file = sandbox_->CaFile(),
-                                                    .timeout = std::chrono::seconds(10)}),
+                                                    .timeout = options.amo_timeout}),
                    "amo http client");
   plain_http_ = Must(
       http_client::HttpClient::Create(ioc_.get_executor(), {.timeout = std::chrono::seconds(90)}),

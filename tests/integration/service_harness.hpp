@@ -107,6 +107,8 @@ class ServiceHarness {
     service::AttemptLimits code_hooks;
     /// The admin UI's cookie carries Secure (as when the Redirect URI is https).
     bool admin_cookie_secure = false;
+    /// The budget of one request to amoCRM (AMOAUTH_AMO_TIMEOUT_MS); short in fault tests.
+    std::chrono::milliseconds amo_timeout{10000};
   };
 
   ServiceHarness();

@@ -20,7 +20,9 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -30,6 +32,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
@@ -260,6 +263,41 @@ http::response<http::string_body> ToBeast(net::HttpResponse response,
   res.keep_alive(keep_alive);
   res.prepare_payload();
   return res;
+}
+
+/// A test server's slow body (net::HttpResponse::trickle_bytes): the head at once, then the body
+/// `piece` bytes at a time, `interval` apart, each write within `io_timeout`.
+template <class Stream>
+asio::awaitable<error_code> WriteTrickled(Stream& stream,
+                                          beast::tcp_stream& socket,
+                                          http::response<http::string_body>& res,
+                                          std::size_t piece,
+                                          std::chrono::milliseconds interval,
+                                          std::chrono::seconds io_timeout) {
+  http::response_serializer<http::string_body> serializer(res);
+  socket.expires_after(io_timeout);
+  auto [head_ec, head_bytes] = co_await http::async_write_header(stream, serializer, kUseTuple);
+  if (head_ec) {
+    co_return head_ec;
+  }
+  const std::string& body = res.body();
+  asio::steady_timer timer(co_await asio::this_coro::executor);
+  for (std::size_t at = 0; at < body.size(); at += piece) {
+    if (at > 0) {
+      timer.expires_after(interval);
+      auto [wait_ec] = co_await timer.async_wait(kUseTuple);
+      if (wait_ec) {
+        co_return wait_ec;
+      }
+    }
+    const auto part = asio::buffer(body.data() + at, std::min(piece, body.size() - at));
+    socket.expires_after(io_timeout);
+    auto [write_ec, written] = co_await asio::async_write(stream, part, kUseTuple);
+    if (write_ec) {
+      co_return write_ec;
+    }
+  }
+  co_return error_code{};
 }
 
 net::HttpRequest FromBeast(http::request<http::string_body>&& req,
@@ -733,6 +771,18 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
 
     net::HttpResponse response = co_await Handle(std::move(request));
     const int status = response.status;
+    if (response.drop_connection) {
+      // A test server's scripted fault (the sandbox): hang up without answering.
+      log->info("[req={}] {} {} {} -> connection dropped unanswered",
+                request_id,
+                connection.RemoteAddress(),
+                method,
+                path);
+      connection.Close();
+      co_return;
+    }
+    const std::size_t trickle_bytes = response.trickle_bytes;
+    const std::chrono::milliseconds trickle_interval = response.trickle_interval;
     // Draining: this answer is the connection's last.
     const bool draining_now = draining.load(std::memory_order_acquire);
     http::response<http::string_body> res =
@@ -742,8 +792,15 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     }
     const bool close = res.need_eof();
 
-    tcp.expires_after(options.io_timeout);
-    auto [write_ec, written] = co_await http::async_write(stream, res, kUseTuple);
+    error_code write_ec;
+    if (trickle_bytes > 0) {
+      write_ec = co_await WriteTrickled(
+          stream, tcp, res, trickle_bytes, trickle_interval, options.io_timeout);
+    } else {
+      tcp.expires_after(options.io_timeout);
+      auto [ec_written, written] = co_await http::async_write(stream, res, kUseTuple);
+      write_ec = ec_written;
+    }
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
     // The path only: query strings carry codes and tokens.

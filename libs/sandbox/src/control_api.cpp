@@ -18,6 +18,7 @@
 
 #include "consent_pages.hpp"
 #include "endpoints.hpp"
+#include "faults.hpp"
 #include "responses.hpp"
 
 namespace amoauth::sandbox {
@@ -118,6 +119,7 @@ boost::json::object ToJson(const Counters& c) {
   return boost::json::object{
       {"token_requests", c.token_requests},
       {"token_endpoint_faults", c.token_endpoint_faults},
+      {"faults", c.faults},
       {"codes_issued", c.codes_issued},
       {"codes_exchanged", c.codes_exchanged},
       {"code_reuses", c.code_reuses},
@@ -157,20 +159,6 @@ boost::json::object ToJson(const StateConfig& c) {
       {"secrets_delivery", SecretsDeliveryName(c.secrets_delivery)},
       {"secrets_delay_ms", c.secrets_delay.count()},
   };
-}
-
-boost::json::object FaultsJson(const std::optional<Fault>& fault) {
-  boost::json::value token_endpoint;  // null: none pending
-  if (fault) {
-    boost::json::object f{{"times", fault->times}};
-    if (fault->close) {
-      f["close"] = true;
-    } else {
-      f["status"] = fault->status;
-    }
-    token_endpoint = std::move(f);
-  }
-  return boost::json::object{{"token_endpoint", std::move(token_endpoint)}};
 }
 
 /// An integral JSON number (1 and 1.0 alike); nullopt for anything else.
@@ -509,58 +497,30 @@ net::HttpResponse ServeRenameAccount(SandboxContext& ctx, const net::HttpRequest
 }
 
 net::HttpResponse ServeGetFaults(SandboxContext& ctx, const net::HttpRequest& /*req*/) {
-  return JsonResponse(200, FaultsJson(ctx.state.TokenEndpointFault()));
+  return JsonResponse(200, FaultsJson(ctx.state.Faults()));
 }
 
 net::HttpResponse ServeSetFaults(SandboxContext& ctx, const net::HttpRequest& req) {
-  constexpr std::string_view kUsage =
-      R"(Expected {"token_endpoint": {"status": 400..599, "times": N}} or )"
-      R"({"token_endpoint": {"close": true, "times": N}}, N from 1 to 1000000 (default 1))";
-  const auto body = ParseJsonObject(req.body);
-  if (!body || body->size() != 1 || !body->contains("token_endpoint") ||
-      !body->at("token_endpoint").is_object()) {
-    return BadRequest(kUsage);
+  auto parsed = ParseFaults(req.body);
+  if (const auto* error = std::get_if<std::string>(&parsed)) {
+    return BadRequest(*error);
   }
-  const boost::json::object& spec = body->at("token_endpoint").get_object();
-  Fault fault;
-  bool has_status = false;
-  for (const auto& [key, value] : spec) {
-    if (key == "status") {
-      const auto status = Integer(value);
-      if (!status || *status < 400 || *status > 599) {
-        return BadRequest("token_endpoint.status must be an integer from 400 to 599");
-      }
-      fault.status = static_cast<int>(*status);
-      has_status = true;
-    } else if (key == "close") {
-      if (!value.is_bool()) {
-        return BadRequest("token_endpoint.close must be true or false");
-      }
-      fault.close = value.get_bool();
-    } else if (key == "times") {
-      const auto times = Integer(value);
-      if (!times || *times < 1 || *times > 1000000) {
-        return BadRequest("token_endpoint.times must be an integer from 1 to 1000000");
-      }
-      fault.times = static_cast<std::uint32_t>(*times);
-    } else {
-      return BadRequest(kUsage);
+  const FaultSet& faults = std::get<FaultSet>(parsed);
+  ctx.state.SetFaults(faults);
+  for (std::size_t i = 0; i < kFaultTargets; ++i) {
+    if (faults[i]) {
+      SandboxLogger()->info("fault scripted: the next {} {} request(s) fail",
+                            faults[i]->times,
+                            FaultTargetName(static_cast<FaultTarget>(i)));
     }
   }
-  if (has_status == fault.close) {
-    return BadRequest("token_endpoint needs exactly one of \"status\" and \"close\": true");
-  }
-  ctx.state.SetTokenEndpointFault(fault);
-  SandboxLogger()->info("fault scripted: the next {} token request(s) get {}",
-                        fault.times,
-                        fault.close ? std::string("close") : std::to_string(fault.status));
-  return JsonResponse(200, FaultsJson(fault));
+  return JsonResponse(200, FaultsJson(ctx.state.Faults()));
 }
 
 net::HttpResponse ServeClearFaults(SandboxContext& ctx, const net::HttpRequest& /*req*/) {
   ctx.state.ClearFaults();
   SandboxLogger()->info("faults cleared");
-  return JsonResponse(200, FaultsJson(std::nullopt));
+  return JsonResponse(200, FaultsJson(FaultSet{}));
 }
 
 net::HttpResponse ServeIssueLongLivedToken(SandboxContext& ctx, const net::HttpRequest& req) {

@@ -1,13 +1,17 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <spdlog/spdlog.h>
+
 #include "code_hooks.hpp"
 #include "endpoints.hpp"
+#include "faults.hpp"
 #include "responses.hpp"
 
 namespace amoauth::sandbox {
@@ -140,6 +144,25 @@ net::HttpResponse ServeApiHost(SandboxContext& ctx, const net::HttpRequest& req)
   return NotFound();
 }
 
+/// The endpoint a request of amoCRM's hosts is, for scripted faults; nullopt: none of them.
+std::optional<FaultTarget> FaultTargetOf(const HostMatch& match, const net::HttpRequest& req) {
+  const std::string_view path = req.Path();
+  if (match.kind == HostKind::kAccount) {
+    if (path == "/oauth2/access_token" && req.method == "POST") {
+      return FaultTarget::kTokenEndpoint;
+    }
+    if (path == "/oauth2/exchange_api_key" && req.method == "POST") {
+      return FaultTarget::kExchangeApiKey;
+    }
+    if (path.starts_with("/api/v4/")) {
+      return FaultTarget::kApi;
+    }
+  } else if (match.kind == HostKind::kApi && path == "/oauth2/account/current/subdomain") {
+    return FaultTarget::kSubdomain;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string HostOf(const net::HttpRequest& req) {
@@ -165,10 +188,31 @@ net::HttpResponse ServeBrowserSide(SandboxContext& ctx, const net::HttpRequest& 
   return response;
 }
 
-net::HttpResponse ServeAmoSide(SandboxContext& ctx, const net::HttpRequest& req) {
+net::HttpResponse ServeAmoSide(SandboxContext& ctx,
+                               const net::HttpRequest& req,
+                               std::chrono::milliseconds* stall) {
   const std::string host = HostOf(req);
   const HostMatch match = ctx.state.ResolveHost(host);
+  const std::optional<FaultTarget> target = FaultTargetOf(match, req);
+  const std::int64_t account_id = match.kind == HostKind::kAccount ? match.account.id : 0;
+  std::optional<Fault> fault;
+  if (target) {
+    fault = ctx.state.TakeFault(*target, account_id, req.Path());
+  }
   net::HttpResponse response;
+  if (fault && fault->kind != FaultKind::kSlowBody) {
+    // Answered before the request is handled: nothing is consumed, rotated or counted.
+    SandboxLogger()->info("{} {} on {}: scripted fault", req.method, req.Path(), host);
+    const Flavor flavor = match.kind == HostKind::kAccount ? match.account.flavor : Flavor::kAmocrm;
+    response = FaultAnswer(*fault, *target, flavor, ctx.state.Config().api_retry_after);
+    if (fault->kind == FaultKind::kStall && stall != nullptr) {
+      *stall = fault->stall;
+    }
+    // Status 0 in the journal: no answer at all.
+    ctx.state.Record(JournalEntry{
+        host, req.method, std::string(req.Path()), response.drop_connection ? 0 : response.status});
+    return response;
+  }
   switch (match.kind) {
     case HostKind::kAccount:
       response = ServeAccountHost(ctx, match.account, req);
@@ -179,6 +223,11 @@ net::HttpResponse ServeAmoSide(SandboxContext& ctx, const net::HttpRequest& req)
     case HostKind::kUnknown:
       response = ProblemResponse(404, "Not Found", "Account not found");
       break;
+  }
+  if (fault) {
+    SandboxLogger()->info(
+        "{} {} on {}: answered slowly (scripted fault)", req.method, req.Path(), host);
+    SlowDown(*fault, response);
   }
   ctx.state.Record(JournalEntry{host, req.method, std::string(req.Path()), response.status});
   return response;

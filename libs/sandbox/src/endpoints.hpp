@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -19,8 +20,12 @@ namespace amoauth::sandbox {
 // --- dispatch.cpp: the two listeners' entry points; both write the journal.
 /// Plain HTTP: what a browser opens (button script, consent) and the control API (/sandbox/…).
 [[nodiscard]] net::HttpResponse ServeBrowserSide(SandboxContext& ctx, const net::HttpRequest& req);
-/// TLS: dispatch on the Host header to an account host or a shared api host.
-[[nodiscard]] net::HttpResponse ServeAmoSide(SandboxContext& ctx, const net::HttpRequest& req);
+/// TLS: dispatch on the Host header to an account host or a shared api host. A scripted fault
+/// (POST /sandbox/faults) pending for the endpoint comes first (faults.hpp); for a stall the
+/// answer drops the connection and `stall`, when given, gets how long to hold it first.
+[[nodiscard]] net::HttpResponse ServeAmoSide(SandboxContext& ctx,
+                                             const net::HttpRequest& req,
+                                             std::chrono::milliseconds* stall = nullptr);
 /// The Host header, lowercased, without the port.
 [[nodiscard]] std::string HostOf(const net::HttpRequest& req);
 /// The {id} path parameter of /sandbox/accounts/{id}/…, when it is a whole number.

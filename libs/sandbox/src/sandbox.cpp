@@ -91,7 +91,14 @@ asio::awaitable<net::HttpResponse> ServeAmoCo(std::shared_ptr<SandboxContext> ct
       co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     }
   }
-  co_return ServeAmoSide(*ctx, req);
+  // A stalled fault (POST /sandbox/faults) holds the request, then drops it unanswered.
+  std::chrono::milliseconds stall{0};
+  net::HttpResponse response = ServeAmoSide(*ctx, req, &stall);
+  if (stall.count() > 0) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, stall);
+    co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return response;
 }
 
 /// A URL host for `listen_host`: wildcard binds are reached over loopback.

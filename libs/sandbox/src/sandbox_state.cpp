@@ -837,33 +837,46 @@ std::optional<Account> SandboxState::LookUpSubdomain(std::string_view refresh_to
 
 // --- Faults.
 
-void SandboxState::SetTokenEndpointFault(Fault fault) {
+void SandboxState::SetFaults(const std::array<std::optional<Fault>, kFaultTargets>& faults) {
   const std::lock_guard lock(mutex_);
-  token_endpoint_fault_ = fault;
+  for (std::size_t i = 0; i < kFaultTargets; ++i) {
+    if (faults[i]) {
+      faults_[i] = faults[i];
+    }
+  }
 }
 
 void SandboxState::ClearFaults() {
   const std::lock_guard lock(mutex_);
-  token_endpoint_fault_.reset();
+  faults_ = {};
 }
 
-std::optional<Fault> SandboxState::TokenEndpointFault() const {
+std::array<std::optional<Fault>, kFaultTargets> SandboxState::Faults() const {
   const std::lock_guard lock(mutex_);
-  return token_endpoint_fault_;
+  return faults_;
 }
 
-std::optional<Fault> SandboxState::TakeTokenEndpointFault(std::int64_t host_account_id) {
+std::optional<Fault> SandboxState::TakeFault(FaultTarget target,
+                                             std::int64_t host_account_id,
+                                             std::string_view path) {
   const std::lock_guard lock(mutex_);
-  if (!token_endpoint_fault_ || token_endpoint_fault_->times == 0) {
-    token_endpoint_fault_.reset();
+  std::optional<Fault>& pending = faults_[static_cast<std::size_t>(target)];
+  if (!pending || pending->times == 0) {
+    pending.reset();
     return std::nullopt;
   }
-  Fault taken = *token_endpoint_fault_;
-  taken.times = 1;
-  if (--token_endpoint_fault_->times == 0) {
-    token_endpoint_fault_.reset();
+  if (!path.starts_with(pending->path_prefix)) {
+    return std::nullopt;
   }
-  CountLocked(host_account_id, &Counters::token_endpoint_faults);
+  Fault taken = *pending;
+  taken.times = 1;
+  if (--pending->times == 0) {
+    pending.reset();
+  }
+  if (target == FaultTarget::kTokenEndpoint) {
+    CountLocked(host_account_id, &Counters::token_endpoint_faults);
+  }
+  CountLocked(host_account_id, &Counters::faults);
   return taken;
 }
 

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -122,6 +123,7 @@ struct JournalEntry {
 struct Counters {
   std::uint64_t token_requests = 0;         ///< token-endpoint requests that reached validation
   std::uint64_t token_endpoint_faults = 0;  ///< token-endpoint requests answered by a fault
+  std::uint64_t faults = 0;                 ///< requests of any endpoint that met a scripted fault
   std::uint64_t codes_issued = 0;
   std::uint64_t codes_exchanged = 0;
   std::uint64_t code_reuses = 0;
@@ -209,11 +211,43 @@ struct ApiAdmission {
   bool block_started = false;  ///< kRateLimited: this 429 was the one that blocked the account
 };
 
-/// A scripted token-endpoint failure (POST /sandbox/faults).
+/// Which of amoCRM's endpoints a scripted fault (POST /sandbox/faults) hits.
+enum class FaultTarget {
+  kTokenEndpoint,   ///< POST {account host}/oauth2/access_token
+  kApi,             ///< {account host}/api/v4/...
+  kSubdomain,       ///< GET {api_domain}/oauth2/account/current/subdomain
+  kExchangeApiKey,  ///< POST {account host}/oauth2/exchange_api_key
+};
+inline constexpr std::size_t kFaultTargets = 4;
+
+enum class FaultKind {
+  kStatus,     ///< answer `status` at once: 429 as problem JSON with Retry-After, else nginx HTML
+  kClose,      ///< drop the connection without answering
+  kMalformed,  ///< 200 whose body is not what the protocol says (`malformed`)
+  kStall,      ///< hold the request `stall`, then drop the connection unanswered
+  kSlowBody,   ///< handle the request, then send the body `chunk_bytes` at a time, `interval` apart
+};
+
+enum class MalformedBody {
+  kTruncated,   ///< the right Content-Type, the JSON cut off halfway
+  kWrongTypes,  ///< well-formed JSON whose fields have the wrong types
+  kHtml,        ///< an HTML page where JSON is expected
+};
+
+/// A scripted failure (POST /sandbox/faults). Every kind but kSlowBody answers before the request
+/// is handled: nothing is consumed, rotated or counted as a request of its endpoint.
 struct Fault {
-  int status = 503;    ///< 400..599; ignored when `close`
-  bool close = false;  ///< drop the connection (the HTTP server cannot: answered 502 instead)
-  std::uint32_t times = 1;
+  FaultKind kind = FaultKind::kStatus;
+  int status = 503;  ///< kStatus: 400..599
+  MalformedBody malformed = MalformedBody::kTruncated;
+  std::chrono::milliseconds stall{0};     ///< kStall: 1 ms .. 60 s
+  std::chrono::milliseconds interval{0};  ///< kSlowBody: 1 ms .. 10 s between pieces
+  std::size_t chunk_bytes = 16;           ///< kSlowBody: 1 .. 65536
+  /// kStatus 429: the Retry-After header (and Kommo's retry_after); nullopt: the config's.
+  std::optional<std::int64_t> retry_after;
+  /// Only requests whose path starts with this; empty: every request of the target.
+  std::string path_prefix;
+  std::uint32_t times = 1;  ///< 1..1000000: the next this many matching requests
 };
 
 /// POST /sandbox/accounts/{id}/revoke.
@@ -347,12 +381,16 @@ class SandboxState {
   [[nodiscard]] std::optional<Account> LookUpSubdomain(std::string_view refresh_token);
 
   // --- Faults (POST/DELETE /sandbox/faults).
-  void SetTokenEndpointFault(Fault fault);
+  /// Sets the pending fault of each target that has one in `faults`; the others keep theirs.
+  void SetFaults(const std::array<std::optional<Fault>, kFaultTargets>& faults);
   void ClearFaults();
-  /// The pending token-endpoint fault, if any times are left.
-  [[nodiscard]] std::optional<Fault> TokenEndpointFault() const;
-  /// Consumes one time of the pending fault (counted for `host_account_id`) and returns it.
-  [[nodiscard]] std::optional<Fault> TakeTokenEndpointFault(std::int64_t host_account_id);
+  /// The pending fault of every target (nullopt: none).
+  [[nodiscard]] std::array<std::optional<Fault>, kFaultTargets> Faults() const;
+  /// When a fault is pending for `target` and `path` starts with its path prefix: consumes one
+  /// time of it (counted for `host_account_id`, 0: no account) and returns it.
+  [[nodiscard]] std::optional<Fault> TakeFault(FaultTarget target,
+                                               std::int64_t host_account_id,
+                                               std::string_view path);
 
   // --- Journal.
   void Record(JournalEntry entry);
@@ -430,7 +468,7 @@ class SandboxState {
   std::map<std::string, RefreshToken, std::less<>> refresh_tokens_;
   std::map<std::string, AccessToken, std::less<>> access_tokens_;
   std::map<std::int64_t, ApiLimiter> limiters_;
-  std::optional<Fault> token_endpoint_fault_;
+  std::array<std::optional<Fault>, kFaultTargets> faults_;
   Counters counters_;
   std::map<std::int64_t, Counters> account_counters_;
   std::deque<JournalEntry> journal_;

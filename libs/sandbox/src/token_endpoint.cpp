@@ -77,19 +77,6 @@ TokenRequest ParseTokenRequest(const net::HttpRequest& req) {
   return out;
 }
 
-net::HttpResponse FaultResponse(const Fault& fault) {
-  if (fault.close) {
-    // http_server gives a handler no way to drop the connection unanswered, so a "close" fault
-    // is what a reverse proxy answers when its upstream hung up: 502, marked for tests.
-    net::HttpResponse response = NginxErrorResponse(502);
-    response.headers.Set("X-Sandbox-Fault", "close");
-    return response;
-  }
-  net::HttpResponse response = NginxErrorResponse(fault.status);
-  response.headers.Set("X-Sandbox-Fault", "status");
-  return response;
-}
-
 }  // namespace
 
 Result<std::string> MintAccessToken(const JwtSigner& signer, const IssuedTokens& t) {
@@ -119,13 +106,6 @@ Result<std::string> MintAccessToken(const JwtSigner& signer, const IssuedTokens&
 net::HttpResponse ServeTokenEndpoint(SandboxContext& ctx,
                                      const Account& host_account,
                                      const net::HttpRequest& req) {
-  // A scripted failure answers before the body is even read: nothing is consumed or rotated.
-  if (const auto fault = ctx.state.TakeTokenEndpointFault(host_account.id)) {
-    SandboxLogger()->info("token request on {} failed by a scripted fault ({})",
-                          AccountHost(host_account),
-                          fault->close ? std::string("close") : std::to_string(fault->status));
-    return FaultResponse(*fault);
-  }
   const TokenRequest request = ParseTokenRequest(req);
   TokenOutcome outcome = ctx.state.ExchangeToken(request, host_account.id);
   if (const auto* error = std::get_if<OAuthError>(&outcome)) {

@@ -12,6 +12,7 @@
 #include "amoauth/core/disconnect_signature.hpp"
 #include "amoauth/core/expiry_warnings.hpp"
 #include "amoauth/core/iso_time.hpp"
+#include "amoauth/core/token_exchange.hpp"
 #include "amoauth/crypto/constant_time.hpp"
 #include "amoauth/service/connection_builder.hpp"
 
@@ -246,7 +247,10 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection se
       if ((*current)->status != core::ConnectionStatus::kActive) {
         co_return InactiveError(**current);
       }
-      if (mode != Mode::kOnDemand || !NeedsRefresh(**current)) {
+      if (mode == Mode::kConfirmDisconnect) {
+        // Another refresh committed, maybe before amoCRM revoked the pair: ask again ourselves.
+        seen = std::move(**current);
+      } else if (mode != Mode::kOnDemand || !NeedsRefresh(**current)) {
         co_return std::move(**current);
       }
       seen = std::move(**current);  // refreshed, yet already due again: our turn next
@@ -307,6 +311,8 @@ Task<Result<core::Connection>> AccountService::RefreshLeased(core::Connection se
         co_return row;
       }
       break;
+    case Mode::kConfirmDisconnect:
+      break;  // only amoCRM's answer now tells
   }
   if (IsLongLived(row)) {
     co_return co_await VisitLongLived(std::move(row), mode);
@@ -360,9 +366,9 @@ Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row,
   std::string host = row.base_domain;
   core::RefreshTokenGrant retry_request = request;
   if (ports_.metrics != nullptr) {
-    ports_.metrics->RefreshSent(mode == Mode::kScheduled ? RefreshTrigger::kScheduled
-                                : mode == Mode::kForced  ? RefreshTrigger::kForced
-                                                         : RefreshTrigger::kOnDemand);
+    ports_.metrics->RefreshSent(mode == Mode::kScheduled  ? RefreshTrigger::kScheduled
+                                : mode == Mode::kOnDemand ? RefreshTrigger::kOnDemand
+                                                          : RefreshTrigger::kForced);
   }
   auto grant = co_await ports_.amo.Refresh(host, std::move(request));
   if (grant) {
@@ -396,6 +402,9 @@ Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row,
   }
   CountRefresh(kind == core::RefreshFailure::kDead ? RefreshResult::kReauthRequired
                                                    : RefreshResult::kFailed);
+  if (kind == core::RefreshFailure::kDead && mode == Mode::kConfirmDisconnect) {
+    co_return error;  // the disconnect is confirmed: Disconnect erases the row
+  }
   if (kind == core::RefreshFailure::kDead) {
     spdlog::warn("account {}: amoCRM refused the refresh token ({}); reauthorization required",
                  row.account_id,
@@ -404,7 +413,7 @@ Task<Result<core::Connection>> AccountService::SendRefresh(core::Connection row,
   }
   // Someone who asked for a refresh must hear that it failed; a caller who needs a token can
   // still use one that works.
-  const bool token_will_do = mode != Mode::kForced;
+  const bool token_will_do = mode != Mode::kForced && mode != Mode::kConfirmDisconnect;
   co_return co_await RecordFailure(std::move(row), error, token_will_do);
 }
 
@@ -676,7 +685,7 @@ Task<Result<void>> AccountService::Disconnect(std::string client_uuid,
     co_return Fail(Errc::kInvalidArgument);
   }
   const core::AccountKey key{account_id, integration->client_id};
-  co_return co_await EraseTokens(key, kDisconnectedMessage, "amocrm");
+  co_return co_await EraseTokens(key, kDisconnectedMessage, "amocrm", /*confirm_with_amo=*/true);
 }
 
 Task<Result<void>> AccountService::DisconnectByOperator(std::int64_t account_id,
@@ -689,13 +698,18 @@ Task<Result<void>> AccountService::DisconnectByOperator(std::int64_t account_id,
   if (!*found) {
     co_return Fail(Errc::kNotFound);
   }
-  co_return co_await EraseTokens(key, kOperatorDisconnectedMessage, "operator");
+  co_return co_await EraseTokens(
+      key, kOperatorDisconnectedMessage, "operator", /*confirm_with_amo=*/false);
 }
 
 Task<Result<void>> AccountService::EraseTokens(core::AccountKey key,
                                                std::string_view message,
-                                               std::string_view by) {
+                                               std::string_view by,
+                                               bool confirm_with_amo) {
   const std::int64_t account_id = key.account_id;
+  // The hook's signature has no timestamp: amoCRM must confirm it (threat 4). An operator's
+  // disconnect needs no confirmation.
+  bool confirmed = !confirm_with_amo;
   for (int attempt = 1;; ++attempt) {
     auto found = co_await Latest().Find(key);
     if (!found) {
@@ -708,6 +722,49 @@ Task<Result<void>> AccountService::EraseTokens(core::AccountKey key,
     core::Connection row = std::move(**found);
     if (row.status == core::ConnectionStatus::kDisconnected) {
       co_return Result<void>{};  // a repeated hook: told once already
+    }
+    if (row.status == core::ConnectionStatus::kActive && !confirmed) {
+      // The signature has no timestamp: a captured hook replays forever. Only amoCRM can tell a
+      // replay from the real thing (docs/security.md, threat 4).
+      auto [verdict, why] = co_await ConfirmDisconnect(row);
+      switch (verdict) {
+        case HookVerdict::kStillConnected: {
+          spdlog::warn(
+              "account {}: disconnect hook ignored: amoCRM still accepts its tokens (a replayed "
+              "hook?)",
+              account_id);
+          auto latest = co_await Latest().Find(key);
+          const core::Connection& about = latest && *latest ? **latest : row;
+          json::object data{{"reason", "tokens_still_valid"},
+                            {"message", "disconnect hook ignored: tokens still valid"}};
+          auto events = ports_.events.Make(
+              event_type::kAccountDisconnectIgnored, about, json::serialize(data));
+          if (!events.empty()) {
+            if (auto queued = co_await ports_.outbox.Enqueue(std::move(events), ports_.clock.Now());
+                !queued) {
+              spdlog::error("account {}: could not queue the disconnect_ignored event: {}",
+                            account_id,
+                            queued.error().message());
+            }
+          }
+          co_return Result<void>{};
+        }
+        case HookVerdict::kUnknown:
+          spdlog::warn(
+              "account {}: disconnect hook not confirmed, amoCRM did not answer ({}); tokens kept, "
+              "the next refresh settles it",
+              account_id,
+              why.message());
+          co_return why;
+        case HookVerdict::kRowChanged:
+          if (attempt == kDisconnectAttempts) {
+            co_return why;
+          }
+          continue;  // connected again or disconnected meanwhile: look again
+        case HookVerdict::kGone:
+          confirmed = true;
+          continue;  // read the row again (the refresh may have moved it) and erase it
+      }
     }
     const std::int64_t version = row.version;
     row.status = core::ConnectionStatus::kDisconnected;
@@ -733,6 +790,61 @@ Task<Result<void>> AccountService::EraseTokens(core::AccountKey key,
       co_return stored.error();
     }
     // A refresh or a connect wrote the row meanwhile: read it again and disconnect that.
+  }
+}
+
+Task<std::pair<AccountService::HookVerdict, boost::system::error_code>>
+AccountService::ConfirmDisconnect(core::Connection row) {
+  using Verdict = std::pair<HookVerdict, boost::system::error_code>;
+  if (IsLongLived(row)) {
+    // Nothing to refresh: one cheap API call with the token says whether amoCRM still takes it.
+    auto turn = co_await ports_.limiter.Acquire(row.account_id);
+    if (!turn) {
+      co_return Verdict{HookVerdict::kUnknown, turn.error()};
+    }
+    net::HttpRequest probe;
+    probe.method = "GET";
+    probe.target = "/api/v4/account";
+    std::string host = row.base_domain;
+    Secret token = row.access_token;
+    auto answer = co_await ports_.amo.Forward(std::move(host), std::move(probe), std::move(token));
+    if (!answer) {
+      co_return Verdict{HookVerdict::kUnknown, answer.error()};
+    }
+    if (answer->status == 200) {
+      co_return Verdict{HookVerdict::kStillConnected, {}};
+    }
+    if (answer->status == 401) {
+      co_return Verdict{HookVerdict::kGone, make_error_code(Errc::kAmoUnauthorized)};
+    }
+    co_return Verdict{HookVerdict::kUnknown,
+                      make_error_code(core::ClassifyAmoFailure(answer->status, answer->body).code)};
+  }
+  for (int attempt = 1;; ++attempt) {
+    // A flight that was running when the hook came may have been answered before amoCRM revoked
+    // the pair; only a refresh sent after the hook arrived tells. So join none: lead one.
+    auto led = std::make_shared<bool>(false);
+    Key key{row.account_id, row.client_id};
+    SingleFlight<Key, Result<core::Connection>>::Work work = [this, row, led]() {
+      *led = true;
+      return RefreshLeader(row, Mode::kConfirmDisconnect);
+    };
+    auto result = co_await refreshes_.Run(std::move(key), std::move(work));
+    if (!*led && attempt < 3) {
+      continue;
+    }
+    if (result) {
+      co_return Verdict{HookVerdict::kStillConnected, {}};
+    }
+    const boost::system::error_code error = result.error();
+    if (Is(error, Errc::kAccountDisconnected) || Is(error, Errc::kReauthRequired) ||
+        Is(error, Errc::kNotFound)) {
+      co_return Verdict{HookVerdict::kRowChanged, error};
+    }
+    if (core::ClassifyRefreshFailure(error) == core::RefreshFailure::kDead) {
+      co_return Verdict{HookVerdict::kGone, error};
+    }
+    co_return Verdict{HookVerdict::kUnknown, error};
   }
 }
 

@@ -393,7 +393,7 @@ WebApp::Task WebApp::DisconnectHook(Request request) {
   auto done = co_await accounts_.Disconnect(
       std::string(*client_uuid), std::string(*account_id), std::string(*signature));
   if (!done) {
-    spdlog::warn("disconnect hook refused: {}", done.error().message());
+    spdlog::warn("disconnect hook not applied: {}", done.error().message());
     co_return json::Error(done.error(), request.request_id);
   }
   co_return HttpResponse::Json(200, R"({"status":"ok"})");

@@ -785,13 +785,18 @@ TEST_F(EndpointsTest, SevenPerSecondNeverTripTheLimit) {
 
 // --- /sandbox/faults.
 
+constexpr std::string_view kNoFaults =
+    R"({"token_endpoint":null,"api":null,"subdomain":null,"exchange_api_key":null})";
+
 TEST_F(EndpointsTest, StatusFaultsDoNotConsumeTokens) {
   const auto tokens = Connect(30000001, "example.amocrm.ru");
   const std::string refresh(tokens.at("refresh_token").as_string());
   const auto scripted =
       Control("POST", "/sandbox/faults", R"({"token_endpoint":{"status":503,"times":2}})");
   ASSERT_EQ(scripted.status, 200) << scripted.body;
-  EXPECT_EQ(scripted.body, R"({"token_endpoint":{"times":2,"status":503}})");
+  EXPECT_EQ(scripted.body,
+            R"({"token_endpoint":{"times":2,"status":503},"api":null,"subdomain":null,)"
+            R"("exchange_api_key":null})");
 
   for (int i = 0; i < 2; ++i) {
     const auto failed = Token("example.amocrm.ru", RefreshGrant(refresh));
@@ -799,7 +804,7 @@ TEST_F(EndpointsTest, StatusFaultsDoNotConsumeTokens) {
     EXPECT_EQ(ContentType(failed), "text/html");
     EXPECT_NE(failed.body.find("503 Service Temporarily Unavailable"), std::string::npos);
   }
-  EXPECT_EQ(Control("GET", "/sandbox/faults").body, R"({"token_endpoint":null})");
+  EXPECT_EQ(Control("GET", "/sandbox/faults").body, kNoFaults);
   // The same refresh token still works: the faults neither consumed nor rotated it.
   EXPECT_EQ(Token("example.amocrm.ru", RefreshGrant(refresh)).status, 200);
 
@@ -817,17 +822,101 @@ TEST_F(EndpointsTest, StatusFaultsDoNotConsumeTokens) {
   EXPECT_EQ(counters.at("token_requests"), 3);  // faulted requests never reached validation
 }
 
-TEST_F(EndpointsTest, CloseFaultAnswers502) {
+TEST_F(EndpointsTest, CloseFaultDropsTheConnection) {
   ASSERT_EQ(
       Control("POST", "/sandbox/faults", R"({"token_endpoint":{"close":true,"times":1}})").status,
       200);
   EXPECT_EQ(Control("GET", "/sandbox/faults").body,
-            R"({"token_endpoint":{"times":1,"close":true}})");
+            R"({"token_endpoint":{"times":1,"close":true},"api":null,"subdomain":null,)"
+            R"("exchange_api_key":null})");
   const auto closed = Token("example.amocrm.ru", CodeGrant("def50200aa"));
-  EXPECT_EQ(closed.status, 502);
-  EXPECT_EQ(closed.headers.Get("X-Sandbox-Fault").value_or(""), "close");
+  EXPECT_TRUE(closed.drop_connection);
   EXPECT_EQ(JsonOf(Token("example.amocrm.ru", CodeGrant("def50200aa"))).at("hint"),
             "Cannot decrypt the authorization code");
+  EXPECT_EQ(Counters().at("token_requests"), 1) << "the dropped request was never handled";
+}
+
+TEST_F(EndpointsTest, EveryTargetAndKindIsScriptable) {
+  const auto tokens = Connect(30000001, "example.amocrm.ru");
+  const std::string access(tokens.at("access_token").as_string());
+  const std::string refresh(tokens.at("refresh_token").as_string());
+  ASSERT_EQ(Control("POST",
+                    "/sandbox/faults",
+                    R"({"api":{"status":429,"times":2,"retry_after":7,"path":"/api/v4/leads"},)"
+                    R"("subdomain":{"malformed":"wrong_types"},)"
+                    R"("exchange_api_key":{"status":403}})")
+                .status,
+            200);
+  // The API's 429 storm hits only its path, with the scripted Retry-After.
+  EXPECT_EQ(Api("example.amocrm.ru", access).status, 200) << "/api/v4/account is not matched";
+  for (int i = 0; i < 2; ++i) {
+    const auto limited = Api("example.amocrm.ru", access, "/api/v4/leads");
+    EXPECT_EQ(limited.status, 429);
+    EXPECT_EQ(limited.headers.Get("Retry-After").value_or(""), "7");
+    EXPECT_EQ(ContentType(limited), "application/problem+json");
+  }
+  EXPECT_EQ(Api("example.amocrm.ru", access, "/api/v4/leads").status, 204) << "storm over";
+  // A malformed domain lookup, and an HTML 403 from exchange_api_key.
+  const auto lookup = Lookup("api-b.amocrm.ru", refresh);
+  EXPECT_EQ(lookup.status, 200);
+  EXPECT_EQ(JsonOf(lookup).at("id"), "30000001") << "a string where a number belongs";
+  EXPECT_EQ(Lookup("api-b.amocrm.ru", refresh).status, 200);
+  const auto counters = Counters();
+  EXPECT_EQ(counters.at("faults"), 3);
+  EXPECT_EQ(counters.at("api_requests"), 2) << "faulted API requests are not API requests";
+  EXPECT_EQ(counters.at("subdomain_lookups"), 1);
+  const auto pending = JsonOf(Control("GET", "/sandbox/faults"));
+  EXPECT_EQ(pending.at("exchange_api_key").as_object().at("status"), 403);
+  EXPECT_TRUE(pending.at("api").is_null());
+}
+
+TEST_F(EndpointsTest, MalformedStallAndSlowBodyFaults) {
+  const auto tokens = Connect(30000001, "example.amocrm.ru");
+  const std::string refresh(tokens.at("refresh_token").as_string());
+  for (const char* kind : {"truncated", "wrong_types", "html"}) {
+    ASSERT_EQ(Control("POST",
+                      "/sandbox/faults",
+                      std::string(R"({"token_endpoint":{"malformed":")") + kind + R"("}})")
+                  .status,
+              200);
+    const auto bad = Token("example.amocrm.ru", RefreshGrant(refresh));
+    EXPECT_EQ(bad.status, 200) << kind;
+    EXPECT_EQ(bad.headers.Get("X-Sandbox-Fault").value_or(""), "malformed");
+    boost::system::error_code ec;
+    const auto parsed = boost::json::parse(bad.body, ec);
+    if (std::string_view(kind) == "wrong_types") {
+      ASSERT_FALSE(ec);
+      EXPECT_TRUE(parsed.as_object().at("refresh_token").is_null());
+    } else {
+      EXPECT_TRUE(ec) << kind << ": not JSON at all";
+    }
+  }
+  ASSERT_EQ(Control("POST", "/sandbox/faults", R"({"token_endpoint":{"stall_ms":1500}})").status,
+            200);
+  std::chrono::milliseconds stall{0};
+  const auto stalled = ServeAmoSide(ctx_,
+                                    Request("POST",
+                                            "example.amocrm.ru",
+                                            "/oauth2/access_token",
+                                            boost::json::serialize(RefreshGrant(refresh)),
+                                            "application/json"),
+                                    &stall);
+  EXPECT_TRUE(stalled.drop_connection);
+  EXPECT_EQ(stall, std::chrono::milliseconds(1500));
+  // Nothing was consumed: the same refresh token works, answered slowly when so scripted.
+  ASSERT_EQ(
+      Control(
+          "POST", "/sandbox/faults", R"({"token_endpoint":{"slow_body_ms":5,"chunk_bytes":64}})")
+          .status,
+      200);
+  const auto slow = Token("example.amocrm.ru", RefreshGrant(refresh));
+  EXPECT_EQ(slow.status, 200);
+  EXPECT_EQ(slow.trickle_bytes, 64U);
+  EXPECT_EQ(slow.trickle_interval, std::chrono::milliseconds(5));
+  EXPECT_EQ(slow.headers.Get("X-Sandbox-Fault").value_or(""), "slow_body");
+  EXPECT_TRUE(JsonOf(slow).at("refresh_token").is_string());
+  EXPECT_EQ(Counters().at("refreshes"), 1);
+  EXPECT_EQ(Counters().at("faults"), 5);
 }
 
 TEST_F(EndpointsTest, FaultsAreValidatedAndCleared) {
@@ -839,18 +928,26 @@ TEST_F(EndpointsTest, FaultsAreValidatedAndCleared) {
                            R"({"token_endpoint":{"close":false}})",
                            R"({"token_endpoint":{"status":503,"times":0}})",
                            R"({"token_endpoint":{"status":503,"delay":5}})",
-                           R"({"api":{"status":503}})",
+                           R"({"apis":{"status":503}})",
+                           R"({"api":{"status":503,"retry_after":5}})",
+                           R"({"api":{"status":429,"retry_after":-1}})",
+                           R"({"api":{"malformed":"xml"}})",
+                           R"({"api":{"stall_ms":0}})",
+                           R"({"api":{"stall_ms":60001}})",
+                           R"({"api":{"slow_body_ms":5,"chunk_bytes":0}})",
+                           R"({"api":{"status":503,"path":"api"}})",
+                           R"({"api":{"status":503},"subdomain":{"close":false}})",
                            R"({"token_endpoint":"503"})",
                            "garbage"}) {
     EXPECT_EQ(Control("POST", "/sandbox/faults", body).status, 400) << body;
   }
-  EXPECT_EQ(Control("GET", "/sandbox/faults").body, R"({"token_endpoint":null})");
+  EXPECT_EQ(Control("GET", "/sandbox/faults").body, kNoFaults);
   ASSERT_EQ(
       Control("POST", "/sandbox/faults", R"({"token_endpoint":{"status":503,"times":5}})").status,
       200);
   const auto cleared = Control("DELETE", "/sandbox/faults");
   EXPECT_EQ(cleared.status, 200);
-  EXPECT_EQ(cleared.body, R"({"token_endpoint":null})");
+  EXPECT_EQ(cleared.body, kNoFaults);
   EXPECT_EQ(JsonOf(Token("example.amocrm.ru", CodeGrant("def50200aa"))).at("status"), 400);
 }
 

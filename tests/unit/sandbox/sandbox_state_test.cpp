@@ -1,5 +1,7 @@
 #include "sandbox_state.hpp"
 
+#include <array>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -781,22 +783,43 @@ TEST_F(ApiLimitTest, RevokedOrForeignTokensAreUnauthorized) {
 // --- Faults and the journal.
 
 TEST_F(SandboxStateTest, FaultsAreTakenOneAtATime) {
-  EXPECT_FALSE(state_.TakeTokenEndpointFault(kAmoAccount).has_value());
-  state_.SetTokenEndpointFault(Fault{503, false, 2});
-  EXPECT_EQ(state_.TokenEndpointFault()->times, 2U);
-  const auto first = state_.TakeTokenEndpointFault(kAmoAccount);
+  constexpr auto kToken = FaultTarget::kTokenEndpoint;
+  constexpr std::string_view kPath = "/oauth2/access_token";
+  const auto pending = [this] {
+    return state_.Faults()[static_cast<std::size_t>(FaultTarget::kTokenEndpoint)];
+  };
+  EXPECT_FALSE(state_.TakeFault(kToken, kAmoAccount, kPath).has_value());
+  std::array<std::optional<Fault>, kFaultTargets> faults;
+  faults[static_cast<std::size_t>(kToken)] = Fault{.status = 503, .times = 2};
+  state_.SetFaults(faults);
+  EXPECT_EQ(pending()->times, 2U);
+  const auto first = state_.TakeFault(kToken, kAmoAccount, kPath);
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(first->status, 503);
-  EXPECT_EQ(state_.TokenEndpointFault()->times, 1U);
-  EXPECT_TRUE(state_.TakeTokenEndpointFault(kKommoAccount).has_value());
-  EXPECT_FALSE(state_.TokenEndpointFault().has_value());
-  EXPECT_FALSE(state_.TakeTokenEndpointFault(kAmoAccount).has_value());
+  EXPECT_EQ(pending()->times, 1U);
+  EXPECT_FALSE(state_.TakeFault(FaultTarget::kApi, kAmoAccount, "/api/v4/account").has_value())
+      << "another target";
+  EXPECT_TRUE(state_.TakeFault(kToken, kKommoAccount, kPath).has_value());
+  EXPECT_FALSE(pending().has_value());
+  EXPECT_FALSE(state_.TakeFault(kToken, kAmoAccount, kPath).has_value());
 
-  state_.SetTokenEndpointFault(Fault{503, true, 5});
+  // A path prefix narrows it; a new POST of one target leaves the others.
+  faults = {};
+  faults[static_cast<std::size_t>(FaultTarget::kApi)] =
+      Fault{.kind = FaultKind::kClose, .path_prefix = "/api/v4/leads", .times = 1};
+  state_.SetFaults(faults);
+  EXPECT_FALSE(state_.TakeFault(FaultTarget::kApi, kAmoAccount, "/api/v4/account").has_value());
+  faults = {};
+  faults[static_cast<std::size_t>(kToken)] = Fault{.kind = FaultKind::kClose, .times = 5};
+  state_.SetFaults(faults);
+  const auto leads = state_.TakeFault(FaultTarget::kApi, kAmoAccount, "/api/v4/leads/7");
+  ASSERT_TRUE(leads.has_value());
+  EXPECT_EQ(leads->kind, FaultKind::kClose);
   state_.ClearFaults();
-  EXPECT_FALSE(state_.TakeTokenEndpointFault(kAmoAccount).has_value());
+  EXPECT_FALSE(state_.TakeFault(kToken, kAmoAccount, kPath).has_value());
   const auto journal = state_.Journal();
   EXPECT_EQ(journal.counters.token_endpoint_faults, 2U);
+  EXPECT_EQ(journal.counters.faults, 3U);
   EXPECT_EQ(journal.accounts.at(kAmoAccount).token_endpoint_faults, 1U);
   EXPECT_EQ(journal.accounts.at(kKommoAccount).token_endpoint_faults, 1U);
 }

@@ -11,6 +11,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/beast/core/error.hpp>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <boost/url/parse.hpp>
@@ -159,12 +160,32 @@ TEST_F(SandboxWireTest, ScriptedFaultsReachTheClient) {
   EXPECT_EQ(failed.headers.Get("Content-Type").value_or(""), "text/html");
   EXPECT_NE(failed.body.find("<center>nginx</center>"), std::string::npos);
 
-  // The HTTP server cannot drop a connection from a handler: "close" is answered with a 502.
+  // "close" hangs up without a word: the client sees a transport error, not a status.
   script.body = R"({"token_endpoint":{"close":true}})";
   ASSERT_EQ(Send(*plain_, script).status, 200);
-  const auto closed = Send(*amo_, token);
-  EXPECT_EQ(closed.status, 502);
-  EXPECT_EQ(closed.headers.Get("X-Sandbox-Fault").value_or(""), "close");
+  EXPECT_FALSE(RunCo(ioc_, amo_->Send(token))) << "no answer at all";
+
+  // A stall outlasts a short client budget; a slow body arrives whole.
+  script.body = R"({"token_endpoint":{"stall_ms":5000}})";
+  ASSERT_EQ(Send(*plain_, script).status, 200);
+  auto impatient = http_client::HttpClient::Create(ioc_.get_executor(),
+                                                   {.connect_to = sandbox_->ConnectTo(),
+                                                    .ca_file = sandbox_->CaFile(),
+                                                    .timeout = std::chrono::milliseconds(300)});
+  ASSERT_TRUE(impatient);
+  const auto started = std::chrono::steady_clock::now();
+  const auto timed_out = RunCo(ioc_, (*impatient)->Send(token));
+  ASSERT_FALSE(timed_out);
+  EXPECT_EQ(timed_out.error(), boost::beast::error::timeout);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(3));
+  script.body = R"({"api":{"slow_body_ms":2,"chunk_bytes":8}})";
+  ASSERT_EQ(Send(*plain_, script).status, 200);
+  http_client::ClientRequest api;
+  api.url = "https://example.amocrm.ru/api/v4/account";
+  const auto slow = Send(*amo_, api);
+  EXPECT_EQ(slow.status, 401);
+  EXPECT_EQ(slow.headers.Get("X-Sandbox-Fault").value_or(""), "slow_body");
+  EXPECT_NE(slow.body.find("Unauthorized"), std::string::npos) << "read whole: " << slow.body;
 
   // Then the endpoint answers normally again.
   EXPECT_EQ(Send(*amo_, token).status, 400);

@@ -359,6 +359,7 @@ std::string AmoSignature(std::string_view client_uuid, std::string_view account_
 }
 
 TEST_F(AccountServiceTest, DisconnectHookErasesTheTokensAndTellsTheBackendOnce) {
+  amo.refresh_error = Errc::kAmoTokenRevoked;  // amoCRM revoked the pair before the hook
   const std::int64_t version_before = Row().version;
   auto done =
       RunCo(ioc, service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001")));
@@ -371,6 +372,7 @@ TEST_F(AccountServiceTest, DisconnectHookErasesTheTokensAndTellsTheBackendOnce) 
   EXPECT_EQ(row.last_error, "amoCRM reported that the account disconnected the integration");
   EXPECT_EQ(row.version, version_before + 1) << "one write";
   EXPECT_EQ(EventTypes(), std::vector<std::string>{"account.disconnected"});
+  EXPECT_EQ(amo.refreshes.load(), 1) << "confirmed with amoCRM first";
   const auto body = boost::json::parse(stores.EnqueuedEvents().back().body).as_object();
   EXPECT_EQ(body.at("status"), "disconnected");
   EXPECT_EQ(body.at("account_id"), 30000001);
@@ -381,6 +383,80 @@ TEST_F(AccountServiceTest, DisconnectHookErasesTheTokensAndTellsTheBackendOnce) 
       RunCo(ioc, service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001"))));
   EXPECT_EQ(Row().version, version_before + 1);
   EXPECT_EQ(EventTypes().size(), 1U);
+  EXPECT_EQ(amo.refreshes.load(), 1) << "a disconnected row is not asked about again";
+}
+
+TEST_F(AccountServiceTest, AReplayedDisconnectHookIsIgnoredWhileAmoCrmAcceptsTheTokens) {
+  // The signature has no timestamp: a hook captured once verifies forever. amoCRM still takes
+  // the refresh token, so the account is connected and the hook is a replay.
+  auto done =
+      RunCo(ioc, service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001")));
+  ASSERT_TRUE(done) << done.error().message();
+  const core::Connection row = Row();
+  EXPECT_EQ(row.status, core::ConnectionStatus::kActive);
+  EXPECT_EQ(amo.refreshes.load(), 1);
+  EXPECT_EQ(amo.last_refresh_token, "old-refresh");
+  EXPECT_EQ(row.refresh_token.Reveal(), "def50200refresh-refresh1") << "stored as any refresh";
+  EXPECT_FALSE(row.access_token.Empty());
+  EXPECT_EQ(EventTypes(), std::vector<std::string>{"account.disconnect_ignored"});
+  const auto body = boost::json::parse(stores.EnqueuedEvents().back().body).as_object();
+  EXPECT_EQ(body.at("status"), "active");
+  EXPECT_EQ(body.at("data").at("reason"), "tokens_still_valid");
+  EXPECT_EQ(body.at("data").at("message"), "disconnect hook ignored: tokens still valid");
+}
+
+TEST_F(AccountServiceTest, ALongLivedTokenIsCheckedWithOneApiCallBeforeTheHookErasesIt) {
+  // No refresh token to try: GET /api/v4/account with the token itself asks amoCRM.
+  core::Connection long_lived = Row();
+  long_lived.refresh_token = Secret();
+  long_lived.last_refresh_at = core::TimePoint{};
+  ASSERT_TRUE(RunCo(ioc, stores.Upsert(long_lived, {})));
+  ASSERT_EQ(core::KindOf(Row()), core::ConnectionKind::kLongLived);
+  const std::string signature = AmoSignature(kClient, "30000001");
+
+  amo.forward_statuses = {200};  // amoCRM takes the token: a replay
+  ASSERT_TRUE(RunCo(ioc, service.Disconnect(kClient, "30000001", signature)));
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kActive);
+  EXPECT_EQ(amo.forwards.load(), 1);
+  EXPECT_EQ(amo.refreshes.load(), 0);
+  EXPECT_EQ(EventTypes(), std::vector<std::string>{"account.disconnect_ignored"});
+
+  amo.forward_statuses = {503};  // amoCRM cannot say
+  auto unknown = RunCo(ioc, service.Disconnect(kClient, "30000001", signature));
+  ASSERT_FALSE(unknown);
+  EXPECT_TRUE(Is(unknown.error(), Errc::kAmoServerError)) << unknown.error().message();
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kActive);
+
+  amo.forward_statuses = {401};  // amoCRM refuses it: genuine
+  ASSERT_TRUE(RunCo(ioc, service.Disconnect(kClient, "30000001", signature)));
+  EXPECT_EQ(Row().status, core::ConnectionStatus::kDisconnected);
+  EXPECT_TRUE(Row().access_token.Empty());
+  EXPECT_EQ(amo.forwards.load(), 3);
+}
+
+TEST_F(AccountServiceTest, ADisconnectHookAmoCrmCannotConfirmKeepsTheTokens) {
+  for (Errc e : {Errc::kAmoUnreachable, Errc::kAmoServerError, Errc::kAmoMalformedResponse}) {
+    amo.refresh_error = e;
+    auto done =
+        RunCo(ioc, service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001")));
+    ASSERT_FALSE(done);
+    EXPECT_TRUE(Is(done.error(), e)) << done.error().message();
+    const core::Connection row = Row();
+    EXPECT_EQ(row.status, core::ConnectionStatus::kActive);
+    EXPECT_EQ(row.access_token.Reveal(), "old-access") << "nothing erased";
+    EXPECT_EQ(row.refresh_token.Reveal(), "old-refresh");
+    EXPECT_GT(row.next_refresh_at, clock.Now()) << "the backoff brings the next attempt";
+    EXPECT_FALSE(row.last_error.empty());
+  }
+  EXPECT_EQ(Row().refresh_failures, 3);
+  for (const std::string& type : EventTypes()) {
+    EXPECT_EQ(type, "token.refresh_failed");
+  }
+
+  // The next refresh settles it: amoCRM revoked the pair → reauth_required.
+  amo.refresh_error = Errc::kAmoTokenRevoked;
+  clock.Advance(std::chrono::hours(2));
+  EXPECT_TRUE(Is(RunCo(ioc, service.ForceRefresh(30000001)).error(), Errc::kReauthRequired));
 }
 
 TEST_F(AccountServiceTest, AForgedDisconnectHookChangesNothing) {
@@ -416,7 +492,10 @@ TEST_F(AccountServiceTest, AForgedDisconnectHookChangesNothing) {
   EXPECT_EQ(after.access_token.Reveal(), "old-access");
   EXPECT_TRUE(EventTypes().empty());
 
+  EXPECT_EQ(amo.refreshes.load(), 0) << "a forged hook never reaches amoCRM";
+
   // Uppercase hex is the same signature.
+  amo.refresh_error = Errc::kAmoTokenRevoked;
   EXPECT_TRUE(RunCo(ioc, service.Disconnect(kClient, "30000001", upper)));
   EXPECT_EQ(Row().status, core::ConnectionStatus::kDisconnected);
 }
@@ -438,15 +517,18 @@ TEST_F(AccountServiceTest, DisconnectHookForAnUnknownAccountIsASuccessThatDoesNo
 }
 
 TEST_F(AccountServiceTest, ADisconnectedAccountHandsOutNoTokenUntilConnectedAgain) {
+  amo.refresh_error = Errc::kAmoTokenRevoked;
   ASSERT_TRUE(
       RunCo(ioc, service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001"))));
+  ASSERT_EQ(amo.refreshes.load(), 1);  // the hook's confirmation
+  amo.refresh_error.reset();
   EXPECT_TRUE(Is(RunCo(ioc, service.FreshToken(30000001)).error(), Errc::kAccountDisconnected));
   EXPECT_TRUE(Is(RunCo(ioc, service.ForceRefresh(30000001)).error(), Errc::kAccountDisconnected));
   net::HttpRequest request;
   request.method = "GET";
   request.target = "/api/v4/account";
   EXPECT_TRUE(Is(RunCo(ioc, service.Proxy(30000001, request)).error(), Errc::kAccountDisconnected));
-  EXPECT_EQ(amo.refreshes.load(), 0);
+  EXPECT_EQ(amo.refreshes.load(), 1);
   EXPECT_EQ(amo.forwards.load(), 0);
 
   // A new connect writes a fresh row (Upsert): active again.
@@ -476,14 +558,27 @@ TEST_F(AccountServiceTest, ARefreshInFlightWhenTheHookArrivesDoesNotResurrectThe
   ioc.restart();
   ioc.poll();  // the refresh waits at amoCRM's gate
   ASSERT_EQ(amo.refreshes.load(), 1);
-  ASSERT_TRUE(
-      RunCo(ioc, service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001"))));
+  std::optional<Result<void>> hooked;
+  boost::asio::co_spawn(ioc,
+                        service.Disconnect(kClient, "30000001", AmoSignature(kClient, "30000001")),
+                        [&hooked](std::exception_ptr e, Result<void> r) {
+                          ASSERT_FALSE(e);
+                          hooked = std::move(r);
+                        });
+  ioc.restart();
+  ioc.poll();  // the hook waits for the refresh in flight
+  EXPECT_FALSE(hooked.has_value());
+  // amoCRM answered the refresh in flight before it revoked the pair: that answer proves
+  // nothing, so the hook asks again with a refresh of its own, which amoCRM refuses.
+  amo.refresh_script = {std::nullopt, Errc::kAmoTokenRevoked};
+  amo.gate_opened = true;
   amo.gate->cancel();
   ioc.restart();
   ioc.run();
   ASSERT_TRUE(refreshed.has_value());
-  ASSERT_FALSE(*refreshed);
-  EXPECT_TRUE(Is(refreshed->error(), Errc::kAccountDisconnected));
+  ASSERT_TRUE(hooked.has_value());
+  ASSERT_TRUE(*hooked) << hooked->error().message();
+  EXPECT_EQ(amo.refreshes.load(), 2);
   const core::Connection row = Row();
   EXPECT_EQ(row.status, core::ConnectionStatus::kDisconnected);
   EXPECT_TRUE(row.access_token.Empty());
@@ -532,6 +627,7 @@ class RacingStore final : public ConnectionStore {
 
 TEST_F(AccountServiceTest, DisconnectHookRetriesALostCompareAndSwap) {
   for (int races : {2, 10}) {
+    amo.refresh_error = Errc::kAmoTokenRevoked;
     RacingStore racing(stores, races);
     AccountService raced(
         directory, FlowSettings{}, core::RefererPolicy({"amocrm.ru"}), Ports(racing));
@@ -676,6 +772,7 @@ TEST_F(SeveralIntegrationsTest, DisconnectHookOfAnExternalIntegrationIsVerifiedW
       << "signed with another integration's secret";
   const std::string signature =
       crypto::HmacSha256Hex("external-secret", std::string(kExternal) + "|30000001");
+  amo.refresh_error = Errc::kAmoTokenRevoked;
   ASSERT_TRUE(RunCo(ioc, service.Disconnect(kExternal, "30000001", signature)));
   EXPECT_EQ(RunCo(ioc, service.Get(30000001, kExternal))->status,
             core::ConnectionStatus::kDisconnected);

@@ -62,7 +62,7 @@ class FakeAmoClient final : public service::AmoClient {
     last_client_id = g.client_id;
     last_secret = g.client_secret.Reveal();
     last_refresh_token = g.refresh_token.Reveal();
-    if (gate) {
+    if (gate && !gate_opened) {
       auto [ec] = co_await gate->async_wait(boost::asio::as_tuple(boost::asio::use_awaitable));
       (void)ec;
     }
@@ -71,6 +71,14 @@ class FakeAmoClient final : public service::AmoClient {
       refresh_hosts.push_back(host);
       if (auto it = refresh_error_by_host.find(host); it != refresh_error_by_host.end()) {
         co_return Fail(it->second);
+      }
+      if (!refresh_script.empty()) {
+        const std::optional<Errc> next = refresh_script.front();
+        refresh_script.pop_front();
+        if (next) {
+          co_return Fail(*next);
+        }
+        co_return Grant("refresh" + std::to_string(refreshes.load()));
       }
     }
     if (refresh_error) {
@@ -152,8 +160,12 @@ class FakeAmoClient final : public service::AmoClient {
   std::atomic<int> api_key_exchanges{0};
   std::optional<core::ApiKeyExchangeRequest> last_api_key_request;
   std::optional<Errc> refresh_error;
+  /// Answers of the next refreshes, in order, before refresh_error (nullopt: a new pair).
+  std::deque<std::optional<Errc>> refresh_script;
   std::deque<int> forward_statuses;
   std::optional<boost::asio::steady_timer> gate;
+  /// Set before cancelling the gate: later refreshes pass it without waiting.
+  bool gate_opened = false;
   std::atomic<int> exchanges{0};
   std::atomic<int> refreshes{0};
   std::atomic<int> forwards{0};

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -58,6 +60,13 @@ struct HttpResponse {
   int status = 200;
   HttpHeaders headers;
   std::string body;
+  /// Test servers only (the sandbox's scripted faults, docs/sandbox.md): http_server closes the
+  /// connection without answering. Everything else above is ignored.
+  bool drop_connection = false;
+  /// Test servers only: > 0 makes http_server send the head at once and then the body
+  /// `trickle_bytes` at a time, `trickle_interval` apart (a slow body).
+  std::size_t trickle_bytes = 0;
+  std::chrono::milliseconds trickle_interval{0};
 
   [[nodiscard]] static HttpResponse Json(int status, std::string body);
   [[nodiscard]] static HttpResponse Html(int status, std::string body);

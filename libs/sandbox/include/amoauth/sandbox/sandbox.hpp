@@ -138,14 +138,24 @@ struct Options {
 ///                                               a long-lived token {"access_token","expires_at"}
 ///   GET /oauth without client_id (metadata)     external integration consent; Allow POSTs the
 ///                                               keys to secrets_uri (secrets_delivery)
-///   GET|POST|DELETE /sandbox/faults             scripted token-endpoint failures:
-///                                               {"token_endpoint":{"status":503,"times":2}}
-///                                               or {"token_endpoint":{"close":true,"times":1}}
+///   GET|POST|DELETE /sandbox/faults             scripted failures of amoCRM's endpoints:
+///                                               {TARGET: {KIND, "times":N, "path":"/prefix"}}
+///                                               TARGET: token_endpoint | api | subdomain |
+///                                                 exchange_api_key
+///                                               KIND: "status":400..599 (429: problem JSON +
+///                                                 Retry-After, "retry_after":S; else nginx HTML)
+///                                                 | "malformed":"truncated"|"wrong_types"|"html"
+///                                                 | "close":true (no answer)
+///                                                 | "stall_ms":D (no answer for D ms, then close)
+///                                                 | "slow_body_ms":M ("chunk_bytes":B at a time)
+///                                               All but slow_body answer before the request is
+///                                               handled: nothing consumed or rotated.
 /// TLS (ConnectTo(), CaFile()), dispatched on Host:
 ///   {sub}.amocrm.ru, {sub}.kommo.com            POST /oauth2/exchange_api_key (202, then the
 ///                                               from_exchange=1 hook), POST /oauth2/access_token
 ///                                               (token_delay_ms), /api/v4/... (per
-///                                               account: rate limit 429, then block 403 HTML)
+///                                               account: rate limit 429, then block 403 HTML);
+///                                               scripted faults come first
 ///   api_domain hosts (api-b.amocrm.ru...)       GET /oauth2/account/current/subdomain
 ///   any other host (e.g. a renamed account's old one)  404 problem+json, no hint
 class Sandbox {

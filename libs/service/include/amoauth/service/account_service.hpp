@@ -96,10 +96,19 @@ class AccountService {
   /// that `client_uuid` is one of our integrations (the configured one or an external one) and
   /// `signature` verifies under its client secret (in constant time), else
   /// Errc::kSignatureInvalid and nothing changes; `account_id_text` must
-  /// be a positive decimal integer (Errc::kInvalidArgument). Then our row of the account, if any,
-  /// becomes kDisconnected with both tokens erased, in one compare-and-swap with its
-  /// account.disconnected event. An unknown account and a row already disconnected are
-  /// successes that change nothing (hooks may repeat).
+  /// be a positive decimal integer (Errc::kInvalidArgument).
+  ///
+  /// The signature covers no time, so a captured hook stays valid forever (docs/security.md,
+  /// threat 4): before erasing an active row's tokens amoCRM is asked whether they still work —
+  /// a refresh (single-flight, under the lease, always sent), or for a long-lived token one
+  /// GET /api/v4/account. amoCRM refuses them (revoked): the row becomes kDisconnected with both
+  /// tokens erased, in one compare-and-swap with its account.disconnected event. amoCRM accepts
+  /// them: the hook is a replay; nothing is erased (the refresh's new pair is stored as any
+  /// refresh's), account.disconnect_ignored is queued, and it is a success. amoCRM cannot say
+  /// (unreachable, 5xx, 429…): that error, the tokens kept and the failed refresh recorded as
+  /// any failed refresh (its backoff brings the next attempt, which settles it). A row that is
+  /// not active (reauth_required) is disconnected without asking. An unknown account and a row
+  /// already disconnected are successes that change nothing (hooks may repeat).
   Task<Result<void>> Disconnect(std::string client_uuid,
                                 std::string account_id_text,
                                 std::string signature);
@@ -126,7 +135,14 @@ class AccountService {
     kOnDemand,   ///< a caller needs a token: skip if someone else refreshed meanwhile
     kScheduled,  ///< the scheduler: skip if the row is no longer due
     kForced,     ///< an operator: refresh unless someone else just did
+    /// the disconnect hook asks amoCRM: always sent; a dead refresh token is returned as the
+    /// error, not recorded (Disconnect erases the row)
+    kConfirmDisconnect,
   };
+  /// What amoCRM says about a row the disconnect hook names.
+  enum class HookVerdict { kGone, kStillConnected, kUnknown, kRowChanged };
+  /// Asks amoCRM whether `row`'s tokens still work (see Disconnect); with the reason for kUnknown.
+  Task<std::pair<HookVerdict, boost::system::error_code>> ConfirmDisconnect(core::Connection row);
   using Key = std::pair<std::int64_t, std::string>;  // not the mode: one flight per account
 
   Task<Result<core::Connection>> Refresh(core::Connection seen, Mode mode);
@@ -160,9 +176,12 @@ class AccountService {
   Task<void> ReportBlocked(core::Connection connection);
   /// Disconnect's work: the row becomes kDisconnected with its tokens erased and `message` as its
   /// last error, with account.disconnected (data.by = `by`); retried on a conflicting write.
+  /// `confirm_with_amo` (amoCRM's hook): an active row is erased only once amoCRM refuses its
+  /// tokens (ConfirmDisconnect); if it still takes them the hook is a replay and is ignored.
   Task<Result<void>> EraseTokens(core::AccountKey key,
                                  std::string_view message,
-                                 std::string_view by);
+                                 std::string_view by,
+                                 bool confirm_with_amo);
 
   /// The error a caller gets for a row that is not active: why no token can be handed out.
   [[nodiscard]] boost::system::error_code InactiveError(const core::Connection& c) const;

@@ -20,6 +20,8 @@ inline constexpr std::string_view kAccountConnected = "account.connected";
 inline constexpr std::string_view kAccountReauthRequired = "account.reauth_required";
 inline constexpr std::string_view kAccountDisconnected = "account.disconnected";
 inline constexpr std::string_view kAccountApiBlocked = "account.api_blocked";
+/// A signed disconnect hook came, but amoCRM still accepts the account's tokens: a replay.
+inline constexpr std::string_view kAccountDisconnectIgnored = "account.disconnect_ignored";
 inline constexpr std::string_view kTokenRefreshFailed = "token.refresh_failed";
 inline constexpr std::string_view kTokenRefreshRecovered = "token.refresh_recovered";
 inline constexpr std::string_view kCodeExchangeFailed = "code.exchange_failed";
