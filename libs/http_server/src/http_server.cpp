@@ -273,7 +273,7 @@ asio::awaitable<error_code> WriteTrickled(Stream& stream,
                                           http::response<http::string_body>& res,
                                           std::size_t piece,
                                           std::chrono::milliseconds interval,
-                                          std::chrono::seconds io_timeout) {
+                                          std::chrono::milliseconds io_timeout) {
   http::response_serializer<http::string_body> serializer(res);
   socket.expires_after(io_timeout);
   auto [head_ec, head_bytes] = co_await http::async_write_header(stream, serializer, kUseTuple);
