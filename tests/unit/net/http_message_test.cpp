@@ -82,6 +82,23 @@ TEST(ParseQuery, DecodesUtf8) {
   EXPECT_EQ(Find(*params, "name"), "\xD0\x9C\xD0\xB8\xD1\x80");
 }
 
+// Found by fuzz/query_fuzzer.cpp: Boost.URL 1.81's parse_query measured its input with strlen,
+// so a view into a longer buffer was parsed up to the buffer's NUL, past the view's end.
+TEST(ParseQuery, ReadsOnlyTheViewItIsGiven) {
+  const std::string buffer = "a=1&b=2&secret=s3cr3t";
+  auto params = ParseQuery(std::string_view(buffer).substr(0, 3));
+  ASSERT_TRUE(params) << params.error().message();
+  ASSERT_EQ(params->size(), 1U);
+  EXPECT_EQ(Find(*params, "a"), "1");
+  EXPECT_FALSE(Find(*params, "secret"));
+  // The same through the path that re-encodes characters a query may not hold literally.
+  const std::string raw = "q=a|b&rest=x";
+  auto raw_params = ParseQuery(std::string_view(raw).substr(0, 5));
+  ASSERT_TRUE(raw_params) << raw_params.error().message();
+  ASSERT_EQ(raw_params->size(), 1U);
+  EXPECT_EQ(Find(*raw_params, "q"), "a|b");
+}
+
 TEST(HttpRequest, SplitsTarget) {
   HttpRequest request;
   request.target = "/oauth/callback?code=x&state=y";
