@@ -99,6 +99,19 @@ TEST(ParseQuery, ReadsOnlyTheViewItIsGiven) {
   EXPECT_EQ(Find(*raw_params, "q"), "a|b");
 }
 
+// Found by fuzz/disconnect_hook_fuzzer.cpp: RawQuery() ends at '#', so every handler handed
+// ParseQuery a view that is not NUL-terminated; Boost.URL 1.81 then parsed the fragment too, with a
+// parameter count that did not match its view (ASan: SEGV in params_encoded_base::begin).
+TEST(ParseQuery, StopsAtTheFragmentOfARequestTarget) {
+  HttpRequest request;
+  request.target = "/cb?account_id=1#a=co&signature=x;0%1";
+  auto params = ParseQuery(request.RawQuery());
+  ASSERT_TRUE(params) << params.error().message();
+  ASSERT_EQ(params->size(), 1U);
+  EXPECT_EQ(Find(*params, "account_id"), "1");
+  EXPECT_FALSE(Find(*params, "signature"));
+}
+
 TEST(HttpRequest, SplitsTarget) {
   HttpRequest request;
   request.target = "/oauth/callback?code=x&state=y";
