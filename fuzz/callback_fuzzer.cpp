@@ -19,7 +19,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       std::string(amoauth::fuzz::AsText(data, size)), "{state}", start->state);
 
   const auto response = world.Send("GET", "/api/v1/integrations/amo-crm/callback?" + query);
-  amoauth::fuzz::CheckAnswer(world, response);
+  amoauth::fuzz::CheckAnswer(world, response, query);
   FUZZ_CHECK(world.amo.exchanges <= 1);
 
   // A hook's code waits in the queue: exchange it as the worker would, then look again.
@@ -27,8 +27,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   FUZZ_CHECK(ran.has_value());
   FUZZ_CHECK(world.RowsAreWhole());
   FUZZ_CHECK(world.amo.exchanges <= 1);
-  FUZZ_CHECK(
-      amoauth::fuzz::WebWorld::HoldsNoWorldSecret(amoauth::fuzz::LogCapture::Instance().Text()));
+  FUZZ_CHECK(amoauth::fuzz::WebWorld::HoldsNoWorldSecret(
+      amoauth::fuzz::LogCapture::Instance().Text(), query));
 
   if (auto params = amoauth::net::ParseQuery(query)) {
     if (auto code = amoauth::net::Find(*params, "code")) {

@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const std::string query = Signed(std::string(fuzz::AsText(data, size)));
   const auto response = world.Send("GET", "/api/v1/integrations/amo-crm/disconnect?" + query);
-  fuzz::CheckAnswer(world, response);
+  fuzz::CheckAnswer(world, response, query);
 
   auto after = RunCo(world.ioc, world.stores.Find(key));
   FUZZ_CHECK(after.has_value() && after->has_value());

@@ -44,7 +44,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       fuzz::Substitute(std::string(fuzz::AsText(data, size)), "{state}", start->state);
 
   const auto response = world.Send("POST", "/api/v1/integrations/amo-crm/secrets", body);
-  fuzz::CheckAnswer(world, response);
+  fuzz::CheckAnswer(world, response, body);
 
   auto integrations = RunCo(world.ioc, world.stores.ListIntegrations());
   FUZZ_CHECK(integrations.has_value());

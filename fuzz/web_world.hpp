@@ -113,15 +113,16 @@ struct WebWorld : testing::ServiceWorld {
     return true;
   }
 
-  /// No secret the world holds is in `text`.
-  [[nodiscard]] static bool HoldsNoWorldSecret(std::string_view text) {
+  /// No secret the world holds is in `text`, unless the input itself carried it: the fuzzer learns
+  /// the secrets from these very comparisons and puts them where an echo is fine (a client_id).
+  [[nodiscard]] static bool HoldsNoWorldSecret(std::string_view text, std::string_view input) {
     for (std::string_view s : {kClientSecret,
                                kApiKey,
                                kIssuedRefreshPrefix,
                                kIssuedAccessPrefix,
                                kSeededAccess,
                                kSeededRefresh}) {
-      if (text.find(s) != std::string_view::npos) {
+      if (input.find(s) == std::string_view::npos && text.find(s) != std::string_view::npos) {
         return false;
       }
     }
@@ -137,13 +138,16 @@ struct WebWorld : testing::ServiceWorld {
 
 /// The invariants every public handler keeps, whatever the input: no 5xx for bad input (the
 /// world's stores and amoCRM never fail), no secret in the answer or the logs, no half-written row.
-inline void CheckAnswer(WebWorld& world, const net::HttpResponse& response) {
+/// `input` is the request as the fuzzer made it.
+inline void CheckAnswer(WebWorld& world,
+                        const net::HttpResponse& response,
+                        std::string_view input) {
   FUZZ_CHECK(response.status >= 200 && response.status < 500);
-  FUZZ_CHECK(WebWorld::HoldsNoWorldSecret(response.body));
+  FUZZ_CHECK(WebWorld::HoldsNoWorldSecret(response.body, input));
   for (const auto& field : response.headers.All()) {
-    FUZZ_CHECK(WebWorld::HoldsNoWorldSecret(field.value));
+    FUZZ_CHECK(WebWorld::HoldsNoWorldSecret(field.value, input));
   }
-  FUZZ_CHECK(WebWorld::HoldsNoWorldSecret(LogCapture::Instance().Text()));
+  FUZZ_CHECK(WebWorld::HoldsNoWorldSecret(LogCapture::Instance().Text(), input));
   FUZZ_CHECK(world.RowsAreWhole());
 }
 
