@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 PRESET    ?= dev
 JOBS      ?= $(shell nproc)
 
-.PHONY: all deps configure build run test test-unit bench package format format-check clean
+.PHONY: all deps configure build run test test-unit fuzz bench package format format-check clean
 
 all: build
 
@@ -27,6 +27,10 @@ test: build
 
 test-unit: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -L unit -j $(JOBS)
+
+## The libFuzzer targets under fuzz/ (preset fuzz, clang-14), FUZZ_SECONDS (30) each; fails on a finding.
+fuzz:
+	@FUZZ_SECONDS=$(or $(FUZZ_SECONDS),30) scripts/fuzz.sh
 
 bench:
 	@scripts/bench.sh

@@ -35,7 +35,6 @@ using NamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
 using GenNamePtr = std::unique_ptr<GENERAL_NAME, Deleter<GENERAL_NAME_free>>;
 
 constexpr long kBackdateSeconds = 60 * 60;
-constexpr long kSecondsPerDay = 24 * 60 * 60;
 
 PkeyPtr NewP256Key() {
   return PkeyPtr(EVP_EC_gen("P-256"));

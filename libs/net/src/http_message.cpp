@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <string>
 
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
@@ -75,8 +76,12 @@ Result<QueryParams> ParseQuery(std::string_view encoded) {
   if (encoded.empty()) {
     return QueryParams{};
   }
-  // Fast path: a query that is valid RFC 3986 as it stands.
-  if (auto view = boost::urls::parse_query(encoded)) {
+  // Fast path: a query that is valid RFC 3986 as it stands. Boost.URL 1.81's parse_query rebuilds
+  // its view from s.data() alone, i.e. with strlen: given a view that is not NUL-terminated it
+  // reads past the end and parses whatever follows (found by fuzz/query_fuzzer.cpp). It gets a
+  // NUL-terminated copy; a query that passes its grammar holds no NUL, so strlen ends at the end.
+  const std::string terminated(encoded);
+  if (auto view = boost::urls::parse_query(terminated)) {
     return Collect(*view);
   }
   // Otherwise tell bad percent-escapes (rejected) from characters a query may not hold

@@ -82,6 +82,36 @@ TEST(ParseQuery, DecodesUtf8) {
   EXPECT_EQ(Find(*params, "name"), "\xD0\x9C\xD0\xB8\xD1\x80");
 }
 
+// Found by fuzz/query_fuzzer.cpp: Boost.URL 1.81's parse_query measured its input with strlen,
+// so a view into a longer buffer was parsed up to the buffer's NUL, past the view's end.
+TEST(ParseQuery, ReadsOnlyTheViewItIsGiven) {
+  const std::string buffer = "a=1&b=2&secret=s3cr3t";
+  auto params = ParseQuery(std::string_view(buffer).substr(0, 3));
+  ASSERT_TRUE(params) << params.error().message();
+  ASSERT_EQ(params->size(), 1U);
+  EXPECT_EQ(Find(*params, "a"), "1");
+  EXPECT_FALSE(Find(*params, "secret"));
+  // The same through the path that re-encodes characters a query may not hold literally.
+  const std::string raw = "q=a|b&rest=x";
+  auto raw_params = ParseQuery(std::string_view(raw).substr(0, 5));
+  ASSERT_TRUE(raw_params) << raw_params.error().message();
+  ASSERT_EQ(raw_params->size(), 1U);
+  EXPECT_EQ(Find(*raw_params, "q"), "a|b");
+}
+
+// Found by fuzz/disconnect_hook_fuzzer.cpp: RawQuery() ends at '#', so every handler handed
+// ParseQuery a view that is not NUL-terminated; Boost.URL 1.81 then parsed the fragment too, with a
+// parameter count that did not match its view (ASan: SEGV in params_encoded_base::begin).
+TEST(ParseQuery, StopsAtTheFragmentOfARequestTarget) {
+  HttpRequest request;
+  request.target = "/cb?account_id=1#a=co&signature=x;0%1";
+  auto params = ParseQuery(request.RawQuery());
+  ASSERT_TRUE(params) << params.error().message();
+  ASSERT_EQ(params->size(), 1U);
+  EXPECT_EQ(Find(*params, "account_id"), "1");
+  EXPECT_FALSE(Find(*params, "signature"));
+}
+
 TEST(HttpRequest, SplitsTarget) {
   HttpRequest request;
   request.target = "/oauth/callback?code=x&state=y";
