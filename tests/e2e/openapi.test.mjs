@@ -237,6 +237,8 @@ test('the disconnect hook, then the account\'s 409s', async () => {
   const forged = await expect(403, 'GET', DISCONNECT,
     `${DISCONNECT}?client_uuid=${clientId}&account_id=${OAUTH}&signature=${'0'.repeat(64)}`, { key: false });
   assert.equal(forged.json.error, 'signature_invalid');
+  // amoCRM revokes the tokens, then sends the hook; amoauth confirms before it erases anything.
+  await sandboxPost(`/sandbox/accounts/${OAUTH}/revoke`, { tokens: 'all' });
   await expect(200, 'GET', DISCONNECT, `${DISCONNECT}?client_uuid=${clientId}&account_id=${OAUTH}&signature=${signature}`, { key: false });
 
   const gone = await expect(409, 'GET', '/v1/accounts/{id}/token', `/v1/accounts/${OAUTH}/token`);

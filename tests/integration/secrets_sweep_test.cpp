@@ -366,7 +366,13 @@ TEST(SecretsSweep, NoFlowLeaksASecretIntoLogsAnswersWebhooksCommandsOrTheDatabas
   sweep.Output("exchange-api-key's stdout", command.out);
   sweep.Output("exchange-api-key's stderr", command.err);
 
-  // The disconnect hook, then a long-lived token for the same account.
+  // The disconnect hook, then a long-lived token for the same account. amoCRM revokes the tokens
+  // before it sends the hook; amoauth confirms that before it erases anything (threat 4).
+  ASSERT_EQ(h.SandboxPost("/sandbox/accounts/" + std::to_string(first) + "/revoke",
+                          "application/json",
+                          R"({"tokens":"all"})")
+                .status,
+            200);
   const std::string client_id = h.SandboxIntegration().client_id;
   const std::string signature =
       Sign(h.SandboxIntegration().client_secret, client_id + "|" + std::to_string(first));
