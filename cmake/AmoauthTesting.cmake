@@ -6,7 +6,7 @@ include(GoogleTest)
 # POSTGRES: every test of the target needs the shared scratch PostgreSQL server (the `postgres`
 # fixture below) and finds its URL in AMOAUTH_TEST_POSTGRES_URL.
 function(amoauth_add_test)
-  cmake_parse_arguments(T "POSTGRES" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
+  cmake_parse_arguments(T "POSTGRES;SERIAL" "NAME;LABEL;TIMEOUT" "SOURCES;LIBS" ${ARGN})
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
@@ -18,8 +18,15 @@ function(amoauth_add_test)
     set(postgres_properties FIXTURES_REQUIRED postgres
                             ENVIRONMENT "AMOAUTH_TEST_POSTGRES_URL=${AMOAUTH_TEST_POSTGRES_URL}")
   endif()
+  # SERIAL: the test measures liveness under load it makes itself (several processes on two
+  # cores); a neighbouring test's load would starve it, so ctest runs it alone.
+  set(serial_properties)
+  if(T_SERIAL)
+    set(serial_properties RUN_SERIAL TRUE)
+  endif()
   gtest_discover_tests(${T_NAME} DISCOVERY_MODE PRE_TEST
-                       PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} ${postgres_properties})
+                       PROPERTIES LABELS ${T_LABEL} TIMEOUT ${T_TIMEOUT} ${postgres_properties}
+                                  ${serial_properties})
 endfunction()
 
 # The `postgres` fixture: one scratch PostgreSQL 15 for the whole test run, on a Unix socket in

@@ -10,14 +10,11 @@
 #include <boost/json.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 
+#include "command_runner.hpp"
 #include "postgres_scratch.hpp"
 #include "process_harness.hpp"
-
-extern char** environ;  // NOLINT: POSIX
 
 namespace amoauth::testing {
 namespace {
@@ -25,69 +22,11 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct CommandResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
 std::string ReadAll(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-/// Runs `amoauth ARGS --env-file DIR/empty.env` in the harness's directory with `env` (the
-/// environment of a serve process, changed as the test needs) and waits for it.
-CommandResult RunAmoauth(const ProcessHarness& h,
-                         std::vector<std::string> args,
-                         Environment env,
-                         const std::vector<std::pair<std::string, std::string>>& changes = {}) {
-  for (const auto& [name, value] : changes) {
-    std::erase_if(env, [&](const auto& kv) { return kv.first == name; });
-    env.emplace_back(name, value);
-  }
-  static int counter = 0;
-  const auto out = h.Dir() / ("command-" + std::to_string(++counter) + ".out");
-  const auto err = h.Dir() / ("command-" + std::to_string(counter) + ".err");
-  args.insert(args.begin(), AMOAUTH_BINARY);
-  args.push_back("--env-file");
-  args.push_back((h.Dir() / "empty.env").string());
-  std::vector<std::string> env_strings;
-  for (const auto& [name, value] : env) {
-    env_strings.push_back(name + "=" + value);
-  }
-  std::vector<char*> argv;
-  for (auto& a : args) {
-    argv.push_back(a.data());
-  }
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  for (auto& e : env_strings) {
-    envp.push_back(e.data());
-  }
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addchdir_np(&actions, h.Dir().c_str());
-  pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  CommandResult result;
-  if (spawned != 0) {
-    result.err = "posix_spawn failed";
-    return result;
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  result.out = ReadAll(out);
-  result.err = ReadAll(err);
-  return result;
 }
 
 std::string Value(const Environment& env, const std::string& name) {
@@ -123,7 +62,7 @@ std::string OtherMasterKey() {
 TEST(DoctorCommand, AllOkAgainstTheSandbox) {
   ProcessHarness h({.processes = 1});
   h.Connect(0);
-  const auto r = RunAmoauth(h, {"doctor"}, h.Env(0));
+  const auto r = RunCommand(h, {"doctor"}, h.Env(0));
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   const auto lines = Lines(r.out);
   ASSERT_GE(lines.size(), 7U) << r.out;  // config, API key, database, key, 3 hosts, verdict
@@ -139,7 +78,7 @@ TEST(DoctorCommand, AllOkAgainstTheSandbox) {
 TEST(DoctorCommand, AWrongMasterKeyIsNamed) {
   ProcessHarness h({.processes = 1});
   h.Connect(0);
-  const auto r = RunAmoauth(h, {"doctor"}, h.Env(0), {{"AMOAUTH_MASTER_KEY", OtherMasterKey()}});
+  const auto r = RunCommand(h, {"doctor"}, h.Env(0), {{"AMOAUTH_MASTER_KEY", OtherMasterKey()}});
   EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
   EXPECT_THAT(r.out,
               HasSubstr("FAIL master key: the master key does not open the stored tokens (key id"));
@@ -152,7 +91,7 @@ TEST(DoctorCommand, AWrongMasterKeyIsNamed) {
 
 TEST(DoctorCommand, AnUnreachableAmoHostFails) {
   ProcessHarness h({.processes = 1});
-  const auto r = RunAmoauth(
+  const auto r = RunCommand(
       h,
       {"doctor"},
       h.Env(0),
@@ -165,7 +104,7 @@ TEST(DoctorCommand, AnUnreachableAmoHostFails) {
 
 TEST(DoctorCommand, AnUnusableConfigurationIsSaidInWords) {
   ProcessHarness h({.processes = 1});
-  const auto r = RunAmoauth(h, {"doctor"}, h.Env(0), {{"AMOAUTH_API_KEY", ""}});
+  const auto r = RunCommand(h, {"doctor"}, h.Env(0), {{"AMOAUTH_API_KEY", ""}});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.out, HasSubstr("FAIL configuration: AMOAUTH_API_KEY must be set"));
 }
@@ -214,7 +153,7 @@ TEST_P(ExportImport, MovesEveryConnectionWithoutReauthorizing) {
   EXPECT_EQ(h.Stop(0), 0);
 
   const auto file = h.Dir() / "amoauth.export";
-  auto exported = RunAmoauth(h, {"export", "--out", file.string()}, h.Env(0));
+  auto exported = RunCommand(h, {"export", "--out", file.string()}, h.Env(0));
   ASSERT_EQ(exported.exit_code, 0) << exported.err;
   EXPECT_THAT(exported.out, HasSubstr("Exported 2 connection(s)"));
   struct stat st {};
@@ -230,22 +169,22 @@ TEST_P(ExportImport, MovesEveryConnectionWithoutReauthorizing) {
       postgres ? postgres->Url() : "sqlite://" + (h.Dir() / "imported.db").string();
   // A wrong key opens nothing and writes nothing…
   auto refused =
-      RunAmoauth(h,
+      RunCommand(h,
                  {"import", "--in", file.string()},
                  h.Env(0),
                  {{"AMOAUTH_DATABASE_URL", target_url}, {"AMOAUTH_MASTER_KEY", OtherMasterKey()}});
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_THAT(refused.err, HasSubstr("the master key does not open this export"));
   // …so the right one then finds no conflicting rows.
-  auto imported = RunAmoauth(
+  auto imported = RunCommand(
       h, {"import", "--in", file.string()}, h.Env(0), {{"AMOAUTH_DATABASE_URL", target_url}});
   ASSERT_EQ(imported.exit_code, 0) << imported.err;
   EXPECT_THAT(imported.out, HasSubstr("Imported 2 connection(s)"));
-  auto again = RunAmoauth(
+  auto again = RunCommand(
       h, {"import", "--in", file.string()}, h.Env(0), {{"AMOAUTH_DATABASE_URL", target_url}});
   EXPECT_EQ(again.exit_code, 1);
   EXPECT_THAT(again.err, HasSubstr("is already stored there"));
-  auto replaced = RunAmoauth(h,
+  auto replaced = RunCommand(h,
                              {"import", "--in", file.string(), "--replace"},
                              h.Env(0),
                              {{"AMOAUTH_DATABASE_URL", target_url}});
