@@ -86,15 +86,34 @@ Checked<Config> LoadLayeredConfig(const CommonOptions& options) {
 }
 
 Checked<void> WritePrivateFile(const std::string& path, const std::string& text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  // Written beside and renamed into place: whoever waits for the file (a test harness, a script
+  // polling for --ready-file) never reads it half-written, and a crash leaves the old one whole.
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
-    return fmt::format("cannot write {}: {}", path, std::strerror(errno));
+    return fmt::format("cannot write {}: {}", temporary, std::strerror(errno));
   }
   ::fchmod(fd, 0600);
-  const auto written = ::write(fd, text.data(), text.size());
+  std::size_t done = 0;
+  while (done < text.size()) {
+    const auto written = ::write(fd, text.data() + done, text.size() - done);
+    if (written < 0 && errno == EINTR) {
+      continue;
+    }
+    if (written <= 0) {
+      const int error = errno;
+      ::close(fd);
+      ::unlink(temporary.c_str());
+      return fmt::format("cannot write {}: {}", temporary, std::strerror(error));
+    }
+    done += static_cast<std::size_t>(written);
+  }
+  const bool synced = ::fsync(fd) == 0;
   ::close(fd);
-  if (written != static_cast<ssize_t>(text.size())) {
-    return fmt::format("cannot write {}", path);
+  if (!synced || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    ::unlink(temporary.c_str());
+    return fmt::format("cannot write {}: {}", path, std::strerror(error));
   }
   return {};
 }

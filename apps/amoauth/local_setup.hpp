@@ -20,7 +20,8 @@ namespace amoauth::app {
 /// running `serve --sandbox` started.
 [[nodiscard]] Checked<void> WriteSandboxEnv(const Config& config);
 
-/// Writes `text` to `path` readable by the owner only.
+/// Writes `text` to `path` readable by the owner only, atomically (a temporary file renamed into
+/// place): a reader sees the old file or the whole new one.
 [[nodiscard]] Checked<void> WritePrivateFile(const std::string& path, const std::string& text);
 
 /// Sets up the default spdlog logger on stderr at `level`, in `format` (AMOAUTH_LOG_FORMAT:
