@@ -18,27 +18,13 @@ std::vector<Event> EventFactory::Make(std::string_view type,
                                       const core::Connection& connection,
                                       std::string_view data_json) const {
   // With webhooks off the event is still built, for the account's history only.
-  return ForAccount(Build(type,
-                          connection.account_id,
-                          connection.client_id,
-                          connection.base_domain,
-                          json::value(core::ToString(connection.status)),
-                          data_json),
-                    connection,
-                    enabled_);
+  return ForAccount(type, connection, data_json, enabled_);
 }
 
 std::vector<Event> EventFactory::MakeHistory(std::string_view type,
                                              const core::Connection& connection,
                                              std::string_view data_json) const {
-  return ForAccount(Build(type,
-                          connection.account_id,
-                          connection.client_id,
-                          connection.base_domain,
-                          json::value(core::ToString(connection.status)),
-                          data_json),
-                    connection,
-                    false);
+  return ForAccount(type, connection, data_json, false);
 }
 
 std::vector<Event> EventFactory::MakeForHost(std::string_view type,
@@ -51,9 +37,16 @@ std::vector<Event> EventFactory::MakeForHost(std::string_view type,
   return {Build(type, nullptr, client_id, base_domain, nullptr, data_json)};
 }
 
-std::vector<Event> EventFactory::ForAccount(Event event,
+std::vector<Event> EventFactory::ForAccount(std::string_view type,
                                             const core::Connection& connection,
-                                            bool deliver) {
+                                            std::string_view data_json,
+                                            bool deliver) const {
+  Event event = Build(type,
+                      connection.account_id,
+                      connection.client_id,
+                      connection.base_domain,
+                      json::value(core::ToString(connection.status)),
+                      data_json);
   event.account_id = connection.account_id;
   event.client_id = connection.client_id;
   event.deliver = deliver;

@@ -69,9 +69,11 @@ class EventFactory {
                             std::string_view base_domain,
                             boost::json::value status,
                             std::string_view data_json) const;
-  [[nodiscard]] static std::vector<Event> ForAccount(Event event,
-                                                     const core::Connection& connection,
-                                                     bool deliver);
+  /// One event about `connection`'s row, for its history; `deliver`: by webhook too.
+  [[nodiscard]] std::vector<Event> ForAccount(std::string_view type,
+                                              const core::Connection& connection,
+                                              std::string_view data_json,
+                                              bool deliver) const;
 
   bool enabled_;
   const core::Clock& clock_;
