@@ -250,7 +250,11 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection se
       if (mode == Mode::kConfirmDisconnect) {
         // Another refresh committed, maybe before amoCRM revoked the pair: ask again ourselves.
         seen = std::move(**current);
-      } else if (mode != Mode::kOnDemand || !NeedsRefresh(**current)) {
+      } else if (mode != Mode::kOnDemand || !NeedsRefresh(**current) ||
+                 (*current)->expires_at > ports_.clock.Now()) {
+        // Another process just refreshed: its token is valid, so it is the caller's. (With a
+        // margin as long as the token's life it is due again at once; waiting for the lease
+        // to refresh it once more would only race the other processes for nothing.)
         co_return std::move(**current);
       }
       seen = std::move(**current);  // refreshed, yet already due again: our turn next
