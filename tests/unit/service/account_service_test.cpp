@@ -285,6 +285,79 @@ TEST_F(AccountServiceTest, AnotherProcessHoldingTheLeaseIsWaitedForAndItsResultU
   EXPECT_EQ(amo.refreshes.load(), 0) << "no second refresh with a spent refresh token";
 }
 
+// While the caller waits for another process's lease, that process commits a token that is valid
+// but already inside the refresh margin (short-lived tokens: the margin is as long as their life).
+// The caller takes it: refreshing again would only race the other processes for the lease.
+TEST_F(AccountServiceTest, AWaiterTakesAValidTokenAnotherProcessCommittedEvenInsideTheMargin) {
+  clock.Advance(std::chrono::hours(25));
+  const core::Connection before = Row();
+  ASSERT_TRUE(
+      RunCo(ioc,
+            stores.TryAcquire(
+                before.Key(), "other-process", clock.Now(), clock.Now() + std::chrono::seconds(60)))
+          .value());
+  std::optional<Result<core::Connection>> result;
+  boost::asio::co_spawn(ioc,
+                        service.FreshToken(30000001),
+                        [&result](std::exception_ptr e, Result<core::Connection> r) {
+                          ASSERT_FALSE(e);
+                          result = std::move(r);
+                        });
+  ioc.restart();
+  ioc.run_for(std::chrono::milliseconds(60));
+  ASSERT_FALSE(result.has_value());
+  core::Connection theirs = before;
+  theirs.access_token = Secret("their-short-access");
+  theirs.refresh_token = Secret("their-short-refresh");
+  theirs.expires_at = clock.Now() + std::chrono::seconds(30);  // inside any margin, yet valid
+  ASSERT_TRUE(RunCo(ioc, stores.Replace(theirs, before.version, {})));
+  // The other process keeps its lease a while longer (it is writing its history, say): the waiter
+  // must not need it.
+  while (!result.has_value()) {
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(*result) << result->error().message();
+  EXPECT_EQ((*result)->access_token.Reveal(), "their-short-access");
+  EXPECT_EQ(amo.refreshes.load(), 0) << "no second refresh of a token another process just made";
+}
+
+// The same, but what the other process committed has expired by the time the waiter sees it:
+// then the waiter refreshes it, once the lease is free.
+TEST_F(AccountServiceTest, AWaiterRefreshesATokenAnotherProcessCommittedAlreadyExpired) {
+  clock.Advance(std::chrono::hours(25));
+  const core::Connection before = Row();
+  ASSERT_TRUE(
+      RunCo(ioc,
+            stores.TryAcquire(
+                before.Key(), "other-process", clock.Now(), clock.Now() + std::chrono::seconds(60)))
+          .value());
+  std::optional<Result<core::Connection>> result;
+  boost::asio::co_spawn(ioc,
+                        service.FreshToken(30000001),
+                        [&result](std::exception_ptr e, Result<core::Connection> r) {
+                          ASSERT_FALSE(e);
+                          result = std::move(r);
+                        });
+  ioc.restart();
+  ioc.run_for(std::chrono::milliseconds(60));
+  ASSERT_FALSE(result.has_value());
+  core::Connection theirs = before;
+  theirs.access_token = Secret("their-dead-access");
+  theirs.refresh_token = Secret("their-live-refresh");
+  theirs.expires_at = clock.Now() - std::chrono::seconds(1);
+  ASSERT_TRUE(RunCo(ioc, stores.Replace(theirs, before.version, {})));
+  ASSERT_TRUE(RunCo(ioc, stores.Release(before.Key(), "other-process")));
+  while (!result.has_value()) {
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(*result) << result->error().message();
+  EXPECT_EQ(amo.refreshes.load(), 1);
+  EXPECT_EQ(amo.last_refresh_token, "their-live-refresh") << "the newest refresh token is used";
+  EXPECT_GT((*result)->expires_at, clock.Now());
+}
+
 TEST_F(AccountServiceTest, ScheduledRefreshSkipsARowSomeoneElseRefreshed) {
   clock.Advance(std::chrono::hours(23) + std::chrono::minutes(1));
   const core::Connection due = Row();
