@@ -460,6 +460,15 @@ class TimedStore final : public service::ConnectionStore,
     release.Add(start);
     co_return r;
   }
+  Task<Result<std::optional<std::string>>> Holder(core::AccountKey key) override {
+    co_return co_await inner_.Holder(std::move(key));
+  }
+  Task<Result<bool>> TakeOver(core::AccountKey key,
+                              std::string gone,
+                              std::string holder,
+                              TimePoint until) override {
+    co_return co_await inner_.TakeOver(std::move(key), std::move(gone), std::move(holder), until);
+  }
   Task<Result<std::vector<Connection>>> ClaimDueRefreshes(TimePoint now,
                                                           std::string holder,
                                                           TimePoint until,

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "amoauth/core/referer_policy.hpp"
+#include "process_identity.hpp"
 #include "store_factory.hpp"
 
 namespace amoauth::app {
@@ -56,11 +57,7 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
 
   std::array<std::uint8_t, 6> salt{};
   rt->random_.Fill(salt);
-  std::array<char, 256> host{};
-  if (gethostname(host.data(), host.size() - 1) != 0) {
-    host[0] = '\0';
-  }
-  rt->instance_id_ = fmt::format("{}:{}:{:02x}", host.data(), getpid(), fmt::join(salt, ""));
+  rt->instance_id_ = MakeInstanceId(salt);
 
   service::FlowSettings settings{
       .refresh = {.margin = c.refresh_margin, .ahead = c.refresh_ahead, .keepalive = c.keepalive},
@@ -68,6 +65,7 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
       // the lease must outlast it.
       .lease_ttl = std::chrono::duration_cast<std::chrono::seconds>(c.amo_timeout * 3) +
                    std::chrono::seconds(5),
+      .dead_holder_grace = c.amo_timeout,
       .secrets_wait = c.secrets_wait,
       .instance_id = rt->instance_id_,
   };
@@ -123,6 +121,7 @@ Checked<std::unique_ptr<Runtime>> Runtime::Build(Config config,
                                                                 .random = rt->random_,
                                                                 .latest = rt->store_.get(),
                                                                 .metrics = &rt->metrics_,
+                                                                .liveness = &rt->liveness_,
                                                             });
   rt->metrics_reader_ = std::make_unique<service::MetricsReader>(service::MetricsPorts{
       .counters = rt->metrics_,

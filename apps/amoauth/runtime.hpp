@@ -24,6 +24,7 @@
 #include "amoauth/webhook_client/http_webhook_sender.hpp"
 #include "checked.hpp"
 #include "config.hpp"
+#include "process_identity.hpp"
 
 namespace amoauth::app {
 
@@ -66,6 +67,7 @@ class Runtime {
   std::unique_ptr<http_client::HttpClient> webhook_http_;
   std::unique_ptr<webhook_client::HttpWebhookSender> webhook_sender_;
   std::string instance_id_;
+  LocalProcessLiveness liveness_;  ///< tells other instances' dead lease holders
   std::unique_ptr<service::EventFactory> events_;
   std::unique_ptr<service::ApiLimiter> limiter_;
   service::Metrics metrics_;

@@ -234,6 +234,21 @@ class InMemoryStores final : public service::ConnectionStore,
     }
     co_return Result<void>{};
   }
+  service::Task<Result<std::optional<std::string>>> Holder(core::AccountKey key) override {
+    co_return LeaseHolder(key);
+  }
+  service::Task<Result<bool>> TakeOver(core::AccountKey key,
+                                       std::string gone,
+                                       std::string holder,
+                                       core::TimePoint until) override {
+    std::lock_guard lock(mutex_);
+    auto it = leases_.find({key.account_id, key.client_id});
+    if (it == leases_.end() || (it->second.holder != gone && it->second.holder != holder)) {
+      co_return false;
+    }
+    it->second = Lease{std::move(holder), until};
+    co_return true;
+  }
   service::Task<Result<std::vector<core::Connection>>> ClaimDueRefreshes(
       core::TimePoint now, std::string holder, core::TimePoint until, std::size_t limit) override {
     std::lock_guard lock(mutex_);

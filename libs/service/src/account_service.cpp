@@ -223,6 +223,7 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection se
   // caller who came just after the holder gives up moments before the lease becomes free.
   const auto give_up =
       std::chrono::steady_clock::now() + settings_.lease_ttl + kLeaseRounding + kLeasePoll * 4;
+  DeadHolderWatch dead_holder;
   for (;;) {
     const core::TimePoint now = ports_.clock.Now();
     auto taken = co_await ports_.leases.TryAcquire(
@@ -231,6 +232,13 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection se
       co_return taken.error();
     }
     if (*taken) {
+      break;
+    }
+    auto taken_over = co_await TakeOverFromDeadHolder(key, dead_holder);
+    if (!taken_over) {
+      co_return taken_over.error();
+    }
+    if (*taken_over) {
       break;
     }
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
@@ -273,6 +281,43 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection se
                  released.error().message());
   }
   co_return result;
+}
+
+Task<Result<bool>> AccountService::TakeOverFromDeadHolder(const core::AccountKey& key,
+                                                          DeadHolderWatch& watch) {
+  // A holder that died (SIGKILL, OOM, a crash) would block this account's refreshes until its
+  // lease ends, a minute by default. When it was a process of this host, the kernel tells: its
+  // lease is taken over once dead_holder_grace has passed since we first saw it gone.
+  if (ports_.liveness == nullptr) {
+    co_return false;
+  }
+  auto holder = co_await ports_.leases.Holder(key);
+  if (!holder) {
+    // result<bool> has no implicit error constructor (bool converts from anything).
+    co_return Result<bool>(boost::system::in_place_error, holder.error());
+  }
+  if (!*holder || **holder == settings_.instance_id) {
+    co_return false;
+  }
+  if (**holder != watch.holder) {
+    watch = DeadHolderWatch{.holder = **holder};
+  }
+  if (!ports_.liveness->IsGone(watch.holder)) {
+    co_return false;
+  }
+  const auto seen_now = std::chrono::steady_clock::now();
+  if (!watch.gone_since) {
+    watch.gone_since = seen_now;
+  }
+  if (seen_now - *watch.gone_since < settings_.dead_holder_grace) {
+    co_return false;
+  }
+  const core::TimePoint until = ports_.clock.Now() + settings_.lease_ttl;
+  auto taken = co_await ports_.leases.TakeOver(key, watch.holder, settings_.instance_id, until);
+  if (taken && *taken) {
+    spdlog::warn("account {}: took over the refresh lease of a process that died", key.account_id);
+  }
+  co_return taken;
 }
 
 Task<Result<core::Connection>> AccountService::RefreshLeased(core::Connection seen, Mode mode) {

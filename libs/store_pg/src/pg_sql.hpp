@@ -112,6 +112,16 @@ RETURNING "holder")sql";
 inline constexpr std::string_view kReleaseLeaseSql = R"sql(
 DELETE FROM refresh_leases WHERE "accountId" = $1 AND "clientId" = $2 AND "holder" = $3)sql";
 
+inline constexpr std::string_view kLeaseHolderSql = R"sql(
+SELECT "holder" FROM refresh_leases WHERE "accountId" = $1 AND "clientId" = $2)sql";
+
+// From a holder known dead, or our own already (a rerun after a lost commit finds it ours).
+// $1 $2 key, $3 the dead holder, $4 holder, $5 until.
+inline constexpr std::string_view kTakeOverLeaseSql = R"sql(
+UPDATE refresh_leases SET "holder" = $4, "expiresAt" = $5
+WHERE "accountId" = $1 AND "clientId" = $2 AND "holder" IN ($3, $4)
+RETURNING "holder")sql";
+
 // The scheduler's claim, one statement. `due` is ListDue's range scan of amo_tokens_due (in index
 // order, no sort) joined with the free leases, each row locked FOR UPDATE SKIP LOCKED: a row
 // another claimer has locked (or a refresh is writing) is passed over, never waited for. LIMIT

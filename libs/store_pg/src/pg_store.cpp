@@ -865,6 +865,39 @@ struct PgStore::Impl {
     return {};
   }
 
+  // Rerun::kSafe: a read.
+  Result<std::optional<std::string>> LeaseHolder(Connection& conn, const core::AccountKey& k) {
+    Params p;
+    p.Int(k.account_id).Text(k.client_id);
+    auto rows = conn.Exec("read lease holder", sql::kLeaseHolderSql, p);
+    if (!rows) {
+      return rows.error();
+    }
+    if (rows->Count() == 0) {
+      return std::optional<std::string>();
+    }
+    return std::optional<std::string>(rows->Text(0, 0));
+  }
+
+  // Rerun::kSafe: after a lost commit the lease is `holder`'s, which the statement also accepts.
+  Result<bool> TakeOver(Connection& conn,
+                        const core::AccountKey& k,
+                        const std::string& gone,
+                        const std::string& holder,
+                        const core::TimePoint& until) {
+    Params p;
+    p.Int(k.account_id)
+        .Text(k.client_id)
+        .Text(gone)
+        .Text(holder)
+        .Text(FormatIsoTime(CeilToSeconds(until)));
+    auto rows = conn.Exec("take over lease", sql::kTakeOverLeaseSql, p);
+    if (!rows) {
+      return ErrorAs<bool>(rows.error());
+    }
+    return rows->Count() == 1;
+  }
+
   // Rerun::kSafe: after a lost commit the leases are `holder`'s, which counts as free, so a
   // second run takes the same rows again (and perhaps a few more).
   Result<std::vector<core::Connection>> ClaimDueRefreshes(Connection& conn,
@@ -1538,6 +1571,23 @@ service::Task<Result<bool>> PgStore::TryAcquire(core::AccountKey key,
 service::Task<Result<void>> PgStore::Release(core::AccountKey key, std::string holder) {
   return impl_->Submit(
       "release lease", Rerun::kSafe, &Impl::Release, std::move(key), std::move(holder));
+}
+
+service::Task<Result<std::optional<std::string>>> PgStore::Holder(core::AccountKey key) {
+  return impl_->Submit("read lease holder", Rerun::kSafe, &Impl::LeaseHolder, std::move(key));
+}
+
+service::Task<Result<bool>> PgStore::TakeOver(core::AccountKey key,
+                                              std::string gone,
+                                              std::string holder,
+                                              core::TimePoint until) {
+  return impl_->Submit("take over lease",
+                       Rerun::kSafe,
+                       &Impl::TakeOver,
+                       std::move(key),
+                       std::move(gone),
+                       std::move(holder),
+                       until);
 }
 
 service::Task<Result<std::vector<core::Connection>>> PgStore::ClaimDueRefreshes(

@@ -181,6 +181,14 @@ RETURNING "holder")sql";
 constexpr std::string_view kReleaseLeaseSql = R"sql(
 DELETE FROM refresh_leases WHERE "accountId" = ?1 AND "clientId" = ?2 AND "holder" = ?3)sql";
 
+constexpr std::string_view kLeaseHolderSql = R"sql(
+SELECT "holder" FROM refresh_leases WHERE "accountId" = ?1 AND "clientId" = ?2)sql";
+
+// From a holder known dead, or our own already (a second run of the same take-over).
+constexpr std::string_view kTakeOverLeaseSql = R"sql(
+UPDATE refresh_leases SET "holder" = ?4, "expiresAt" = ?5
+WHERE "accountId" = ?1 AND "clientId" = ?2 AND "holder" IN (?3, ?4))sql";
+
 // The scheduler's candidates: ListDue's range scan of amo_tokens_due (INDEXED BY, as there) less
 // the rows whose lease another holder still holds. Run inside BEGIN IMMEDIATE with the lease
 // upserts that follow: the file's write lock makes read and claim one step, so two claimers,
@@ -1197,6 +1205,51 @@ struct SqliteStore::Impl {
     return stmt->Run();
   }
 
+  Result<std::optional<std::string>> LeaseHolder(Database& db, const core::AccountKey& k) {
+    auto stmt = Statement::Prepare(db, kLeaseHolderSql);
+    if (!stmt) {
+      return stmt.error();
+    }
+    if (auto bound = stmt->BindAll(k.account_id, std::string_view(k.client_id)); !bound) {
+      return bound.error();
+    }
+    auto row = stmt->Step();
+    if (!row) {
+      return row.error();
+    }
+    std::optional<std::string> holder;
+    if (*row) {
+      holder = stmt->Text(0);
+    }
+    if (auto finished = stmt->Run(); !finished) {  // completes the autocommit transaction
+      return finished.error();
+    }
+    return holder;
+  }
+
+  Result<bool> TakeOver(Database& db,
+                        const core::AccountKey& k,
+                        const std::string& gone,
+                        const std::string& holder,
+                        const core::TimePoint& until) {
+    auto stmt = Statement::Prepare(db, kTakeOverLeaseSql);
+    if (!stmt) {
+      return ErrorAs<bool>(stmt.error());
+    }
+    if (auto bound = stmt->BindAll(k.account_id,
+                                   std::string_view(k.client_id),
+                                   std::string_view(gone),
+                                   std::string_view(holder),
+                                   FormatIsoTime(CeilToSeconds(until)));
+        !bound) {
+      return ErrorAs<bool>(bound.error());
+    }
+    if (auto done = stmt->Run(); !done) {
+      return ErrorAs<bool>(done.error());
+    }
+    return db.Changes() == 1;
+  }
+
   Result<std::vector<core::Connection>> ClaimDueRefreshes(Database& db,
                                                           const core::TimePoint& now,
                                                           const std::string& holder,
@@ -1913,6 +1966,26 @@ service::Task<Result<void>> SqliteStore::Release(core::AccountKey key, std::stri
   auto work = [impl, key = std::move(key), holder = std::move(holder)] {
     return impl->Run("release lease", &Impl::Release, key, holder);
   };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<std::optional<std::string>>> SqliteStore::Holder(core::AccountKey key) {
+  Impl* impl = impl_.get();
+  auto work = [impl, key = std::move(key)] {
+    return impl->Run("read lease holder", &Impl::LeaseHolder, key);
+  };
+  co_return co_await net::RunBlocking(impl->pool, std::move(work));
+}
+
+service::Task<Result<bool>> SqliteStore::TakeOver(core::AccountKey key,
+                                                  std::string gone,
+                                                  std::string holder,
+                                                  core::TimePoint until) {
+  Impl* impl = impl_.get();
+  auto work =
+      [impl, key = std::move(key), gone = std::move(gone), holder = std::move(holder), until] {
+        return impl->Run("take over lease", &Impl::TakeOver, key, gone, holder, until);
+      };
   co_return co_await net::RunBlocking(impl->pool, std::move(work));
 }
 

@@ -1,6 +1,8 @@
 #include "amoauth/service/account_service.hpp"
 
 #include <cctype>
+#include <set>
+#include <string_view>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -356,6 +358,59 @@ TEST_F(AccountServiceTest, AWaiterRefreshesATokenAnotherProcessCommittedAlreadyE
   EXPECT_EQ(amo.refreshes.load(), 1);
   EXPECT_EQ(amo.last_refresh_token, "their-live-refresh") << "the newest refresh token is used";
   EXPECT_GT((*result)->expires_at, clock.Now());
+}
+
+/// HolderLiveness of a test: the holders in `gone` have died.
+struct FakeLiveness final : HolderLiveness {
+  std::set<std::string, std::less<>> gone;
+  [[nodiscard]] bool IsGone(std::string_view holder) const noexcept override {
+    return gone.contains(holder);
+  }
+};
+
+// A process died holding the lease (SIGKILL mid-refresh): the caller does not wait for the lease
+// to end (a minute here) but takes it over once the grace after the death has passed, and
+// refreshes once. While the holder lives, its lease is respected whatever the wait.
+TEST_F(AccountServiceTest, ALeaseOfAHolderThatDiedIsTakenOverAfterTheGraceNotAtItsEnd) {
+  FakeLiveness liveness;
+  FlowSettings settings = AccountWorld().flow;
+  settings.lease_ttl = std::chrono::seconds(60);
+  settings.dead_holder_grace = std::chrono::milliseconds(150);
+  AccountPorts ports = Ports();
+  ports.liveness = &liveness;
+  AccountService watching(directory, settings, core::RefererPolicy({"amocrm.ru"}), ports);
+
+  clock.Advance(std::chrono::hours(25));
+  const core::AccountKey key = Row().Key();
+  ASSERT_TRUE(
+      RunCo(ioc,
+            stores.TryAcquire(
+                key, "crashed-process", clock.Now(), clock.Now() + std::chrono::seconds(60)))
+          .value());
+  std::optional<Result<core::Connection>> result;
+  boost::asio::co_spawn(ioc,
+                        watching.FreshToken(30000001),
+                        [&result](std::exception_ptr e, Result<core::Connection> r) {
+                          ASSERT_FALSE(e);
+                          result = std::move(r);
+                        });
+  ioc.restart();
+  ioc.run_for(std::chrono::milliseconds(400));  // alive: more than the grace, and still waiting
+  ASSERT_FALSE(result.has_value());
+  EXPECT_EQ(stores.LeaseHolder(key), "crashed-process");
+
+  liveness.gone.insert("crashed-process");
+  const auto seen_dead = std::chrono::steady_clock::now();
+  for (int i = 0; i < 500 && !result.has_value(); ++i) {
+    ioc.restart();
+    ioc.run_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(result.has_value()) << "still waiting for a dead holder's lease";
+  ASSERT_TRUE(*result) << result->error().message();
+  EXPECT_GE(std::chrono::steady_clock::now() - seen_dead, settings.dead_holder_grace);
+  EXPECT_EQ(amo.refreshes.load(), 1);
+  EXPECT_EQ(amo.last_refresh_token, "old-refresh");
+  EXPECT_EQ(stores.LeaseHolder(key), std::nullopt) << "taken over, used and given back";
 }
 
 TEST_F(AccountServiceTest, ScheduledRefreshSkipsARowSomeoneElseRefreshed) {

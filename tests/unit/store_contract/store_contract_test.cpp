@@ -680,6 +680,49 @@ TEST_P(StoreContract, ReleaseByANonHolderDoesNothing) {
   EXPECT_FALSE(Unwrap(Run(first->TryAcquire(key, "process-1", At(3), At(33)))));
 }
 
+TEST_P(StoreContract, HolderNamesWhoHoldsALeaseEvenAfterItsEnd) {
+  auto store = OpenStore();
+  const AccountKey key{1, "a"};
+  EXPECT_EQ(Unwrap(Run(store->Holder(key))), std::nullopt);
+  ASSERT_TRUE(Unwrap(Run(store->TryAcquire(key, "process-1", At(0), At(30)))));
+  EXPECT_EQ(Unwrap(Run(store->Holder(key))), std::optional<std::string>("process-1"));
+  EXPECT_EQ(Unwrap(Run(store->Holder({1, "b"}))), std::nullopt) << "another key";
+  Unwrap(Run(store->Release(key, "process-1")));
+  EXPECT_EQ(Unwrap(Run(store->Holder(key))), std::nullopt);
+}
+
+// A lease whose holder is known dead is taken over before its end, by exactly one of those who
+// saw it dead; a live holder's, or nobody's, is not.
+TEST_P(StoreContract, TakeOverTakesOnlyFromTheNamedHolderAndHasOneWinner) {
+  auto first = OpenStore();
+  auto second = OpenStore();
+  const AccountKey key{1, "a"};
+  EXPECT_FALSE(Unwrap(Run(first->TakeOver(key, "dead", "process-1", At(30))))) << "nobody's";
+  ASSERT_TRUE(Unwrap(Run(first->TryAcquire(key, "dead", At(0), At(60)))));
+  EXPECT_FALSE(Unwrap(Run(second->TakeOver(key, "someone-else", "process-2", At(30)))));
+  EXPECT_EQ(Unwrap(Run(second->Holder(key))), std::optional<std::string>("dead"));
+
+  std::vector<boost::asio::awaitable<Result<bool>>> tasks;
+  for (int i = 0; i < 8; ++i) {
+    service::Store& store = i % 2 == 0 ? *first : *second;
+    tasks.push_back(store.TakeOver(key, "dead", "taker-" + std::to_string(i), At(30)));
+  }
+  const auto results = RunConcurrently(std::move(tasks));
+  std::vector<std::string> winners;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    if (Unwrap(results[i])) {
+      winners.push_back("taker-" + std::to_string(i));
+    }
+  }
+  ASSERT_EQ(winners.size(), 1U);
+  EXPECT_EQ(Query(R"(SELECT "holder", "expiresAt" FROM refresh_leases)"),
+            (Rows{{winners[0], "2025-10-09T08:53:50Z"}}));
+  // Asked again by the winner (a lost answer): still its own; the lease then runs as any other.
+  EXPECT_TRUE(Unwrap(Run(first->TakeOver(key, "dead", winners[0], At(30)))));
+  EXPECT_FALSE(Unwrap(Run(second->TryAcquire(key, "process-2", At(29), At(59)))));
+  EXPECT_TRUE(Unwrap(Run(second->TryAcquire(key, "process-2", At(30), At(60)))));
+}
+
 /// The keys of `rows`, in order.
 std::vector<std::pair<std::int64_t, std::string>> Keys(const std::vector<Connection>& rows) {
   std::vector<std::pair<std::int64_t, std::string>> keys;

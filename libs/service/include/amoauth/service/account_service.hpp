@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,6 +37,9 @@ struct AccountPorts {
   ConnectionStore* latest = nullptr;
   /// Counts refreshes and proxied calls (GET /metrics); nullptr: nothing is counted.
   MetricsRecorder* metrics = nullptr;
+  /// Tells when a refresh lease's holder has died, so that its lease is taken over before it
+  /// ends (FlowSettings::dead_holder_grace); nullptr: leases of dead holders are waited out.
+  const HolderLiveness* liveness = nullptr;
 };
 
 /// Using a connection: listing accounts, handing out a valid access token, proxying API calls,
@@ -153,6 +157,14 @@ class AccountService {
   /// Tells the metrics recorder, if there is one, what amoCRM made of a refresh grant.
   void CountRefresh(RefreshResult result) const;
   Task<Result<core::Connection>> RefreshLeader(core::Connection seen, Mode mode);
+  /// A waiter's view of the lease's holder: which one, and since when it is known dead.
+  struct DeadHolderWatch {
+    std::string holder;
+    std::optional<std::chrono::steady_clock::time_point> gone_since;
+  };
+  /// While waiting for a lease: takes it over if its holder has died (HolderLiveness) and
+  /// settings_.dead_holder_grace has passed since that was first seen. True: the lease is ours.
+  Task<Result<bool>> TakeOverFromDeadHolder(const core::AccountKey& key, DeadHolderWatch& watch);
   /// Under the lease: decides whether a refresh is still needed and does it.
   Task<Result<core::Connection>> RefreshLeased(core::Connection seen, Mode mode);
   /// Sends the refresh grant and stores the outcome (new pair, failure, or reauth_required).

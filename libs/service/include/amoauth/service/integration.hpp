@@ -29,10 +29,14 @@ struct FlowSettings {
   /// How long one process may hold an account's refresh lease. Longer than a refresh can take
   /// (the amoCRM request timeout), so that a lease never ends under a live refresh.
   std::chrono::seconds lease_ttl{60};
+  /// How long after its holder is seen dead (HolderLiveness) a lease is taken over, before its
+  /// end: the time a refresh the holder sent just before it died takes to reach amoCRM and be
+  /// answered (the amoCRM request timeout), so that it cannot race the one we send.
+  std::chrono::milliseconds dead_holder_grace{15'000};
   /// How long a redirect for a metadata-button state waits for the new integration's keys (the
   /// secrets webhook, protocol §5) when the code arrives first.
   std::chrono::milliseconds secrets_wait{10'000};
-  /// Names this process in refresh leases ("host:pid:random"); unique per process.
+  /// Names this process in refresh leases (HolderLiveness's form); unique per process.
   std::string instance_id = "amoauth";
 };
 

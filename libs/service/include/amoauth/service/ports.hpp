@@ -149,6 +149,16 @@ class RefreshLeases {
                                         core::TimePoint until) = 0;
   /// Gives the lease back if `holder` still holds it; otherwise does nothing.
   virtual Task<Result<void>> Release(core::AccountKey key, std::string holder) = 0;
+  /// Who holds the lease of `key`, whether or not its lease has ended; nullopt when nobody does.
+  virtual Task<Result<std::optional<std::string>>> Holder(core::AccountKey key) = 0;
+  /// Takes the lease of `key` from `gone`, a holder known to have died (HolderLiveness), before
+  /// its lease ends: `holder` holds it until `until` when `gone` held it (or `holder` already
+  /// does, so that running it again after a lost answer gives the same result). False when
+  /// anyone else holds it, or nobody: then the caller goes back to TryAcquire.
+  virtual Task<Result<bool>> TakeOver(core::AccountKey key,
+                                      std::string gone,
+                                      std::string holder,
+                                      core::TimePoint until) = 0;
   /// The refresh scheduler's batch, in one transaction: the rows ListDue(now, limit) would give
   /// (active, next_refresh_at set and not after `now`, earliest first) among those whose lease is
   /// free for `holder` as TryAcquire sees it (none, ended at or before `now`, or `holder`'s own),
@@ -159,6 +169,17 @@ class RefreshLeases {
                                                                         std::string holder,
                                                                         core::TimePoint until,
                                                                         std::size_t limit) = 0;
+};
+
+/// Whether a lease holder (RefreshLeases' holder names, "host:pid-namespace:pid:start:random")
+/// is known to have died. Only a process of this host and PID namespace can be known dead; of any
+/// other nothing is known, and its lease is waited out. Thread-safe.
+class HolderLiveness {
+ public:
+  virtual ~HolderLiveness() = default;
+  /// True only when `holder` is certainly not running: a false "gone" lets two processes
+  /// refresh one account at once, which kills the integration.
+  [[nodiscard]] virtual bool IsGone(std::string_view holder) const noexcept = 0;
 };
 
 /// The durable queue of webhook events (written by ConnectionStore writes and Enqueue).

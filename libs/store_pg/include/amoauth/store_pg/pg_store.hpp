@@ -85,6 +85,11 @@ class PgStore final : public service::Store,
                                          core::TimePoint now,
                                          core::TimePoint until) override;
   service::Task<Result<void>> Release(core::AccountKey key, std::string holder) override;
+  service::Task<Result<std::optional<std::string>>> Holder(core::AccountKey key) override;
+  service::Task<Result<bool>> TakeOver(core::AccountKey key,
+                                       std::string gone,
+                                       std::string holder,
+                                       core::TimePoint until) override;
   service::Task<Result<std::vector<core::Connection>>> ClaimDueRefreshes(
       core::TimePoint now, std::string holder, core::TimePoint until, std::size_t limit) override;
 
