@@ -110,6 +110,39 @@ TEST_F(ConnectPathTest, ConnectExchangeStoreAndUse) {
   EXPECT_EQ(raw.find(access_token.substr(0, 40)), std::string::npos);
 }
 
+// POST /v1/connect's reference (the backend's user, say) comes back with the account.connected of
+// the connection that flow made, for the backend to attribute it (security.md, threat 1).
+TEST_F(ConnectPathTest, AReferenceGivenAtTheStartComesBackInAccountConnected) {
+  const std::vector<std::string> refused_bodies = {
+      R"({"reference":""})",
+      R"({"reference":42})",
+      R"({"reference":"a\u0000b"})",
+      R"({"reference":")" + std::string(201, 'r') + R"("})",
+  };
+  for (const std::string& bad : refused_bodies) {
+    auto refused = h.Call("POST", "/v1/connect", bad);
+    EXPECT_EQ(refused.status, 400) << bad;
+    EXPECT_THAT(refused.body, HasSubstr("reference")) << bad;
+  }
+  auto started =
+      h.Call("POST", "/v1/connect", R"({"mode":"post_message","reference":"user-8812"})");
+  ASSERT_EQ(started.status, 201) << started.body;
+  const auto start = boost::json::parse(started.body).as_object();
+  EXPECT_EQ(start.at("reference").as_string(), "user-8812");
+  auto page = h.Get(h.Decide(std::string(start.at("state").as_string()), "allow"));
+  ASSERT_EQ(page.status, 200) << page.body;
+  EXPECT_THAT(page.body, Not(HasSubstr("user-8812"))) << "the browser is not told";
+
+  const auto now = h.clock.Now();
+  auto due = h.Await(h.Store().ClaimDue(now, now + std::chrono::minutes(1), 10));
+  ASSERT_TRUE(due) << due.error().message();
+  ASSERT_EQ(due->size(), 1U);
+  const auto event = boost::json::parse(due->front().body).as_object();
+  EXPECT_EQ(event.at("type").as_string(), "account.connected");
+  EXPECT_EQ(event.at("account_id").as_int64(), 30000001);
+  EXPECT_EQ(event.at("data"), (boost::json::object{{"reference", "user-8812"}}));
+}
+
 TEST_F(ConnectPathTest, ReloadingTheCallbackDoesNotSendTheCodeAgain) {
   const std::string location = h.Decide(h.StartConnect(), "allow");
   ASSERT_EQ(h.Get(location).status, 200);

@@ -6,6 +6,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 #include <spdlog/spdlog.h>
 
 #include "amoauth/core/access_token_claims.hpp"
@@ -63,7 +65,23 @@ ConnectFlow::ConnectFlow(IntegrationDirectory& integrations,
       clock_(clock),
       random_(random) {}
 
-Task<Result<ConnectStart>> ConnectFlow::Start(core::ConsentMode mode, StatePurpose purpose) {
+bool LooksLikeFlowReference(std::string_view reference) {
+  constexpr std::size_t kMaxReference = 200;
+  if (reference.empty() || reference.size() > kMaxReference) {
+    return false;
+  }
+  return std::none_of(reference.begin(), reference.end(), [](char ch) {
+    const auto byte = static_cast<unsigned char>(ch);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+Task<Result<ConnectStart>> ConnectFlow::Start(core::ConsentMode mode,
+                                              StatePurpose purpose,
+                                              std::string reference) {
+  if (!reference.empty() && !LooksLikeFlowReference(reference)) {
+    co_return Fail(Errc::kInvalidArgument);
+  }
   const auto now = clock_.Now();
   const Integration& integration = integrations_.Primary();
   std::string state = core::GenerateState(random_);
@@ -74,6 +92,7 @@ Task<Result<ConnectStart>> ConnectFlow::Start(core::ConsentMode mode, StatePurpo
       .purpose = purpose,
       .created_at = now,
       .expires_at = now + settings_.state_ttl,
+      .reference = reference,
   };
   const auto expires_at = pending.expires_at;
   auto stored = co_await states_.Put(std::move(pending), now);
@@ -89,7 +108,7 @@ Task<Result<ConnectStart>> ConnectFlow::Start(core::ConsentMode mode, StatePurpo
         .mode = mode,
     });
   }
-  co_return ConnectStart{std::move(url), std::move(state), expires_at};
+  co_return ConnectStart{std::move(url), std::move(state), expires_at, std::move(reference)};
 }
 
 Task<CallbackOutcome> ConnectFlow::CompleteCallback(CallbackParams params) {
@@ -153,7 +172,8 @@ Task<CallbackOutcome> ConnectFlow::CompleteCallback(CallbackParams params) {
   outcome.mode = (*pending)->mode;
   Secret code(std::move(*params.code));
   if ((*pending)->purpose == StatePurpose::kConnect) {
-    outcome.connection = co_await Exchange(std::move(*host), std::move(code), GetIntegration());
+    outcome.connection = co_await Exchange(
+        std::move(*host), std::move(code), GetIntegration(), std::move((*pending)->reference));
     co_return outcome;
   }
   if (!created) {
@@ -167,7 +187,8 @@ Task<CallbackOutcome> ConnectFlow::CompleteCallback(CallbackParams params) {
     outcome.connection = Fail(Errc::kStateInvalid);
     co_return outcome;
   }
-  outcome.connection = co_await Exchange(std::move(*host), std::move(code), *created);
+  outcome.connection = co_await Exchange(
+      std::move(*host), std::move(code), *created, std::move((*pending)->reference));
   co_return outcome;
 }
 
@@ -238,7 +259,8 @@ Task<Result<core::Connection>> ConnectFlow::ExchangePastedCode(Secret code, std:
 
 Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host,
                                                      Secret code,
-                                                     const Integration& integration) {
+                                                     const Integration& integration,
+                                                     std::string reference) {
   // Each code goes to amoCRM at most once, whatever reloads or duplicate deliveries happen.
   std::string code_hash = crypto::Sha256Hex(code.Reveal());
   auto first_use = co_await codes_.MarkUsed(std::move(code_hash), clock_.Now());
@@ -248,12 +270,14 @@ Task<Result<core::Connection>> ConnectFlow::Exchange(core::AccountHost host,
   if (!*first_use) {
     co_return Fail(Errc::kCodeAlreadyUsed);
   }
-  co_return co_await ExchangeAndStore(std::move(host), std::move(code), integration);
+  co_return co_await ExchangeAndStore(
+      std::move(host), std::move(code), integration, std::move(reference));
 }
 
 Task<Result<core::Connection>> ConnectFlow::ExchangeAndStore(core::AccountHost host,
                                                              Secret code,
-                                                             const Integration& integration) {
+                                                             const Integration& integration,
+                                                             std::string reference) {
   core::AuthorizationCodeGrant request{
       .client_id = integration.client_id,
       .client_secret = integration.client_secret,
@@ -271,7 +295,12 @@ Task<Result<core::Connection>> ConnectFlow::ExchangeAndStore(core::AccountHost h
   }
   connection->last_refresh_at = connection->created_at = clock_.Now();
   connection->next_refresh_at = core::NextRefreshAt(*connection, settings_.refresh);
-  auto events = events_.Make(event_type::kAccountConnected, *connection);
+  // The flow's reference tells the backend whose flow this was (security.md, threat 1).
+  const std::string data =
+      reference.empty()
+          ? std::string()
+          : boost::json::serialize(boost::json::object{{"reference", std::move(reference)}});
+  auto events = events_.Make(event_type::kAccountConnected, *connection, data);
   auto stored = co_await connections_.Upsert(std::move(*connection), std::move(events));
   if (stored) {
     spdlog::info("account {} ({}) connected", stored->account_id, stored->base_domain);

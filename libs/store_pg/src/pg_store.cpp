@@ -611,10 +611,12 @@ struct PgStore::Impl {
         .Text(core::ToString(state.mode))
         .Text(FormatIsoTime(state.created_at))
         .Text(FormatIsoTime(state.expires_at))
-        .Text(service::ToString(state.purpose));
+        .Text(service::ToString(state.purpose))
+        .Text(state.reference);
     auto inserted = conn.Exec("insert state",
                               "INSERT INTO oauth_states (state_hash, client_id, mode, created_at, "
-                              "expires_at, purpose) VALUES ($1, $2, $3, $4, $5, $6) "
+                              "expires_at, purpose, flow_reference) "
+                              "VALUES ($1, $2, $3, $4, $5, $6, $7) "
                               "ON CONFLICT (state_hash) DO NOTHING",
                               p);
     if (!inserted) {
@@ -628,8 +630,8 @@ struct PgStore::Impl {
     return tx.Commit();
   }
 
-  /// One row of client_id, mode, created_at, expires_at, purpose; nullopt when there is none or
-  /// it expired at `now`.
+  /// One row of client_id, mode, created_at, expires_at, purpose, flow_reference; nullopt when
+  /// there is none or it expired at `now`.
   Result<std::optional<service::PendingState>> ReadState(const Rows& rows,
                                                          const std::string& state_hash,
                                                          const core::TimePoint& now) {
@@ -643,6 +645,7 @@ struct PgStore::Impl {
     const auto created = ParseIsoTime(rows.Text(0, 2));
     const auto expires = ParseIsoTime(rows.Text(0, 3));
     const auto purpose = service::ParseStatePurpose(rows.Text(0, 4));
+    state.reference = rows.Text(0, 5);
     if (!parsed_mode || !created || !expires || !purpose) {
       log->error("oauth_states row for client {} is malformed", state.client_id);
       return Fail(Errc::kStoreFailure);
@@ -664,10 +667,11 @@ struct PgStore::Impl {
     // exactly one gets the row (the others wait for its row lock, then find it gone).
     Params p;
     p.Text(state_hash);
-    auto rows = conn.Exec("take state",
-                          "DELETE FROM oauth_states WHERE state_hash = $1 "
-                          "RETURNING client_id, mode, created_at, expires_at, purpose",
-                          p);
+    auto rows =
+        conn.Exec("take state",
+                  "DELETE FROM oauth_states WHERE state_hash = $1 "
+                  "RETURNING client_id, mode, created_at, expires_at, purpose, flow_reference",
+                  p);
     if (!rows) {
       return rows.error();
     }
@@ -680,7 +684,7 @@ struct PgStore::Impl {
     Params p;
     p.Text(state_hash);
     auto rows = conn.Exec("peek state",
-                          "SELECT client_id, mode, created_at, expires_at, purpose "
+                          "SELECT client_id, mode, created_at, expires_at, purpose, flow_reference "
                           "FROM oauth_states WHERE state_hash = $1",
                           p);
     if (!rows) {

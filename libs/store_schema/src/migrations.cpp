@@ -162,8 +162,15 @@ CREATE TABLE account_events (
 CREATE INDEX account_events_account ON account_events ("accountId", "clientId", "id");
 )sql";
 
-constexpr std::array<std::string_view, 6> kTemplates = {
-    kVersion1, kVersion2, kVersion3, kVersion4, kVersion5, kVersion6};
+// The backend's own reference for a connect flow (POST /v1/connect's "reference": its user's id,
+// say), handed back with account.connected so the backend can tell whose flow a connection
+// finished (security.md, threat 1). Empty: none was given.
+constexpr std::string_view kVersion7 = R"sql(
+ALTER TABLE oauth_states ADD COLUMN flow_reference {text} NOT NULL DEFAULT '';
+)sql";
+
+constexpr std::array<std::string_view, 7> kTemplates = {
+    kVersion1, kVersion2, kVersion3, kVersion4, kVersion5, kVersion6, kVersion7};
 
 struct Spelling {
   std::string_view int64;

@@ -892,8 +892,8 @@ struct SqliteStore::Impl {
     {
       auto insert = Statement::Prepare(db,
                                        "INSERT INTO oauth_states (state_hash, client_id, mode, "
-                                       "created_at, expires_at, purpose) "
-                                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6) "
+                                       "created_at, expires_at, purpose, flow_reference) "
+                                       "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
                                        "ON CONFLICT (state_hash) DO NOTHING");
       if (!insert) {
         return insert.error();
@@ -903,7 +903,8 @@ struct SqliteStore::Impl {
                                        core::ToString(state.mode),
                                        FormatIsoTime(state.created_at),
                                        FormatIsoTime(state.expires_at),
-                                       service::ToString(state.purpose));
+                                       service::ToString(state.purpose),
+                                       std::string_view(state.reference));
           !bound) {
         return bound.error();
       }
@@ -926,7 +927,7 @@ struct SqliteStore::Impl {
     // the same state, exactly one gets the row.
     return ReadState(db,
                      "DELETE FROM oauth_states WHERE state_hash = ?1 "
-                     "RETURNING client_id, mode, created_at, expires_at, purpose",
+                     "RETURNING client_id, mode, created_at, expires_at, purpose, flow_reference",
                      state_hash,
                      now);
   }
@@ -935,14 +936,15 @@ struct SqliteStore::Impl {
                                                     const std::string& state_hash,
                                                     const core::TimePoint& now) {
     return ReadState(db,
-                     "SELECT client_id, mode, created_at, expires_at, purpose FROM oauth_states "
+                     "SELECT client_id, mode, created_at, expires_at, purpose, flow_reference "
+                     "FROM oauth_states "
                      "WHERE state_hash = ?1",
                      state_hash,
                      now);
   }
 
-  /// Runs `sql` (one row of client_id, mode, created_at, expires_at, purpose for ?1 = the hash);
-  /// nullopt when there is none or it expired at `now`.
+  /// Runs `sql` (one row of client_id, mode, created_at, expires_at, purpose, flow_reference for
+  /// ?1 = the hash); nullopt when there is none or it expired at `now`.
   Result<std::optional<service::PendingState>> ReadState(Database& db,
                                                          std::string_view sql,
                                                          const std::string& state_hash,
@@ -968,6 +970,7 @@ struct SqliteStore::Impl {
     const auto created = ParseIsoTime(stmt->Text(2));
     const auto expires = ParseIsoTime(stmt->Text(3));
     const auto purpose = service::ParseStatePurpose(stmt->Text(4));
+    state.reference = stmt->Text(5);
     if (auto finished = stmt->Run(); !finished) {  // completes the autocommit transaction
       return finished.error();
     }

@@ -94,11 +94,15 @@ std::string Token(const core::Connection& c, core::TimePoint now) {
 }
 
 std::string ConnectStart(const service::ConnectStart& start) {
-  return boost::json::serialize(boost::json::object{
+  boost::json::object out{
       {"authorize_url", start.authorize_url},
       {"state", start.state},
       {"expires_at", core::FormatIsoTime(start.expires_at)},
-  });
+  };
+  if (!start.reference.empty()) {
+    out["reference"] = start.reference;
+  }
+  return boost::json::serialize(out);
 }
 
 net::HttpResponse Error(const boost::system::error_code& ec, std::string_view request_id) {

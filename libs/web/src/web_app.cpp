@@ -492,6 +492,7 @@ WebApp::Task WebApp::StartConnect(Request request) {
     co_return std::move(*rejected);
   }
   core::ConsentMode mode = core::ConsentMode::kPopup;
+  std::string reference;
   if (!request.body.empty()) {
     boost::system::error_code ec;
     boost::json::value body = boost::json::parse(request.body, ec);
@@ -518,8 +519,23 @@ WebApp::Task WebApp::StartConnect(Request request) {
       }
       mode = *parsed;
     }
+    if (const auto* r = object->if_contains("reference")) {
+      const auto* text = r->if_string();
+      if (text == nullptr ||
+          !service::LooksLikeFlowReference(std::string_view(text->data(), text->size()))) {
+        co_return HttpResponse::Json(
+            400,
+            boost::json::serialize(boost::json::object{
+                {"error", "invalid_request"},
+                {"message",
+                 "\"reference\" must be a string of 1 to 200 bytes without control characters."},
+                {"request_id", request.request_id},
+            }));
+      }
+      reference.assign(text->data(), text->size());
+    }
   }
-  auto start = co_await flow_.Start(mode);
+  auto start = co_await flow_.Start(mode, service::StatePurpose::kConnect, std::move(reference));
   if (!start) {
     co_return json::Error(start.error(), request.request_id);
   }

@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
 #include <boost/url.hpp>
 #include <gtest/gtest.h>
 
@@ -152,6 +153,37 @@ TEST_F(ConnectFlowTest, TokenOfAnotherIntegrationIsNotStored) {
   auto r = Callback({.code = "c", .referer = "example.amocrm.ru", .state = NewState()});
   EXPECT_TRUE(Is(r.error(), Errc::kAmoMalformedResponse));
   EXPECT_TRUE(RunCo(ioc, stores.List()).value().empty());
+}
+
+// The backend names a flow when it starts it; the account.connected of the connection that flow
+// makes, and only that one, hands the name back (security.md, threat 1).
+TEST_F(ConnectFlowTest, AFlowsReferenceComesBackWithItsAccountConnectedOnly) {
+  auto named =
+      RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kConnect, "user-8812"));
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->reference, "user-8812");
+  const std::string unnamed = NewState();
+
+  auto first = Callback({.code = "def50200one", .referer = "example.amocrm.ru", .state = unnamed});
+  ASSERT_TRUE(first) << first.error().message();
+  auto second =
+      Callback({.code = "def50200two", .referer = "example.amocrm.ru", .state = named->state});
+  ASSERT_TRUE(second) << second.error().message();
+  const auto queued = stores.EnqueuedEvents();
+  ASSERT_EQ(queued.size(), 2U);
+  EXPECT_EQ(boost::json::parse(queued[0].body).at("data"), boost::json::object{});
+  EXPECT_EQ(boost::json::parse(queued[1].body).at("data"),
+            (boost::json::object{{"reference", "user-8812"}}));
+
+  // Bad forms are refused before any state is stored.
+  for (const std::string& bad : {std::string(201, 'r'), std::string("a\nb"), std::string("\x7f")}) {
+    auto refused = RunCo(ioc, flow.Start(core::ConsentMode::kPopup, StatePurpose::kConnect, bad));
+    ASSERT_FALSE(refused);
+    EXPECT_TRUE(Is(refused.error(), Errc::kInvalidArgument));
+  }
+  EXPECT_TRUE(LooksLikeFlowReference(std::string(200, 'r')));
+  EXPECT_TRUE(LooksLikeFlowReference("пользователь 42"));
+  EXPECT_FALSE(LooksLikeFlowReference(""));
 }
 
 // ---- External integrations: the metadata button and the secrets webhook (protocol §2.2, §5) ----

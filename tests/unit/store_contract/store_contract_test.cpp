@@ -1001,6 +1001,24 @@ TEST_P(StoreContract, StateIsTakenOnce) {
   EXPECT_FALSE(Unwrap(Run(store->Take("hash-1", FromUnixSeconds(kNow + 6)))).has_value());
 }
 
+TEST_P(StoreContract, StateKeepsItsReference) {
+  auto store = OpenStore();
+  PendingState named = MakeState("hash-named", kNow);
+  named.reference = "user-8812 «кириллица» 'quoted'";
+  Unwrap(Run(store->Put(named, FromUnixSeconds(kNow))));
+  Unwrap(Run(store->Put(MakeState("hash-plain", kNow), FromUnixSeconds(kNow))));
+
+  const auto peeked = Unwrap(Run(store->Peek("hash-named", FromUnixSeconds(kNow + 1))));
+  ASSERT_TRUE(peeked.has_value());
+  EXPECT_EQ(peeked->reference, named.reference);
+  const auto taken = Unwrap(Run(store->Take("hash-named", FromUnixSeconds(kNow + 2))));
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->reference, named.reference);
+  const auto plain = Unwrap(Run(store->Take("hash-plain", FromUnixSeconds(kNow + 2))));
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->reference, "");
+}
+
 TEST_P(StoreContract, UnknownStateIsNullopt) {
   auto store = OpenStore();
   EXPECT_FALSE(Unwrap(Run(store->Take("never-issued", FromUnixSeconds(kNow)))).has_value());

@@ -1,6 +1,6 @@
 // The SQLite schema after the migrations moved to libs/store_schema: a database written by an
-// earlier build at version 4 keeps working (migrated to 6), and a new database gets exactly that
-// schema plus version 5's index and version 6's account_events.
+// earlier build at version 4 keeps working (migrated to 7), and a new database gets exactly that
+// schema plus version 5's index, version 6's account_events and version 7's flow_reference.
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -171,6 +171,11 @@ CREATE TABLE account_events (
 CREATE INDEX account_events_account ON account_events ("accountId", "clientId", "id");
 )sql";
 
+// What version 7 adds (frozen too): a connect flow's reference.
+constexpr std::string_view kFrozenVersion7Additions = R"sql(
+ALTER TABLE oauth_states ADD COLUMN flow_reference TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::string_view kSchemaSql =
     "SELECT type, name, coalesce(sql, '') FROM sqlite_master ORDER BY type, name";
 
@@ -201,11 +206,12 @@ class SqliteSchemaTest : public ::testing::Test {
   MasterKey key_ = MasterKey::Generate();
 };
 
-TEST_F(SqliteSchemaTest, ANewDatabaseGetsExactlyTheVersion4SchemaOfEarlierBuildsPlusVersions5And6) {
+TEST_F(SqliteSchemaTest, ANewDatabaseGetsExactlyTheVersion4SchemaOfEarlierBuildsPlusVersions5To7) {
   const fs::path frozen = dir_ / "frozen.db";
   RawDb(frozen).Exec(kFrozenVersion4Schema);
   RawDb(frozen).Exec(kFrozenVersion5Additions);
   RawDb(frozen).Exec(kFrozenVersion6Additions);
+  RawDb(frozen).Exec(kFrozenVersion7Additions);
   const fs::path fresh = dir_ / "fresh.db";
   ASSERT_NE(Open(fresh), nullptr);
   EXPECT_EQ(RawDb(fresh).Query(kSchemaSql), RawDb(frozen).Query(kSchemaSql));
@@ -237,7 +243,7 @@ TEST_F(SqliteSchemaTest, AVersion4DatabaseOpensAndReopensKeepingItsRows) {
   for (int open = 0; open < 2; ++open) {
     auto store = Open(path);
     ASSERT_NE(store, nullptr);
-    EXPECT_EQ(store->SchemaVersion(), 6);
+    EXPECT_EQ(store->SchemaVersion(), 7);
     boost::asio::io_context ioc;
     const auto found = amoauth::testing::RunCo(ioc, store->Find({42, "client"}));
     ASSERT_TRUE(found.has_value()) << found.error().message();
@@ -245,8 +251,9 @@ TEST_F(SqliteSchemaTest, AVersion4DatabaseOpensAndReopensKeepingItsRows) {
     EXPECT_EQ((*found)->access_token.Reveal(), "v4-access");
     EXPECT_EQ((*found)->version, 7);
   }
-  // Versions 5 (an index) and 6 (account_events) were applied once, on the first open.
-  EXPECT_EQ(RawDb(path).Query("SELECT count(*) FROM schema_migrations"), (Rows{{"6"}}));
+  // Versions 5 (an index), 6 (account_events) and 7 (flow_reference) were applied once, on the
+  // first open.
+  EXPECT_EQ(RawDb(path).Query("SELECT count(*) FROM schema_migrations"), (Rows{{"7"}}));
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "amoauth/core/clock.hpp"
 #include "amoauth/core/connection.hpp"
@@ -20,7 +21,12 @@ struct ConnectStart {
   std::string authorize_url;
   std::string state;
   core::TimePoint expires_at{};
+  std::string reference;  ///< the backend's own, as given to Start (empty: none)
 };
+
+/// A backend's reference for a connect flow: 1 to 200 bytes of UTF-8 text without control
+/// characters (it travels in JSON, logs never show it). Form only; its meaning is the backend's.
+[[nodiscard]] bool LooksLikeFlowReference(std::string_view reference);
 
 /// The decoded query of a request to the Redirect URI (protocol §2.5). Absent parameters are
 /// nullopt; amoCRM's availability probe sends none at all.
@@ -76,9 +82,14 @@ class ConnectFlow {
 
   /// Mints a single-use state (stored by hash, expiring after settings.state_ttl) and, for
   /// kConnect, the consent URL carrying it (a metadata button builds its own URL: authorize_url
-  /// is empty for kCreateIntegration). Errors: Errc::kBusy, Errc::kStoreFailure.
+  /// is empty for kCreateIntegration). `reference`, the backend's own name for this flow (its
+  /// user's id, say; LooksLikeFlowReference), is kept with the state and handed back in
+  /// account.connected's data when the flow connects an account.
+  /// Errors: Errc::kInvalidArgument (a reference of the wrong form), Errc::kBusy,
+  /// Errc::kStoreFailure.
   Task<Result<ConnectStart>> Start(core::ConsentMode mode,
-                                   StatePurpose purpose = StatePurpose::kConnect);
+                                   StatePurpose purpose = StatePurpose::kConnect,
+                                   std::string reference = {});
 
   /// A person came back from the consent page. Checks, in this order and before anything goes
   /// out: error=… (→ kAccessDenied, the state is consumed), a code is present
@@ -115,11 +126,14 @@ class ConnectFlow {
   /// Each code goes to amoCRM at most once (the CodeLedger), then ExchangeAndStore.
   Task<Result<core::Connection>> Exchange(core::AccountHost host,
                                           Secret code,
-                                          const Integration& integration);
-  /// Exchange without the ledger: amoCRM, then the row and account.connected.
+                                          const Integration& integration,
+                                          std::string reference = {});
+  /// Exchange without the ledger: amoCRM, then the row and account.connected (whose data names
+  /// `reference`, the flow's, when there is one).
   Task<Result<core::Connection>> ExchangeAndStore(core::AccountHost host,
                                                   Secret code,
-                                                  const Integration& integration);
+                                                  const Integration& integration,
+                                                  std::string reference = {});
   /// The integration amoCRM created for a metadata state, once its keys are stored.
   Task<Result<Integration>> WaitForSecrets(std::string state_hash);
 

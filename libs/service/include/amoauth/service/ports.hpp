@@ -244,6 +244,9 @@ struct PendingState {
   StatePurpose purpose = StatePurpose::kConnect;
   core::TimePoint created_at{};
   core::TimePoint expires_at{};
+  /// The backend's own reference for this flow (POST /v1/connect), handed back with
+  /// account.connected; empty when none was given. Not a secret.
+  std::string reference;
 };
 
 class StateStore {
