@@ -43,6 +43,46 @@ class AccountServiceTest : public ::testing::Test, protected ServiceWorld {
     return types;
   }
 
+  /// "Another process" takes the account's refresh lease for a minute.
+  void HoldLease(const core::AccountKey& key, const std::string& holder) {
+    ASSERT_TRUE(
+        RunCo(ioc,
+              stores.TryAcquire(key, holder, clock.Now(), clock.Now() + std::chrono::seconds(60)))
+            .value());
+  }
+
+  /// A FreshToken call of `on` left running on `ioc`: the test moves the world, then Finish().
+  struct Waiter {
+    std::shared_ptr<std::optional<Result<core::Connection>>> result =
+        std::make_shared<std::optional<Result<core::Connection>>>();
+    [[nodiscard]] bool Done() const { return result->has_value(); }
+  };
+  Waiter StartWaiting(AccountService& on, std::chrono::milliseconds run_for) {
+    Waiter waiter;
+    boost::asio::co_spawn(
+        ioc,
+        on.FreshToken(30000001),
+        [result = waiter.result](std::exception_ptr e, Result<core::Connection> r) {
+          ASSERT_FALSE(e);
+          *result = std::move(r);
+        });
+    ioc.restart();
+    ioc.run_for(run_for);
+    return waiter;
+  }
+  /// Runs `ioc` until the waiter has its answer (10 s at most: then the test fails on it).
+  Result<core::Connection> Finish(const Waiter& waiter) {
+    for (int i = 0; i < 500 && !waiter.Done(); ++i) {
+      ioc.restart();
+      ioc.run_for(std::chrono::milliseconds(20));
+    }
+    if (!waiter.Done()) {
+      ADD_FAILURE() << "the caller is still waiting";
+      return Fail(Errc::kBusy);
+    }
+    return **waiter.result;
+  }
+
   AccountService& service = accounts;  ///< the unit under test, by the name the tests use
 };
 
@@ -256,21 +296,10 @@ TEST_F(AccountServiceTest, AnotherProcessHoldingTheLeaseIsWaitedForAndItsResultU
   clock.Advance(std::chrono::hours(25));
   const core::Connection before = Row();
   // "Another process" holds the lease and is refreshing.
-  ASSERT_TRUE(
-      RunCo(ioc,
-            stores.TryAcquire(
-                before.Key(), "other-process", clock.Now(), clock.Now() + std::chrono::seconds(60)))
-          .value());
-  std::optional<Result<core::Connection>> result;
-  boost::asio::co_spawn(ioc,
-                        service.FreshToken(30000001),
-                        [&result](std::exception_ptr e, Result<core::Connection> r) {
-                          ASSERT_FALSE(e);
-                          result = std::move(r);
-                        });
-  ioc.restart();
-  ioc.run_for(std::chrono::milliseconds(60));  // the caller is polling the row
-  EXPECT_FALSE(result.has_value());
+  HoldLease(before.Key(), "other-process");
+  const Waiter waiter =
+      StartWaiting(service, std::chrono::milliseconds(60));  // the caller is polling the row
+  EXPECT_FALSE(waiter.Done());
   // The other process commits its refresh and lets go.
   core::Connection theirs = before;
   theirs.access_token = Secret("their-access");
@@ -278,12 +307,9 @@ TEST_F(AccountServiceTest, AnotherProcessHoldingTheLeaseIsWaitedForAndItsResultU
   theirs.expires_at = clock.Now() + std::chrono::hours(24);
   ASSERT_TRUE(RunCo(ioc, stores.Replace(theirs, before.version, {})));
   ASSERT_TRUE(RunCo(ioc, stores.Release(before.Key(), "other-process")));
-  while (!result.has_value()) {
-    ioc.restart();
-    ioc.run_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_TRUE(*result);
-  EXPECT_EQ((*result)->access_token.Reveal(), "their-access");
+  const auto result = Finish(waiter);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(result->access_token.Reveal(), "their-access");
   EXPECT_EQ(amo.refreshes.load(), 0) << "no second refresh with a spent refresh token";
 }
 
@@ -293,21 +319,9 @@ TEST_F(AccountServiceTest, AnotherProcessHoldingTheLeaseIsWaitedForAndItsResultU
 TEST_F(AccountServiceTest, AWaiterTakesAValidTokenAnotherProcessCommittedEvenInsideTheMargin) {
   clock.Advance(std::chrono::hours(25));
   const core::Connection before = Row();
-  ASSERT_TRUE(
-      RunCo(ioc,
-            stores.TryAcquire(
-                before.Key(), "other-process", clock.Now(), clock.Now() + std::chrono::seconds(60)))
-          .value());
-  std::optional<Result<core::Connection>> result;
-  boost::asio::co_spawn(ioc,
-                        service.FreshToken(30000001),
-                        [&result](std::exception_ptr e, Result<core::Connection> r) {
-                          ASSERT_FALSE(e);
-                          result = std::move(r);
-                        });
-  ioc.restart();
-  ioc.run_for(std::chrono::milliseconds(60));
-  ASSERT_FALSE(result.has_value());
+  HoldLease(before.Key(), "other-process");
+  const Waiter waiter = StartWaiting(service, std::chrono::milliseconds(60));
+  ASSERT_FALSE(waiter.Done());
   core::Connection theirs = before;
   theirs.access_token = Secret("their-short-access");
   theirs.refresh_token = Secret("their-short-refresh");
@@ -315,12 +329,9 @@ TEST_F(AccountServiceTest, AWaiterTakesAValidTokenAnotherProcessCommittedEvenIns
   ASSERT_TRUE(RunCo(ioc, stores.Replace(theirs, before.version, {})));
   // The other process keeps its lease a while longer (it is writing its history, say): the waiter
   // must not need it.
-  while (!result.has_value()) {
-    ioc.restart();
-    ioc.run_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_TRUE(*result) << result->error().message();
-  EXPECT_EQ((*result)->access_token.Reveal(), "their-short-access");
+  const auto result = Finish(waiter);
+  ASSERT_TRUE(result) << result.error().message();
+  EXPECT_EQ(result->access_token.Reveal(), "their-short-access");
   EXPECT_EQ(amo.refreshes.load(), 0) << "no second refresh of a token another process just made";
 }
 
@@ -329,35 +340,20 @@ TEST_F(AccountServiceTest, AWaiterTakesAValidTokenAnotherProcessCommittedEvenIns
 TEST_F(AccountServiceTest, AWaiterRefreshesATokenAnotherProcessCommittedAlreadyExpired) {
   clock.Advance(std::chrono::hours(25));
   const core::Connection before = Row();
-  ASSERT_TRUE(
-      RunCo(ioc,
-            stores.TryAcquire(
-                before.Key(), "other-process", clock.Now(), clock.Now() + std::chrono::seconds(60)))
-          .value());
-  std::optional<Result<core::Connection>> result;
-  boost::asio::co_spawn(ioc,
-                        service.FreshToken(30000001),
-                        [&result](std::exception_ptr e, Result<core::Connection> r) {
-                          ASSERT_FALSE(e);
-                          result = std::move(r);
-                        });
-  ioc.restart();
-  ioc.run_for(std::chrono::milliseconds(60));
-  ASSERT_FALSE(result.has_value());
+  HoldLease(before.Key(), "other-process");
+  const Waiter waiter = StartWaiting(service, std::chrono::milliseconds(60));
+  ASSERT_FALSE(waiter.Done());
   core::Connection theirs = before;
   theirs.access_token = Secret("their-dead-access");
   theirs.refresh_token = Secret("their-live-refresh");
   theirs.expires_at = clock.Now() - std::chrono::seconds(1);
   ASSERT_TRUE(RunCo(ioc, stores.Replace(theirs, before.version, {})));
   ASSERT_TRUE(RunCo(ioc, stores.Release(before.Key(), "other-process")));
-  while (!result.has_value()) {
-    ioc.restart();
-    ioc.run_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_TRUE(*result) << result->error().message();
+  const auto result = Finish(waiter);
+  ASSERT_TRUE(result) << result.error().message();
   EXPECT_EQ(amo.refreshes.load(), 1);
   EXPECT_EQ(amo.last_refresh_token, "their-live-refresh") << "the newest refresh token is used";
-  EXPECT_GT((*result)->expires_at, clock.Now());
+  EXPECT_GT(result->expires_at, clock.Now());
 }
 
 /// HolderLiveness of a test: the holders in `gone` have died.
@@ -382,31 +378,16 @@ TEST_F(AccountServiceTest, ALeaseOfAHolderThatDiedIsTakenOverAfterTheGraceNotAtI
 
   clock.Advance(std::chrono::hours(25));
   const core::AccountKey key = Row().Key();
-  ASSERT_TRUE(
-      RunCo(ioc,
-            stores.TryAcquire(
-                key, "crashed-process", clock.Now(), clock.Now() + std::chrono::seconds(60)))
-          .value());
-  std::optional<Result<core::Connection>> result;
-  boost::asio::co_spawn(ioc,
-                        watching.FreshToken(30000001),
-                        [&result](std::exception_ptr e, Result<core::Connection> r) {
-                          ASSERT_FALSE(e);
-                          result = std::move(r);
-                        });
-  ioc.restart();
-  ioc.run_for(std::chrono::milliseconds(400));  // alive: more than the grace, and still waiting
-  ASSERT_FALSE(result.has_value());
+  HoldLease(key, "crashed-process");
+  const Waiter waiter = StartWaiting(
+      watching, std::chrono::milliseconds(400));  // alive: more than the grace, and still waiting
+  ASSERT_FALSE(waiter.Done());
   EXPECT_EQ(stores.LeaseHolder(key), "crashed-process");
 
   liveness.gone.insert("crashed-process");
   const auto seen_dead = std::chrono::steady_clock::now();
-  for (int i = 0; i < 500 && !result.has_value(); ++i) {
-    ioc.restart();
-    ioc.run_for(std::chrono::milliseconds(20));
-  }
-  ASSERT_TRUE(result.has_value()) << "still waiting for a dead holder's lease";
-  ASSERT_TRUE(*result) << result->error().message();
+  const auto result = Finish(waiter);
+  ASSERT_TRUE(result) << result.error().message();
   EXPECT_GE(std::chrono::steady_clock::now() - seen_dead, settings.dead_holder_grace);
   EXPECT_EQ(amo.refreshes.load(), 1);
   EXPECT_EQ(amo.last_refresh_token, "old-refresh");

@@ -198,15 +198,15 @@ class PgStoreTest : public ::testing::Test {
 TEST_F(PgStoreTest, MigratesAFreshDatabaseAndReopensWithoutApplyingAnything) {
   auto first = Open();
   ASSERT_NE(first, nullptr);
-  EXPECT_EQ(first->SchemaVersion(), 6);
+  EXPECT_EQ(first->SchemaVersion(), 7);
   EXPECT_EQ(first->Engine(), "postgresql");
   Psql psql(db_.Url());
   const Rows applied = psql.Query("SELECT version, applied_at FROM schema_migrations ORDER BY 1");
-  ASSERT_EQ(applied.size(), 6U);
+  ASSERT_EQ(applied.size(), 7U);
   clock_.Advance(std::chrono::hours(1));
   auto second = Open();
   ASSERT_NE(second, nullptr);
-  EXPECT_EQ(second->SchemaVersion(), 6);
+  EXPECT_EQ(second->SchemaVersion(), 7);
   EXPECT_EQ(psql.Query("SELECT version, applied_at FROM schema_migrations ORDER BY 1"), applied);
 }
 
@@ -226,9 +226,9 @@ TEST_F(PgStoreTest, InstancesStartingAtOnceMigrateOnce) {
   for (auto& t : threads) {
     t.join();
   }
-  EXPECT_EQ(versions, std::vector<int>(kInstances, 6));
+  EXPECT_EQ(versions, std::vector<int>(kInstances, 7));
   EXPECT_EQ(Psql(db_.Url()).Query("SELECT count(*), max(version) FROM schema_migrations"),
-            (Rows{{"6", "6"}}));
+            (Rows{{"7", "7"}}));
 }
 
 TEST_F(PgStoreTest, RefusesASchemaNewerThanItKnows) {
