@@ -1362,6 +1362,18 @@ WHERE "id" = $3 AND "keyId" = $4 AND "code" = $5)sql",
     return std::optional<core::TimePoint>(*taken_at + interval);
   }
 
+  Result<void> GiveBack(Connection& conn,
+                        const std::string& subject,
+                        const core::TimePoint& taken_at) {
+    Params p;
+    p.Text(subject).Text(FormatIsoTime(FloorToSeconds(taken_at)));
+    auto given = conn.Exec("give back exchange quota", sql::kGiveBackSql, p);
+    if (!given) {
+      return given.error();
+    }
+    return {};
+  }
+
   PgOptions options;
   core::SystemClock system_clock;  // when options.clock is null
   crypto::MasterKey key;
@@ -1631,6 +1643,11 @@ service::Task<Result<std::optional<core::TimePoint>>> PgStore::TryTake(std::stri
                                                                        core::Seconds interval) {
   return impl_->Submit(
       "take exchange quota", Rerun::kNever, &Impl::TryTake, std::move(subject_hash), now, interval);
+}
+
+service::Task<Result<void>> PgStore::GiveBack(std::string subject_hash, core::TimePoint taken_at) {
+  return impl_->Submit(
+      "give back exchange quota", Rerun::kSafe, &Impl::GiveBack, std::move(subject_hash), taken_at);
 }
 
 }  // namespace amoauth::store_pg
