@@ -40,6 +40,9 @@ Answer TakeSlot(Database& db,
                 const std::string& subject,
                 core::TimePoint now,
                 core::Seconds interval) {
+  if (auto keys = store_schema::CheckKeys({subject}); !keys) {
+    return keys.error();
+  }
   // Stored in whole seconds, rounded down: a slot is then held at least `interval` (it may be
   // up to a second longer, never shorter).
   const core::TimePoint whole_now = store_schema::FloorToSeconds(now);
