@@ -31,6 +31,8 @@
 namespace amoauth::testing::store {
 namespace {
 
+using core::Connection;
+
 constexpr std::size_t kMaxKeyBytes = 1024;  // docs/storage.md, "Text values"
 constexpr std::size_t kMiB = 1024 * 1024;
 
@@ -169,6 +171,14 @@ bool Storable(const std::string& v, Kind kind) {
   return Utf8WithoutNul(v) && (kind == Kind::kText || v.size() <= kMaxKeyBytes);
 }
 
+/// A field's value as bytes: a text as it is, a sealed secret revealed.
+std::string Bytes(const std::string& text) {
+  return text;
+}
+std::string Bytes(const Secret& secret) {
+  return std::string(secret.Reveal());
+}
+
 /// The fields, each written and read back through the store's ports.
 class HostileFields {
  public:
@@ -195,23 +205,71 @@ class HostileFields {
     return rows.empty() ? std::nullopt : std::optional<core::Connection>(std::move(rows.front()));
   }
 
-  /// Upserts a row for account `n` changed by `set`; returns the stored row's `get`.
-  Field ConnectionField(std::string name,
-                        Kind kind,
-                        std::function<void(core::Connection&, const std::string&)> set,
-                        std::function<std::string(const core::Connection&)> get) {
-    return {std::move(name), kind, [this, set, get](const std::string& v, std::int64_t n) {
-              core::Connection c = MakeConnection(n, "client-a");
-              set(c, v);
+  /// Upserts a row for account `n` with `member` set to the value; reads it back by the id.
+  template <class Member>
+  Field ConnectionField(std::string name, Kind kind, Member Connection::*member) {
+    return {std::move(name), kind, [this, member](const std::string& v, std::int64_t n) {
+              Connection c = MakeConnection(n, "client-a");
+              c.*member = Member(v);
               auto written = Run(store_.Upsert(c, {}));
               if (!written) {
                 EXPECT_FALSE(RowOf(n).has_value()) << "a refused upsert left its row";
                 return Result<std::string>(written.error());
               }
               auto row = RowOf(n);
-              return row ? Result<std::string>(get(*row))
+              return row ? Result<std::string>(Bytes((*row).*member))
                          : Result<std::string>(Fail(Errc::kNotFound));
             }};
+  }
+
+  /// Adds integration `n` with `member` set to the value; finds it again by its state.
+  template <class Member>
+  Field IntegrationField(std::string name,
+                         Kind kind,
+                         Member service::ExternalIntegration::*member) {
+    return {std::move(name), kind, [this, member](const std::string& v, std::int64_t n) {
+              service::ExternalIntegration i{.client_id = "ext-" + std::to_string(n),
+                                             .client_secret = Secret("secret"),
+                                             .state_hash = "state-of-ext-" + std::to_string(n),
+                                             .created_at = At(0)};
+              i.*member = Member(v);
+              auto added = Run(store_.AddIntegration(i));
+              if (!added) {
+                return Result<std::string>(added.error());
+              }
+              auto found = Unwrap(Run(store_.FindIntegrationByState(i.state_hash)));
+              return found ? Result<std::string>(Bytes((*found).*member))
+                           : Result<std::string>(Fail(Errc::kNotFound));
+            }};
+  }
+
+  /// Queues code `n` with `member` set to the value; claims it back, and finishes it.
+  template <class Member>
+  Field QueuedCodeField(std::string name, Kind kind, Member service::QueuedCode::*member) {
+    return {std::move(name), kind, [this, member](const std::string& v, std::int64_t n) {
+              service::QueuedCode code = MakeQueuedCode("def502-" + std::to_string(n));
+              code.*member = Member(v);
+              auto enqueued = Run(store_.Enqueue(code));
+              if (!enqueued) {
+                return Result<std::string>(enqueued.error());
+              }
+              auto claimed = ClaimOneCode();
+              if (!claimed) {
+                return Result<std::string>(claimed.error());
+              }
+              Unwrap(Run(store_.Finish(claimed->id)));
+              return Result<std::string>(Bytes((*claimed).*member));
+            }};
+  }
+
+  /// The one queued code due at `now`, claimed for a minute.
+  Result<service::QueuedCode> ClaimOneCode(core::TimePoint now = At(0)) {
+    auto due = Unwrap(Run(store_.ClaimDueCodes(now, now + std::chrono::seconds(60), 10)));
+    if (due.size() != 1) {
+      ADD_FAILURE() << due.size() << " codes due, one expected";
+      return Fail(Errc::kNotFound);
+    }
+    return due.front();
   }
 
   /// The one outbox entry due at `now`, claimed until `until` (by default past the test's end).
@@ -227,36 +285,15 @@ class HostileFields {
 
   std::vector<Field> Fields() {
     std::vector<Field> fields;
-    fields.push_back(ConnectionField(
-        "amo_tokens.clientId",
-        Kind::kKey,
-        [](core::Connection& c, const std::string& v) { c.client_id = v; },
-        [](const core::Connection& c) { return c.client_id; }));
-    fields.push_back(ConnectionField(
-        "amo_tokens.baseDomain",
-        Kind::kKey,
-        [](core::Connection& c, const std::string& v) { c.base_domain = v; },
-        [](const core::Connection& c) { return c.base_domain; }));
-    fields.push_back(ConnectionField(
-        "amo_tokens.apiDomain",
-        Kind::kText,
-        [](core::Connection& c, const std::string& v) { c.api_domain = v; },
-        [](const core::Connection& c) { return c.api_domain; }));
-    fields.push_back(ConnectionField(
-        "amo_tokens.userId",
-        Kind::kText,
-        [](core::Connection& c, const std::string& v) { c.user_id = v; },
-        [](const core::Connection& c) { return c.user_id; }));
-    fields.push_back(ConnectionField(
-        "amo_tokens.accessToken",
-        Kind::kBytes,
-        [](core::Connection& c, const std::string& v) { c.access_token = Secret(v); },
-        [](const core::Connection& c) { return std::string(c.access_token.Reveal()); }));
-    fields.push_back(ConnectionField(
-        "amo_tokens.refreshToken",
-        Kind::kBytes,
-        [](core::Connection& c, const std::string& v) { c.refresh_token = Secret(v); },
-        [](const core::Connection& c) { return std::string(c.refresh_token.Reveal()); }));
+    fields.push_back(ConnectionField("amo_tokens.clientId", Kind::kKey, &Connection::client_id));
+    fields.push_back(
+        ConnectionField("amo_tokens.baseDomain", Kind::kKey, &Connection::base_domain));
+    fields.push_back(ConnectionField("amo_tokens.apiDomain", Kind::kText, &Connection::api_domain));
+    fields.push_back(ConnectionField("amo_tokens.userId", Kind::kText, &Connection::user_id));
+    fields.push_back(
+        ConnectionField("amo_tokens.accessToken", Kind::kBytes, &Connection::access_token));
+    fields.push_back(
+        ConnectionField("amo_tokens.refreshToken", Kind::kBytes, &Connection::refresh_token));
 
     // A refresh's failure written by compare-and-swap: refused, the row keeps its version.
     fields.push_back({"amo_tokens.lastError (Replace)",
@@ -378,40 +415,12 @@ class HostileFields {
                                       : Result<std::string>(Fail(Errc::kNotFound));
                       }});
 
-    auto integration = [this](std::int64_t n,
-                              std::function<void(service::ExternalIntegration&)> set,
-                              std::function<std::string(const service::ExternalIntegration&)> get)
-        -> Result<std::string> {
-      service::ExternalIntegration i{.client_id = "ext-" + std::to_string(n),
-                                     .client_secret = Secret("secret"),
-                                     .state_hash = "state-of-ext-" + std::to_string(n),
-                                     .created_at = At(0)};
-      set(i);
-      auto added = Run(store_.AddIntegration(i));
-      if (!added) {
-        return added.error();
-      }
-      auto found = Unwrap(Run(store_.FindIntegrationByState(i.state_hash)));
-      return found ? Result<std::string>(get(*found)) : Result<std::string>(Fail(Errc::kNotFound));
-    };
-    fields.push_back(
-        {"integrations.clientId", Kind::kKey, [integration](const std::string& v, std::int64_t n) {
-           return integration(
-               n, [&v](auto& i) { i.client_id = v; }, [](const auto& i) { return i.client_id; });
-         }});
-    fields.push_back(
-        {"integrations.stateHash", Kind::kKey, [integration](const std::string& v, std::int64_t n) {
-           return integration(
-               n, [&v](auto& i) { i.state_hash = v; }, [](const auto& i) { return i.state_hash; });
-         }});
-    fields.push_back({"integrations.clientSecret",
-                      Kind::kBytes,
-                      [integration](const std::string& v, std::int64_t n) {
-                        return integration(
-                            n,
-                            [&v](auto& i) { i.client_secret = Secret(v); },
-                            [](const auto& i) { return std::string(i.client_secret.Reveal()); });
-                      }});
+    fields.push_back(IntegrationField(
+        "integrations.clientId", Kind::kKey, &service::ExternalIntegration::client_id));
+    fields.push_back(IntegrationField(
+        "integrations.stateHash", Kind::kKey, &service::ExternalIntegration::state_hash));
+    fields.push_back(IntegrationField(
+        "integrations.clientSecret", Kind::kBytes, &service::ExternalIntegration::client_secret));
 
     // The ledger answers "new" once, then "seen": what it read back.
     fields.push_back({"used_codes.codeHash",
@@ -426,64 +435,32 @@ class HostileFields {
                         return v;
                       }});
 
-    auto queued =
-        [this](std::int64_t n,
-               std::function<void(service::QueuedCode&)> set,
-               std::function<std::string(const service::QueuedCode&)> get) -> Result<std::string> {
-      service::QueuedCode code = MakeQueuedCode("def502-" + std::to_string(n));
-      set(code);
-      auto enqueued = Run(store_.Enqueue(code));
-      if (!enqueued) {
-        return enqueued.error();
-      }
-      auto claimed = Unwrap(Run(store_.ClaimDueCodes(At(0), At(60), 10)));
-      if (claimed.size() != 1) {
-        ADD_FAILURE() << claimed.size() << " codes due, one expected";
-        return Fail(Errc::kNotFound);
-      }
-      Unwrap(Run(store_.Finish(claimed.front().id)));
-      return get(claimed.front());
-    };
+    fields.push_back(QueuedCodeField("code_queue.code", Kind::kBytes, &service::QueuedCode::code));
     fields.push_back(
-        {"code_queue.code", Kind::kBytes, [queued](const std::string& v, std::int64_t n) {
-           return queued(
-               n,
-               [&v](auto& c) { c.code = Secret(v); },
-               [](const auto& c) { return std::string(c.code.Reveal()); });
-         }});
+        QueuedCodeField("code_queue.accountHost", Kind::kText, &service::QueuedCode::account_host));
     fields.push_back(
-        {"code_queue.accountHost", Kind::kText, [queued](const std::string& v, std::int64_t n) {
-           return queued(
-               n,
-               [&v](auto& c) { c.account_host = v; },
-               [](const auto& c) { return c.account_host; });
-         }});
-    fields.push_back(
-        {"code_queue.clientId", Kind::kText, [queued](const std::string& v, std::int64_t n) {
-           return queued(
-               n, [&v](auto& c) { c.client_id = v; }, [](const auto& c) { return c.client_id; });
-         }});
+        QueuedCodeField("code_queue.clientId", Kind::kText, &service::QueuedCode::client_id));
     // A failed attempt: refused, the entry keeps its last error.
     fields.push_back({"code_queue.lastError",
                       Kind::kText,
                       [this](const std::string& v, std::int64_t n) -> Result<std::string> {
                         Unwrap(Run(store_.Enqueue(MakeQueuedCode("def502-" + std::to_string(n)))));
-                        auto claimed = Unwrap(Run(store_.ClaimDueCodes(At(0), At(60), 10)));
-                        if (claimed.size() != 1) {
-                          return Fail(Errc::kNotFound);
+                        auto claimed = ClaimOneCode();
+                        if (!claimed) {
+                          return claimed.error();
                         }
-                        auto retried = Run(store_.Retry(claimed.front().id, v, At(0)));
+                        auto retried = Run(store_.Retry(claimed->id, v, At(0)));
                         // Due again at once, or when the first claim ends if nothing was written.
-                        auto again = Unwrap(Run(store_.ClaimDueCodes(At(60), At(120), 10)));
-                        if (again.size() != 1) {
-                          return Fail(Errc::kNotFound);
+                        auto again = ClaimOneCode(At(60));
+                        if (!again) {
+                          return again.error();
                         }
-                        Unwrap(Run(store_.Finish(again.front().id)));
+                        Unwrap(Run(store_.Finish(again->id)));
                         if (!retried) {
-                          EXPECT_EQ(again.front().last_error, "") << "a refused retry was written";
+                          EXPECT_EQ(again->last_error, "") << "a refused retry was written";
                           return retried.error();
                         }
-                        return again.front().last_error;
+                        return again->last_error;
                       }});
     // Giving a code up deletes it and writes its event: both, or neither.
     fields.push_back(
@@ -491,15 +468,15 @@ class HostileFields {
          Kind::kText,
          [this](const std::string& v, std::int64_t n) -> Result<std::string> {
            Unwrap(Run(store_.Enqueue(MakeQueuedCode("def502-" + std::to_string(n)))));
-           auto claimed = Unwrap(Run(store_.ClaimDueCodes(At(0), At(60), 10)));
-           if (claimed.size() != 1) {
-             return Fail(Errc::kNotFound);
+           auto claimed = ClaimOneCode();
+           if (!claimed) {
+             return claimed.error();
            }
            std::vector<service::Event> events = {{.type = "code.exchange_failed", .body = v}};
-           auto given_up = Run(store_.GiveUp(claimed.front().id, events, At(0)));
+           auto given_up = Run(store_.GiveUp(claimed->id, events, At(0)));
            if (!given_up) {
              EXPECT_EQ(Unwrap(Run(store_.CountQueued())), 1U) << "the code went without its event";
-             Unwrap(Run(store_.Finish(claimed.front().id)));
+             Unwrap(Run(store_.Finish(claimed->id)));
              return given_up.error();
            }
            EXPECT_EQ(Unwrap(Run(store_.CountQueued())), 0U);
