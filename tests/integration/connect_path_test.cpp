@@ -1,7 +1,10 @@
 // The connect → exchange → store → use path through the real service and the real sandbox,
 // over TLS on 127.0.0.1, and every way bad input must be met on it (issue 2).
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <string_view>
+#include <vector>
 
 #include <boost/json.hpp>
 #include <boost/url.hpp>
@@ -239,46 +242,120 @@ TEST(ConnectPathMismatch, RedirectUriMismatchIsExplained) {
   EXPECT_EQ(h.Call("GET", "/v1/accounts").body, R"({"accounts":[]})");
 }
 
-// docs/security.md listed routes whose refusal of a caller without the key no test checked. Every
-// route of the internal API, with no key and with a wrong one: 401 in words, and nothing done —
-// no refresh, no proxied call, no state, no token handed out.
+/// One concrete request per method of every route the router has: parameters filled in ({id}
+/// an account that exists, {path*} an amoCRM API path, any other a word), "*" as the methods a
+/// caller would use. Taken from the router's own table, so a route added later is walked too.
+struct RouteCall {
+  std::string method;
+  std::string target;
+  std::string pattern;
+};
+std::vector<RouteCall> EveryRoute(const ServiceHarness& h) {
+  std::vector<RouteCall> calls;
+  for (const auto& route : h.Routes().Table()) {
+    std::string target;
+    std::string_view rest = route.pattern;
+    while (!rest.empty()) {
+      const auto open = rest.find('{');
+      if (open == std::string_view::npos) {
+        target += rest;
+        break;
+      }
+      const auto close = rest.find('}', open);
+      const std::string_view name = rest.substr(open + 1, close - open - 1);
+      target += rest.substr(0, open);
+      target += name.ends_with('*') ? "api/v4/account" : name == "id" ? "30000001" : "x";
+      rest.remove_prefix(close + 1);
+    }
+    const std::vector<std::string> methods =
+        route.method == "*" ? std::vector<std::string>{"GET", "POST", "PATCH", "DELETE"}
+                            : std::vector<std::string>{route.method};
+    for (const std::string& method : methods) {
+      calls.push_back({method, target, route.pattern});
+    }
+  }
+  return calls;
+}
+
+// docs/security.md, threat 9: every route of the internal API (every /v1 route the router has,
+// and /metrics), with no key and with a wrong one: 401 in words, and nothing done — no refresh,
+// no proxied call, no state, no token handed out.
 TEST_F(ConnectPathTest, EveryInternalRouteRefusesACallerWithoutTheKeyAndDoesNothing) {
   h.Connect();
   const auto before = h.SandboxCounters();
   const auto accounts_before = h.Call("GET", "/v1/accounts").body;
-  struct Route {
-    const char* method;
-    const char* target;
-    const char* body;
-  };
-  const Route routes[] = {
-      {"GET", "/v1/accounts", ""},
-      {"GET", "/v1/accounts/30000001", ""},
-      {"GET", "/v1/accounts/30000001/token", ""},
-      {"POST", "/v1/accounts/30000001/refresh", ""},
-      {"GET", "/v1/accounts/30000001/proxy/api/v4/account", ""},
-      {"POST", "/v1/accounts/30000001/proxy/api/v4/leads", "[]"},
-      {"POST", "/v1/connect", "{}"},
-      {"GET", "/v1/button", ""},
-      {"POST", "/v1/long-lived-tokens", R"({"token":"x"})"},
-      {"POST", "/v1/exchange-api-key", "{}"},
-      {"POST", "/v1/legacy-login", "{}"},
-      {"GET", "/metrics", ""},
-  };
+  std::vector<RouteCall> internal;
+  std::set<std::string> patterns;
+  for (RouteCall& call : EveryRoute(h)) {
+    if (call.pattern.starts_with("/v1/") || call.pattern == "/metrics") {
+      patterns.insert(call.pattern);
+      internal.push_back(std::move(call));
+    }
+  }
+  EXPECT_GE(patterns.size(), 11U) << "the router's table lost the internal routes";
   for (const std::optional<std::string>& key :
        {std::optional<std::string>(""), std::optional<std::string>("wrong-key-wrong-key-wrong")}) {
-    for (const Route& route : routes) {
-      SCOPED_TRACE(std::string(route.method) + " " + route.target + " with key '" + *key + "'");
-      const auto r = h.Call(route.method, route.target, route.body, key);
+    for (const RouteCall& call : internal) {
+      SCOPED_TRACE(call.method + " " + call.target + " with key '" + *key + "'");
+      const std::string body = call.method == "GET" ? "" : "{}";
+      const auto r = h.Call(call.method, call.target, body, key);
       EXPECT_EQ(r.status, 401) << r.body;
-      const auto body = boost::json::parse(r.body).as_object();
-      EXPECT_EQ(body.at("error").as_string(), "unauthorized");
-      EXPECT_FALSE(body.at("message").as_string().empty());
+      const auto parsed = boost::json::parse(r.body).as_object();
+      EXPECT_EQ(parsed.at("error").as_string(), "unauthorized");
+      EXPECT_FALSE(parsed.at("message").as_string().empty());
       EXPECT_EQ(r.body.find("access_token"), std::string::npos);
     }
   }
   EXPECT_EQ(h.SandboxCounters(), before) << "a refused call reached amoCRM";
   EXPECT_EQ(h.Call("GET", "/v1/accounts").body, accounts_before);
+}
+
+// docs/security.md, threat 7: no answer of any route sends the browser off-site, whatever the
+// request asks for (parameters that redirecting code typically reads, a foreign Referer), with no
+// credentials, with the API key, and from the admin login. A Location, where there is one, is a
+// path on this host.
+TEST_F(ConnectPathTest, NoAnswerOfAnyRouteRedirectsOffSite) {
+  h.Connect();
+  const std::string hostile =
+      "next=https%3A%2F%2Fevil.example%2F&return_to=%2F%2Fevil.example&redirect_uri=https%3A%2F%2F"
+      "evil.example&redirect=%2F%5Cevil.example&url=https://evil.example&referer=evil.example&"
+      "continue=javascript:alert(1)";
+  auto check = [](const std::string& what, const net::HttpResponse& r) {
+    const auto location = r.headers.Get("Location");
+    if (!location) {
+      return;
+    }
+    const std::string l(*location);
+    EXPECT_TRUE(l.starts_with("/") && !l.starts_with("//") && !l.starts_with("/\\"))
+        << what << " answered " << r.status << " with Location: " << l;
+    EXPECT_EQ(l.find("evil"), std::string::npos) << what << ": " << l;
+  };
+  std::size_t calls = 0;
+  for (const RouteCall& call : EveryRoute(h)) {
+    const std::string target =
+        call.target + (call.target.find('?') == std::string::npos ? "?" : "&") + hostile;
+    const std::string body = call.method == "GET" ? "" : "next=https%3A%2F%2Fevil.example";
+    for (const bool with_key : {false, true}) {
+      std::vector<std::pair<std::string, std::string>> headers = {
+          {"Referer", "https://evil.example/"},
+          {"Content-Type", "application/x-www-form-urlencoded"}};
+      if (with_key) {
+        headers.emplace_back("Authorization", "Bearer " + h.ApiKey());
+      }
+      check(call.method + " " + call.target + (with_key ? " with the key" : ""),
+            h.Send(call.method, target, headers, body));
+      ++calls;
+    }
+  }
+  EXPECT_GE(calls, 40U);
+  // The admin login's 303 goes to the admin page, not where the form asks.
+  auto login = h.Send("POST",
+                      "/admin/login?" + hostile,
+                      {{"Content-Type", "application/x-www-form-urlencoded"}},
+                      "api_key=" + h.ApiKey() + "&next=https%3A%2F%2Fevil.example");
+  EXPECT_EQ(login.status, 303) << login.body;
+  EXPECT_EQ(login.headers.Get("Location").value_or(""), "/admin");
+  check("the admin login", login);
 }
 
 // Every HTML page amoauth serves tells the browser: no Referer (the callback URL carries a code),

@@ -402,6 +402,15 @@ class InMemoryStores final : public service::ConnectionStore,
     co_return std::optional<core::TimePoint>();
   }
 
+  service::Task<Result<void>> GiveBack(std::string subject_hash,
+                                       core::TimePoint taken_at) override {
+    std::lock_guard lock(mutex_);
+    if (auto it = quota_.find(subject_hash); it != quota_.end() && it->second == taken_at) {
+      quota_.erase(it);
+    }
+    co_return Result<void>{};
+  }
+
   // ---- for tests --------------------------------------------------------------------------------
 
   /// The codes still queued, oldest first, as the worker would see them.

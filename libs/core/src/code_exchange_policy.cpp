@@ -19,6 +19,10 @@ CodeFailure ClassifyCodeFailure(const boost::system::error_code& ec) {
     case Errc::kConflict:
     case Errc::kThrottled:
     case Errc::kRefreshDeferred:
+    // amoCRM answered 200 with something unreadable: a fault of amoCRM's, like a 5xx. It may
+    // have spent the code, or not; a retry within the code's lifetime finds out: a spent code
+    // is answered invalid_grant ("revoked", permanent, reported then), an unspent one connects.
+    case Errc::kAmoMalformedResponse:
       return CodeFailure::kTransient;
     case Errc::kAmoCodeExpired:
     case Errc::kAmoCodeRevoked:
@@ -29,8 +33,6 @@ CodeFailure ClassifyCodeFailure(const boost::system::error_code& ec) {
     case Errc::kAmoUnauthorized:
     case Errc::kAmoNotFound:
     case Errc::kAmoRejected:
-    // amoCRM answered 200 with something unreadable: the code is spent either way.
-    case Errc::kAmoMalformedResponse:
     case Errc::kAmoTokenRevoked:
     case Errc::kAmoTokenNotLinked:
     case Errc::kAmoTokenExpired:

@@ -32,8 +32,9 @@ Task<Result<ApiKeyExchangeOutcome>> ApiKeyExchange::Request(std::string login,
   }
   const core::TimePoint now = clock_.Now();
   const core::Seconds interval = core::kApiKeyExchangeInterval;
-  std::string subject = core::ApiKeyExchangeSubject(login, integration_.client_id);
-  auto taken = co_await quota_.TryTake(std::move(subject), now, interval);
+  const std::string subject = core::ApiKeyExchangeSubject(login, integration_.client_id);
+  std::string taking = subject;
+  auto taken = co_await quota_.TryTake(std::move(taking), now, interval);
   if (!taken) {
     co_return taken.error();
   }
@@ -56,6 +57,17 @@ Task<Result<ApiKeyExchangeOutcome>> ApiKeyExchange::Request(std::string login,
       // amoCRM counted a call we did not make (another system, or a lost quota): its limit is
       // ours now too, and the slot we just took holds it.
       co_return ApiKeyExchangeOutcome{.requested = false, .next_allowed_at = now + interval};
+    }
+    if (Is(sent.error(), Errc::kAmoUnreachable) || Is(sent.error(), Errc::kAmoServerError)) {
+      // amoCRM did not process the call (no answer, a timeout, a 5xx): it counted nothing, so
+      // neither do we, and the caller may retry at once. A definite answer (400, 403, another
+      // 4xx) keeps the slot: amoCRM saw the call.
+      std::string giving = subject;
+      if (auto given = co_await quota_.GiveBack(std::move(giving), now); !given) {
+        spdlog::warn("exchange_api_key for {}: the 5-minute slot was not given back: {}",
+                     host->host,
+                     given.error().message());
+      }
     }
     co_return sent.error();
   }

@@ -8,6 +8,8 @@
 
 #include <fmt/format.h>
 
+#include "amoauth/store_schema/stored_format.hpp"
+
 namespace amoauth::store_pg::detail {
 
 namespace {
@@ -74,6 +76,7 @@ void Params::Repoint() {
 }
 
 Params& Params::Text(std::string_view text) {
+  refused_ = refused_ || !store_schema::IsStorableText(text);
   Push(std::string(text), 0);
   return *this;
 }
@@ -89,6 +92,7 @@ Params& Params::Binary(Bytes bytes) {
 }
 
 Params& Params::NullableText(const std::optional<std::string>& text) {
+  refused_ = refused_ || (text && !store_schema::IsStorableText(*text));
   Push(text, 0);
   return *this;
 }
@@ -218,6 +222,10 @@ boost::system::error_code Connection::Failure(std::string_view what, const PGres
 }
 
 Result<Rows> Connection::Exec(std::string_view what, std::string_view sql, const Params& params) {
+  if (params.Refused()) {  // libpq would cut it at a NUL; the server refuses bad UTF-8
+    log_->warn("{}: refused a text parameter that is not UTF-8 or holds NUL", what);
+    return Fail(Errc::kInvalidArgument);
+  }
   const std::string text(sql);  // libpq wants a terminated string
   // nullptr types: the server infers each parameter's type from the statement.
   Rows rows(PQexecParams(conn_.get(),

@@ -44,6 +44,8 @@ class Params {
   [[nodiscard]] const char* const* Values() const noexcept { return pointers_.data(); }
   [[nodiscard]] const int* Lengths() const noexcept { return lengths_.data(); }
   [[nodiscard]] const int* Formats() const noexcept { return formats_.data(); }
+  /// A text value was not store_schema::IsStorableText: Connection::Exec refuses to run.
+  [[nodiscard]] bool Refused() const noexcept { return refused_; }
 
  private:
   void Push(std::optional<std::string> value, int format);
@@ -52,6 +54,7 @@ class Params {
   std::vector<const char*> pointers_;
   std::vector<int> lengths_;
   std::vector<int> formats_;
+  bool refused_ = false;
 };
 
 /// The rows of one statement (text format). Rows and columns are 0-based.

@@ -249,6 +249,9 @@ WHERE exchange_quota."takenAt" <= $3
 RETURNING "takenAt")sql";
 inline constexpr std::string_view kTakenAtSql =
     R"sql(SELECT "takenAt" FROM exchange_quota WHERE "subjectHash" = $1)sql";
+// Only the take that $2 made: a slot taken again since is someone else's.
+inline constexpr std::string_view kGiveBackSql =
+    R"sql(DELETE FROM exchange_quota WHERE "subjectHash" = $1 AND "takenAt" = $2)sql";
 
 // ---- integrations -------------------------------------------------------------------------------
 

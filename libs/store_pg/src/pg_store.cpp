@@ -378,6 +378,9 @@ struct PgStore::Impl {
   static Result<void> InsertEvents(Connection& conn,
                                    const std::vector<service::Event>& events,
                                    core::TimePoint now) {
+    if (auto keys = store_schema::CheckEventKeys(events); !keys) {
+      return keys.error();
+    }
     const std::string now_text = FormatIsoTime(now);
     for (const auto& event : events) {
       if (event.deliver) {
@@ -455,6 +458,9 @@ struct PgStore::Impl {
                                                      const core::Connection& c,
                                                      std::optional<std::int64_t> expected_version,
                                                      const std::vector<service::Event>& events) {
+    if (auto keys = store_schema::CheckKeys({c.client_id, c.base_domain}); !keys) {
+      return keys.error();
+    }
     const SealedTokens sealed = SealTokens(c);
     const core::TimePoint now = WriteTime();
     Params p = ConnectionParams(c, sealed, now, !expected_version.has_value());
@@ -580,6 +586,9 @@ struct PgStore::Impl {
   Result<void> Put(Connection& conn,
                    const service::PendingState& state,
                    const core::TimePoint& now) {
+    if (auto keys = store_schema::CheckKeys({state.state_hash}); !keys) {
+      return keys.error();
+    }
     Transaction tx(conn);
     if (auto begun = tx.Begin(); !begun) {
       return begun.error();
@@ -696,6 +705,10 @@ struct PgStore::Impl {
   // ---- integrations ---------------------------------------------------------------------------
 
   Result<void> AddIntegration(Connection& conn, const service::ExternalIntegration& integration) {
+    if (auto keys = store_schema::CheckKeys({integration.client_id, integration.state_hash});
+        !keys) {
+      return keys.error();
+    }
     const std::string sealed = crypto::Seal(
         key, integration.client_secret.Reveal(), store_schema::SecretAad(integration.client_id));
     Params p;
@@ -814,6 +827,9 @@ struct PgStore::Impl {
   Result<bool> MarkUsed(Connection& conn,
                         const std::string& code_hash,
                         const core::TimePoint& now) {
+    if (auto keys = store_schema::CheckKeys({code_hash}); !keys) {
+      return ErrorAs<bool>(keys.error());
+    }
     Params purge;
     purge.Text(FormatIsoTime(now - store_schema::kCodeLifetime));
     // Forgetting old codes is housekeeping of its own: no transaction needed around it.
@@ -845,6 +861,9 @@ struct PgStore::Impl {
                           const std::string& holder,
                           const core::TimePoint& now,
                           const core::TimePoint& until) {
+    if (auto keys = store_schema::CheckKeys({k.client_id}); !keys) {
+      return ErrorAs<bool>(keys.error());
+    }
     Params p;
     // `now` rounds down and `until` up: a lease is never taken over before its end.
     p.Int(k.account_id)
@@ -1373,6 +1392,9 @@ WHERE "id" = $3 AND "keyId" = $4 AND "code" = $5)sql",
                                                  const std::string& subject,
                                                  const core::TimePoint& now,
                                                  const core::Seconds& interval) {
+    if (auto keys = store_schema::CheckKeys({subject}); !keys) {
+      return keys.error();
+    }
     // Whole seconds, rounded down: a slot is held at least `interval`, never shorter.
     const core::TimePoint whole_now = FloorToSeconds(now);
     Params p;
@@ -1397,6 +1419,18 @@ WHERE "id" = $3 AND "keyId" = $4 AND "code" = $5)sql",
       return Fail(Errc::kStoreFailure);
     }
     return std::optional<core::TimePoint>(*taken_at + interval);
+  }
+
+  Result<void> GiveBack(Connection& conn,
+                        const std::string& subject,
+                        const core::TimePoint& taken_at) {
+    Params p;
+    p.Text(subject).Text(FormatIsoTime(FloorToSeconds(taken_at)));
+    auto given = conn.Exec("give back exchange quota", sql::kGiveBackSql, p);
+    if (!given) {
+      return given.error();
+    }
+    return {};
   }
 
   PgOptions options;
@@ -1685,6 +1719,11 @@ service::Task<Result<std::optional<core::TimePoint>>> PgStore::TryTake(std::stri
                                                                        core::Seconds interval) {
   return impl_->Submit(
       "take exchange quota", Rerun::kNever, &Impl::TryTake, std::move(subject_hash), now, interval);
+}
+
+service::Task<Result<void>> PgStore::GiveBack(std::string subject_hash, core::TimePoint taken_at) {
+  return impl_->Submit(
+      "give back exchange quota", Rerun::kSafe, &Impl::GiveBack, std::move(subject_hash), taken_at);
 }
 
 }  // namespace amoauth::store_pg

@@ -6,6 +6,7 @@
 
 #include "amoauth/core/iso_time.hpp"
 #include "amoauth/net/run_blocking.hpp"
+#include "amoauth/store_schema/stored_format.hpp"
 #include "amoauth/store_sqlite/sqlite_store.hpp"
 #include "store_parts.hpp"
 
@@ -28,6 +29,10 @@ RETURNING "takenAt")sql";
 constexpr std::string_view kTakenAtSql =
     R"sql(SELECT "takenAt" FROM exchange_quota WHERE "subjectHash" = ?1)sql";
 
+// Only the take that ?2 made: a slot taken again since is someone else's.
+constexpr std::string_view kGiveBackSql =
+    R"sql(DELETE FROM exchange_quota WHERE "subjectHash" = ?1 AND "takenAt" = ?2)sql";
+
 using Answer = Result<std::optional<core::TimePoint>>;
 
 Answer TakeSlot(Database& db,
@@ -35,10 +40,12 @@ Answer TakeSlot(Database& db,
                 const std::string& subject,
                 core::TimePoint now,
                 core::Seconds interval) {
+  if (auto keys = store_schema::CheckKeys({subject}); !keys) {
+    return keys.error();
+  }
   // Stored in whole seconds, rounded down: a slot is then held at least `interval` (it may be
   // up to a second longer, never shorter).
-  const auto whole_now = std::chrono::time_point_cast<core::TimePoint::duration>(
-      std::chrono::floor<std::chrono::seconds>(now));
+  const core::TimePoint whole_now = store_schema::FloorToSeconds(now);
   {
     auto take = Statement::Prepare(db, kTakeSql);
     if (!take) {
@@ -81,6 +88,19 @@ Answer TakeSlot(Database& db,
   return std::optional<core::TimePoint>(*taken_at + interval);
 }
 
+Result<void> GiveBackSlot(Database& db, const std::string& subject, core::TimePoint taken_at) {
+  auto give = Statement::Prepare(db, kGiveBackSql);
+  if (!give) {
+    return give.error();
+  }
+  if (auto bound = give->BindAll(std::string_view(subject),
+                                 core::FormatIsoTime(store_schema::FloorToSeconds(taken_at)));
+      !bound) {
+    return bound.error();
+  }
+  return give->Run();
+}
+
 }  // namespace
 
 service::Task<Answer> SqliteStore::TryTake(std::string subject_hash,
@@ -91,6 +111,17 @@ service::Task<Answer> SqliteStore::TryTake(std::string subject_hash,
   auto work = [parts = std::move(parts), subject = std::move(subject_hash), now, interval] {
     auto run = [&](Database& db) { return TakeSlot(db, parts, subject, now, interval); };
     return detail::RunOnConnection(parts, "take exchange quota", run);
+  };
+  co_return co_await net::RunBlocking(pool, std::move(work));
+}
+
+service::Task<Result<void>> SqliteStore::GiveBack(std::string subject_hash,
+                                                  core::TimePoint taken_at) {
+  StoreParts parts = Parts();
+  boost::asio::thread_pool& pool = *parts.pool;
+  auto work = [parts = std::move(parts), subject = std::move(subject_hash), taken_at] {
+    auto run = [&](Database& db) { return GiveBackSlot(db, subject, taken_at); };
+    return detail::RunOnConnection(parts, "give back exchange quota", run);
   };
   co_return co_await net::RunBlocking(pool, std::move(work));
 }

@@ -12,6 +12,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "amoauth/store_schema/stored_format.hpp"
+
 namespace amoauth::store_sqlite::detail {
 
 namespace {
@@ -235,6 +237,10 @@ Result<void> Statement::Bind(int index, std::int64_t value) {
 }
 
 Result<void> Statement::Bind(int index, std::string_view text) {
+  if (!store_schema::IsStorableText(text)) {  // what PostgreSQL would refuse: refused here too
+    db_->Log().warn("bind parameter {}: refused a text that is not UTF-8 or holds NUL", index);
+    return Fail(Errc::kInvalidArgument);
+  }
   return CheckBind(sqlite3_bind_text64(stmt_.get(),
                                        index,
                                        text.data(),

@@ -553,6 +553,9 @@ struct SqliteStore::Impl {
     if (events.empty()) {
       return {};
     }
+    if (auto keys = store_schema::CheckEventKeys(events); !keys) {
+      return keys.error();
+    }
     auto stmt = Statement::Prepare(db, kEnqueueSql);
     if (!stmt) {
       return stmt.error();
@@ -658,6 +661,9 @@ struct SqliteStore::Impl {
   Result<core::Connection> Upsert(Database& db,
                                   const core::Connection& c,
                                   const std::vector<service::Event>& events) {
+    if (auto keys = store_schema::CheckKeys({c.client_id, c.base_domain}); !keys) {
+      return keys.error();
+    }
     const SealedTokens sealed = SealTokens(c);
     const core::TimePoint now = WriteTime();
     // The row and its events commit together or not at all (the outbox never reports a change
@@ -705,6 +711,9 @@ struct SqliteStore::Impl {
                                    const core::Connection& c,
                                    std::int64_t expected_version,
                                    const std::vector<service::Event>& events) {
+    if (auto keys = store_schema::CheckKeys({c.client_id, c.base_domain}); !keys) {
+      return keys.error();
+    }
     const SealedTokens sealed = SealTokens(c);
     const core::TimePoint now = WriteTime();
     // One transaction, so that "0 rows updated" is told apart from "no row" consistently.
@@ -852,6 +861,9 @@ struct SqliteStore::Impl {
   // ---- oauth_states ---------------------------------------------------------------------------
 
   Result<void> Put(Database& db, const service::PendingState& state, const core::TimePoint& now) {
+    if (auto keys = store_schema::CheckKeys({state.state_hash}); !keys) {
+      return keys.error();
+    }
     Transaction tx(db);
     if (auto begun = tx.Begin(); !begun) {
       return begun.error();
@@ -991,6 +1003,10 @@ struct SqliteStore::Impl {
   // ---- integrations ---------------------------------------------------------------------------
 
   Result<void> AddIntegration(Database& db, const service::ExternalIntegration& integration) {
+    if (auto keys = store_schema::CheckKeys({integration.client_id, integration.state_hash});
+        !keys) {
+      return keys.error();
+    }
     auto stmt = Statement::Prepare(db,
                                    "INSERT INTO integrations (\"clientId\", \"keyId\", "
                                    "\"clientSecret\", \"stateHash\", \"createdAt\") "
@@ -1126,6 +1142,9 @@ struct SqliteStore::Impl {
   // ---- used_codes -----------------------------------------------------------------------------
 
   Result<bool> MarkUsed(Database& db, const std::string& code_hash, const core::TimePoint& now) {
+    if (auto keys = store_schema::CheckKeys({code_hash}); !keys) {
+      return ErrorAs<bool>(keys.error());
+    }
     Transaction tx(db);
     if (auto begun = tx.Begin(); !begun) {
       return ErrorAs<bool>(begun.error());
@@ -1171,6 +1190,9 @@ struct SqliteStore::Impl {
                           const std::string& holder,
                           const core::TimePoint& now,
                           const core::TimePoint& until) {
+    if (auto keys = store_schema::CheckKeys({k.client_id}); !keys) {
+      return ErrorAs<bool>(keys.error());
+    }
     auto stmt = Statement::Prepare(db, kAcquireLeaseSql);
     if (!stmt) {
       return ErrorAs<bool>(stmt.error());

@@ -21,8 +21,8 @@ constexpr std::string_view kStrictCsp =
     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; "
     "frame-ancestors 'none'";
 
-/// `value` as JSON that is safe inside a <script> element: `<`, `>` and `&` become \u escapes,
-/// so no "</script>" or "<!--" can end or bend the element, and U+2028/2029 cannot end a line.
+}  // namespace
+
 std::string ScriptJson(const boost::json::value& value) {
   const std::string json = boost::json::serialize(value);
   std::string out;
@@ -45,6 +45,8 @@ std::string ScriptJson(const boost::json::value& value) {
   }
   return out;
 }
+
+namespace {
 
 /// The post_message hand-back (protocol §2.4): tell the opener, to our origin only, and close.
 /// Without an opener (the page was opened directly) the page simply stays, saying what happened.

@@ -4,6 +4,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/value.hpp>
+
 #include "amoauth/core/connection.hpp"
 #include "amoauth/core/platform.hpp"
 #include "amoauth/net/http_message.hpp"
@@ -45,5 +47,9 @@ struct OpenerMessage {
 [[nodiscard]] net::HttpResponse Error(const ErrorView& view,
                                       std::string_view request_id,
                                       const std::optional<OpenerMessage>& opener = {});
+
+/// `value` as JSON that is safe inside a <script> element: `<`, `>` and `&` become \u escapes,
+/// so no "</script>" or "<!--" can end or bend the element, and U+2028/2029 cannot end a line.
+[[nodiscard]] std::string ScriptJson(const boost::json::value& value);
 
 }  // namespace amoauth::web::pages

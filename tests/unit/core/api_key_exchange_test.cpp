@@ -48,6 +48,7 @@ TEST(CodeExchangePolicy, AmoCrmTroubleIsRetriedAndRefusalsAreFinal) {
                  Errc::kAmoServerError,
                  Errc::kAmoRateLimited,
                  Errc::kAmoBlocked,
+                 Errc::kAmoMalformedResponse,
                  Errc::kStoreFailure}) {
     EXPECT_EQ(ClassifyCodeFailure(make_error_code(e)), CodeFailure::kTransient) << ErrcCode(e);
   }
@@ -58,8 +59,7 @@ TEST(CodeExchangePolicy, AmoCrmTroubleIsRetriedAndRefusalsAreFinal) {
                  Errc::kAmoInvalidClient,
                  Errc::kAmoInvalidAccount,
                  Errc::kCodeAlreadyUsed,
-                 Errc::kRefererNotAllowed,
-                 Errc::kAmoMalformedResponse}) {
+                 Errc::kRefererNotAllowed}) {
     EXPECT_EQ(ClassifyCodeFailure(make_error_code(e)), CodeFailure::kPermanent) << ErrcCode(e);
   }
   // Timeouts and resets from the network stack are not ours: transient.

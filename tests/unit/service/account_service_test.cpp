@@ -142,6 +142,22 @@ TEST_F(AccountServiceTest, DeadRefreshTokenMarksReauthRequiredAndIsNotRetried) {
   EXPECT_EQ(amo.refreshes.load(), 1);
 }
 
+// docs/security.md, threat 15: amoCRM's answer (or a forger's) carrying another account's tokens is
+// not stored under this account, nor as the other account, nor handed to the caller.
+TEST_F(AccountServiceTest, ARefreshAnswerCarryingAnotherAccountsTokensIsRefusedAndNotStored) {
+  clock.Advance(std::chrono::hours(25));
+  amo.account_for_host = [](const std::string&) { return std::int64_t{30000002}; };
+  auto refreshed = RunCo(ioc, service.FreshToken(30000001));
+  EXPECT_EQ(amo.refreshes.load(), 1);
+  ASSERT_FALSE(refreshed.has_value()) << "handed out: " << refreshed->access_token.Reveal();
+  EXPECT_TRUE(Is(refreshed.error(), Errc::kAmoMalformedResponse)) << refreshed.error().message();
+  const core::Connection row = Row();
+  EXPECT_EQ(row.account_id, 30000001);
+  EXPECT_EQ(row.access_token.Reveal(), "old-access");
+  EXPECT_EQ(row.refresh_token.Reveal(), "old-refresh");
+  EXPECT_TRUE(RunCo(ioc, stores.FindByAccount(30000002)).value().empty());
+}
+
 TEST_F(AccountServiceTest, TransientFailureOrRejectedClientLeavesTheAccountActive) {
   for (Errc e : {Errc::kAmoUnreachable, Errc::kAmoServerError, Errc::kAmoInvalidClient}) {
     clock.Advance(std::chrono::hours(25));

@@ -85,6 +85,55 @@ TEST_F(ApiKeyExchangeTest, AmoCrmRefusalsAreErrorsWithTheirOwnCodes) {
   EXPECT_EQ(outcome.error(), make_error_code(Errc::kAmoApiKeyRejected));
 }
 
+TEST_F(ApiKeyExchangeTest, ACallAmoCrmDidNotProcessGivesTheSlotBackForAnImmediateRetry) {
+  for (const Errc unprocessed : {Errc::kAmoUnreachable, Errc::kAmoServerError}) {
+    SCOPED_TRACE(make_error_code(unprocessed).message());
+    const int before = amo.api_key_exchanges;
+    amo.api_key_error = unprocessed;
+    auto failed = Request("user@example.com");
+    ASSERT_FALSE(failed.has_value());
+    EXPECT_EQ(failed.error(), make_error_code(unprocessed));
+
+    amo.api_key_error.reset();
+    clock.Advance(seconds(1));
+    auto retried = Request("user@example.com");
+    ASSERT_TRUE(retried.has_value()) << retried.error().message();
+    EXPECT_TRUE(retried->requested);
+    EXPECT_EQ(amo.api_key_exchanges, before + 2);
+    clock.Advance(minutes(5));  // the successful retry's own slot ends
+  }
+}
+
+TEST_F(ApiKeyExchangeTest, ADefiniteAnswerKeepsTheSlot) {
+  for (const Errc definite :
+       {Errc::kAmoApiKeyRejected, Errc::kAmoApiKeyForbidden, Errc::kAmoRejected}) {
+    SCOPED_TRACE(make_error_code(definite).message());
+    const int before = amo.api_key_exchanges;
+    amo.api_key_error = definite;
+    ASSERT_FALSE(Request("user@example.com").has_value());
+
+    amo.api_key_error.reset();
+    clock.Advance(seconds(1));
+    auto retried = Request("user@example.com");
+    ASSERT_TRUE(retried.has_value());
+    EXPECT_FALSE(retried->requested);
+    EXPECT_EQ(retried->next_allowed_at, clock.Now() - seconds(1) + minutes(5));
+    EXPECT_EQ(amo.api_key_exchanges, before + 1);  // the retry never reached amoCRM
+    clock.Advance(minutes(5));
+  }
+}
+
+TEST_F(ApiKeyExchangeTest, AmoCrmsOwnTooOftenKeepsTheSlot) {
+  amo.api_key_error = Errc::kAmoApiKeyTooOften;
+  ASSERT_TRUE(Request("user@example.com").has_value());
+  amo.api_key_error.reset();
+  clock.Advance(seconds(1));
+  auto retried = Request("user@example.com");
+  ASSERT_TRUE(retried.has_value());
+  EXPECT_FALSE(retried->requested);
+  EXPECT_EQ(amo.api_key_exchanges, 1);
+}
+
 TEST_F(ApiKeyExchangeTest, LegacyLoginReportsTheConnectionAndAThrottledExchangeIsNoError) {
   core::Connection c;
   c.account_id = 30000001;

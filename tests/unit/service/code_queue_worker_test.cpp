@@ -143,6 +143,38 @@ TEST_F(CodeQueueWorkerTest, GivesUpWhenTheCodeExpiresWhileAmoCrmIsDown) {
   EXPECT_EQ(boost::json::serialize(failed[0]).find("def502-doomed"), std::string::npos);
 }
 
+TEST_F(CodeQueueWorkerTest, AMalformedAnswerIsRetriedAndConnectsWhenTheCodeWasNotSpent) {
+  amo.exchange_errors = {Errc::kAmoMalformedResponse};
+  ASSERT_TRUE(Accept(WidgetHook("def502-garbled")).has_value());
+  EXPECT_EQ(RunOnce(), 1U);
+  ASSERT_EQ(stores.QueuedCodes().size(), 1U) << "kept for a retry";
+  EXPECT_TRUE(EventsOfType("code.exchange_failed").empty());
+
+  clock.Advance(seconds(10));
+  EXPECT_EQ(RunOnce(), 1U);
+  EXPECT_EQ(amo.exchanges, 2);
+  EXPECT_TRUE(stores.QueuedCodes().empty());
+  EXPECT_EQ(EventsOfType("account.connected").size(), 1U);
+  EXPECT_TRUE(EventsOfType("code.exchange_failed").empty());
+}
+
+TEST_F(CodeQueueWorkerTest, AMalformedAnswerThatSpentTheCodeEndsAtTheRetrysRevokedAndIsReported) {
+  amo.exchange_errors = {Errc::kAmoMalformedResponse, Errc::kAmoCodeRevoked};
+  ASSERT_TRUE(Accept(WidgetHook("def502-spent")).has_value());
+  EXPECT_EQ(RunOnce(), 1U);
+  ASSERT_EQ(stores.QueuedCodes().size(), 1U);
+
+  clock.Advance(seconds(10));
+  EXPECT_EQ(RunOnce(), 1U);
+  EXPECT_EQ(amo.exchanges, 2);
+  EXPECT_TRUE(stores.QueuedCodes().empty());
+  const auto failed = EventsOfType("code.exchange_failed");
+  ASSERT_EQ(failed.size(), 1U);
+  const auto& data = failed[0].at("data").as_object();
+  EXPECT_EQ(data.at("error").as_string(), "amo_code_revoked");
+  EXPECT_EQ(data.at("attempts").as_int64(), 2);
+}
+
 TEST_F(CodeQueueWorkerTest, GivesUpAtOnceOnAPermanentFailure) {
   amo.exchange_error = Errc::kAmoCodeRevoked;
   ASSERT_TRUE(Accept({.code = "def502-used", .referer = "example.amocrm.ru", .from_exchange = "1"})

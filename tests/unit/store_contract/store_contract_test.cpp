@@ -1298,6 +1298,24 @@ TEST_P(StoreContract, ExchangeQuotaAllowsOneTakePerIntervalAcrossProcesses) {
   EXPECT_EQ(Query(R"(SELECT count(*) FROM exchange_quota)")[0][0], "2");
 }
 
+TEST_P(StoreContract, ExchangeQuotaGivesBackOnlyTheTakeItWasGiven) {
+  auto store = OpenStore();
+  auto other = OpenStore();
+  const std::chrono::seconds five_minutes(300);
+  const auto taken_at = At(0) + std::chrono::milliseconds(400);  // stored in whole seconds
+  ASSERT_FALSE(Unwrap(Run(store->TryTake("subject-1", taken_at, five_minutes))).has_value());
+  Unwrap(Run(store->GiveBack("subject-1", taken_at)));
+  EXPECT_FALSE(Unwrap(Run(other->TryTake("subject-1", At(1), five_minutes))).has_value());
+
+  // Given back again (a late duplicate): the slot is the other process's take now, and stays.
+  Unwrap(Run(store->GiveBack("subject-1", taken_at)));
+  Unwrap(Run(store->GiveBack("subject-unknown", taken_at)));
+  const auto refused = Unwrap(Run(store->TryTake("subject-1", At(2), five_minutes)));
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(*refused, At(301));
+  EXPECT_EQ(Query(R"(SELECT count(*) FROM exchange_quota)")[0][0], "1");
+}
+
 TEST_P(StoreContract, FindByDomainReturnsEveryIntegrationsRowOfThatHost) {
   auto store = OpenStore();
   Unwrap(Run(store->Upsert(MakeConnection(1, "b"), {})));

@@ -13,7 +13,7 @@ inline constexpr std::chrono::minutes kCodeLifetime{20};
 
 enum class CodeFailure {
   kPermanent,  ///< the code will never work (used, expired, foreign, our keys refused): give up
-  kTransient,  ///< amoCRM unreachable, 5xx, 429, our store: retry while the code lives
+  kTransient,  ///< amoCRM unreachable, 5xx, 429, a malformed 200, our store: retry while it lives
 };
 
 /// Keyed on our Errc; foreign codes (Asio, Beast, OpenSSL) are network trouble: transient.

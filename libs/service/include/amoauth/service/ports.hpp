@@ -398,6 +398,10 @@ class ExchangeQuota {
   virtual Task<Result<std::optional<core::TimePoint>>> TryTake(std::string subject_hash,
                                                                core::TimePoint now,
                                                                core::Seconds interval) = 0;
+  /// Gives back the slot TryTake took at `taken_at` (the same `now`): the next take is allowed at
+  /// once. For a call amoCRM never processed (unreachable, timeout, 5xx). Nothing changes when
+  /// the subject's slot is not that take (already given back, or taken again since).
+  virtual Task<Result<void>> GiveBack(std::string subject_hash, core::TimePoint taken_at) = 0;
 };
 
 /// The integrator's backend, reached at AMOAUTH_WEBHOOK_URL.

@@ -127,6 +127,7 @@ class PgStore final : public service::Store,
   service::Task<Result<std::optional<core::TimePoint>>> TryTake(std::string subject_hash,
                                                                 core::TimePoint now,
                                                                 core::Seconds interval) override;
+  service::Task<Result<void>> GiveBack(std::string subject_hash, core::TimePoint taken_at) override;
 
   // KeyRotation
   service::Task<Result<std::vector<std::pair<std::string, std::int64_t>>>> CountByKeyId() override;

@@ -134,6 +134,7 @@ class SqliteStore final : public service::Store,
   service::Task<Result<std::optional<core::TimePoint>>> TryTake(std::string subject_hash,
                                                                 core::TimePoint now,
                                                                 core::Seconds interval) override;
+  service::Task<Result<void>> GiveBack(std::string subject_hash, core::TimePoint taken_at) override;
 
   [[nodiscard]] std::optional<std::uint64_t> CommitCount() noexcept override;
 
