@@ -3,10 +3,12 @@
 // the proxy; webhook events that survive a SIGKILL.
 #include <chrono>
 #include <cstdlib>
+#include <future>
 #include <map>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -264,6 +266,43 @@ TEST(MultiProcess, FiftyConcurrentTokenCallsOnTwoProcessesRefreshOnce) {
     auto account = h.Call(i, "GET", kProxyPath);
     EXPECT_EQ(account.status, 200) << "process " << i << ": " << account.body << account.error;
   }
+}
+
+// A process SIGKILLed in the middle of a refresh leaves its lease behind. The other process does
+// not wait the lease out (3 × the amoCRM timeout + 5 s): once it has seen the holder dead for the
+// amoCRM timeout it takes the lease over and refreshes (architecture.md, "A lease holder that
+// died"). The killed refresh stalled at amoCRM, which consumed nothing.
+TEST(MultiProcess, ALeaseOfAProcessKilledMidRefreshIsTakenOverBeforeItEnds) {
+  ProcessHarness h({.extra_env = {{"AMOAUTH_AMO_TIMEOUT_MS", "5000"}}});  // lease 20 s
+  h.Connect(0);
+  const std::string old_token = h.AccessToken(1);
+  ASSERT_EQ(h.ExpireAccessTokens(), 1);
+  auto stall = h.SandboxPost(
+      "/sandbox/faults", "application/json", R"({"token_endpoint":{"stall_ms":60000,"times":1}})");
+  ASSERT_EQ(stall.status, 200) << stall.body;
+  const auto before = h.SandboxCounters();
+
+  // Process 0 takes the lease and hangs at amoCRM; then it dies.
+  auto hanging = std::async(std::launch::async, [&h] { return h.Call(0, "GET", kTokenPath); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (h.LeaseHolders().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(h.LeaseHolders().size(), 1U) << "process 0 never took the lease";
+  const std::string dead_holder = h.LeaseHolders().front();
+  h.Kill(0, SIGKILL);
+  EXPECT_EQ(hanging.get().status, 0) << "its caller was cut off";
+
+  auto token = h.Call(1, "GET", kTokenPath);
+  ASSERT_EQ(token.status, 200) << token.body << token.error;
+  EXPECT_NE(boost::json::parse(token.body).as_object().at("access_token").as_string(), old_token);
+  EXPECT_THAT(h.StderrTail(1, 400),
+              HasSubstr("took over the refresh lease of a process that died"));
+  const auto holders = h.LeaseHolders();
+  EXPECT_TRUE(holders.empty() || holders.front() != dead_holder) << "the dead holder's lease";
+  const auto after = h.SandboxCounters();
+  EXPECT_EQ(Delta(before, after, "refreshes"), 1);
+  EXPECT_EQ(Delta(before, after, "refresh_token_reuses"), 0);
 }
 
 TEST(MultiProcess, FiftyConcurrentProxyCallsOnTwoProcessesRefreshOnceAlsoAfterRevocation) {

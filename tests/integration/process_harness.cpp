@@ -884,6 +884,27 @@ int ProcessHarness::ExpireAccessTokens() {
   return sqlite3_changes(db);
 }
 
+std::vector<std::string> ProcessHarness::LeaseHolders() {
+  sqlite3* db = nullptr;
+  const int opened = sqlite3_open_v2(DatabasePath().c_str(), &db, SQLITE_OPEN_READONLY, nullptr);
+  std::unique_ptr<sqlite3, decltype(&sqlite3_close)> guard(db, &sqlite3_close);
+  if (opened != SQLITE_OK) {
+    throw std::runtime_error("open " + DatabasePath() + ": " + sqlite3_errstr(opened));
+  }
+  sqlite3_busy_timeout(db, 5000);
+  sqlite3_stmt* stmt = nullptr;
+  if (sqlite3_prepare_v2(db, R"(SELECT "holder" FROM refresh_leases)", -1, &stmt, nullptr) !=
+      SQLITE_OK) {
+    throw std::runtime_error(std::string("read refresh_leases: ") + sqlite3_errmsg(db));
+  }
+  std::unique_ptr<sqlite3_stmt, decltype(&sqlite3_finalize)> statement(stmt, &sqlite3_finalize);
+  std::vector<std::string> holders;
+  while (sqlite3_step(stmt) == SQLITE_ROW) {
+    holders.emplace_back(reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0)));
+  }
+  return holders;
+}
+
 // --- WebhookReceiver -----------------------------------------------------------------------------
 
 namespace {

@@ -216,6 +216,8 @@ class ProcessHarness final {
   /// Makes amoauth believe every stored access token expired in 2000 (UPDATE amo_tokens through
   /// the sqlite3 C API on the shared file); the sandbox still honours them. Returns rows changed.
   int ExpireAccessTokens();
+  /// Who holds refresh leases in the shared SQLite file now (refresh_leases.holder, any order).
+  std::vector<std::string> LeaseHolders();
 
   [[nodiscard]] const std::filesystem::path& Dir() const { return dir_; }
   [[nodiscard]] std::string DatabasePath() const { return (dir_ / "amoauth.db").string(); }
