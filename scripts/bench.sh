@@ -19,6 +19,8 @@
 #   BENCH_ACCOUNTS=100000                                    store and scheduler benchmark size
 #   BENCH_AMO_LATENCY_MS=0   the fake amoCRM's answer time in the PostgreSQL scheduler run
 #   BENCH_POSTGRES=0         skip the PostgreSQL runs
+#   BENCH_ONLY=http          only the HTTP runs (1 and 2): no store, scheduler or PostgreSQL runs,
+#                            and only the amoauth target is built
 #   BENCH_BUILD_DIR=build-release                            where amoauth and the benchmark are built
 #   BENCH_SKIP_BUILD=1   use the binaries already in BENCH_BUILD_DIR
 #   BENCH_SKIP_INSTALL=1 install nothing (every tool must be there)
@@ -32,6 +34,11 @@ connections="${BENCH_CONNECTIONS:-32}"
 wrk_threads="${BENCH_THREADS:-2}"
 accounts="${BENCH_ACCOUNTS:-100000}"
 amo_latency_ms="${BENCH_AMO_LATENCY_MS:-0}"
+only="${BENCH_ONLY:-}"
+case "$only" in
+  "" | http) ;;
+  *) printf 'bench: BENCH_ONLY=%s: the only value is http\n' "$only" >&2 && exit 2 ;;
+esac
 account_id=30000001  # the sandbox's example.amocrm.ru account
 lua="$root/bench/wrk/report.lua"
 
@@ -144,6 +151,11 @@ build() {
   elif ! grep -q '^AMOAUTH_BUILD_BENCHMARKS:BOOL=ON' "$build_dir/CMakeCache.txt"; then
     cmake -S "$root" -B "$build_dir" -DAMOAUTH_BUILD_BENCHMARKS=ON >/dev/null
   fi
+  if [ "$only" = http ]; then
+    log "building amoauth in $build_dir"
+    cmake --build "$build_dir" --target amoauth
+    return 0
+  fi
   log "building amoauth, amoauth_store_bench and amoauth_scheduler_bench in $build_dir"
   cmake --build "$build_dir" --target amoauth amoauth_store_bench amoauth_scheduler_bench
 }
@@ -222,10 +234,10 @@ build
 amoauth="$build_dir/amoauth"
 store_bench="$build_dir/bench/amoauth_store_bench"
 [ -x "$amoauth" ] || die "no $amoauth"
-[ -x "$store_bench" ] || die "no $store_bench"
+[ "$only" = http ] || [ -x "$store_bench" ] || die "no $store_bench"
 # A build dir from before the scheduler benchmark (BENCH_SKIP_BUILD=1) has none: reported, not fatal.
 scheduler_bench="$build_dir/bench/amoauth_scheduler_bench"
-if [ ! -x "$scheduler_bench" ]; then
+if [ "$only" != http ] && [ ! -x "$scheduler_bench" ]; then
   [ "${BENCH_SKIP_BUILD:-0}" = 1 ] || die "no $scheduler_bench"
   log "no $scheduler_bench in this build: the scheduler benchmark is skipped"
 fi
@@ -420,17 +432,19 @@ sandbox_429="$(curl -sS -m 10 "$sandbox_url/sandbox/journal" |
 
 # --- 6. The store at scale -------------------------------------------------------------------------
 
-log "store benchmark: $accounts accounts (takes a while)"
-mkdir -p "$tmp/store"
-"$store_bench" --accounts "$accounts" --dir "$tmp/store" >"$tmp/store.txt" 2>"$tmp/store.log" ||
-  die "amoauth_store_bench: $(tail -5 "$tmp/store.log")"
+if [ "$only" != http ]; then
+  log "store benchmark: $accounts accounts (takes a while)"
+  mkdir -p "$tmp/store"
+  "$store_bench" --accounts "$accounts" --dir "$tmp/store" >"$tmp/store.txt" 2>"$tmp/store.log" ||
+    die "amoauth_store_bench: $(tail -5 "$tmp/store.log")"
+fi
 
 # --- 6b. The refresh scheduler at scale ------------------------------------------------------------
 
 # The real RefreshScheduler, AccountService and SqliteStore; amoCRM is an in-process fake that
 # answers at once. The service logs one line per refresh (level info, as in production): those go
 # to scheduler.log.
-if [ -x "$scheduler_bench" ]; then
+if [ "$only" != http ] && [ -x "$scheduler_bench" ]; then
   log "scheduler benchmark: $accounts due accounts (takes a while)"
   mkdir -p "$tmp/scheduler"
   "$scheduler_bench" --accounts "$accounts" --dir "$tmp/scheduler" >"$tmp/scheduler.txt" \
@@ -465,7 +479,7 @@ start_pg_instance() {  # start_pg_instance NAME [VAR=VALUE…]: sets instance_pi
   die "$name did not start in 30 s: $(tail -5 "$dir/amoauth.log")"
 }
 
-if [ "${BENCH_POSTGRES:-1}" = 1 ]; then
+if [ "$only" != http ] && [ "${BENCH_POSTGRES:-1}" = 1 ]; then
   pg_dir="$tmp/pg"
   log "starting a scratch PostgreSQL in $pg_dir"
   pg_url="$("$root/scripts/postgres-scratch.sh" start "$pg_dir" 2>"$tmp/postgres-start.log")" ||
@@ -557,10 +571,21 @@ added1_p99="$(delta_ms "$(v proxy_amoauth_1 p99_us) - $(v proxy_direct_1 p99_us)
 nginx_added1_p50="$(delta_ms "$(v proxy_nginx_1 p50_us) - $(v proxy_direct_1 p50_us)")"
 nginx_added1_p99="$(delta_ms "$(v proxy_nginx_1 p99_us) - $(v proxy_direct_1 p99_us)")"
 s() { field "$tmp/store.txt" "$1"; }
-if [ -n "$(s list_due_100_median)" ]; then
-  due_row="| ListDue(now, 100) — first / median / max of 20 | $(ms "$(s list_due_100_first)") / $(ms "$(s list_due_100_median)") / $(ms "$(s list_due_100_max)") ms ($(s list_due_100_rows | cut -d. -f1) rows) |"
-else
-  due_row="| ListDue(now, 100) | not in this build (List() below instead) |"
+store_table=""  # BENCH_ONLY=http: no store run
+if [ -s "$tmp/store.txt" ]; then
+  if [ -n "$(s list_due_100_median)" ]; then
+    due_row="| ListDue(now, 100) — first / median / max of 20 | $(ms "$(s list_due_100_first)") / $(ms "$(s list_due_100_median)") / $(ms "$(s list_due_100_max)") ms ($(s list_due_100_rows | cut -d. -f1) rows) |"
+  else
+    due_row="| ListDue(now, 100) | not in this build (List() below instead) |"
+  fi
+  store_table="| store: SQLite, $(s accounts | cut -d. -f1) accounts | value |
+|---|---|
+| insert rate (one Upsert, one transaction, at a time) | $(s insert_rate | cut -d. -f1) rows/s ($(s insert_mean) µs each) |
+$due_row
+| List() of every row — first / median | $(ms "$(s list_all_first)") / $(ms "$(s list_all_median)") ms |
+| Find() one row by key, mean | $(s find_mean) µs |
+| RSS after fill / after ListDue / after List() and Find() / peak (VmHWM) | $(s rss_after_fill) / $(s rss_after_list_due) / $(s rss_end) / $(s rss_peak) MiB |
+| database file | $(s db_size) MiB, $(s db_bytes_per_account | cut -d. -f1) B per account |"
 fi
 
 sc() { field "$tmp/scheduler.txt" "$1"; }
@@ -577,6 +602,8 @@ if [ -s "$tmp/scheduler.txt" ]; then
 | afterwards: rows still due / sampled rows refreshed once | $(sc due_after_run | whole) / $(sc sampled_rows_ok | whole) of $(sc sampled_rows | whole) |
 | RSS before the run / after / peak during it | $(sc rss_before_run) / $(sc rss_after_run) / $(sc rss_peak_run) MiB ($(sc rss_growth_per_account | whole) B per account) |
 | measured alone: pool round trip / seal / open of a $(sc access_token_chars | whole)-char token | $(sc component_pool_round_trip) / $(sc component_seal_access_token) / $(sc component_open_access_token) µs |"
+elif [ "$only" = http ]; then
+  scheduler_table=""
 else
   scheduler_table="| scheduler | not in this build |
 |---|---|"
@@ -650,14 +677,7 @@ $(row "2f. as 2c, 1 connection" proxy_nginx_1)
 | proxy latency added over direct, $connections connections: amoauth p50 / p99 | $added_p50 / $added_p99 ms | — |
 | proxy latency added over direct, $connections connections: nginx p50 / p99 | $nginx_added_p50 / $nginx_added_p99 ms | — |
 
-| store: SQLite, $(s accounts | cut -d. -f1) accounts | value |
-|---|---|
-| insert rate (one Upsert, one transaction, at a time) | $(s insert_rate | cut -d. -f1) rows/s ($(s insert_mean) µs each) |
-$due_row
-| List() of every row — first / median | $(ms "$(s list_all_first)") / $(ms "$(s list_all_median)") ms |
-| Find() one row by key, mean | $(s find_mean) µs |
-| RSS after fill / after ListDue / after List() and Find() / peak (VmHWM) | $(s rss_after_fill) / $(s rss_after_list_due) / $(s rss_end) / $(s rss_peak) MiB |
-| database file | $(s db_size) MiB, $(s db_bytes_per_account | cut -d. -f1) B per account |
+$store_table
 
 $scheduler_table
 
