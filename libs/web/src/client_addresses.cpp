@@ -127,6 +127,17 @@ std::string ClientAddresses::Of(const net::HttpRequest& request) const {
 }
 
 std::string ClientAddresses::LimitKey(std::string_view text) {
+  // Every request asks (RejectUnauthorized): an IPv4 address, as the server writes the peer's,
+  // is its own key. The text inet_pton accepts as IPv4 is the canonical dotted quad (no leading
+  // zeros, no spaces), so it is what to_string() would write back: no second parse as IPv6 and
+  // no formatting.
+  if (text.find(':') == std::string_view::npos) {
+    boost::system::error_code ec;
+    ip::make_address_v4(std::string(text).c_str(), ec);
+    if (!ec) {
+      return std::string(text);
+    }
+  }
   const auto address = ParseAddress(text);
   if (!address) {
     return std::string(text);

@@ -53,6 +53,12 @@ TEST(ClientAddresses, ParseNamesTheBadEntry) {
 
 TEST(ClientAddresses, IPv6ClientsAreCountedByTheirSlash64) {
   EXPECT_EQ(ClientAddresses::LimitKey("203.0.113.5"), "203.0.113.5");
+  // The IPv4 fast path gives what parsing and formatting gave.
+  EXPECT_EQ(ClientAddresses::LimitKey(" 203.0.113.5 "), "203.0.113.5");
+  EXPECT_EQ(ClientAddresses::LimitKey("::ffff:203.0.113.5"), "203.0.113.5");
+  EXPECT_EQ(ClientAddresses::LimitKey("203.000.113.5"), "203.000.113.5");  // not an address
+  EXPECT_EQ(ClientAddresses::LimitKey("203.0.113"), "203.0.113");
+  EXPECT_EQ(ClientAddresses::LimitKey("not an address"), "not an address");
   EXPECT_EQ(ClientAddresses::LimitKey("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
   EXPECT_EQ(ClientAddresses::LimitKey("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::/64");
   EXPECT_NE(ClientAddresses::LimitKey("2001:db8:1:3::1"), "2001:db8:1:2::/64");
