@@ -134,14 +134,17 @@ bool IsMalformedRequest(const error_code& ec) {
 /// One accepted connection. Lives on its own strand; Close() must run there.
 class Connection final {
  public:
+  /// `min_wait`: the shortest time from arming a deadline to the deadline.
   Connection(tcp::socket socket,
              ssl::context* tls,
              std::string remote_address,
-             std::shared_ptr<net::LogSlot> log_slot)
+             std::shared_ptr<net::LogSlot> log_slot,
+             std::chrono::steady_clock::duration min_wait)
       : executor_(socket.get_executor()),
         remote_address_(std::move(remote_address)),
         log_slot_(std::move(log_slot)),
-        read_timer_(executor_) {
+        read_timer_(executor_),
+        min_wait_(min_wait) {
     if (tls != nullptr) {
       tls_.emplace(std::move(socket), *tls);
     } else {
@@ -163,29 +166,27 @@ class Connection final {
     Tcp().close();
   }
 
-  /// From now until DisarmReadDeadline(), reads on this connection are cancelled at `deadline`
-  /// (they fail with operation_aborted, and DisarmReadDeadline() then says so). Beast's own
+  /// From now until DisarmDeadline(), reads on this connection are cancelled at `deadline`
+  /// (they fail with operation_aborted, and DisarmDeadline() then says so). Beast's own
   /// tcp_stream timeout is not used for reads: it closes the socket, leaving no way to answer 408.
-  void ArmReadDeadline(std::chrono::steady_clock::time_point deadline) {
-    ++read_generation_;
+  ///
+  /// Arming and disarming only set fields: the timer is started when none waits, for the armed
+  /// deadline or `min_wait` from now if that is sooner, and when it fires before the deadline
+  /// armed then, it waits again for the rest. Every deadline is `min_wait` or more from the moment
+  /// it is armed, so a waiting timer is never late for it. (Starting and cancelling the timer for
+  /// every read cost two waits and two cancelled handlers through the strand per request.)
+  void ArmDeadline(std::chrono::steady_clock::time_point deadline) {
+    read_deadline_ = deadline;
+    read_armed_ = true;
     read_timed_out_ = false;
     Tcp().expires_never();
-    read_timer_.expires_at(deadline);
-    auto on_deadline = [weak = self, generation = read_generation_](error_code ec) {
-      auto connection = weak.lock();
-      if (ec || !connection || connection->read_generation_ != generation) {
-        return;
-      }
-      connection->read_timed_out_ = true;
-      error_code ignored;
-      connection->Tcp().socket().cancel(ignored);
-    };
-    read_timer_.async_wait(std::move(on_deadline));
+    if (!timer_waiting_ || timer_expiry_ > deadline) {
+      StartTimer(std::min(deadline, std::chrono::steady_clock::now() + min_wait_));
+    }
   }
   /// Ends the deadline armed last; true if it had passed (and cancelled the read).
-  bool DisarmReadDeadline() {
-    ++read_generation_;
-    read_timer_.cancel();
+  bool DisarmDeadline() {
+    read_armed_ = false;
     return read_timed_out_;
   }
 
@@ -198,9 +199,44 @@ class Connection final {
   asio::any_io_executor executor_;
   std::string remote_address_;
   std::shared_ptr<net::LogSlot> log_slot_;
-  asio::steady_timer read_timer_;  ///< the read deadline; on the connection's strand
-  std::uint64_t read_generation_ = 0;
+  void StartTimer(std::chrono::steady_clock::time_point at) {
+    ++timer_generation_;
+    timer_waiting_ = true;
+    timer_expiry_ = at;
+    read_timer_.expires_at(at);  // a wait it cancels sees a newer generation and does nothing
+    auto on_timer = [weak = self, generation = timer_generation_](error_code ec) {
+      auto connection = weak.lock();
+      if (!connection || connection->timer_generation_ != generation) {
+        return;
+      }
+      connection->timer_waiting_ = false;
+      if (!ec) {
+        connection->OnTimer();
+      }
+    };
+    read_timer_.async_wait(std::move(on_timer));
+  }
+  void OnTimer() {
+    if (!read_armed_) {
+      return;  // between reads: the next ArmDeadline starts the timer again
+    }
+    if (std::chrono::steady_clock::now() < read_deadline_) {
+      StartTimer(read_deadline_);
+      return;
+    }
+    read_timed_out_ = true;
+    error_code ignored;
+    Tcp().socket().cancel(ignored);
+  }
+
+  asio::steady_timer read_timer_;                 ///< the read deadline; on the connection's strand
+  std::chrono::steady_clock::duration min_wait_;  ///< the shortest deadline ever armed
+  std::chrono::steady_clock::time_point read_deadline_{};
+  bool read_armed_ = false;
   bool read_timed_out_ = false;
+  bool timer_waiting_ = false;
+  std::chrono::steady_clock::time_point timer_expiry_{};  ///< of the wait, while timer_waiting_
+  std::uint64_t timer_generation_ = 0;
   std::optional<beast::tcp_stream> plain_;  ///< exactly one of plain_ and tls_ is set
   std::optional<SslStream> tls_;
 };
@@ -562,10 +598,15 @@ asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
     error_code endpoint_ec;
     const tcp::endpoint remote = socket.remote_endpoint(endpoint_ec);
     std::string remote_address = endpoint_ec ? std::string() : AddressText(remote.address());
+    const auto min_wait = std::min({self->options.header_timeout,
+                                    self->options.body_timeout,
+                                    self->options.idle_timeout,
+                                    self->options.io_timeout});
     auto connection = std::make_shared<Connection>(std::move(socket),
                                                    self->tls ? &*self->tls : nullptr,
                                                    std::move(remote_address),
-                                                   std::move(log_slot));
+                                                   std::move(log_slot),
+                                                   min_wait);
     const Admission admission = self->Admit(connection);
     if (admission == Admission::kStopping) {
       co_return;  // `connection` closes the socket
@@ -639,12 +680,12 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     bool timed_out = false;
     if (!first && buffer.size() == 0) {
       // Keep-alive: wait for the next request's first byte, at most idle_timeout.
-      connection.ArmReadDeadline(Clock::now() + options.idle_timeout);
+      connection.ArmDeadline(Clock::now() + options.idle_timeout);
       auto [idle_ec, idle_bytes] =
           co_await stream.async_read_some(buffer.prepare(kReadChunk), kUseTuple);
       buffer.commit(idle_bytes);
       ec = idle_ec;
-      timed_out = connection.DisarmReadDeadline();
+      timed_out = connection.DisarmDeadline();
       if (ec) {
         if (timed_out) {
           log->debug("closing an idle connection from {}", connection.RemoteAddress());
@@ -657,11 +698,11 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     }
     // The request line and headers, within header_timeout of their first byte (or of the
     // connection's start).
-    connection.ArmReadDeadline(Clock::now() + options.header_timeout);
+    connection.ArmDeadline(Clock::now() + options.header_timeout);
     auto [header_ec, header_bytes] =
         co_await http::async_read_header(stream, buffer, parser, kUseTuple);
     ec = header_ec;
-    timed_out = connection.DisarmReadDeadline();
+    timed_out = connection.DisarmDeadline();
     if (!ec && draining.load(std::memory_order_acquire) && !tcp.socket().is_open()) {
       co_return;  // Drain() closed this connection as idle just as the request arrived
     }
@@ -699,10 +740,10 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
       }
       if (!ec) {
         timed_out_part = "body";
-        connection.ArmReadDeadline(Clock::now() + options.body_timeout);
+        connection.ArmDeadline(Clock::now() + options.body_timeout);
         auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kUseTuple);
         ec = body_ec;
-        timed_out = connection.DisarmReadDeadline();
+        timed_out = connection.DisarmDeadline();
       }
     }
     if (ec) {
