@@ -11,11 +11,9 @@ TEST(IsoTime, FormatsUtcWholeSeconds) {
   EXPECT_EQ(FormatIsoTime(FromUnixSeconds(1760000000) + std::chrono::milliseconds(999)),
             "2025-10-09T08:53:20Z");
   EXPECT_EQ(FormatIsoTime(FromUnixSeconds(951868799)), "2000-02-29T23:59:59Z");
-  EXPECT_EQ(FormatIsoTime(FromUnixSeconds(253402300799)), "9999-12-31T23:59:59Z");
-  // Outside years 0-9999 (not written digit by digit): what fmt writes.
-  EXPECT_EQ(FormatIsoTime(FromUnixSeconds(253402300800)), "10000-01-01T00:00:00Z");
-  EXPECT_EQ(FormatIsoTime(FromUnixSeconds(-62167219200)), "0000-01-01T00:00:00Z");
-  EXPECT_EQ(FormatIsoTime(FromUnixSeconds(-62167219201)), "-001-12-31T23:59:59Z");
+  // The ends of what a nanosecond system_clock holds (years 1677-2262).
+  EXPECT_EQ(FormatIsoTime(FromUnixSeconds(9200000000)), "2261-07-15T11:33:20Z");
+  EXPECT_EQ(FormatIsoTime(FromUnixSeconds(-9200000000)), "1678-06-18T12:26:40Z");
   // Before 1970: the day and time still count forward.
   EXPECT_EQ(FormatIsoTime(FromUnixSeconds(-1)), "1969-12-31T23:59:59Z");
 }
