@@ -40,12 +40,31 @@ bool IsRestParam(std::string_view segment) {
   return IsParam(segment) && segment[segment.size() - 2] == '*';
 }
 
+/// Whether `path` has the shape of `pattern`: its literal segments, a non-empty segment for each
+/// `{name}`, and as many segments unless a `{name*}` takes the rest. Decodes nothing: most routes
+/// fail here, before Match allocates a decoded parameter for them.
+bool Fits(const std::vector<std::string>& pattern, const std::vector<std::string_view>& path) {
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const std::string& want = pattern[i];
+    if (IsRestParam(want)) {
+      return true;
+    }
+    if (i >= path.size() || (IsParam(want) ? path[i].empty() : want != path[i])) {
+      return false;
+    }
+  }
+  return pattern.size() == path.size();
+}
+
 /// Matches `path` (already split) against a pattern; fills `params` on success.
 bool Match(const std::vector<std::string>& pattern,
            const std::vector<std::string_view>& path,
            std::string_view raw_path,
            PathParams& params) {
   params.clear();
+  if (!Fits(pattern, path)) {
+    return false;
+  }
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     const std::string& want = pattern[i];
     if (IsRestParam(want)) {
