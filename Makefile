@@ -7,6 +7,10 @@ JOBS      ?= $(shell nproc)
 # oldest first. 10 GB instead of the default 5 keeps every configuration `make test` builds, and
 # the fuzz build, warm through a day of branches (docs/adr/0006-sanitizers-in-ci.md).
 export CCACHE_MAXSIZE ?= 10G
+# Paths under the checkout are hashed relative to it, so a clone in another directory (CI's clean
+# clone, a worktree) reuses what an earlier one compiled; without this every new path is cold.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= true
 
 .PHONY: all deps configure build run test test-unit test-asan test-tsan fuzz bench package format format-check clean
 
