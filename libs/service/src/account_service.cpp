@@ -234,11 +234,9 @@ Task<Result<core::Connection>> AccountService::RefreshLeader(core::Connection se
     if (*taken) {
       break;
     }
+    // A failed look at the holder is only a missed chance to take over: keep waiting.
     auto taken_over = co_await TakeOverFromDeadHolder(key, dead_holder);
-    if (!taken_over) {
-      co_return taken_over.error();
-    }
-    if (*taken_over) {
+    if (taken_over && *taken_over) {
       break;
     }
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
