@@ -24,9 +24,8 @@ std::string HostName() {
   return host.data();
 }
 
-/// "4026531836" from /proc/self/ns/pid → "pid:[4026531836]"; empty when it cannot be read (then
-/// no holder is ever called gone: without the namespace a pid names nothing for certain).
-std::string PidNamespace() {
+/// "4026531836" from /proc/self/ns/pid → "pid:[4026531836]"; empty when it cannot be read.
+std::string PidNamespaceInode() {
   std::array<char, 64> link{};
   const ssize_t n = readlink("/proc/self/ns/pid", link.data(), link.size() - 1);
   if (n <= 0) {
@@ -39,6 +38,21 @@ std::string PidNamespace() {
     return {};
   }
   return std::string(text.substr(open + 1, close - open - 1));
+}
+
+/// The running kernel (/proc/sys/kernel/random/boot_id, new at every boot) and the PID namespace
+/// in it: where a pid means one process. The namespace's inode alone is not enough: the initial
+/// namespace has the same number (4026531836) on every Linux machine, and two machines may share a
+/// host name and a database. Empty when either cannot be read: then no holder is ever called gone.
+std::string PidSpace() {
+  std::ifstream in("/proc/sys/kernel/random/boot_id");
+  std::string boot;
+  std::getline(in, boot);
+  const std::string inode = PidNamespaceInode();
+  if (boot.empty() || inode.empty() || boot.find_first_of(":/") != std::string::npos) {
+    return {};
+  }
+  return boot + "/" + inode;
 }
 
 struct ProcessStat {
@@ -79,12 +93,12 @@ std::optional<ProcessStat> ReadStat(long pid) {
 
 struct HolderName {
   std::string_view host;
-  std::string_view pid_namespace;
+  std::string_view pid_space;
   long pid = 0;
   std::string_view start;
 };
 
-/// "host:ns:pid:start:random", split from the right (a host name has no ':').
+/// "host:boot/ns:pid:start:random", split from the right (a host name has no ':').
 std::optional<HolderName> ParseHolder(std::string_view holder) {
   std::array<std::string_view, 5> parts;
   std::string_view rest = holder;
@@ -97,11 +111,11 @@ std::optional<HolderName> ParseHolder(std::string_view holder) {
     rest = rest.substr(0, colon);
   }
   parts[0] = rest;
-  HolderName name{.host = parts[0], .pid_namespace = parts[1], .start = parts[3]};
+  HolderName name{.host = parts[0], .pid_space = parts[1], .start = parts[3]};
   const auto [end, ec] =
       std::from_chars(parts[2].data(), parts[2].data() + parts[2].size(), name.pid);
   if (ec != std::errc() || end != parts[2].data() + parts[2].size() || name.pid <= 0 ||
-      name.start.empty() || name.pid_namespace.empty()) {
+      name.start.empty() || name.pid_space.empty()) {
     return std::nullopt;
   }
   return name;
@@ -117,19 +131,19 @@ std::string InstanceIdOf(long pid, std::span<const std::uint8_t> random) {
   const auto stat = ReadStat(pid);
   return fmt::format("{}:{}:{}:{}:{:02x}",
                      HostName(),
-                     PidNamespace(),
+                     PidSpace(),
                      pid,
                      stat ? stat->start : std::string("0"),
                      fmt::join(random, ""));
 }
 
-LocalProcessLiveness::LocalProcessLiveness() : host_(HostName()), pid_namespace_(PidNamespace()) {}
+LocalProcessLiveness::LocalProcessLiveness() : host_(HostName()), pid_space_(PidSpace()) {}
 
 bool LocalProcessLiveness::IsGone(std::string_view holder) const noexcept {
   try {
     const auto name = ParseHolder(holder);
-    if (!name || host_.empty() || pid_namespace_.empty() || name->host != host_ ||
-        name->pid_namespace != pid_namespace_ || name->start == "0") {
+    if (!name || host_.empty() || pid_space_.empty() || name->host != host_ ||
+        name->pid_space != pid_space_ || name->start == "0") {
       return false;  // nothing is known of it
     }
     if (kill(static_cast<pid_t>(name->pid), 0) != 0) {

@@ -40,11 +40,11 @@ std::vector<std::string> Parts(const std::string& name) {
   }
 }
 
-TEST(ProcessIdentity, NamesHostNamespacePidStartAndRandom) {
+TEST(ProcessIdentity, NamesHostKernelNamespacePidStartAndRandom) {
   const std::string id = MakeInstanceId(kRandom);
   const auto parts = Parts(id);
   ASSERT_EQ(parts.size(), 5U) << id;
-  EXPECT_FALSE(parts[1].empty()) << "the PID namespace";
+  EXPECT_NE(parts[1].find('/'), std::string::npos) << "the boot id and the PID namespace";
   EXPECT_EQ(parts[2], std::to_string(getpid()));
   EXPECT_NE(parts[3], "0") << "the start time";
   EXPECT_EQ(parts[4], "abcd");
@@ -79,7 +79,7 @@ TEST(ProcessIdentity, APidNowUsedByAProcessStartedAtAnotherTimeIsGone) {
   EXPECT_TRUE(liveness.IsGone(reused));
 }
 
-TEST(ProcessIdentity, NothingIsKnownOfAnotherHostNamespaceOrForm) {
+TEST(ProcessIdentity, NothingIsKnownOfAnotherHostMachineNamespaceOrForm) {
   const LocalProcessLiveness liveness;
   auto parts = Parts(MakeInstanceId(kRandom));
   ASSERT_EQ(parts.size(), 5U);
@@ -88,6 +88,12 @@ TEST(ProcessIdentity, NothingIsKnownOfAnotherHostNamespaceOrForm) {
   EXPECT_TRUE(liveness.IsGone(parts[0] + ":" + parts[1] + ":" + no_pid + ":5:ab"));
   EXPECT_FALSE(liveness.IsGone("another-host:" + parts[1] + ":" + no_pid + ":5:ab"));
   EXPECT_FALSE(liveness.IsGone(parts[0] + ":1:" + no_pid + ":5:ab")) << "another namespace";
+  // The same host name and namespace number on another machine (the initial PID namespace has the
+  // same inode everywhere): another boot id, so nothing is known of its pids.
+  const std::string ns = parts[1].substr(parts[1].find('/'));
+  EXPECT_FALSE(liveness.IsGone(parts[0] + ":00000000-0000-0000-0000-000000000000" + ns + ":" +
+                               no_pid + ":5:ab"))
+      << "another machine";
   EXPECT_FALSE(liveness.IsGone(parts[0] + ":" + no_pid + ":ab")) << "an older amoauth's name";
   EXPECT_FALSE(liveness.IsGone(parts[0] + ":" + parts[1] + ":" + no_pid + ":0:ab"))
       << "a start time that could not be read";

@@ -171,9 +171,9 @@ class RefreshLeases {
                                                                         std::size_t limit) = 0;
 };
 
-/// Whether a lease holder (RefreshLeases' holder names, "host:pid-namespace:pid:start:random")
-/// is known to have died. Only a process of this host and PID namespace can be known dead; of any
-/// other nothing is known, and its lease is waited out. Thread-safe.
+/// Whether a lease holder (RefreshLeases' holder names, "host:boot-id/pid-namespace:pid:start:
+/// random") is known to have died. Only a process of this kernel and PID namespace can be known
+/// dead; of any other nothing is known, and its lease is waited out. Thread-safe.
 class HolderLiveness {
  public:
   virtual ~HolderLiveness() = default;
