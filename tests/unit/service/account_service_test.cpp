@@ -51,6 +51,18 @@ class AccountServiceTest : public ::testing::Test, protected ServiceWorld {
             .value());
   }
 
+  /// "Another process" commits its refresh of `before`: a new pair ending at `expires_at`.
+  void CommitTheirs(const core::Connection& before,
+                    std::string access,
+                    std::string refresh,
+                    core::TimePoint expires_at) {
+    core::Connection theirs = before;
+    theirs.access_token = Secret(std::move(access));
+    theirs.refresh_token = Secret(std::move(refresh));
+    theirs.expires_at = expires_at;
+    ASSERT_TRUE(RunCo(ioc, stores.Replace(theirs, before.version, {})));
+  }
+
   /// A FreshToken call of `on` left running on `ioc`: the test moves the world, then Finish().
   struct Waiter {
     std::shared_ptr<std::optional<Result<core::Connection>>> result =
@@ -317,11 +329,8 @@ TEST_F(AccountServiceTest, AnotherProcessHoldingTheLeaseIsWaitedForAndItsResultU
       StartWaiting(service, std::chrono::milliseconds(60));  // the caller is polling the row
   EXPECT_FALSE(waiter.Done());
   // The other process commits its refresh and lets go.
-  core::Connection theirs = before;
-  theirs.access_token = Secret("their-access");
-  theirs.refresh_token = Secret("their-refresh");
-  theirs.expires_at = clock.Now() + std::chrono::hours(24);
-  ASSERT_TRUE(RunCo(ioc, stores.Replace(theirs, before.version, {})));
+  ASSERT_NO_FATAL_FAILURE(
+      CommitTheirs(before, "their-access", "their-refresh", clock.Now() + std::chrono::hours(24)));
   ASSERT_TRUE(RunCo(ioc, stores.Release(before.Key(), "other-process")));
   const auto result = Finish(waiter);
   ASSERT_TRUE(result) << result.error().message();
@@ -338,11 +347,11 @@ TEST_F(AccountServiceTest, AWaiterTakesAValidTokenAnotherProcessCommittedEvenIns
   HoldLease(before.Key(), "other-process");
   const Waiter waiter = StartWaiting(service, std::chrono::milliseconds(60));
   ASSERT_FALSE(waiter.Done());
-  core::Connection theirs = before;
-  theirs.access_token = Secret("their-short-access");
-  theirs.refresh_token = Secret("their-short-refresh");
-  theirs.expires_at = clock.Now() + std::chrono::seconds(30);  // inside any margin, yet valid
-  ASSERT_TRUE(RunCo(ioc, stores.Replace(theirs, before.version, {})));
+  ASSERT_NO_FATAL_FAILURE(
+      CommitTheirs(before,
+                   "their-short-access",
+                   "their-short-refresh",
+                   clock.Now() + std::chrono::seconds(30)));  // inside any margin, yet valid
   // The other process keeps its lease a while longer (it is writing its history, say): the waiter
   // must not need it.
   const auto result = Finish(waiter);
@@ -359,11 +368,8 @@ TEST_F(AccountServiceTest, AWaiterRefreshesATokenAnotherProcessCommittedAlreadyE
   HoldLease(before.Key(), "other-process");
   const Waiter waiter = StartWaiting(service, std::chrono::milliseconds(60));
   ASSERT_FALSE(waiter.Done());
-  core::Connection theirs = before;
-  theirs.access_token = Secret("their-dead-access");
-  theirs.refresh_token = Secret("their-live-refresh");
-  theirs.expires_at = clock.Now() - std::chrono::seconds(1);
-  ASSERT_TRUE(RunCo(ioc, stores.Replace(theirs, before.version, {})));
+  ASSERT_NO_FATAL_FAILURE(CommitTheirs(
+      before, "their-dead-access", "their-live-refresh", clock.Now() - std::chrono::seconds(1)));
   ASSERT_TRUE(RunCo(ioc, stores.Release(before.Key(), "other-process")));
   const auto result = Finish(waiter);
   ASSERT_TRUE(result) << result.error().message();
