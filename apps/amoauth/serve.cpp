@@ -4,11 +4,13 @@
 #include <chrono>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -53,9 +55,11 @@ struct Shutdown {
 /// part: the parts stay unaware of the shutdown, and a few milliseconds more on exit cost nothing.
 constexpr std::chrono::milliseconds kDrainPoll{10};
 
-/// Runs `ioc` on `threads` threads (this one included) until SIGINT/SIGTERM and the drain that
-/// follows (`shutdown`); a second signal during the drain stops at once.
-void RunUntilSignal(boost::asio::io_context& ioc, int threads, const Shutdown& shutdown) {
+/// Runs `ioc` on this thread and each of `others` on a thread of its own until SIGINT/SIGTERM and
+/// the drain that follows (`shutdown`); a second signal during the drain stops at once.
+void RunUntilSignal(boost::asio::io_context& ioc,
+                    const std::vector<std::unique_ptr<boost::asio::io_context>>& others,
+                    const Shutdown& shutdown) {
   using Clock = std::chrono::steady_clock;
   // The signal handler and the drain's timer take turns on one strand.
   auto strand = boost::asio::make_strand(ioc);
@@ -75,6 +79,9 @@ void RunUntilSignal(boost::asio::io_context& ioc, int threads, const Shutdown& s
     poll.cancel();
     shutdown.stop();
     ioc.stop();
+    for (const auto& other : others) {
+      other->stop();
+    }
   };
   std::function<void()> check = [&] {
     const Pending now = shutdown.pending();
@@ -139,8 +146,12 @@ void RunUntilSignal(boost::asio::io_context& ioc, int threads, const Shutdown& s
       };
   signals.async_wait(on_signal);
   std::vector<std::thread> pool;
-  for (int i = 1; i < threads; ++i) {
-    pool.emplace_back([&ioc] { ioc.run(); });
+  for (const auto& other : others) {
+    pool.emplace_back([&context = *other] {
+      // Kept running while it has no connection; finish() stops it.
+      auto work = boost::asio::make_work_guard(context);
+      context.run();
+    });
   }
   ioc.run();
   for (auto& t : pool) {
@@ -184,10 +195,20 @@ int RunServe(const ServeOptions& options) {
     }
   }
 
-  boost::asio::io_context ioc(config.threads);
+  // An io_context per thread, each run by that thread alone: a connection stays on one thread,
+  // without a strand's locking or the hand-overs between threads of a shared context (this
+  // halved the CPU a request costs, docs/benchmarks.md). The first also runs everything else.
+  boost::asio::io_context ioc(1);
+  std::vector<std::unique_ptr<boost::asio::io_context>> others;
+  std::vector<boost::asio::io_context*> connection_contexts{&ioc};
+  for (int i = 1; i < config.threads; ++i) {
+    others.push_back(std::make_unique<boost::asio::io_context>(1));
+    connection_contexts.push_back(others.back().get());
+  }
   http_server::Router router;
   http_server::HttpServer server(
       ioc.get_executor(),
+      connection_contexts,
       {.body_limit = config.http_body_limit,
        .header_limit = config.http_header_limit,
        .max_header_fields = config.http_max_header_fields,
@@ -214,7 +235,8 @@ int RunServe(const ServeOptions& options) {
   if (sandbox_mode) {
     const std::string state_dir = (std::filesystem::path(config.DataDir()) / "sandbox").string();
     std::filesystem::create_directories(state_dir);
-    auto started = sandbox::Sandbox::Start(ioc.get_executor(), {.state_dir = state_dir});
+    auto started = sandbox::Sandbox::Start(
+        ioc.get_executor(), {.state_dir = state_dir, .connection_contexts = connection_contexts});
     if (!started) {
       ReportFatal(config.log_format, "cannot start the sandbox: " + started.error().message());
       return 1;
@@ -374,7 +396,7 @@ int RunServe(const ServeOptions& options) {
       sandbox->Stop();  // last: a draining refresh may be talking to it
     }
   };
-  RunUntilSignal(ioc, config.threads, shutdown);
+  RunUntilSignal(ioc, others, shutdown);
   return 0;
 }
 
@@ -516,7 +538,7 @@ int RunSandbox(const SandboxOptions& options) {
   }
   Shutdown shutdown;
   shutdown.stop = [&] { sb.Stop(); };
-  RunUntilSignal(ioc, 1, shutdown);
+  RunUntilSignal(ioc, {}, shutdown);
   return 0;
 }
 

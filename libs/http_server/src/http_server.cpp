@@ -166,9 +166,10 @@ class Connection final {
     Tcp().close();
   }
 
-  /// From now until DisarmDeadline(), reads on this connection are cancelled at `deadline`
-  /// (they fail with operation_aborted, and DisarmDeadline() then says so). Beast's own
-  /// tcp_stream timeout is not used for reads: it closes the socket, leaving no way to answer 408.
+  /// From now until DisarmDeadline(), I/O on this connection (a read, or the answer's write) is
+  /// cancelled at `deadline` (it fails with operation_aborted, and DisarmDeadline() then says
+  /// so). Beast's own tcp_stream timeout is not used for reads: it closes the socket, leaving no
+  /// way to answer 408; nor for the answer's write: it starts and cancels a timer per write.
   ///
   /// Arming and disarming only set fields: the timer is started when none waits, for the armed
   /// deadline or `min_wait` from now if that is sooner, and when it fires before the deadline
@@ -301,6 +302,33 @@ http::response<http::string_body> ToBeast(net::HttpResponse response,
   return res;
 }
 
+/// The status line and fields of `res` and the blank line after them, byte for byte as Beast's
+/// serializer writes them.
+std::string SerializeHead(const http::response<http::string_body>& res) {
+  std::string head;
+  head.reserve(256);
+  head += "HTTP/";
+  head += static_cast<char>('0' + res.version() / 10 % 10);
+  head += '.';
+  head += static_cast<char>('0' + res.version() % 10);
+  head += ' ';
+  const unsigned status = res.result_int();
+  head += static_cast<char>('0' + status / 100 % 10);
+  head += static_cast<char>('0' + status / 10 % 10);
+  head += static_cast<char>('0' + status % 10);
+  head += ' ';
+  head += res.reason();
+  head += "\r\n";
+  for (const auto& field : res) {
+    head += field.name_string();
+    head += ": ";
+    head += field.value();
+    head += "\r\n";
+  }
+  head += "\r\n";
+  return head;
+}
+
 /// A test server's slow body (net::HttpResponse::trickle_bytes): the head at once, then the body
 /// `piece` bytes at a time, `interval` apart, each write within `io_timeout`.
 template <class Stream>
@@ -354,9 +382,13 @@ net::HttpRequest FromBeast(http::request<http::string_body>&& req,
 }  // namespace
 
 struct HttpServer::Impl {
-  Impl(asio::any_io_executor executor_in, ServerOptions options_in, Handler handler_in)
+  Impl(asio::any_io_executor executor_in,
+       std::vector<asio::io_context*> contexts_in,
+       ServerOptions options_in,
+       Handler handler_in)
       : executor(std::move(executor_in)),
         acceptor_executor(asio::make_strand(executor)),
+        connection_contexts(std::move(contexts_in)),
         options(std::move(options_in)),
         handler(std::move(handler_in)),
         log(GetLogger(options.log_name)),
@@ -366,6 +398,9 @@ struct HttpServer::Impl {
   // Immutable after Listen().
   asio::any_io_executor executor;
   asio::any_io_executor acceptor_executor;  ///< a strand: the acceptor lives here
+  /// Single-threaded io_contexts the connections are spread over; empty: strands of `executor`.
+  std::vector<asio::io_context*> connection_contexts;
+  std::size_t next_context = 0;  ///< acceptor strand only
   ServerOptions options;
   Handler handler;
   std::shared_ptr<spdlog::logger> log;
@@ -394,6 +429,8 @@ struct HttpServer::Impl {
   std::unordered_map<std::string, std::size_t> per_address;  // guarded by mutex
 
   Result<void> SetUpTls();
+  /// Where the next connection runs, logging with `log_slot`'s id. Acceptor strand only.
+  asio::any_io_executor ConnectionExecutor(std::shared_ptr<net::LogSlot> log_slot);
   std::string NextRequestId();
   void StopNow();
   void DrainNow();
@@ -581,10 +618,22 @@ void HttpServer::Impl::Refuse(tcp::socket& socket) {
   socket.close(ignored);
 }
 
+asio::any_io_executor HttpServer::Impl::ConnectionExecutor(std::shared_ptr<net::LogSlot> log_slot) {
+  if (connection_contexts.empty()) {
+    return MakeConnectionStrand(executor, std::move(log_slot));
+  }
+  // One thread runs the context: it is the connection's strand already. Without a strand
+  // around it the executor, slot included, also fits any_io_executor's in-place storage, so
+  // Asio's copies of it per operation allocate nothing.
+  asio::io_context& context = *connection_contexts[next_context];
+  next_context = (next_context + 1) % connection_contexts.size();
+  return net::WithLogSlot(context.get_executor(), std::move(log_slot));
+}
+
 asio::awaitable<void> HttpServer::Impl::AcceptLoop(std::shared_ptr<Impl> self) {
   for (;;) {
     auto log_slot = std::make_shared<net::LogSlot>();
-    const asio::any_io_executor strand = MakeConnectionStrand(self->executor, log_slot);
+    const asio::any_io_executor strand = self->ConnectionExecutor(log_slot);
     auto [ec, socket] = co_await self->acceptor.async_accept(strand, kUseTuple);
     if (ec) {
       if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) {
@@ -837,10 +886,19 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     if (trickle_bytes > 0) {
       write_ec = co_await WriteTrickled(
           stream, tcp, res, trickle_bytes, trickle_interval, options.io_timeout);
-    } else {
+    } else if (res.chunked()) {
       tcp.expires_after(options.io_timeout);
       auto [ec_written, written] = co_await http::async_write(stream, res, kUseTuple);
       write_ec = ec_written;
+    } else {
+      // The head as Beast's serializer writes it, and the body, in one gathering write: Beast's
+      // serializer walked its buffer sequences (buffers_cat_view, buffers_prefix) for a fifth of
+      // a /token request's instructions.
+      const std::string head = SerializeHead(res);
+      const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(res.body())};
+      connection.ArmDeadline(Clock::now() + options.io_timeout);
+      auto [ec_written, written] = co_await asio::async_write(stream, parts, kUseTuple);
+      write_ec = connection.DisarmDeadline() ? make_error_code(beast::error::timeout) : ec_written;
     }
     const auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - started);
@@ -929,7 +987,19 @@ asio::awaitable<net::HttpResponse> HttpServer::Impl::Handle(net::HttpRequest req
 HttpServer::HttpServer(boost::asio::any_io_executor executor,
                        ServerOptions options,
                        Handler handler)
-    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options), std::move(handler))) {}
+    : impl_(std::make_shared<Impl>(std::move(executor),
+                                   std::vector<asio::io_context*>{},
+                                   std::move(options),
+                                   std::move(handler))) {}
+
+HttpServer::HttpServer(boost::asio::any_io_executor executor,
+                       std::vector<boost::asio::io_context*> connection_contexts,
+                       ServerOptions options,
+                       Handler handler)
+    : impl_(std::make_shared<Impl>(std::move(executor),
+                                   std::move(connection_contexts),
+                                   std::move(options),
+                                   std::move(handler))) {}
 
 HttpServer::~HttpServer() {
   Stop();

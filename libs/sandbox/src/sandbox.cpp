@@ -204,7 +204,10 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(asio::any_io_executor executor, 
   http_server::ServerOptions browser_options;
   browser_options.log_name = "sandbox";
   impl->browser_server = std::make_unique<http_server::HttpServer>(
-      executor, browser_options, [ctx = impl->ctx, hooks = impl->hooks](net::HttpRequest req) {
+      executor,
+      options.connection_contexts,
+      browser_options,
+      [ctx = impl->ctx, hooks = impl->hooks](net::HttpRequest req) {
         return ServeBrowserCo(ctx, hooks, std::move(req));
       });
   const auto http_port = impl->browser_server->Listen(options.host, options.http_port);
@@ -218,7 +221,7 @@ Result<std::unique_ptr<Sandbox>> Sandbox::Start(asio::any_io_executor executor, 
   amo_options.tls_certificate_chain_pem = issued->certificate_chain_pem;
   amo_options.tls_private_key_pem = issued->private_key_pem;
   impl->amo_server = std::make_unique<http_server::HttpServer>(
-      executor, amo_options, [ctx = impl->ctx](net::HttpRequest req) {
+      executor, options.connection_contexts, amo_options, [ctx = impl->ctx](net::HttpRequest req) {
         return ServeAmoCo(ctx, std::move(req));
       });
   const auto tls_port = impl->amo_server->Listen(options.host, options.tls_port);

@@ -2,15 +2,18 @@
 
 #include "amoauth/http_server/http_server.hpp"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <future>
 #include <random>
+#include <sstream>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -18,22 +21,33 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_future.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 #include <openssl/x509_vfy.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 
 #include "amoauth/http_client/http_client.hpp"
 #include "amoauth/http_server/router.hpp"
 #include "amoauth/net/certificate_authority.hpp"
+#include "context_threads.hpp"
 #include "run_co.hpp"
 
 namespace amoauth {
 namespace {
 
 namespace asio = boost::asio;
+namespace beast = boost::beast;
 using asio::ip::tcp;
 using http_client::ClientOptions;
 using http_client::ClientRequest;
@@ -202,6 +216,65 @@ TEST_F(HttpServerTest, HeadGetsHeadersOnly) {
   EXPECT_EQ(response->status, 200);
   EXPECT_TRUE(response->body.empty());
   EXPECT_EQ(response->headers.Get("Content-Length"), "5");  // "HEAD "
+}
+
+/// Sends `request` on a raw socket and reads until the server closes the connection.
+std::string RawExchange(std::uint16_t port, const std::string& request) {
+  asio::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  asio::write(socket, asio::buffer(request));
+  std::string got;
+  boost::system::error_code ec;
+  asio::read(socket, asio::dynamic_buffer(got), ec);  // until EOF
+  return got;
+}
+
+/// The server writes each answer's head itself (not through Beast's serializer): the bytes must
+/// be Beast's, for HTTP/1.0 and 1.1, keep-alive or not, HEAD and errors.
+TEST_F(HttpServerTest, AnswersAreTheBytesBeastWouldWrite) {
+  const auto port = StartServer();
+  std::thread runner([this] { ioc_.run(); });
+  const std::string requests[] = {
+      "GET /hello/x HTTP/1.0\r\nX-Request-Id: fixed-1\r\n\r\n",
+      "GET /hello/x HTTP/1.0\r\nX-Request-Id: fixed-2\r\nConnection: keep-alive\r\n\r\n"
+      "GET /hello/y HTTP/1.0\r\nX-Request-Id: fixed-3\r\n\r\n",
+      "GET /hello/x HTTP/1.1\r\nHost: a\r\nX-Request-Id: fixed-4\r\n\r\n"
+      "GET /hello/z HTTP/1.1\r\nHost: a\r\nX-Request-Id: fixed-5\r\nConnection: close\r\n\r\n",
+      "HEAD /echo HTTP/1.1\r\nHost: a\r\nX-Request-Id: fixed-6\r\nConnection: close\r\n\r\n",
+      "GET /nothing HTTP/1.1\r\nHost: a\r\nX-Request-Id: fixed-7\r\nConnection: close\r\n\r\n",
+  };
+  for (const std::string& request : requests) {
+    const std::string got = RawExchange(port, request);
+    // Parse the answers back and have Beast serialise each again: the same bytes.
+    std::string expected;
+    std::string_view rest = got;
+    int answers = 0;
+    while (!rest.empty()) {
+      boost::beast::http::response_parser<boost::beast::http::string_body> parser;
+      parser.skip(request.starts_with("HEAD"));
+      parser.eager(true);
+      boost::system::error_code ec;
+      const std::size_t used = parser.put(asio::buffer(rest.data(), rest.size()), ec);
+      ASSERT_FALSE(ec) << ec.message() << " in " << got;
+      ASSERT_TRUE(parser.is_done()) << got;
+      std::ostringstream again;
+      again << parser.get();
+      expected += again.str();
+      rest.remove_prefix(used);
+      ++answers;
+    }
+    EXPECT_EQ(
+        answers,
+        request.find("fixed-2") != std::string::npos || request.find("fixed-4") != std::string::npos
+            ? 2
+            : 1);
+    EXPECT_EQ(got, expected);
+    EXPECT_NE(got.find("X-Request-Id: fixed-"), std::string::npos) << got;
+  }
+  server_->Stop();
+  ioc_.stop();
+  runner.join();
 }
 
 TEST_F(HttpServerTest, AssignsUniqueRequestIds) {
@@ -641,6 +714,74 @@ TEST(HttpServerThreads, ServesConcurrentRequestsOnSeveralThreads) {
   ioc.stop();
   for (auto& thread : threads) {
     thread.join();
+  }
+}
+
+/// This thread, as text a handler can answer with.
+std::string ThreadTag() {
+  std::ostringstream out;
+  out << std::this_thread::get_id();
+  return out.str();
+}
+
+asio::awaitable<HttpResponse> WhichThread(HttpRequest /*request*/) {
+  co_return HttpResponse::Text(200, ThreadTag());
+}
+
+/// The tag of the one thread running `context`.
+std::string TagOf(asio::io_context& context) {
+  std::promise<std::string> tag;
+  asio::post(context, [&tag] { tag.set_value(ThreadTag()); });
+  return tag.get_future().get();
+}
+
+// As `serve` runs it: an io_context per thread, the connections spread over them in turn and
+// served there without a strand; Stop() reaches connections on every context (run under TSan).
+TEST(HttpServerThreads, SpreadsConnectionsOverItsContextsInTurnAndStopsThemAll) {
+  asio::io_context main_context(1);
+  asio::io_context first(1);
+  asio::io_context second(1);
+  Router router;
+  router.Add("GET", "/thread", WhichThread);
+  HttpServer server(main_context.get_executor(), {&first, &second}, {}, router.AsHandler());
+  auto port = server.Listen("127.0.0.1", 0);
+  ASSERT_TRUE(port);
+  server.Start();
+  const testing::ContextThreads running({&main_context, &first, &second});
+  const std::string first_tag = TagOf(first);
+  const std::string second_tag = TagOf(second);
+  ASSERT_NE(first_tag, second_tag);
+
+  std::vector<std::string> served_on;
+  for (int i = 0; i < 4; ++i) {
+    const std::string answer =
+        RawExchange(*port, "GET /thread HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    ASSERT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0U) << answer;
+    served_on.push_back(answer.substr(answer.find("\r\n\r\n") + 4));
+  }
+  EXPECT_EQ(served_on, (std::vector<std::string>{first_tag, second_tag, first_tag, second_tag}));
+
+  // Two idle keep-alive connections, one on each context: Stop() closes both.
+  asio::io_context client_context;
+  std::vector<tcp::socket> idle;
+  for (int i = 0; i < 2; ++i) {
+    tcp::socket& socket = idle.emplace_back(client_context);
+    socket.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), *port));
+    asio::write(socket, asio::buffer(std::string_view("GET /thread HTTP/1.1\r\nHost: x\r\n\r\n")));
+    beast::flat_buffer buffer;
+    beast::http::response<beast::http::string_body> response;
+    beast::http::read(socket, buffer, response);
+    ASSERT_EQ(response.result_int(), 200U);
+    ASSERT_TRUE(response.keep_alive());
+    const timeval wait{.tv_sec = 20, .tv_usec = 0};  // a read that never ends fails the test
+    ASSERT_EQ(::setsockopt(socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &wait, sizeof wait), 0);
+  }
+  server.Stop();
+  for (tcp::socket& socket : idle) {
+    std::array<char, 64> scratch{};
+    boost::system::error_code ec;
+    socket.read_some(asio::buffer(scratch), ec);
+    EXPECT_TRUE(ec == asio::error::eof || ec == asio::error::connection_reset) << ec.message();
   }
 }
 

@@ -7,12 +7,17 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include "amoauth/core/result.hpp"
 #include "amoauth/net/http_message.hpp"
+
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
 
 namespace amoauth::http_server {
 
@@ -56,6 +61,14 @@ struct ServerOptions {
 class HttpServer {
  public:
   HttpServer(boost::asio::any_io_executor executor, ServerOptions options, Handler handler);
+  /// Connections are spread over `connection_contexts` in turn, one io_context per connection,
+  /// and run there without a strand; the acceptor stays on `executor`.
+  /// REQUIRES: each of `connection_contexts` is run by exactly one thread, and outlives the
+  /// server's connections.
+  HttpServer(boost::asio::any_io_executor executor,
+             std::vector<boost::asio::io_context*> connection_contexts,
+             ServerOptions options,
+             Handler handler);
   ~HttpServer();
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;

@@ -10,6 +10,10 @@
 
 #include "amoauth/core/result.hpp"
 
+namespace boost::asio {
+class io_context;
+}  // namespace boost::asio
+
 /// A simulated amoCRM/Kommo (protocol §10.2), for offline development and for our own tests.
 /// It is a separate implementation: it must not use amoauth::core's parsing or serialization,
 /// so that a misreading of the protocol on our side is not mirrored here.
@@ -66,6 +70,9 @@ struct Options {
   std::uint16_t tls_port = 0;
   /// Where the sandbox writes its CA certificate (sandbox-ca.pem, see CaFile()). Must exist.
   std::string state_dir;
+  /// Single-threaded io_contexts to spread the sandbox's connections over, as `serve` does with
+  /// its own (http_server::HttpServer); empty: strands of Start()'s executor.
+  std::vector<boost::asio::io_context*> connection_contexts;
   /// Empty: one account "example" (id 30000001) on amoCRM and one "example" on Kommo.
   std::vector<Account> accounts;
   std::vector<Integration> integrations;
