@@ -7,7 +7,9 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -138,6 +140,40 @@ TEST_F(SqliteStoreTest, TheCommitCountMovesOnEveryCommitByAnyConnectionAndOnlyTh
   RawDb raw(DbPath());  // any writer, any table
   raw.Exec("CREATE TABLE scratch (x INTEGER); INSERT INTO scratch VALUES (1)");
   EXPECT_NE(counter.CommitCount(), after_other);
+}
+
+// The I/O threads read the count on connections of their own (one shared connection was a lock
+// they queued on): a count read on any thread after a commit must still differ from every count
+// read before it, on any thread, and counts must agree again once nothing commits.
+TEST_F(SqliteStoreTest, TheCommitCountReadOnManyThreadsMovesOnACommitAndAgreesWithoutOne) {
+  auto store = OpenStore();
+  auto other = OpenStore();
+  auto& counter = CounterOf(*store);
+  // Each read on a thread of its own: a new thread starts at the next probe.
+  const auto read_on_new_threads = [&counter](std::size_t n) {
+    std::vector<std::optional<std::uint64_t>> counts(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      std::thread([&counter, &counts, i] { counts[i] = counter.CommitCount(); }).join();
+    }
+    return counts;
+  };
+  const auto before = read_on_new_threads(8);
+  Unwrap(Run(other->Upsert(MakeConnection(14, "theirs"), {})));
+  const auto after = read_on_new_threads(8);
+  for (const auto& a : after) {
+    ASSERT_TRUE(a);
+    for (const auto& b : before) {
+      ASSERT_TRUE(b);
+      EXPECT_NE(*a, *b);
+    }
+  }
+  // Every probe has looked since the commit: from now on all threads read one count.
+  const auto settled = read_on_new_threads(8);
+  ASSERT_TRUE(settled.front());
+  for (const auto& s : settled) {
+    EXPECT_EQ(s, settled.front());
+  }
+  EXPECT_EQ(counter.CommitCount(), settled.front());
 }
 
 TEST_F(SqliteStoreTest, ACachedInstanceServesAnotherProcesssCommitAtOnce) {
