@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <charconv>
+#include <compare>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -252,15 +254,44 @@ bool IsIdempotent(http::verb verb) {
   }
 }
 
-/// Kept-alive connections per (scheme, host, port), newest first out. A connection idles at most
-/// kIdleLimit: servers close idle ones (nginx after 75 s, ours after 30 s) and a reused dead one
-/// costs a retry.
+/// The io_context `executor` runs on, when it is one of the kinds our servers and jobs run on
+/// (an io_context's executor or a strand over one, either with a log slot); else nullptr.
+asio::io_context* IoContextOf(const asio::any_io_executor& executor) {
+  using IoExecutor = asio::io_context::executor_type;
+  using Strand = asio::strand<IoExecutor>;
+  if (const auto* e = executor.target<net::LogContextExecutor<IoExecutor>>()) {
+    return &e->InnerExecutor().context();
+  }
+  if (const auto* e = executor.target<IoExecutor>()) {
+    return &e->context();
+  }
+  if (const auto* e = executor.target<net::LogContextExecutor<Strand>>()) {
+    return &e->InnerExecutor().get_inner_executor().context();
+  }
+  if (const auto* e = executor.target<Strand>()) {
+    return &e->get_inner_executor().context();
+  }
+  return nullptr;
+}
+
+/// Where a kept-alive connection may be reused: its origin, and the io_context it was opened on
+/// (nullptr: the client's own executor), so that a call never continues on another thread's
+/// connection.
+struct PoolKey {
+  std::string origin;  ///< scheme://host:port
+  const void* context = nullptr;
+  friend auto operator<=>(const PoolKey&, const PoolKey&) = default;
+};
+
+/// Kept-alive connections per (scheme, host, port) and io_context, newest first out. A connection
+/// idles at most kIdleLimit: servers close idle ones (nginx after 75 s, ours after 30 s) and a
+/// reused dead one costs a retry.
 class ConnectionPool {
  public:
   static constexpr auto kIdleLimit = std::chrono::seconds(20);
   static constexpr std::size_t kPerKey = 64;
 
-  std::unique_ptr<Connection> Take(const std::string& key) {
+  std::unique_ptr<Connection> Take(const PoolKey& key) {
     std::lock_guard lock(mutex_);
     auto it = idle_.find(key);
     if (it == idle_.end()) {
@@ -278,7 +309,7 @@ class ConnectionPool {
     return nullptr;
   }
 
-  void Put(const std::string& key, std::unique_ptr<Connection> connection) {
+  void Put(const PoolKey& key, std::unique_ptr<Connection> connection) {
     std::lock_guard lock(mutex_);
     auto& list = idle_[key];
     if (list.size() >= kPerKey) {
@@ -293,7 +324,7 @@ class ConnectionPool {
     Clock::time_point since;
   };
   std::mutex mutex_;
-  std::map<std::string, std::vector<Idle>> idle_;
+  std::map<PoolKey, std::vector<Idle>> idle_;
 };
 
 }  // namespace
@@ -313,7 +344,9 @@ struct HttpClient::Impl {
   std::shared_ptr<spdlog::logger> log;
   ConnectionPool pool;
 
-  asio::awaitable<Result<net::HttpResponse>> Perform(ClientRequest request);
+  /// `context`: the io_context the call runs on when it is the caller's, else nullptr.
+  asio::awaitable<Result<net::HttpResponse>> Perform(ClientRequest request,
+                                                     const asio::io_context* context);
   asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Target& target,
                                                                Clock::time_point deadline);
   asio::awaitable<Result<Exchanged>> Exchange(Connection& connection,
@@ -321,7 +354,8 @@ struct HttpClient::Impl {
                                               Clock::time_point deadline);
 };
 
-asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(ClientRequest request) {
+asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(
+    ClientRequest request, const asio::io_context* context) {
   const auto started = Clock::now();
   const auto deadline = started + options.timeout;
 
@@ -360,8 +394,9 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(ClientReque
   req.body() = std::move(request.body);
   req.prepare_payload();
 
-  const std::string pool_key =
-      (target->https ? "https://" : "http://") + target->host + ":" + target->port;
+  const PoolKey pool_key{
+      .origin = (target->https ? "https://" : "http://") + target->host + ":" + target->port,
+      .context = context};
   Result<Exchanged> exchanged = Fail(Errc::kInvalidArgument);
   for (int attempt = 0; attempt < 2; ++attempt) {
     std::unique_ptr<Connection> connection = reuse && attempt == 0 ? pool.Take(pool_key) : nullptr;
@@ -559,11 +594,17 @@ HttpClient::~HttpClient() = default;
 
 asio::awaitable<Result<net::HttpResponse>> HttpClient::Send(ClientRequest request) {
   // Each request runs on a strand of its own, so a resolver handler and the timer racing it
-  // never run at once, whatever executor the caller is on. Over the io_context's own executor
-  // when that is what the client was given: one type-erased executor per completion, not two.
+  // never run at once, whatever executor the caller is on. The strand is over the caller's
+  // io_context when the caller runs on one (serve runs one per thread, ADR 0007): the call, and
+  // the kept-alive connections it reuses, stay on the caller's thread instead of handing each
+  // completion to another. Else over the client's executor, unwrapped when it is an
+  // io_context's own: one type-erased executor per completion, not two.
   // The strand logs with the caller's log id (net::LogContextExecutor), if it has one.
+  asio::io_context* context = IoContextOf(co_await asio::this_coro::executor);
   asio::any_io_executor strand;
-  if (const auto* io = impl_->executor.target<asio::io_context::executor_type>()) {
+  if (context != nullptr) {
+    strand = asio::make_strand(context->get_executor());
+  } else if (const auto* io = impl_->executor.target<asio::io_context::executor_type>()) {
     strand = asio::make_strand(*io);
   } else {
     strand = asio::make_strand(impl_->executor);
@@ -572,7 +613,7 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Send(ClientRequest reques
     strand = net::WithLogId(strand, std::move(log_id));
   }
   co_return co_await asio::co_spawn(
-      std::move(strand), impl_->Perform(std::move(request)), asio::use_awaitable);
+      std::move(strand), impl_->Perform(std::move(request), context), asio::use_awaitable);
 }
 
 }  // namespace amoauth::http_client

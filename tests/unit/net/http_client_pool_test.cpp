@@ -1,6 +1,8 @@
 // The client's kept-alive connections: reused for idempotent requests, never for others, and a
 // connection the server has closed meanwhile costs a retry, not a failure.
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <string>
 
 #include <boost/asio/as_tuple.hpp>
@@ -9,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/use_future.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -16,6 +19,7 @@
 #include <gtest/gtest.h>
 
 #include "amoauth/http_client/http_client.hpp"
+#include "context_threads.hpp"
 #include "run_co.hpp"
 
 namespace amoauth::http_client {
@@ -125,6 +129,33 @@ TEST(HttpClientPool, AConnectionClosedByTheServerIsReplacedTransparently) {
   ASSERT_TRUE(r) << r.error().message();
   EXPECT_EQ(r->body, "connection 2");
   EXPECT_EQ(server.requests.load(), 2) << "the dead connection carried nothing";
+}
+
+// serve runs an io_context per thread (ADR 0007): a call runs on its caller's context and reuses
+// only connections opened there, so a caller never continues on another thread's connection.
+TEST(HttpClientPool, CallersOnDifferentContextsKeepConnectionsOfTheirOwn) {
+  asio::io_context server_context;
+  asio::io_context first(1);
+  asio::io_context second(1);
+  CountingServer server(server_context, /*close_after_answer=*/false);
+  auto client = HttpClient::Create(server_context.get_executor(), {}).value();
+  const testing::ContextThreads running({&server_context, &first, &second});
+  const auto get_from = [&](asio::io_context& caller) {
+    ClientRequest request;
+    request.url = server.Url("/x");
+    auto answer = asio::co_spawn(caller, client->Send(std::move(request)), asio::use_future);
+    if (answer.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+      return std::string("no answer in 20 s");
+    }
+    auto response = answer.get();
+    return response ? response->body : response.error().message();
+  };
+  EXPECT_EQ(get_from(first), "connection 1");
+  EXPECT_EQ(get_from(first), "connection 1");
+  EXPECT_EQ(get_from(second), "connection 2");
+  EXPECT_EQ(get_from(second), "connection 2");
+  EXPECT_EQ(get_from(first), "connection 1");
+  EXPECT_EQ(server.connections.load(), 2);
 }
 
 }  // namespace
