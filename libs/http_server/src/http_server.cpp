@@ -263,70 +263,92 @@ class InFlightMark final {
   std::atomic<std::size_t>& count_;
 };
 
-http::response<http::string_body> ToBeast(net::HttpResponse response,
-                                          const std::string& request_id,
-                                          unsigned version,
-                                          bool keep_alive,
-                                          spdlog::logger& log) {
-  http::response<http::string_body> res;
-  res.version(version);
+/// An answer as it goes on the wire.
+struct Answer {
+  std::string head;    ///< status line, fields, blank line
+  std::string body;    ///< empty for HEAD (the head keeps a GET's Content-Length)
+  bool close = false;  ///< the connection ends after it
+};
+
+/// `response` as the server sends it, with the fields the server owns: Server, X-Request-Id,
+/// X-Content-Type-Options unless the handler set it, Connection where the version needs it, and
+/// Content-Length. Handler fields the server owns are dropped; unsafe ones too, with an error
+/// logged. The bytes are those Beast's serializer writes for the message Beast builds from the
+/// same parts (insert each field, set the server's, keep_alive, prepare_payload), which the
+/// server sent before — except that a 204 or 304 has no Content-Length (RFC 9110 §8.6; Beast
+/// 1.81 writes "Content-Length: 0"). The head is written here, not by Beast's serializer: that
+/// was a fifth of a /token's instructions (ADR 0007). Test: AnswerHeadsAreTheBytesOfBeastsMessage.
+Answer MakeAnswer(net::HttpResponse response,
+                  std::string_view request_id,
+                  unsigned version,
+                  bool keep_alive,
+                  bool head_only,
+                  spdlog::logger& log) {
   // Informational statuses are the server's business, not a handler's.
   if (response.status < 200 || response.status > 999) {
     log.error("handler returned HTTP status {}; sending 500", response.status);
     response = net::HttpResponse::JsonError(
         500, "internal_error", fmt::format("internal error (request {})", request_id));
   }
-  if (response.status == 204 || response.status == 304) {
-    response.body.clear();  // these carry no body; Beast's prepare_payload() throws on one
+  const bool bodiless = response.status == 204 || response.status == 304;
+  if (bodiless) {
+    response.body.clear();
   }
-  res.result(static_cast<unsigned>(response.status));
-  for (const auto& field : response.headers.All()) {
-    if (IsServerOwnedField(field.name)) {
-      continue;
-    }
-    if (!IsSafeField(field.name, field.value)) {
-      log.error("dropped an invalid response header field");
-      continue;
-    }
-    res.insert(field.name, field.value);
-  }
-  res.set(http::field::server, "amoauth");
-  // No answer of ours is meant to be sniffed into another type (JSON read as HTML...).
-  if (res.find("X-Content-Type-Options") == res.end()) {
-    res.set("X-Content-Type-Options", "nosniff");
-  }
-  res.set("X-Request-Id", request_id);
-  res.body() = std::move(response.body);
-  res.keep_alive(keep_alive);
-  res.prepare_payload();
-  return res;
-}
-
-/// The status line and fields of `res` and the blank line after them, byte for byte as Beast's
-/// serializer writes them.
-std::string SerializeHead(const http::response<http::string_body>& res) {
-  std::string head;
+  const auto status = static_cast<unsigned>(response.status);
+  Answer answer;
+  std::string& head = answer.head;
   head.reserve(256);
   head += "HTTP/";
-  head += static_cast<char>('0' + res.version() / 10 % 10);
+  head += static_cast<char>('0' + version / 10 % 10);
   head += '.';
-  head += static_cast<char>('0' + res.version() % 10);
+  head += static_cast<char>('0' + version % 10);
   head += ' ';
-  const unsigned status = res.result_int();
   head += static_cast<char>('0' + status / 100 % 10);
   head += static_cast<char>('0' + status / 10 % 10);
   head += static_cast<char>('0' + status % 10);
   head += ' ';
-  head += res.reason();
+  const std::string_view reason = http::obsolete_reason(http::int_to_status(status));
+  head.append(reason.data(), reason.size());
   head += "\r\n";
-  for (const auto& field : res) {
-    head += field.name_string();
+  const auto field = [&head](std::string_view name, std::string_view value) {
+    head.append(name.data(), name.size());
     head += ": ";
-    head += field.value();
+    head.append(value.data(), value.size());
     head += "\r\n";
+  };
+  bool nosniff_set = false;
+  for (const auto& f : response.headers.All()) {
+    if (IsServerOwnedField(f.name)) {
+      continue;
+    }
+    if (!IsSafeField(f.name, f.value)) {
+      log.error("dropped an invalid response header field");
+      continue;
+    }
+    nosniff_set = nosniff_set || beast::iequals(f.name, "X-Content-Type-Options");
+    field(f.name, f.value);
+  }
+  field("Server", "amoauth");
+  // No answer of ours is meant to be sniffed into another type (JSON read as HTML...).
+  if (!nosniff_set) {
+    field("X-Content-Type-Options", "nosniff");
+  }
+  field("X-Request-Id", request_id);
+  // HTTP/1.1 keeps a connection open unless told; HTTP/1.0 closes it unless told.
+  if (version >= 11 && !keep_alive) {
+    field("Connection", "close");
+  } else if (version < 11 && keep_alive) {
+    field("Connection", "keep-alive");
+  }
+  if (!bodiless) {
+    field("Content-Length", std::to_string(response.body.size()));
   }
   head += "\r\n";
-  return head;
+  if (!head_only) {
+    answer.body = std::move(response.body);
+  }
+  answer.close = !keep_alive;
+  return answer;
 }
 
 /// A test server's slow body (net::HttpResponse::trickle_bytes): the head at once, then the body
@@ -334,17 +356,17 @@ std::string SerializeHead(const http::response<http::string_body>& res) {
 template <class Stream>
 asio::awaitable<error_code> WriteTrickled(Stream& stream,
                                           beast::tcp_stream& socket,
-                                          http::response<http::string_body>& res,
+                                          const Answer& answer,
                                           std::size_t piece,
                                           std::chrono::milliseconds interval,
                                           std::chrono::milliseconds io_timeout) {
-  http::response_serializer<http::string_body> serializer(res);
   socket.expires_after(io_timeout);
-  auto [head_ec, head_bytes] = co_await http::async_write_header(stream, serializer, kUseTuple);
+  auto [head_ec, head_bytes] =
+      co_await asio::async_write(stream, asio::buffer(answer.head), kUseTuple);
   if (head_ec) {
     co_return head_ec;
   }
-  const std::string& body = res.body();
+  const std::string& body = answer.body;
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (std::size_t at = 0; at < body.size(); at += piece) {
     if (at > 0) {
@@ -875,27 +897,21 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     const std::chrono::milliseconds trickle_interval = response.trickle_interval;
     // Draining: this answer is the connection's last.
     const bool draining_now = draining.load(std::memory_order_acquire);
-    http::response<http::string_body> res =
-        ToBeast(std::move(response), request_id, version, keep_alive && !draining_now, *log);
-    if (method == "HEAD") {
-      res.body().clear();  // keeps the Content-Length a GET would have had
-    }
-    const bool close = res.need_eof();
-
+    const Answer answer = MakeAnswer(std::move(response),
+                                     request_id,
+                                     version,
+                                     keep_alive && !draining_now,
+                                     method == "HEAD",
+                                     *log);
     error_code write_ec;
     if (trickle_bytes > 0) {
       write_ec = co_await WriteTrickled(
-          stream, tcp, res, trickle_bytes, trickle_interval, options.io_timeout);
-    } else if (res.chunked()) {
-      tcp.expires_after(options.io_timeout);
-      auto [ec_written, written] = co_await http::async_write(stream, res, kUseTuple);
-      write_ec = ec_written;
+          stream, tcp, answer, trickle_bytes, trickle_interval, options.io_timeout);
     } else {
-      // The head as Beast's serializer writes it, and the body, in one gathering write: Beast's
-      // serializer walked its buffer sequences (buffers_cat_view, buffers_prefix) for a fifth of
-      // a /token request's instructions.
-      const std::string head = SerializeHead(res);
-      const std::array<asio::const_buffer, 2> parts{asio::buffer(head), asio::buffer(res.body())};
+      // Head and body in one gathering write, under the connection's own deadline timer (Beast's
+      // tcp_stream would start and cancel a timer for each write).
+      const std::array<asio::const_buffer, 2> parts{asio::buffer(answer.head),
+                                                    asio::buffer(answer.body)};
       connection.ArmDeadline(Clock::now() + options.io_timeout);
       auto [ec_written, written] = co_await asio::async_write(stream, parts, kUseTuple);
       write_ec = connection.DisarmDeadline() ? make_error_code(beast::error::timeout) : ec_written;
@@ -914,7 +930,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(Stream& stream, Connection& connec
     if (write_ec) {
       co_return;
     }
-    if (close) {
+    if (answer.close) {
       co_await CloseGracefully(stream);
       co_return;
     }
@@ -928,10 +944,12 @@ asio::awaitable<void> HttpServer::Impl::Reject(Stream& stream,
                                                net::HttpResponse response) {
   net::SetLogId(connection.LogSlot(), request_id);
   log->info("{} rejected: {} {}", connection.RemoteAddress(), response.status, response.body);
-  http::response<http::string_body> res = ToBeast(std::move(response), request_id, 11, false, *log);
+  const Answer answer = MakeAnswer(std::move(response), request_id, 11, false, false, *log);
   beast::tcp_stream& tcp = connection.Tcp();
   tcp.expires_after(options.io_timeout);
-  auto [ec, written] = co_await http::async_write(stream, res, kUseTuple);
+  const std::array<asio::const_buffer, 2> parts{asio::buffer(answer.head),
+                                                asio::buffer(answer.body)};
+  auto [ec, written] = co_await asio::async_write(stream, parts, kUseTuple);
   if (!ec) {
     co_await Linger(tcp);
   }

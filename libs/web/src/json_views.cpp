@@ -72,7 +72,8 @@ std::string Accounts(const std::vector<core::Connection>& all) {
 std::string Token(const core::Connection& c, core::TimePoint now) {
   // The API's hottest answer (6 % of a /token request's CPU as a json::object: a table allocated
   // and the access token copied into it, then serialised). Written field by field instead, each
-  // string still escaped by Boost.JSON: the same bytes as serialize(object{...}) in this order.
+  // string still escaped by Boost.JSON: the same bytes as serialize(object{...}) in this order
+  // (JsonViews.TokenIsWhatBoostJsonWrites).
   const std::int64_t left = std::chrono::duration_cast<core::Seconds>(c.expires_at - now).count();
   const std::string_view access = c.access_token.Reveal();
   std::string out;
