@@ -201,8 +201,27 @@ calc() { awk "BEGIN { printf \"%.2f\", $1 }"; }
 ms() { calc "($1) / 1000"; }  # microseconds to milliseconds
 delta_ms() { awk "BEGIN { printf \"%+.2f\", ($1) / 1000 }"; }  # signed: -0.50, +3.20
 
+# cpu_ticks PID...: the user and the system CPU time, in clock ticks, of every thread of these
+# processes so far (/proc/PID/task/TID/stat fields 14 and 15), as "USER SYSTEM".
+cpu_ticks() {
+  local user=0 system=0 pid stat
+  local -a f
+  for pid in "$@"; do
+    for stat in /proc/"$pid"/task/*/stat; do
+      # The command name (field 2) may hold spaces: count fields after its closing parenthesis.
+      read -r -a f < <(sed 's/.*) //' "$stat" 2>/dev/null) || continue
+      [ "${#f[@]}" -gt 12 ] || continue
+      user=$((user + f[11]))
+      system=$((system + f[12]))
+    done
+  done
+  echo "$user $system"
+}
+
 # run_wrk NAME URL [AUTHORIZATION [HOST]]: a 1 s warm-up, then the measured run into $tmp/NAME.txt.
 # `c=1 run_wrk …` runs with one connection (and one wrk thread) instead of $connections.
+# `cpu_of="PID..." run_wrk …` also writes the CPU time those processes spent per request during the
+# measured run, in microseconds, into $tmp/NAME.cpu as "USER SYSTEM".
 run_wrk() {
   local name=$1 url=$2
   local conns="${c:-$connections}" threads="$wrk_threads"
@@ -210,8 +229,13 @@ run_wrk() {
   export BENCH_AUTHORIZATION="${3:-}" BENCH_HOST="${4:-}"
   log "wrk $name (-c $conns): $url"
   wrk -t "$threads" -c "$conns" -d 1s -s "$lua" "$url" >/dev/null
+  local before after
+  # shellcheck disable=SC2086 # a list of pids
+  [ -n "${cpu_of:-}" ] && before="$(cpu_ticks $cpu_of)"
   wrk -t "$threads" -c "$conns" -d "$duration" --latency -s "$lua" "$url" \
     >"$tmp/$name.txt" 2>&1 || die "wrk $name: $(cat "$tmp/$name.txt")"
+  # shellcheck disable=SC2086
+  [ -n "${cpu_of:-}" ] && after="$(cpu_ticks $cpu_of)"
   unset BENCH_AUTHORIZATION BENCH_HOST
   local requests non2xx errors
   requests=$(field "$tmp/$name.txt" requests)
@@ -224,6 +248,15 @@ run_wrk() {
   fi
   if [ $((errors * 100)) -gt "$requests" ]; then
     die "wrk $name: $errors socket errors or timeouts in $requests requests"
+  fi
+  if [ -n "${cpu_of:-}" ]; then
+    local tick_us
+    tick_us="$(calc "1000000 / $(getconf CLK_TCK)")"
+    local bu bs au as
+    read -r bu bs <<<"$before"
+    read -r au as <<<"$after"
+    awk "BEGIN { printf \"%.1f %.1f\\n\", ($au - $bu) * $tick_us / $requests, ($as - $bs) * $tick_us / $requests }" \
+      >"$tmp/$name.cpu"
   fi
 }
 
@@ -417,8 +450,10 @@ for check in "$url$proxy_path|Bearer $api_key|" \
   [ "$code" = 200 ] || die "GET $u: HTTP $code $(head -c 300 "$tmp/check.json")"
 done
 
-run_wrk token_amoauth "$url$token_path" "Bearer $api_key"
-run_wrk token_nginx "http://127.0.0.1:$static_port/token.json"
+# The CPU time each server spends per request: unlike the ratio, it hardly moves with what else
+# the machine runs. nginx's is its workers'.
+cpu_of="$amoauth_pid" run_wrk token_amoauth "$url$token_path" "Bearer $api_key"
+cpu_of="$(pgrep -P "$nginx_pid" | tr '\n' ' ')" run_wrk token_nginx "http://127.0.0.1:$static_port/token.json"
 run_wrk proxy_direct "https://$sandbox_connect_to/api/v4/account" "Bearer $access_token" "$account_host"
 run_wrk proxy_nginx "http://127.0.0.1:$proxy_port/api/v4/account" "Bearer $access_token"
 run_wrk proxy_amoauth "$url$proxy_path" "Bearer $api_key"
@@ -639,6 +674,12 @@ RSS after the runs: instance without cache $pg_nocache_rss MiB; instances 1 / 2 
 "
 fi
 
+# cpu_text NAME: "USER + SYSTEM" from $tmp/NAME.cpu.
+cpu_text() {
+  local user system
+  read -r user system <"$tmp/$1.cpu" && echo "$user + $system"
+}
+
 # Which source the measured binaries were built from (the build dir may be another checkout's).
 source_dir="$(sed -n 's/^amoauth_SOURCE_DIR:STATIC=//p' "$build_dir/CMakeCache.txt" 2>/dev/null)"
 revision="$(git -C "${source_dir:-$root}" rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -671,6 +712,8 @@ $(row "2f. as 2c, 1 connection" proxy_nginx_1)
 | figure | value | target |
 |---|---:|---|
 | /token throughput, amoauth / nginx static | $token_ratio | $(verdict "$token_ratio" 0.7) |
+| CPU per /token request, user + system µs: amoauth | $(cpu_text token_amoauth) | — |
+| CPU per /token request, user + system µs: nginx static file | $(cpu_text token_nginx) | — |
 | proxy throughput, amoauth / nginx proxy | $proxy_ratio | $(verdict "$proxy_ratio" 0.8) |
 | proxy latency added over direct, 1 connection: amoauth p50 / p99 | $added1_p50 / $added1_p99 ms | — |
 | proxy latency added over direct, 1 connection: nginx p50 / p99 | $nginx_added1_p50 / $nginx_added1_p99 ms | — |

@@ -40,7 +40,7 @@ TEST(JsonViews, TokenIsWhatBoostJsonWrites) {
       "quote\" and back\\slash",
       std::string("control\x01\x1f\n\t", 13),
       "del\x7f",
-      "кириллица",             // valid UTF-8: Boost.JSON passes it through
+      "кириллица",                 // valid UTF-8: Boost.JSON passes it through
       std::string("\xff\xfe", 2),  // not UTF-8
   };
   for (const std::string& text : strings) {
