@@ -94,17 +94,6 @@ std::string_view StripBrackets(std::string_view host) {
   return host;
 }
 
-bool IsToken(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-  });
-}
-
-bool IsSafeValue(std::string_view value) {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
-}
-
 /// What the client needs from a URL.
 struct Target {
   bool https = false;
@@ -360,7 +349,7 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(
   const auto deadline = started + options.timeout;
 
   auto target = ParseTarget(request.url);
-  if (!target || !IsToken(request.method)) {
+  if (!target || !net::IsHttpToken(request.method)) {
     co_return Fail(Errc::kInvalidArgument);
   }
 
@@ -375,7 +364,7 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(
   req.set(http::field::host, target->host_header);
   req.set(http::field::user_agent, options.user_agent);
   for (const auto& field : request.headers.All()) {
-    if (!IsToken(field.name) || !IsSafeValue(field.value)) {
+    if (!net::IsHttpToken(field.name) || !net::IsSafeFieldValue(field.value)) {
       co_return Fail(Errc::kInvalidArgument);
     }
     if (IsClientOwnedField(field.name)) {

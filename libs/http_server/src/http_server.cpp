@@ -83,17 +83,9 @@ std::string RandomHexPrefix() {
   return fmt::format("{:02x}{:02x}{:02x}", bytes[0], bytes[1], bytes[2]);
 }
 
-bool IsTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
-    return true;
-  }
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
 /// Handlers are ours, but a header value built from input must not split the response.
 bool IsSafeField(std::string_view name, std::string_view value) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), IsTokenChar) &&
-         value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  return net::IsHttpToken(name) && net::IsSafeFieldValue(value);
 }
 
 /// Fields the server owns: framing and connection management.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstring>
 #include <string>
 
 #include <boost/json/object.hpp>
@@ -16,6 +17,29 @@
 namespace amoauth::net {
 namespace {
 
+bool IsTokenChar(char c) noexcept {
+  switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+      return true;
+    default:
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+  }
+}
+
 char AsciiLower(char c) {
   return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
 }
@@ -25,6 +49,21 @@ bool NameEquals(std::string_view a, std::string_view b) {
            return AsciiLower(x) == AsciiLower(y);
          });
 }
+
+}  // namespace
+
+bool IsHttpToken(std::string_view text) noexcept {
+  return !text.empty() && std::all_of(text.begin(), text.end(), IsTokenChar);
+}
+
+bool IsSafeFieldValue(std::string_view value) noexcept {
+  const auto absent = [value](char c) {
+    return std::memchr(value.data(), c, value.size()) == nullptr;
+  };
+  return value.empty() || (absent('\r') && absent('\n') && absent('\0'));
+}
+
+namespace {
 
 Result<QueryParams> Collect(const boost::urls::params_encoded_view& params) {
   boost::urls::encoding_opts opts;

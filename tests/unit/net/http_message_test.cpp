@@ -1,5 +1,9 @@
 #include "amoauth/net/http_message.hpp"
 
+#include <cstddef>
+#include <string>
+#include <string_view>
+
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
 
@@ -22,6 +26,33 @@ TEST(HttpHeaders, NamesCompareCaseInsensitively) {
   headers.Remove("CONTENT-TYPE");
   EXPECT_FALSE(headers.Get("Content-Type").has_value());
   EXPECT_EQ(headers.All().size(), 1U);
+}
+
+// The checks both the server (answers' fields) and the client (requests' fields) apply.
+TEST(HttpFields, TokensAreTheCharactersOfRfc9110AndNothingElse) {
+  EXPECT_TRUE(IsHttpToken("X-Request-Id"));
+  EXPECT_TRUE(IsHttpToken("GET"));
+  EXPECT_TRUE(IsHttpToken("!#$%&'*+-.^_`|~09azAZ"));
+  EXPECT_FALSE(IsHttpToken(""));
+  // Separators, whitespace, controls, DEL, bytes above ASCII and an embedded NUL.
+  constexpr char kNotToken[] = " \t\r\n\"(),/:;<=>?@[\\]{}\x7f\x80\xff\0";
+  for (const char c : std::string_view(kNotToken, sizeof kNotToken - 1)) {
+    EXPECT_FALSE(IsHttpToken(std::string("X-") + c)) << static_cast<int>(c);
+  }
+}
+
+TEST(HttpFields, AValueIsSafeUnlessItHoldsCrLfOrNulAnywhere) {
+  const std::string token = "Bearer " + std::string(1000, 'a');  // an access token's size
+  EXPECT_TRUE(IsSafeFieldValue(token));
+  EXPECT_TRUE(IsSafeFieldValue(""));
+  EXPECT_TRUE(IsSafeFieldValue("tab\tand \x7f and кириллица"));
+  for (const char bad : {'\r', '\n', '\0'}) {
+    for (const std::size_t at : {std::size_t{0}, std::size_t{500}, token.size() - 1}) {
+      std::string value = token;
+      value[at] = bad;
+      EXPECT_FALSE(IsSafeFieldValue(value)) << static_cast<int>(bad) << " at " << at;
+    }
+  }
 }
 
 TEST(ParseQuery, DecodesPercentAndPlus) {
