@@ -21,7 +21,7 @@ class io_context;
 
 namespace amoauth::http_server {
 
-/// A request handler. Runs on the connection's strand; must not block (use net::RunBlocking).
+/// A request handler, on its connection's strand or context; must not block (net::RunBlocking).
 /// An exception escaping it becomes a 500 with the request id, and is logged.
 using Handler = std::function<boost::asio::awaitable<net::HttpResponse>(net::HttpRequest)>;
 
@@ -56,8 +56,8 @@ struct ServerOptions {
   std::string log_name = "http";
 };
 
-/// HTTP/1.1 server on Boost.Beast: one coroutine per connection on its own strand, keep-alive,
-/// optional TLS. Thread-safe to Stop() from any thread.
+/// HTTP/1.1 server on Boost.Beast: a coroutine per connection, on its own strand or on one of the
+/// given single-threaded io_contexts; keep-alive, optional TLS. Stop() is thread-safe.
 class HttpServer {
  public:
   HttpServer(boost::asio::any_io_executor executor, ServerOptions options, Handler handler);
