@@ -25,6 +25,7 @@
 #include "amoauth/core/platform.hpp"
 #include "amoauth/net/run_blocking.hpp"
 #include "amoauth/store_schema/stored_format.hpp"
+#include "commit_probes.hpp"
 #include "migrations.hpp"
 #include "sqlite_handle.hpp"
 #include "store_parts.hpp"
@@ -287,116 +288,12 @@ struct SealedTokens {
 
 }  // namespace
 
-namespace {
-
-/// PRAGMA data_version on a connection that never writes: its value moves whenever another
-/// connection (the pool's, or another process's) has committed since its last look. The
-/// connection has no busy handler, so a lock held by a checkpoint or recovery makes it answer
-/// "cannot tell" at once instead of waiting. Used under CommitProbes' lock for it.
-class CommitProbe final {
- public:
-  CommitProbe(Database db, sqlite3_stmt* stmt) : db_(std::move(db)), stmt_(stmt) {}
-  CommitProbe(const CommitProbe&) = delete;
-  CommitProbe& operator=(const CommitProbe&) = delete;
-  ~CommitProbe() { sqlite3_finalize(stmt_); }
-
-  static Result<std::unique_ptr<CommitProbe>> Open(const std::string& path,
-                                                   std::shared_ptr<spdlog::logger> log) {
-    auto db = Database::Open(path, std::move(log));
-    if (!db) {
-      return db.error();
-    }
-    if (auto r = db->Exec("PRAGMA busy_timeout = 0"); !r) {
-      return r.error();
-    }
-    sqlite3_stmt* stmt = nullptr;
-    if (sqlite3_prepare_v3(
-            db->Get(), "PRAGMA data_version", -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) !=
-        SQLITE_OK) {
-      return db->Failure("prepare PRAGMA data_version");
-    }
-    return std::make_unique<CommitProbe>(std::move(*db), stmt);
-  }
-
-  /// This connection's data_version now; nullopt on SQLITE_BUSY and the like (nothing to log:
-  /// the caller reads the store instead).
-  std::optional<std::uint64_t> Read() noexcept {
-    std::optional<std::uint64_t> version;
-    if (sqlite3_step(stmt_) == SQLITE_ROW) {
-      version = static_cast<std::uint64_t>(sqlite3_column_int64(stmt_, 0));
-    }
-    sqlite3_reset(stmt_);
-    return version;
-  }
-
-  std::mutex mutex;
-  std::optional<std::uint64_t> last_seen;  ///< guarded by mutex; nullopt until the first read
-
- private:
-  Database db_;
-  sqlite3_stmt* stmt_;  ///< finalized before db_ closes
-};
-
-/// Connections for the commit count: enough for the I/O threads of a machine of a few cores to
-/// each find one free (a busy one is waited for, so fewer only cost some queueing).
-constexpr std::size_t kCommitProbes = 4;
-
-/// The store's commit count, read by the I/O threads at once. One probe for all of them was a
-/// lock held across a read transaction (two fcntl and an fstat), which the threads queued on.
-///
-/// data_version values of two connections cannot be compared, so the count handed out is a
-/// generation: a probe whose data_version differs from what it saw last (or that looks for the
-/// first time) bumps it. A commit C makes the first later read of every probe bump it, under
-/// that probe's lock, before the read returns; so a count read after C differs from every count
-/// read before C, whichever probes read them.
-class CommitProbes final {
- public:
-  explicit CommitProbes(std::vector<std::unique_ptr<CommitProbe>> probes)
-      : probes_(std::move(probes)) {}
-
-  std::optional<std::uint64_t> Count() noexcept {
-    // A free probe, starting at this thread's own; when every one is busy, wait for that one.
-    static std::atomic<std::size_t> next_thread{0};
-    thread_local const std::size_t mine = next_thread.fetch_add(1, std::memory_order_relaxed);
-    const std::size_t first = mine % probes_.size();
-    for (std::size_t i = 0; i < probes_.size(); ++i) {
-      CommitProbe& probe = *probes_[(first + i) % probes_.size()];
-      std::unique_lock lock(probe.mutex, std::try_to_lock);
-      if (lock.owns_lock()) {
-        return CountWith(probe);
-      }
-    }
-    CommitProbe& probe = *probes_[first];
-    const std::lock_guard lock(probe.mutex);
-    return CountWith(probe);
-  }
-
- private:
-  /// REQUIRES: probe.mutex held.
-  std::optional<std::uint64_t> CountWith(CommitProbe& probe) noexcept {
-    const std::optional<std::uint64_t> version = probe.Read();
-    if (!version) {
-      return std::nullopt;
-    }
-    if (probe.last_seen != version) {
-      probe.last_seen = version;
-      generation_.fetch_add(1, std::memory_order_seq_cst);
-    }
-    return generation_.load(std::memory_order_seq_cst);
-  }
-
-  std::vector<std::unique_ptr<CommitProbe>> probes_;  ///< never resized
-  std::atomic<std::uint64_t> generation_{0};
-};
-
-}  // namespace
-
 struct SqliteStore::Impl {
   Impl(SqliteOptions opts,
        crypto::MasterKey master_key,
        std::shared_ptr<spdlog::logger> logger,
        std::vector<Database> dbs,
-       std::unique_ptr<CommitProbes> probe_in,
+       std::unique_ptr<detail::CommitProbes> probe_in,
        int version)
       : options(std::move(opts)),
         key(std::move(master_key)),
@@ -1811,7 +1708,7 @@ WHERE "id" = ?3 AND "keyId" = ?4 AND "code" = ?5)sql");
   std::shared_ptr<spdlog::logger> log;
   std::vector<Database> connections;  // never resized: threads keep pointers into it
   std::atomic<std::size_t> next_connection{0};
-  std::unique_ptr<CommitProbes> probe;  // used on callers' threads, never on the pool
+  std::unique_ptr<detail::CommitProbes> probe;  // used on callers' threads, never on the pool
   int schema_version = 0;
   boost::asio::thread_pool pool;  // one thread per connection
 };
@@ -1852,13 +1749,12 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options,
       }
       connections.push_back(std::move(*next));
     }
-    std::vector<std::unique_ptr<CommitProbe>> probes;
-    for (std::size_t i = 0; i < kCommitProbes; ++i) {
-      auto probe = CommitProbe::Open(options.path, log);
-      if (!probe) {
-        return probe.error();
-      }
-      probes.push_back(std::move(*probe));
+    // Enough for the I/O threads of a machine of a few cores to each find one free (a busy one
+    // is waited for, so fewer only cost some queueing).
+    constexpr std::size_t kCommitProbes = 4;
+    auto probes = detail::CommitProbes::Open(options.path, kCommitProbes, log);
+    if (!probes) {
+      return probes.error();
     }
     log->info("opened {} (schema version {}, {} connections)",
               options.path,
@@ -1868,7 +1764,7 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(SqliteOptions options,
                                        std::move(key),
                                        std::move(log),
                                        std::move(connections),
-                                       std::make_unique<CommitProbes>(std::move(probes)),
+                                       std::move(*probes),
                                        *version);
     return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(impl)));
   } catch (const std::exception& e) {

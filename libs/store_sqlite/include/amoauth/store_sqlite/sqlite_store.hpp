@@ -41,11 +41,11 @@ struct SqliteOptions {
 /// Leases, outbox claims, states and codes hold across processes sharing the file: each rests
 /// on one SQLite write transaction.
 ///
-/// It is also a CommitCounter: PRAGMA data_version on a few connections of its own that never
-/// write, so that every commit — by the pool's connections or another process's — moves it. That
-/// call runs on the caller's thread (an I/O thread, for the token cache), not on the pool: it
-/// starts and ends a read transaction, without a busy handler, and reads no table. Callers on
-/// different threads mostly use different connections.
+/// It is also a CommitCounter: every commit — by the pool's connections or another process's —
+/// moves it. It runs on the caller's thread (an I/O thread, for the token cache), not on the
+/// pool, and reads SQLite's WAL-index header in shared memory: no system call, no lock of
+/// SQLite's. Where that header cannot be read it falls back to PRAGMA data_version (a read
+/// transaction without a busy handler that reads no table).
 class SqliteStore final : public service::Store,
                           public service::CommitCounter,
                           public service::KeyRotation {
