@@ -40,6 +40,23 @@ std::optional<std::chrono::seconds> AttemptLimiter::Blocked(std::string_view key
   return BlockedLocked(times, now);
 }
 
+bool AttemptLimiter::MayBlockAnyone() const {
+  if (limits_.max_attempts == 0) {
+    return false;
+  }
+  const SteadyClock::rep until = no_block_from_.load(std::memory_order_acquire);
+  return now_().time_since_epoch().count() < until;
+}
+
+void AttemptLimiter::NoteLimitReachedLocked(SteadyClock::time_point now) {
+  // A key at the limit is free again once its oldest counted attempt (at or before `now`) leaves
+  // the window: by now + window at the latest.
+  const SteadyClock::rep until = (now + limits_.window).time_since_epoch().count();
+  if (until > no_block_from_.load(std::memory_order_relaxed)) {
+    no_block_from_.store(until, std::memory_order_release);
+  }
+}
+
 AttemptLimiter::Times& AttemptLimiter::EntryLocked(std::string_view key,
                                                    SteadyClock::time_point now) {
   std::string name(key);
@@ -74,6 +91,9 @@ void AttemptLimiter::Record(std::string_view key) {
   while (times.size() > limits_.max_attempts) {
     times.pop_front();
   }
+  if (times.size() == limits_.max_attempts) {
+    NoteLimitReachedLocked(now);
+  }
 }
 
 std::optional<std::chrono::seconds> AttemptLimiter::TryTake(std::string_view key) {
@@ -87,6 +107,9 @@ std::optional<std::chrono::seconds> AttemptLimiter::TryTake(std::string_view key
     return blocked;
   }
   times.push_back(now);
+  if (times.size() == limits_.max_attempts) {
+    NoteLimitReachedLocked(now);
+  }
   return std::nullopt;
 }
 

@@ -460,12 +460,21 @@ WebApp::Task WebApp::MetricsPage(Request request) {
 
 std::optional<net::HttpResponse> WebApp::RejectUnauthorized(const Request& request) {
   // A client that failed too often is refused before its key is even looked at: guessing goes
-  // no faster than the limit, and a success of another client resets nothing.
-  const std::string client = settings_.client_addresses.LimitKeyOf(request);
-  if (auto wait = api_key_failures_.Blocked(client)) {
-    spdlog::info("{} refused: too many failed API-key attempts", client);
-    return TooManyAttempts(
-        request, "Too many requests with a wrong API key from this address.", *wait);
+  // no faster than the limit, and a success of another client resets nothing. Its address is
+  // worked out only when it counts (it took a parse of the peer's address on every request).
+  std::optional<std::string> client;
+  const auto client_key = [&]() -> const std::string& {
+    if (!client) {
+      client = settings_.client_addresses.LimitKeyOf(request);
+    }
+    return *client;
+  };
+  if (api_key_failures_.MayBlockAnyone()) {
+    if (auto wait = api_key_failures_.Blocked(client_key())) {
+      spdlog::info("{} refused: too many failed API-key attempts", client_key());
+      return TooManyAttempts(
+          request, "Too many requests with a wrong API key from this address.", *wait);
+    }
   }
   constexpr std::string_view kBearer = "Bearer ";
   const auto authorization = request.headers.Get("Authorization");
@@ -480,7 +489,7 @@ std::optional<net::HttpResponse> WebApp::RejectUnauthorized(const Request& reque
   // A request with no Authorization at all guesses nothing (a browser, a scraper left without
   // the key): only an attempt counts.
   if (authorization) {
-    api_key_failures_.Record(client);
+    api_key_failures_.Record(client_key());
   }
   auto response = json::Error(Fail(Errc::kUnauthorized), request.request_id);
   response.headers.Set("WWW-Authenticate", "Bearer realm=\"amoauth\"");

@@ -60,6 +60,34 @@ TEST_F(AttemptLimiterTest, SubSecondWaitsRoundUpToOneSecond) {
   EXPECT_EQ(limiter.Blocked("a"), seconds(1));
 }
 
+// MayBlockAnyone() lets the API skip working out a caller's key: it must be true whenever some
+// key is blocked (a false "no" would let a blocked client through), and false again once no key
+// can be.
+TEST_F(AttemptLimiterTest, MayBlockAnyoneWhileSomeKeyIsBlockedAndNotAfter) {
+  auto limiter = Make({.max_attempts = 2, .window = seconds(60)});
+  EXPECT_FALSE(limiter.MayBlockAnyone());
+  limiter.Record("a");
+  EXPECT_FALSE(limiter.MayBlockAnyone()) << "one failure blocks nobody";
+  now_ += seconds(20);
+  limiter.Record("a");
+  ASSERT_TRUE(limiter.Blocked("a"));
+  EXPECT_TRUE(limiter.MayBlockAnyone());
+  now_ += seconds(39);  // "a" is free 40 s after its first failure
+  EXPECT_TRUE(limiter.MayBlockAnyone());
+  now_ += seconds(1);
+  EXPECT_FALSE(limiter.Blocked("a"));
+  EXPECT_TRUE(limiter.MayBlockAnyone()) << "a bound, not exact: until 60 s after the last one";
+  now_ += seconds(20);
+  EXPECT_FALSE(limiter.MayBlockAnyone());
+
+  EXPECT_FALSE(limiter.TryTake("b"));
+  EXPECT_FALSE(limiter.TryTake("b"));
+  EXPECT_TRUE(limiter.TryTake("b"));
+  EXPECT_TRUE(limiter.MayBlockAnyone()) << "TryTake's limit counts too";
+  now_ += seconds(60);
+  EXPECT_FALSE(limiter.MayBlockAnyone());
+}
+
 TEST_F(AttemptLimiterTest, ZeroMeansNoLimit) {
   auto limiter = Make({.max_attempts = 0});
   for (int i = 0; i < 100; ++i) {
@@ -67,6 +95,7 @@ TEST_F(AttemptLimiterTest, ZeroMeansNoLimit) {
     EXPECT_FALSE(limiter.TryTake("a"));
   }
   EXPECT_FALSE(limiter.Blocked("a"));
+  EXPECT_FALSE(limiter.MayBlockAnyone());
 }
 
 TEST_F(AttemptLimiterTest, MemoryIsBoundedAndTheStalestKeyGoesFirst) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -37,6 +38,10 @@ class AttemptLimiter final {
 
   /// How long until `key` may try again (at least 1 s), or nullopt if it may now. Counts nothing.
   [[nodiscard]] std::optional<std::chrono::seconds> Blocked(std::string_view key) const;
+  /// false when no key can be blocked now: none has reached the limit within the last window.
+  /// Lock-free, so that a caller on the hot path (every API request) can skip working out its
+  /// key; true only means "ask Blocked()".
+  [[nodiscard]] bool MayBlockAnyone() const;
   /// Counts one attempt of `key` (a failure), whatever its count.
   void Record(std::string_view key);
   /// Counts one attempt of `key` and returns nullopt if it is under the limit; otherwise counts
@@ -53,12 +58,18 @@ class AttemptLimiter final {
       const Times& times, SteadyClock::time_point now) const;
   /// The key's attempts, making room for a new key if need be. REQUIRES: mutex_ held.
   Times& EntryLocked(std::string_view key, SteadyClock::time_point now);
+  /// After an attempt at `now` that brought a key to the limit. REQUIRES: mutex_ held.
+  void NoteLimitReachedLocked(SteadyClock::time_point now);
 
   const AttemptLimits limits_;
   const NowFn now_;
   mutable std::mutex mutex_;
   /// At most max_attempts times per key, oldest first.
   std::unordered_map<std::string, Times> attempts_;  // guarded by mutex_
+  /// No key is blocked from this steady-clock time on (time_since_epoch().count()): the end of
+  /// the window of the latest attempt that brought a key to the limit. Written under mutex_.
+  std::atomic<SteadyClock::rep> no_block_from_{
+      SteadyClock::time_point::min().time_since_epoch().count()};
 };
 
 }  // namespace amoauth::service
