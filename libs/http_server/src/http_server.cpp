@@ -520,7 +520,20 @@ Result<void> HttpServer::Impl::SetUpTls() {
 }
 
 std::string HttpServer::Impl::NextRequestId() {
-  return fmt::format("{}{:06x}", id_prefix, next_id.fetch_add(1, std::memory_order_relaxed) + 1);
+  // The prefix and at least six hex digits of the count, as fmt's "{}{:06x}" writes them, digit
+  // by digit: every request makes one, and fmt::format took 800 instructions.
+  std::uint64_t n = next_id.fetch_add(1, std::memory_order_relaxed) + 1;
+  std::array<char, 16> digits{};
+  std::size_t count = 0;
+  while (n != 0 || count < 6) {
+    digits[digits.size() - ++count] = "0123456789abcdef"[n & 0xfU];
+    n >>= 4U;
+  }
+  std::string id;
+  id.reserve(id_prefix.size() + count);
+  id += id_prefix;
+  id.append(digits.data() + digits.size() - count, count);
+  return id;
 }
 
 void HttpServer::Impl::StopNow() {

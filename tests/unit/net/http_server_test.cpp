@@ -429,9 +429,13 @@ TEST_F(HttpServerTest, AssignsUniqueRequestIds) {
   const auto id2 = second->headers.Get("X-Request-Id");
   ASSERT_TRUE(id1.has_value());
   ASSERT_TRUE(id2.has_value());
-  EXPECT_FALSE(id1->empty());
+  // Six hex digits per server, then the count in at least six: "3fa9c0" "000001".
+  ASSERT_EQ(id1->size(), 12U) << *id1;
+  ASSERT_EQ(id2->size(), 12U) << *id2;
   EXPECT_EQ(id1->find_first_not_of("0123456789abcdef"), std::string_view::npos) << *id1;
-  EXPECT_NE(*id1, *id2);
+  EXPECT_EQ(id1->substr(0, 6), id2->substr(0, 6));
+  EXPECT_EQ(std::stoul(std::string(id2->substr(6)), nullptr, 16),
+            std::stoul(std::string(id1->substr(6)), nullptr, 16) + 1);
   EXPECT_EQ(first->headers.Get("X-Seen-Request-Id"), *id1);  // the handler saw the same id
 }
 
