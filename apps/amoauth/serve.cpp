@@ -22,6 +22,7 @@
 #include "amoauth/http_server/http_server.hpp"
 #include "amoauth/http_server/router.hpp"
 #include "amoauth/net/log_context.hpp"
+#include "amoauth/net/one_thread_context.hpp"
 #include "amoauth/sandbox/sandbox.hpp"
 #include "amoauth/web/web_app.hpp"
 #include "commands.hpp"
@@ -204,6 +205,10 @@ int RunServe(const ServeOptions& options) {
   for (int i = 1; i < config.threads; ++i) {
     others.push_back(std::make_unique<boost::asio::io_context>(1));
     connection_contexts.push_back(others.back().get());
+  }
+  // RunUntilSignal runs each on one thread: the HTTP client may skip its strands there.
+  for (boost::asio::io_context* context : connection_contexts) {
+    net::MarkRunByOneThread(*context);
   }
   http_server::Router router;
   http_server::HttpServer server(

@@ -41,6 +41,7 @@
 #include <spdlog/spdlog.h>
 
 #include "amoauth/net/log_context.hpp"
+#include "amoauth/net/one_thread_context.hpp"
 
 namespace amoauth::http_client {
 namespace {
@@ -168,7 +169,8 @@ struct ResolveState {
 
 /// Resolves with a deadline. getaddrinfo cannot be interrupted, so on timeout the request walks
 /// away and the lookup finishes on its own (the state it writes to is shared, not ours).
-/// Runs on a strand: the resolver's handler and this coroutine never run at once.
+/// Runs on a strand, or on a context one thread runs: the resolver's handler and this coroutine
+/// never run at once.
 asio::awaitable<Result<std::vector<tcp::endpoint>>> Resolve(std::string host,
                                                             std::string port,
                                                             Clock::time_point deadline) {
@@ -334,17 +336,23 @@ struct HttpClient::Impl {
   ConnectionPool pool;
 
   /// `context`: the io_context the call runs on when it is the caller's, else nullptr.
+  /// `on_caller`: the call runs in its caller's coroutine, on a context one thread runs (then
+  /// `context` is that context): connections it opens live on the context itself, and one it
+  /// reuses was opened the same way, on the same thread.
   asio::awaitable<Result<net::HttpResponse>> Perform(ClientRequest request,
-                                                     const asio::io_context* context);
-  asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(const Target& target,
-                                                               Clock::time_point deadline);
+                                                     asio::io_context* context,
+                                                     bool on_caller);
+  /// A new connection whose stream runs on `stream_executor`.
+  asio::awaitable<Result<std::unique_ptr<Connection>>> Connect(
+      const Target& target, Clock::time_point deadline, asio::any_io_executor stream_executor);
   asio::awaitable<Result<Exchanged>> Exchange(Connection& connection,
                                               http::request<http::string_body>& req,
                                               Clock::time_point deadline);
 };
 
-asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(
-    ClientRequest request, const asio::io_context* context) {
+asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(ClientRequest request,
+                                                                     asio::io_context* context,
+                                                                     bool on_caller) {
   const auto started = Clock::now();
   const auto deadline = started + options.timeout;
 
@@ -391,14 +399,19 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(
     std::unique_ptr<Connection> connection = reuse && attempt == 0 ? pool.Take(pool_key) : nullptr;
     const bool reused = connection != nullptr;
     if (!connection) {
-      auto opened = co_await Connect(*target, deadline);
+      // Not a conditional expression: with a co_await in one, GCC 12 built code that crashed.
+      asio::any_io_executor stream_executor = co_await asio::this_coro::executor;
+      if (on_caller) {
+        stream_executor = context->get_executor();
+      }
+      auto opened = co_await Connect(*target, deadline, std::move(stream_executor));
       if (!opened) {
         exchanged = opened.error();
         break;
       }
       connection = std::move(*opened);
     }
-    if (reused) {
+    if (reused && !on_caller) {
       // A kept-alive connection belongs to the strand of the request that opened it: its stream's
       // executor, where Beast runs the stream's timeout handler. Every operation on it runs there
       // too, never on this request's strand, or the two could touch the stream at once.
@@ -438,7 +451,7 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Impl::Perform(
 }
 
 asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::Connect(
-    const Target& target, Clock::time_point deadline) {
+    const Target& target, Clock::time_point deadline, asio::any_io_executor stream_executor) {
   const bool redirected = !connect_host.empty();
   auto endpoints = co_await Resolve(
       redirected ? connect_host : target.host, redirected ? connect_port : target.port, deadline);
@@ -447,7 +460,7 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::Connect(
   }
 
   auto connection = std::make_unique<Connection>();
-  beast::tcp_stream tcp(co_await asio::this_coro::executor);
+  beast::tcp_stream tcp(std::move(stream_executor));
   tcp.expires_at(deadline);
   auto [connect_ec, endpoint] = co_await tcp.async_connect(*endpoints, kUseTuple);
   if (connect_ec) {
@@ -582,14 +595,20 @@ HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 HttpClient::~HttpClient() = default;
 
 asio::awaitable<Result<net::HttpResponse>> HttpClient::Send(ClientRequest request) {
-  // Each request runs on a strand of its own, so a resolver handler and the timer racing it
-  // never run at once, whatever executor the caller is on. The strand is over the caller's
-  // io_context when the caller runs on one (serve runs one per thread, ADR 0007): the call, and
-  // the kept-alive connections it reuses, stay on the caller's thread instead of handing each
-  // completion to another. Else over the client's executor, unwrapped when it is an
-  // io_context's own: one type-erased executor per completion, not two.
-  // The strand logs with the caller's log id (net::LogContextExecutor), if it has one.
+  // A resolver handler and the timer racing it must never run at once, whatever executor the
+  // caller is on. When one thread runs the caller's io_context (serve's, ADR 0007; marked with
+  // net::MarkRunByOneThread) nothing can: the call runs in the caller's coroutine, and the
+  // connections it opens, and the kept-alive ones it reuses, live on that context — no strand,
+  // no coroutine of its own, no hand-over (two co_spawns and a strand's queue for every
+  // completion, otherwise).
   asio::io_context* context = IoContextOf(co_await asio::this_coro::executor);
+  if (context != nullptr && net::IsRunByOneThread(*context)) {
+    co_return co_await impl_->Perform(std::move(request), context, /*on_caller=*/true);
+  }
+  // Else each request runs on a strand of its own: over the caller's io_context when the caller
+  // runs on one, so that the call and the connections it reuses stay there; else over the
+  // client's executor, unwrapped when it is an io_context's own (one type-erased executor per
+  // completion, not two). The strand logs with the caller's log id (net::LogContextExecutor).
   asio::any_io_executor strand;
   if (context != nullptr) {
     strand = asio::make_strand(context->get_executor());
@@ -602,7 +621,9 @@ asio::awaitable<Result<net::HttpResponse>> HttpClient::Send(ClientRequest reques
     strand = net::WithLogId(strand, std::move(log_id));
   }
   co_return co_await asio::co_spawn(
-      std::move(strand), impl_->Perform(std::move(request), context), asio::use_awaitable);
+      std::move(strand),
+      impl_->Perform(std::move(request), context, /*on_caller=*/false),
+      asio::use_awaitable);
 }
 
 }  // namespace amoauth::http_client

@@ -4,12 +4,15 @@
 #include <chrono>
 #include <future>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/use_future.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -19,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "amoauth/http_client/http_client.hpp"
+#include "amoauth/net/one_thread_context.hpp"
 #include "context_threads.hpp"
 #include "run_co.hpp"
 
@@ -156,6 +160,54 @@ TEST(HttpClientPool, CallersOnDifferentContextsKeepConnectionsOfTheirOwn) {
   EXPECT_EQ(get_from(second), "connection 2");
   EXPECT_EQ(get_from(first), "connection 1");
   EXPECT_EQ(server.connections.load(), 2);
+}
+
+// On a context marked as run by one thread (serve's), a call runs in its caller's coroutine with
+// no strand: many callers at once on that context must each get their own answer, share the
+// kept-alive connections of that context only, and resume on the context's thread every time.
+TEST(HttpClientPool, CallsOnAContextRunByOneThreadShareItsConnectionsAndStayOnItsThread) {
+  asio::io_context server_context;
+  asio::io_context callers(1);
+  net::MarkRunByOneThread(callers);
+  ASSERT_TRUE(net::IsRunByOneThread(callers));
+  EXPECT_FALSE(net::IsRunByOneThread(server_context));
+  CountingServer server(server_context, /*close_after_answer=*/false);
+  auto client = HttpClient::Create(server_context.get_executor(), {}).value();
+  const testing::ContextThreads running({&server_context, &callers});
+
+  constexpr int kCallers = 8;
+  constexpr int kCallsEach = 5;
+  std::atomic<int> answered{0};
+  std::atomic<int> off_thread{0};
+  std::promise<std::thread::id> callers_thread;
+  asio::post(callers, [&] { callers_thread.set_value(std::this_thread::get_id()); });
+  const std::thread::id thread = callers_thread.get_future().get();
+  std::vector<std::future<void>> done;
+  for (int i = 0; i < kCallers; ++i) {
+    done.push_back(asio::co_spawn(
+        callers,
+        [&]() -> asio::awaitable<void> {
+          for (int j = 0; j < kCallsEach; ++j) {
+            ClientRequest request;
+            request.url = server.Url("/x");
+            auto response = co_await client->Send(std::move(request));
+            if (std::this_thread::get_id() != thread) {
+              ++off_thread;
+            }
+            if (response && response->body.starts_with("connection ")) {
+              ++answered;
+            }
+          }
+        },
+        asio::use_future));
+  }
+  for (auto& f : done) {
+    ASSERT_EQ(f.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  }
+  EXPECT_EQ(answered.load(), kCallers * kCallsEach);
+  EXPECT_EQ(off_thread.load(), 0);
+  EXPECT_EQ(server.requests.load(), kCallers * kCallsEach);
+  EXPECT_LE(server.connections.load(), kCallers) << "kept-alive connections are reused";
 }
 
 }  // namespace
