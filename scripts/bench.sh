@@ -16,6 +16,8 @@
 #
 # Settings (environment):
 #   BENCH_DURATION=5s BENCH_CONNECTIONS=32 BENCH_THREADS=2   wrk's -d, -c, -t
+#   BENCH_ROUNDS=3           rounds of the throughput runs (1 and 2), each amoauth and its
+#                            reference back to back; the median round is reported
 #   BENCH_ACCOUNTS=100000                                    store and scheduler benchmark size
 #   BENCH_AMO_LATENCY_MS=0   the fake amoCRM's answer time in the PostgreSQL scheduler run
 #   BENCH_POSTGRES=0         skip the PostgreSQL runs
@@ -30,6 +32,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build_dir="${BENCH_BUILD_DIR:-$root/build-release}"
 duration="${BENCH_DURATION:-5s}"
+rounds="${BENCH_ROUNDS:-3}"
 connections="${BENCH_CONNECTIONS:-32}"
 wrk_threads="${BENCH_THREADS:-2}"
 accounts="${BENCH_ACCOUNTS:-100000}"
@@ -451,12 +454,38 @@ for check in "$url$proxy_path|Bearer $api_key|" \
 done
 
 # The CPU time each server spends per request: unlike the ratio, it hardly moves with what else
-# the machine runs. nginx's is its workers'.
-cpu_of="$amoauth_pid" run_wrk token_amoauth "$url$token_path" "Bearer $api_key"
-cpu_of="$(pgrep -P "$nginx_pid" | tr '\n' ' ')" run_wrk token_nginx "http://127.0.0.1:$static_port/token.json"
-run_wrk proxy_direct "https://$sandbox_connect_to/api/v4/account" "Bearer $access_token" "$account_host"
-run_wrk proxy_nginx "http://127.0.0.1:$proxy_port/api/v4/account" "Bearer $access_token"
-run_wrk proxy_amoauth "$url$proxy_path" "Bearer $api_key"
+# the machine runs. nginx's is its workers'. The sandbox runs in amoauth's process (serve
+# --sandbox): its CPU is in every proxy run, and the direct run's is what a proxy adds to.
+# Each round runs amoauth and its reference back to back: the machine's mood moves nginx's
+# figure by a quarter between runs minutes apart (docs/benchmarks.md), less within a round.
+nginx_workers="$(pgrep -P "$nginx_pid" | tr '\n' ' ')"
+for ((r = 1; r <= rounds; r++)); do
+  cpu_of="$amoauth_pid" run_wrk "token_amoauth.r$r" "$url$token_path" "Bearer $api_key"
+  cpu_of="$nginx_workers" run_wrk "token_nginx.r$r" "http://127.0.0.1:$static_port/token.json"
+  cpu_of="$amoauth_pid" run_wrk "proxy_direct.r$r" \
+    "https://$sandbox_connect_to/api/v4/account" "Bearer $access_token" "$account_host"
+  cpu_of="$amoauth_pid $nginx_workers" run_wrk "proxy_nginx.r$r" \
+    "http://127.0.0.1:$proxy_port/api/v4/account" "Bearer $access_token"
+  cpu_of="$amoauth_pid" run_wrk "proxy_amoauth.r$r" "$url$proxy_path" "Bearer $api_key"
+done
+# median LIST...: the middle value (the lower middle of an even count).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+# NAME.txt and NAME.cpu: those of the round whose req/s is the median of the rounds.
+for name in token_amoauth token_nginx proxy_direct proxy_nginx proxy_amoauth; do
+  middle="$(for ((r = 1; r <= rounds; r++)); do
+    echo "$(field "$tmp/$name.r$r.txt" rps) $r"
+  done | sort -g | awk '{ v[NR] = $2 } END { print v[int((NR + 1) / 2)] }')"
+  cp "$tmp/$name.r$middle.txt" "$tmp/$name.txt"
+  cp "$tmp/$name.r$middle.cpu" "$tmp/$name.cpu"
+done
+# round_ratios A B: A's req/s over B's in each round, as "r1 r2 …".
+round_ratios() {
+  local r out=()
+  for ((r = 1; r <= rounds; r++)); do
+    out+=("$(calc "$(field "$tmp/$1.r$r.txt" rps) / $(field "$tmp/$2.r$r.txt" rps)")")
+  done
+  echo "${out[*]}"
+}
 # Added latency without queueing: the same three, one request at a time.
 c=1 run_wrk proxy_direct_1 "https://$sandbox_connect_to/api/v4/account" "Bearer $access_token" "$account_host"
 c=1 run_wrk proxy_nginx_1 "http://127.0.0.1:$proxy_port/api/v4/account" "Bearer $access_token"
@@ -595,8 +624,12 @@ row() {  # row LABEL NAME
 verdict() {  # verdict VALUE TARGET
   if awk "BEGIN { exit !($1 >= $2) }"; then echo "meets ≥ $2"; else echo "**below** ≥ $2"; fi
 }
-token_ratio="$(calc "$(v token_amoauth rps) / $(v token_nginx rps)")"
-proxy_ratio="$(calc "$(v proxy_amoauth rps) / $(v proxy_nginx rps)")"
+token_ratios="$(round_ratios token_amoauth token_nginx)"
+proxy_ratios="$(round_ratios proxy_amoauth proxy_nginx)"
+# shellcheck disable=SC2086 # lists of numbers
+token_ratio="$(median $token_ratios)"
+# shellcheck disable=SC2086
+proxy_ratio="$(median $proxy_ratios)"
 added_p50="$(delta_ms "$(v proxy_amoauth p50_us) - $(v proxy_direct p50_us)")"
 added_p99="$(delta_ms "$(v proxy_amoauth p99_us) - $(v proxy_direct p99_us)")"
 nginx_added_p50="$(delta_ms "$(v proxy_nginx p50_us) - $(v proxy_direct p50_us)")"
@@ -679,6 +712,12 @@ cpu_text() {
   local user system
   read -r user system <"$tmp/$1.cpu" && echo "$user + $system"
 }
+# cpu_added NAME BASE: "USER + SYSTEM" of NAME beyond BASE (what a proxy adds per request).
+cpu_added() {
+  local user system base_user base_system
+  read -r user system <"$tmp/$1.cpu" && read -r base_user base_system <"$tmp/$2.cpu" &&
+    awk "BEGIN { printf \"%.1f + %.1f\", $user - $base_user, $system - $base_system }"
+}
 
 # Which source the measured binaries were built from (the build dir may be another checkout's).
 source_dir="$(sed -n 's/^amoauth_SOURCE_DIR:STATIC=//p' "$build_dir/CMakeCache.txt" 2>/dev/null)"
@@ -695,6 +734,7 @@ cat <<EOF
 - Machine: $(nproc) CPUs ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)), Linux $(uname -r); nginx $("$nginx" -v 2>&1 | sed 's|.*/||'); $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)
 - Load average (1/5/15 min): $load_before before, $load_after after
 - wrk -t$wrk_threads -c$connections -d$duration --latency, keep-alive, after a 1 s warm-up; all on 127.0.0.1
+- $rounds rounds of runs 1a–2c, each in the order 1a 1b 2b 2c 2a; rows 1a–2c show the round with the median req/s
 - amoauth: \`serve --sandbox\`, default settings (2 threads, log level info); rate limits lifted (sandbox: $sandbox_limit; 429s seen: $sandbox_429)
 - nginx: 2 workers, access log on
 
@@ -711,10 +751,13 @@ $(row "2f. as 2c, 1 connection" proxy_nginx_1)
 
 | figure | value | target |
 |---|---:|---|
-| /token throughput, amoauth / nginx static | $token_ratio | $(verdict "$token_ratio" 0.7) |
+| /token throughput, amoauth / nginx static: median of the rounds ($token_ratios) | $token_ratio | $(verdict "$token_ratio" 0.7) |
 | CPU per /token request, user + system µs: amoauth | $(cpu_text token_amoauth) | — |
 | CPU per /token request, user + system µs: nginx static file | $(cpu_text token_nginx) | — |
-| proxy throughput, amoauth / nginx proxy | $proxy_ratio | $(verdict "$proxy_ratio" 0.8) |
+| proxy throughput, amoauth / nginx proxy: median of the rounds ($proxy_ratios) | $proxy_ratio | $(verdict "$proxy_ratio" 0.8) |
+| CPU per proxied request, user + system µs: the sandbox called directly (2b) | $(cpu_text proxy_direct) | — |
+| CPU per proxied request added over 2b, user + system µs: amoauth | $(cpu_added proxy_amoauth proxy_direct) | — |
+| CPU per proxied request added over 2b, user + system µs: nginx | $(cpu_added proxy_nginx proxy_direct) | — |
 | proxy latency added over direct, 1 connection: amoauth p50 / p99 | $added1_p50 / $added1_p99 ms | — |
 | proxy latency added over direct, 1 connection: nginx p50 / p99 | $nginx_added1_p50 / $nginx_added1_p99 ms | — |
 | proxy latency added over direct, $connections connections: amoauth p50 / p99 | $added_p50 / $added_p99 ms | — |
