@@ -13,7 +13,7 @@ namespace {
 constexpr int kWalIndexPageSize = 32768;
 
 constexpr std::size_t kWords = std::tuple_size_v<WalIndexHeader>;
-constexpr std::size_t kIsInitByte = 12;  ///< offsetof(WalIndexHdr, isInit)
+constexpr std::size_t kIsInitByte = 12;    ///< offsetof(WalIndexHdr, isInit)
 constexpr std::size_t kChecksumWord = 10;  ///< aCksum: over the words before it
 
 /// walChecksumBytes over the header's first 40 bytes, native byte order (walIndexWriteHdr).

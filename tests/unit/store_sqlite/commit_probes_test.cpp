@@ -1,6 +1,8 @@
 // The token cache's commit count read from SQLite's WAL-index header in shared memory: it must
 // change on every commit by any connection — another process's included — and on nothing else,
 // and a header that cannot be trusted must never be read as "nothing changed".
+#include "commit_probes.hpp"
+
 #include <array>
 #include <cstdlib>
 #include <filesystem>
@@ -11,7 +13,6 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
-#include "commit_probes.hpp"
 #include "sqlite_handle.hpp"
 #include "wal_index.hpp"
 
