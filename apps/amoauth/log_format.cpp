@@ -140,6 +140,57 @@ class RequestIdFlag final : public spdlog::custom_flag_formatter {
   }
 };
 
+/// "2026-12-01T11:12:14.677Z info  [req=ID] message": the bytes of the spdlog pattern
+/// "%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %*%v" (LogFormat.TextLineIsWhatThePatternWrites), written
+/// piece by piece with the date and time of day formatted once a second: every request logs a
+/// line, and the pattern formatter took 1,600 instructions of it. The sink calls it under its
+/// lock, so the cache needs none.
+class TextFormatter final : public spdlog::formatter {
+ public:
+  void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
+    const auto since_epoch = msg.time.time_since_epoch();
+    const auto second = std::chrono::floor<std::chrono::seconds>(since_epoch);
+    if (second != cached_second_ || cached_.empty()) {
+      const std::time_t t = second.count();
+      std::tm utc{};
+      gmtime_r(&t, &utc);
+      cached_ = fmt::format("{:%Y-%m-%dT%H:%M:%S}.", utc);
+      cached_second_ = second;
+    }
+    Append(dest, cached_);
+    const auto millis = static_cast<unsigned>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(since_epoch - second).count());
+    const std::array<char, 5> tail{static_cast<char>('0' + millis / 100),
+                                   static_cast<char>('0' + millis / 10 % 10),
+                                   static_cast<char>('0' + millis % 10),
+                                   'Z',
+                                   ' '};
+    Append(dest, std::string_view(tail.data(), tail.size()));
+    const spdlog::string_view_t level = spdlog::level::to_string_view(msg.level);
+    msg.color_range_start = dest.size();
+    Append(dest, std::string_view(level.data(), level.size()));
+    for (std::size_t pad = level.size(); pad < 5; ++pad) {
+      dest.push_back(' ');
+    }
+    msg.color_range_end = dest.size();
+    dest.push_back(' ');
+    if (const std::string* id = net::CurrentLogId()) {
+      Append(dest, "[req=");
+      Append(dest, *id);
+      Append(dest, "] ");
+    }
+    Append(dest, std::string_view(msg.payload.data(), msg.payload.size()));
+    Append(dest, "\n");
+  }
+  [[nodiscard]] std::unique_ptr<spdlog::formatter> clone() const override {
+    return std::make_unique<TextFormatter>();
+  }
+
+ private:
+  std::chrono::seconds cached_second_{};
+  std::string cached_;  ///< "YYYY-MM-DDTHH:MM:SS." of cached_second_
+};
+
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
@@ -177,6 +228,10 @@ void AppendJsonEscaped(std::string_view text, std::string& out) {
 }
 
 std::unique_ptr<spdlog::formatter> MakeTextLogFormatter() {
+  return std::make_unique<TextFormatter>();
+}
+
+std::unique_ptr<spdlog::formatter> MakeTextLogPatternFormatter() {
   auto formatter = std::make_unique<spdlog::pattern_formatter>(spdlog::pattern_time_type::utc);
   formatter->add_flag<RequestIdFlag>('*').set_pattern("%Y-%m-%dT%H:%M:%S.%eZ %^%-5l%$ %*%v");
   return formatter;

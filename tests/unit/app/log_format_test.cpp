@@ -3,6 +3,8 @@
 
 #include "log_format.hpp"
 
+#include <array>
+#include <chrono>
 #include <memory>
 #include <regex>
 #include <string>
@@ -110,6 +112,49 @@ TEST(LogFormat, TextLineNamesTheRequest) {
   formatter->format(plain, with_id);
   EXPECT_NE(std::string(with_id.data(), with_id.size()).find("info  [req=abc123] hello"),
             std::string::npos);
+}
+
+// The text line is written piece by piece (every request logs one); it must stay the line
+// spdlog's pattern formatter writes, colour range included, for every level, with and without a
+// request id, and across second boundaries (the date and time of day are cached per second).
+TEST(LogFormat, TextLineIsWhatThePatternWrites) {
+  auto ours = MakeTextLogFormatter();
+  auto pattern = MakeTextLogPatternFormatter();
+  const auto compare = [&](const spdlog::details::log_msg& msg) {
+    spdlog::memory_buf_t a;
+    spdlog::memory_buf_t b;
+    const spdlog::details::log_msg ours_msg = msg;
+    const spdlog::details::log_msg pattern_msg = msg;
+    ours->format(ours_msg, a);
+    pattern->format(pattern_msg, b);
+    EXPECT_EQ(std::string(a.data(), a.size()), std::string(b.data(), b.size()));
+    EXPECT_EQ(ours_msg.color_range_start, pattern_msg.color_range_start);
+    EXPECT_EQ(ours_msg.color_range_end, pattern_msg.color_range_end);
+  };
+  using std::chrono::milliseconds;
+  const spdlog::log_clock::time_point base{std::chrono::seconds(1'764'558'734)};
+  const std::array<milliseconds, 6> offsets{milliseconds(0),
+                                            milliseconds(7),
+                                            milliseconds(999),
+                                            milliseconds(1000),
+                                            milliseconds(61'042),
+                                            milliseconds(86'400'000)};
+  const std::array<spdlog::level::level_enum, 6> levels{spdlog::level::trace,
+                                                        spdlog::level::debug,
+                                                        spdlog::level::info,
+                                                        spdlog::level::warn,
+                                                        spdlog::level::err,
+                                                        spdlog::level::critical};
+  for (const auto offset : offsets) {
+    for (const auto level : levels) {
+      const spdlog::details::log_msg msg(base + offset, {}, "http", level, "a \"line\" of text");
+      compare(msg);
+      const net::LogScope scope(std::make_shared<const std::string>("3fa9c0000001"));
+      compare(msg);
+    }
+  }
+  const spdlog::details::log_msg now("http", spdlog::level::info, "");
+  compare(now);
 }
 
 }  // namespace
