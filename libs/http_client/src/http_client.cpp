@@ -4,6 +4,7 @@
 #include <charconv>
 #include <compare>
 #include <cstdint>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -474,6 +475,10 @@ asio::awaitable<Result<std::unique_ptr<Connection>>> HttpClient::Impl::Connect(
 
   SslStream& stream = connection->tls.emplace(std::move(tcp), tls);
   SSL* ssl_handle = stream.native_handle();
+  // Asio sets SSL_MODE_RELEASE_BUFFERS: OpenSSL then frees its 16 kB record buffers whenever they
+  // empty and allocates them again for the next record — several times a request on a kept-alive
+  // connection. A pooled connection keeps them (about 34 kB each).
+  SSL_clear_mode(ssl_handle, SSL_MODE_RELEASE_BUFFERS);
   // The peer must prove it is target.host: OpenSSL's own check gives a precise verify result
   // (X509_V_ERR_HOSTNAME_MISMATCH), host_name_verification is the Asio-level second lock.
   if (target.host_is_ip) {
@@ -535,6 +540,7 @@ asio::awaitable<Result<Exchanged>> HttpClient::Impl::Exchange(Connection& connec
   Exchanged out;
   out.reusable = res.keep_alive() && !res.need_eof() && connection.buffer.size() == 0;
   out.response.status = static_cast<int>(res.result_int());
+  out.response.headers.Reserve(static_cast<std::size_t>(std::distance(res.begin(), res.end())));
   for (const auto& field : res) {
     out.response.headers.Add(field.name_string(), field.value());
   }

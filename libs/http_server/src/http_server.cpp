@@ -384,6 +384,7 @@ net::HttpRequest FromBeast(http::request<http::string_body>&& req,
   net::HttpRequest out;
   out.method = std::string(req.method_string());
   out.target = std::string(req.target());
+  out.headers.Reserve(static_cast<std::size_t>(std::distance(req.begin(), req.end())));
   for (const auto& field : req) {
     out.headers.Add(field.name_string(), field.value());
   }

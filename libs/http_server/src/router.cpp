@@ -18,6 +18,7 @@ std::vector<std::string_view> SplitPath(std::string_view path) {
   if (path.empty()) {
     return segments;
   }
+  segments.reserve(8);  // every route of ours has fewer: one allocation, not four
   if (path.front() == '/') {
     path.remove_prefix(1);
   }
