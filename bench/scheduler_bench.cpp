@@ -369,7 +369,7 @@ class FakeAmo final : public service::AmoClient {
   }
 
   Task<Result<amoauth::net::HttpResponse>> Forward(std::string /*host*/,
-                                                   amoauth::net::HttpRequest /*request*/,
+                                                   const amoauth::net::HttpRequest& /*request*/,
                                                    Secret /*access_token*/) override {
     ++unexpected;
     co_return amoauth::Fail(Errc::kAmoUnreachable);

@@ -98,8 +98,7 @@ class ProxyForwardTest : public ::testing::Test {
   }
 
   Result<net::HttpResponse> Forward(net::HttpRequest request) {
-    auto sent =
-        amo_->Forward("example.amocrm.ru", std::move(request), Secret(std::string(kAccountToken)));
+    auto sent = amo_->Forward("example.amocrm.ru", request, Secret(std::string(kAccountToken)));
     return boost::asio::co_spawn(ioc_, std::move(sent), boost::asio::use_future).get();
   }
 

@@ -51,10 +51,10 @@ class CountingAmoClient final : public service::AmoClient {
     co_return grant;
   }
   service::Task<Result<net::HttpResponse>> Forward(std::string host,
-                                                   net::HttpRequest r,
+                                                   const net::HttpRequest& r,
                                                    Secret token) override {
     ++calls;
-    co_return co_await inner_.Forward(std::move(host), std::move(r), std::move(token));
+    co_return co_await inner_.Forward(std::move(host), r, std::move(token));
   }
   service::Task<Result<core::AccountDomain>> LookupDomain(std::string api_domain,
                                                           Secret refresh_token) override {

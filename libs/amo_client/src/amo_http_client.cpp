@@ -79,7 +79,7 @@ service::Task<Result<core::TokenGrant>> AmoHttpClient::PostToken(std::string acc
 }
 
 service::Task<Result<net::HttpResponse>> AmoHttpClient::Forward(std::string account_host,
-                                                                net::HttpRequest request,
+                                                                const net::HttpRequest& request,
                                                                 Secret access_token) {
   http_client::ClientRequest out;
   out.method = request.method;
@@ -90,7 +90,7 @@ service::Task<Result<net::HttpResponse>> AmoHttpClient::Forward(std::string acco
     }
   }
   out.headers.Set("Authorization", "Bearer " + access_token.Reveal());
-  out.body = std::move(request.body);
+  out.body = request.body;
 
   auto answer = co_await http_.Send(std::move(out));
   if (!answer) {

@@ -650,15 +650,13 @@ Task<Result<net::HttpResponse>> AccountService::ProxyUncounted(
   if (!connection) {
     co_return connection.error();
   }
-  net::HttpRequest replay = request;
   auto turn = co_await ports_.limiter.Acquire(account_id);
   if (!turn) {
     co_return turn.error();
   }
   std::string host = connection->base_domain;
   Secret token = connection->access_token;
-  auto response =
-      co_await ports_.amo.Forward(std::move(host), std::move(request), std::move(token));
+  auto response = co_await ports_.amo.Forward(std::move(host), request, std::move(token));
   *turn = ApiLimiter::Permit();  // answered: its place in the window starts to expire
   if (response && response->status == 401 && IsLongLived(*connection)) {
     // Final for a long-lived token (protocol §7.4): nothing to refresh, nothing to replay.
@@ -694,8 +692,8 @@ Task<Result<net::HttpResponse>> AccountService::ProxyUncounted(
     }
     std::string replay_host = replay_with.base_domain;
     Secret replay_token = replay_with.access_token;
-    response = co_await ports_.amo.Forward(
-        std::move(replay_host), std::move(replay), std::move(replay_token));
+    response =
+        co_await ports_.amo.Forward(std::move(replay_host), request, std::move(replay_token));
   }
   if (response && response->status == 429) {
     const std::chrono::seconds wait = RetryAfterOf(*response);
@@ -854,7 +852,7 @@ AccountService::ConfirmDisconnect(core::Connection row) {
     probe.target = "/api/v4/account";
     std::string host = row.base_domain;
     Secret token = row.access_token;
-    auto answer = co_await ports_.amo.Forward(std::move(host), std::move(probe), std::move(token));
+    auto answer = co_await ports_.amo.Forward(std::move(host), probe, std::move(token));
     if (!answer) {
       co_return Verdict{HookVerdict::kUnknown, answer.error()};
     }

@@ -91,7 +91,7 @@ class FakeAmoClient final : public service::AmoClient {
   }
 
   service::Task<Result<net::HttpResponse>> Forward(std::string host,
-                                                   net::HttpRequest request,
+                                                   const net::HttpRequest& request,
                                                    Secret token) override {
     ++forwards;
     last_host = host;

@@ -18,7 +18,7 @@ class AmoHttpClient final : public service::AmoClient {
   service::Task<Result<core::TokenGrant>> Refresh(std::string account_host,
                                                   core::RefreshTokenGrant grant) override;
   service::Task<Result<net::HttpResponse>> Forward(std::string account_host,
-                                                   net::HttpRequest request,
+                                                   const net::HttpRequest& request,
                                                    Secret access_token) override;
   service::Task<Result<core::AccountDomain>> LookupDomain(std::string api_domain,
                                                           Secret refresh_token) override;

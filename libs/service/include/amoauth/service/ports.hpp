@@ -316,9 +316,10 @@ class AmoClient {
                                                  core::RefreshTokenGrant grant) = 0;
   /// Sends `request` (target "/api/v4/…?…", method, body, content headers) to
   /// https://{account_host} with `Authorization: Bearer {access_token}` and returns amoCRM's
-  /// answer whatever its status. Errors: Errc::kAmoUnreachable.
+  /// answer whatever its status. `request` is read, not taken (a 401 replays it): the caller
+  /// keeps it until the call completes. Errors: Errc::kAmoUnreachable.
   virtual Task<Result<net::HttpResponse>> Forward(std::string account_host,
-                                                  net::HttpRequest request,
+                                                  const net::HttpRequest& request,
                                                   Secret access_token) = 0;
   /// GET https://{api_domain}/oauth2/account/current/subdomain with X-Refresh-Token (protocol
   /// §7.2): where the account lives now, after a rename. Does not consume the refresh token.
