@@ -1,5 +1,6 @@
 #include "json_views.hpp"
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -47,6 +48,23 @@ boost::json::object AccountObject(const core::Connection& c) {
   };
 }
 
+/// Appends JSON strings escaped by Boost.JSON's serializer, one serializer for all the strings of
+/// an answer: boost::json::serialize(string_view) built a serializer and a std::string for each.
+class StringWriter {
+ public:
+  void Append(std::string& out, std::string_view text) {
+    serializer_.reset(boost::json::string_view(text.data(), text.size()));
+    while (!serializer_.done()) {
+      const boost::json::string_view part = serializer_.read(buffer_.data(), buffer_.size());
+      out.append(part.data(), part.size());
+    }
+  }
+
+ private:
+  boost::json::serializer serializer_;
+  std::array<char, 1024> buffer_{};  // a /token access token fits whole
+};
+
 }  // namespace
 
 std::string Account(const core::Connection& c,
@@ -78,18 +96,19 @@ std::string Token(const core::Connection& c, core::TimePoint now) {
   const std::string_view access = c.access_token.Reveal();
   std::string out;
   out.reserve(access.size() + c.base_domain.size() + c.api_domain.size() + 192);
+  StringWriter strings;
   out += R"({"access_token":)";
-  out += boost::json::serialize(boost::json::string_view(access.data(), access.size()));
+  strings.Append(out, access);
   out += R"(,"token_type":"Bearer","expires_at":)";
-  out += boost::json::serialize(boost::json::string_view(core::FormatIsoTime(c.expires_at)));
+  strings.Append(out, core::FormatIsoTime(c.expires_at));
   out += R"(,"expires_in":)";
   out += std::to_string(left > 0 ? left : 0);
   out += R"(,"account_id":)";
   out += std::to_string(c.account_id);
   out += R"(,"base_domain":)";
-  out += boost::json::serialize(boost::json::string_view(c.base_domain));
+  strings.Append(out, c.base_domain);
   out += R"(,"api_domain":)";
-  out += boost::json::serialize(boost::json::string_view(c.api_domain));
+  strings.Append(out, c.api_domain);
   out += '}';
   return out;
 }
