@@ -1,5 +1,6 @@
 #include "commit_probes.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <utility>
 
@@ -67,7 +68,7 @@ Result<std::unique_ptr<CommitProbes>> CommitProbes::Open(const std::string& path
                                                          std::size_t connections,
                                                          std::shared_ptr<spdlog::logger> log) {
   std::vector<std::unique_ptr<CommitProbe>> probes;
-  for (std::size_t i = 0; i < connections; ++i) {
+  for (std::size_t i = 0; i < std::max<std::size_t>(connections, 1); ++i) {
     auto probe = CommitProbe::Open(path, log);
     if (!probe) {
       return probe.error();

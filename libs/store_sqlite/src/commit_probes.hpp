@@ -36,8 +36,8 @@ class CommitProbe;
 /// once every connection has looked since, all agree again.
 class CommitProbes final {
  public:
-  /// Opens `connections` connections to the store's database at `path` (already created and in
-  /// WAL mode). Errors: Errc::kStoreFailure (logged).
+  /// Opens `connections` connections (at least one) to the store's database at `path` (already
+  /// created and in WAL mode). Errors: Errc::kStoreFailure (logged).
   [[nodiscard]] static Result<std::unique_ptr<CommitProbes>> Open(
       const std::string& path, std::size_t connections, std::shared_ptr<spdlog::logger> log);
 
